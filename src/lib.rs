@@ -41,6 +41,7 @@
 pub mod cli;
 pub mod faults;
 pub mod history;
+pub mod incidents;
 pub mod net;
 pub mod nodes;
 pub mod oracles;
