@@ -1,0 +1,117 @@
+//! `callsim run SCENARIO.toml [--seed N] [--json] [--trace FILE.jsonl]`.
+
+use super::{exit, load_scenario, resolve_seed};
+use crate::report::{seed_block, Report, Verdict};
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    pub seed: Option<u64>,
+    pub json: bool,
+    pub trace: Option<PathBuf>,
+}
+
+/// Runs a scenario once and judges it; the wall time is measured here, at
+/// the edge, and never enters the history.
+pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed::TestbedError> {
+    let wall_start = std::time::Instant::now();
+    let output = crate::testbed::run(scenario, seed)?;
+    let wall_ms = wall_start.elapsed().as_millis() as u64;
+    Ok(Report::build(scenario, output, wall_ms))
+}
+
+pub fn command(args: RunArgs) -> i32 {
+    let scenario = match load_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let seed = match resolve_seed(args.seed, &scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let report = match run_once(&scenario, seed) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: the run could not complete: {e}");
+            eprint!("{}", seed_block(&scenario, seed));
+            return exit::INCOMPLETE;
+        }
+    };
+    if let Some(path) = &args.trace {
+        if let Err(code) = write_trace(path, &report) {
+            return code;
+        }
+    }
+    print_summary(&report);
+    if report.verdict == Verdict::Fail {
+        eprint!("{}", seed_block(&scenario, seed));
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("reports serialise")
+        );
+    }
+    report.exit_code()
+}
+
+fn write_trace(path: &Path, report: &Report) -> Result<(), i32> {
+    let file = std::fs::File::create(path).map_err(|e| {
+        eprintln!("error: cannot write trace {}: {e}", path.display());
+        exit::BAD_INPUT
+    })?;
+    let mut out = std::io::BufWriter::new(file);
+    crate::history::jsonl::write(&report.history, &mut out).map_err(|e| {
+        eprintln!("error: cannot write trace {}: {e}", path.display());
+        exit::BAD_INPUT
+    })
+}
+
+/// Human summary on stderr.
+pub fn print_summary(report: &Report) {
+    let speed = report.sim_ms as f64 / report.wall_ms.max(1) as f64;
+    eprintln!(
+        "{}: seed {} {} | sim {} ms, wall {} ms ({speed:.0}x), {} hosts, tick {} ms | {} events, hash {}",
+        report.scenario,
+        report.seed,
+        match report.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        },
+        report.sim_ms,
+        report.wall_ms,
+        report.hosts,
+        report.tick_ms,
+        report.history.len(),
+        report.trace_hash,
+    );
+    if report.calls.total > 0 {
+        let statuses: Vec<String> = report
+            .calls
+            .by_status
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        eprintln!("  calls: {} ({})", report.calls.total, statuses.join(", "));
+    }
+    for alert in &report.alerts {
+        eprintln!("  alert: {} at {} ms", alert.monitor, alert.at_ms);
+    }
+    for v in &report.violations {
+        eprintln!(
+            "  violation [{:?}] {} at {} ms{}: {}",
+            v.kind,
+            v.oracle,
+            v.at_ms,
+            v.call
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            v.message
+        );
+    }
+    if let Some(first) = report.violations.iter().find(|v| !v.ladder.is_empty()) {
+        eprintln!("{}", first.ladder);
+    }
+}

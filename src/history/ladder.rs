@@ -1,0 +1,143 @@
+//! The text ladder (call-flow) diagram of one call: a column per host, an
+//! arrow per SIP message sent, and a note per call-level event, with sim
+//! times. Joined by the platform-wide call id, so both legs of a B2BUA and
+//! the carrier's view appear in one picture, like the figures of RFC 3665.
+
+use super::{History, Record};
+
+/// Width of one host column.
+const COLUMN_WIDTH: usize = 16;
+
+/// Event kinds drawn as notes beside the ladder.
+const NOTE_KINDS: [&str; 9] = [
+    "call.start",
+    "api.request",
+    "api.response",
+    "rpc.request",
+    "rpc.response",
+    "callee.outcome",
+    "call.answered",
+    "verb.result",
+    "call.end",
+];
+
+/// The ladder diagram of `call`, or an empty string when the history holds
+/// no event of it.
+pub fn ladder(history: &History, call: &str) -> String {
+    let events: Vec<&Record> = history
+        .of_call(call)
+        .filter(|r| r.is("sip.send") || NOTE_KINDS.contains(&&*r.kind))
+        .collect();
+    if events.is_empty() {
+        return String::new();
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for r in &events {
+        let peer = if r.is("sip.send") {
+            r.str("peer")
+        } else {
+            None
+        };
+        for h in std::iter::once(&*r.host).chain(peer) {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+    }
+    let mut out = format!("call {call}\n");
+    out.push_str(&format!("{:>9}  ", "t"));
+    for h in &hosts {
+        out.push_str(&format!("{:^width$}", h, width = COLUMN_WIDTH));
+    }
+    out.push('\n');
+    for r in events {
+        out.push_str(&format!("{:>8.3}s  ", r.t_ms as f64 / 1000.0));
+        let from = hosts
+            .iter()
+            .position(|h| *h == &*r.host)
+            .expect("host listed");
+        if r.is("sip.send") {
+            let to = r
+                .str("peer")
+                .and_then(|p| hosts.iter().position(|h| *h == p))
+                .unwrap_or(from);
+            let mut label = r.str("start_line").unwrap_or("?").to_string();
+            if r.bool("retransmission") == Some(true) {
+                label.push('*');
+            }
+            out.push_str(&arrow_row(hosts.len(), from, to, &label));
+        } else {
+            out.push_str(&note_row(hosts.len(), from, &note_text(r)));
+        }
+        out.push('\n');
+    }
+    out.push_str("(* = retransmission)\n");
+    out
+}
+
+fn center(i: usize) -> usize {
+    i * COLUMN_WIDTH + COLUMN_WIDTH / 2
+}
+
+fn bars(columns: usize) -> Vec<char> {
+    let mut row = vec![' '; columns * COLUMN_WIDTH];
+    for i in 0..columns {
+        row[center(i)] = '|';
+    }
+    row
+}
+
+fn arrow_row(columns: usize, from: usize, to: usize, label: &str) -> String {
+    let mut row = bars(columns);
+    if from == to {
+        let text = format!("<{label}>");
+        write_at(&mut row, center(from) + 1, &text);
+        return trim(row);
+    }
+    let (lo, hi) = (center(from.min(to)), center(from.max(to)));
+    for c in row.iter_mut().take(hi).skip(lo + 1) {
+        *c = '-';
+    }
+    if to > from {
+        row[hi - 1] = '>';
+    } else {
+        row[lo + 1] = '<';
+    }
+    let span = hi - lo;
+    let start = lo + 1 + span.saturating_sub(label.len() + 2) / 2;
+    write_at(&mut row, start, label);
+    trim(row)
+}
+
+fn note_row(columns: usize, at: usize, text: &str) -> String {
+    let mut row = bars(columns);
+    row[center(at)] = '*';
+    let mut s = trim(row);
+    s.push_str("   ");
+    s.push_str(text);
+    s
+}
+
+fn write_at(row: &mut Vec<char>, start: usize, text: &str) {
+    for (i, ch) in text.chars().enumerate() {
+        if start + i < row.len() {
+            row[start + i] = ch;
+        } else {
+            row.push(ch);
+        }
+    }
+}
+
+fn trim(row: Vec<char>) -> String {
+    row.into_iter().collect::<String>().trim_end().to_string()
+}
+
+fn note_text(r: &Record) -> String {
+    let mut s = format!("{} {}", r.host, r.kind);
+    for (name, value) in &r.fields {
+        if *name != "call" {
+            s.push_str(&format!(" {name}={value}"));
+        }
+    }
+    s
+}

@@ -1,0 +1,62 @@
+//! The nodes of the simulated voice platform, one turmoil host each.
+//!
+//! Every node is `async fn run(ctx: NodeCtx) -> turmoil::Result`: it reads
+//! its config through its control handle, talks to other nodes only over
+//! `turmoil::net` sockets, and reports what happens through the history
+//! event API. [`run`] picks the node's code by its kind.
+//!
+//! # Layout
+//! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
+//! - `workload`: the `[workload]` section (calls the agent and carrier make).
+
+pub mod harness;
+pub mod workload;
+
+use crate::scenario::{NodeKind, Scenario, Topology};
+use crate::testbed::rng::{rng_for, SimRng};
+use crate::testbed::ControlHandle;
+use std::sync::Arc;
+
+/// Everything a node gets from the test-bed when it starts.
+#[derive(Clone)]
+pub struct NodeCtx {
+    /// Host name, e.g. `sip-2`.
+    pub name: Arc<str>,
+    pub kind: NodeKind,
+    /// Pod number from 1; 0 for single hosts.
+    pub pod: u32,
+    /// The `[nodes.<section>]` this host's config comes from.
+    pub section: &'static str,
+    /// The run's seed.
+    pub seed: u64,
+    /// How many times this host's software started before (0 on first
+    /// start; a restart with state loss increments it).
+    pub incarnation: u32,
+    pub control: ControlHandle,
+    /// The whole scenario, read-only (workload, other nodes' names).
+    pub scenario: Arc<Scenario>,
+    pub topology: Arc<Topology>,
+}
+
+impl NodeCtx {
+    /// A seeded RNG for one purpose of this host and incarnation.
+    pub fn rng(&self, purpose: &str) -> SimRng {
+        rng_for(
+            self.seed,
+            &[&self.name, purpose, &self.incarnation.to_string()],
+        )
+    }
+
+    /// This node's current config, typed.
+    pub fn config<T: for<'de> serde::Deserialize<'de>>(&self) -> T {
+        self.control.config()
+    }
+}
+
+/// Runs the software of one host until the simulation ends.
+pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+    match ctx.kind {
+        NodeKind::Pinger => harness::run_pinger(ctx).await,
+        NodeKind::Echo => harness::run_echo(ctx).await,
+    }
+}

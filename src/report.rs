@@ -1,0 +1,174 @@
+//! The report of one run: verdict, figures and violations, as the `run
+//! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
+//! failure so that it replays.
+
+use crate::history::History;
+use crate::oracles::{OracleKind, Violation};
+use crate::scenario::Scenario;
+use crate::testbed::RunOutput;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Calls counted once each, by their `call.end` status.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CallCounts {
+    pub total: u64,
+    pub by_status: BTreeMap<String, u64>,
+}
+
+/// Every SIP message sent by every host, retransmissions included.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SipCounts {
+    pub requests: BTreeMap<String, u64>,
+    pub responses: BTreeMap<String, u64>,
+    pub retransmissions: u64,
+}
+
+/// An alarm that fired.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Alert {
+    pub monitor: String,
+    pub at_ms: u64,
+}
+
+/// `run --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub sim_ms: u64,
+    /// Wall time of the run; reported, never hashed.
+    pub wall_ms: u64,
+    pub trace_hash: String,
+    pub hosts: usize,
+    pub tick_ms: u64,
+    pub calls: CallCounts,
+    pub sip: SipCounts,
+    pub faults: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub alerts: Vec<Alert>,
+    /// The history itself, for writers and deeper checks (not in JSON).
+    #[serde(skip)]
+    pub history: History,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+impl Report {
+    /// Judges a finished run.
+    pub fn build(scenario: &Scenario, output: RunOutput, wall_ms: u64) -> Report {
+        let violations = crate::oracles::evaluate(scenario, &output.history);
+        let alerts = output
+            .history
+            .of_kind("alert.fire")
+            .map(|r| Alert {
+                monitor: r.str("monitor").unwrap_or_default().to_string(),
+                at_ms: r.t_ms,
+            })
+            .collect();
+        Report {
+            scenario: scenario.source.display().to_string(),
+            seed: output.seed,
+            verdict: if violations.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            sim_ms: output.sim_ms,
+            wall_ms,
+            trace_hash: output.history.hash_hex(),
+            hosts: output.hosts,
+            tick_ms: output.tick_ms,
+            calls: call_counts(&output.history),
+            sip: sip_counts(&output.history),
+            faults: scenario.faults.iter().map(|f| f.describe()).collect(),
+            violations,
+            alerts,
+            history: output.history,
+        }
+    }
+
+    /// The exit code of CONTRACTS.md: 0 pass, 1 safety, 3 liveness only.
+    pub fn exit_code(&self) -> i32 {
+        exit_code_for(&self.violations)
+    }
+}
+
+/// 0 when there is no violation, 1 when any is a safety violation, else 3.
+pub fn exit_code_for(violations: &[Violation]) -> i32 {
+    if violations.is_empty() {
+        0
+    } else if violations.iter().any(|v| v.kind == OracleKind::Safety) {
+        1
+    } else {
+        3
+    }
+}
+
+pub fn call_counts(history: &History) -> CallCounts {
+    let mut counts = CallCounts::default();
+    for r in history.of_kind("call.end") {
+        counts.total += 1;
+        let status = r.u64("status").unwrap_or(0).to_string();
+        *counts.by_status.entry(status).or_default() += 1;
+    }
+    counts
+}
+
+pub fn sip_counts(history: &History) -> SipCounts {
+    let mut counts = SipCounts::default();
+    for r in history.of_kind("sip.send") {
+        let start = r.str("start_line").unwrap_or("?");
+        let bucket = if start.chars().all(|c| c.is_ascii_digit()) {
+            &mut counts.responses
+        } else {
+            &mut counts.requests
+        };
+        *bucket.entry(start.to_string()).or_default() += 1;
+        if r.bool("retransmission") == Some(true) {
+            counts.retransmissions += 1;
+        }
+    }
+    counts
+}
+
+/// The `SEED=` block: everything needed to replay a run.
+pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
+    let mut s = format!("SEED={seed}\n");
+    s.push_str(&format!("  scenario: {}\n", scenario.source.display()));
+    if scenario.faults.is_empty() {
+        s.push_str("  fault plan: (none)\n");
+    } else {
+        s.push_str("  fault plan:\n");
+        for (i, f) in scenario.faults.iter().enumerate() {
+            s.push_str(&format!("    [{i}] {}\n", f.describe()));
+        }
+    }
+    s.push_str(&format!("  commit: {}\n", git_commit()));
+    s.push_str(&format!(
+        "  replay: {}\n",
+        replay_command(&scenario.source.display().to_string(), seed)
+    ));
+    s
+}
+
+/// The command that replays one seed of a scenario.
+pub fn replay_command(scenario_path: &str, seed: u64) -> String {
+    format!("cargo run --release -- run {scenario_path} --seed {seed}")
+}
+
+/// The commit the binary was built from, when known at build time or from
+/// `CALLSIM_GIT_COMMIT`; `unknown` otherwise. (Never runs git: a report
+/// must not depend on the working directory.)
+pub fn git_commit() -> String {
+    std::env::var("CALLSIM_GIT_COMMIT")
+        .ok()
+        .or_else(|| option_env!("CALLSIM_GIT_COMMIT").map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -1,0 +1,158 @@
+//! `Dur`: a duration written with its unit in scenario files (`"30s"`,
+//! `"250ms"`, `"14m"`, `"1h"`, `"1.5s"`).
+//!
+//! Plain numbers are refused: a bare `30` could be seconds or milliseconds,
+//! and a scenario file must never leave that to the reader.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// A non-negative duration parsed from a string with a unit.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const ZERO: Dur = Dur(Duration::ZERO);
+
+    pub fn from_millis(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+
+    pub fn from_secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+
+    pub fn as_millis(&self) -> u64 {
+        self.0.as_millis() as u64
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// Parses `"<number><unit>"` with unit one of `us`, `ms`, `s`, `m`, `h`.
+    pub fn parse(text: &str) -> Result<Dur, String> {
+        let text = text.trim();
+        if text.starts_with('-') {
+            return Err(format!("duration {text:?} is negative; durations are >= 0"));
+        }
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| {
+                format!("duration {text:?} has no unit; write e.g. \"30s\", \"250ms\", \"14m\"")
+            })?;
+        let (number, unit) = text.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("duration {text:?} does not start with a number"))?;
+        let unit_ns: f64 = match unit.trim() {
+            "ns" => 1.0,
+            "us" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" | "min" => 60e9,
+            "h" => 3600e9,
+            other => {
+                return Err(format!(
+                    "duration {text:?} has unknown unit {other:?}; allowed: ns, us, ms, s, m, h"
+                ))
+            }
+        };
+        let nanos = value * unit_ns;
+        if !nanos.is_finite() || nanos > 1e18 {
+            return Err(format!("duration {text:?} is too large"));
+        }
+        Ok(Dur(Duration::from_nanos(nanos.round() as u64)))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        let sub_ms = self.0.as_nanos() % 1_000_000;
+        if sub_ms != 0 {
+            write!(f, "{}us", self.0.as_micros())
+        } else if !ms.is_multiple_of(1000) || ms == 0 {
+            write!(f, "{ms}ms")
+        } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
+            write!(f, "{}m", ms / 60_000)
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl From<Duration> for Dur {
+    fn from(d: Duration) -> Dur {
+        Dur(d)
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string with a unit, such as \"30s\" or \"250ms\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
+                Dur::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected_ms: Option<u64>) {
+        assert_eq!(
+            Dur::parse(text).ok().map(|d| d.as_millis()),
+            expected_ms,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parses_units() {
+        check("30s", Some(30_000));
+        check("250ms", Some(250));
+        check("14m", Some(840_000));
+        check("1h", Some(3_600_000));
+        check("1.5s", Some(1500));
+        check("0s", Some(0));
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        check("30", None);
+        check("-1s", None);
+        check("3 parsecs", None);
+        check("s", None);
+        check("", None);
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in ["30s", "250ms", "14m", "0ms", "1500ms"] {
+            let d = Dur::parse(text).expect("valid");
+            assert_eq!(Dur::parse(&d.to_string()).expect("display parses"), d);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The scenario: what to simulate, in one typed value.
+//!
+//! A `Scenario` says which nodes run (and how many pods each), every node's
+//! config, the workload, the fault plan, the oracles and monitors, and the
+//! run settings (seed, duration, tick, link latency). It is built in Rust or
+//! loaded from TOML, and validated in one place: [`Scenario::from_toml`] and
+//! [`Scenario::validate`]. Every error names the file, the line and the
+//! field (see [`ScenarioError`]).
+//!
+//! # Layout
+//! - `duration`: [`Dur`], durations written with units (`"30s"`).
+//! - `error`: [`ScenarioError`] and the [`error::Locator`] that maps a field
+//!   path to its line.
+//! - `nodes`: [`NodesConfig`], the `[nodes.<name>]` sections, and the
+//!   [`Topology`] (host names) derived from them.
+
+pub mod duration;
+pub mod error;
+pub mod nodes;
+
+pub use duration::Dur;
+pub use error::{FieldError, ScenarioError};
+pub use nodes::{HostSpec, NodeKind, NodesConfig, Topology};
+
+use crate::faults::FaultSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A whole scenario, as loaded from a file or built in code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Run settings: seed, duration, tick, latency.
+    pub run: RunConfig,
+    /// `[nodes.<name>]`: which nodes run and their config.
+    #[serde(default)]
+    pub nodes: NodesConfig,
+    /// `[workload]`: the calls the agent and carrier generate.
+    #[serde(default)]
+    pub workload: crate::nodes::workload::Workload,
+    /// `[[faults]]`: the fault plan, in sim time.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// `[faults_config]`: in-code fault points, swarm mode and heal time.
+    #[serde(default)]
+    pub fault_settings: crate::faults::FaultSettingsConfig,
+    /// `[oracles]`: properties checked over the history, by name.
+    #[serde(default)]
+    pub oracles: BTreeMap<String, toml::Value>,
+    /// `[monitors]`: operator alarms evaluated over the history, by name.
+    #[serde(default)]
+    pub monitors: BTreeMap<String, toml::Value>,
+    /// Where the scenario came from (`<inline>` when built in code).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// `[run]`: the settings that pin a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of every random choice in the run. Default 1. Overridden by
+    /// `CALLSIM_SEED`, which `--seed` overrides in turn.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Sim time the run lasts. Required.
+    pub duration: Dur,
+    /// turmoil's tick: the resolution of sim time. Default 10ms. Ringing and
+    /// RPC timeouts in seconds do not need 1 ms; races might.
+    #[serde(default = "default_tick")]
+    pub tick: Dur,
+    /// Minimum one-way latency of every link. Default 1ms.
+    #[serde(default = "default_latency")]
+    pub latency_min: Dur,
+    /// Maximum one-way latency of every link (turmoil draws between min and
+    /// max with the seeded RNG). Default 1ms, i.e. fixed.
+    #[serde(default = "default_latency")]
+    pub latency_max: Dur,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_tick() -> Dur {
+    Dur::from_millis(10)
+}
+fn default_latency() -> Dur {
+    Dur::from_millis(1)
+}
+
+impl RunConfig {
+    pub fn new(duration: Dur) -> RunConfig {
+        RunConfig {
+            seed: default_seed(),
+            duration,
+            tick: default_tick(),
+            latency_min: default_latency(),
+            latency_max: default_latency(),
+        }
+    }
+}
+
+/// The longest run a scenario may ask for: a bound on everything.
+pub const DURATION_MAX: Dur = Dur(std::time::Duration::from_secs(24 * 3600));
+
+/// Oracles that are on unless switched off by name (`name = false`).
+pub const DEFAULT_ORACLES: [&str; 3] =
+    ["every_call_terminates", "honest_status", "sip_conformance"];
+
+impl Scenario {
+    /// A scenario with the given run settings and nothing else; add nodes,
+    /// workload, faults and oracles, then call [`Scenario::validate`].
+    pub fn new(run: RunConfig) -> Scenario {
+        Scenario {
+            run,
+            nodes: NodesConfig::default(),
+            workload: Default::default(),
+            faults: Vec::new(),
+            fault_settings: Default::default(),
+            oracles: BTreeMap::new(),
+            monitors: BTreeMap::new(),
+            source: PathBuf::from("<inline>"),
+        }
+    }
+
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            line: 0,
+            field: String::new(),
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Scenario::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML text; `file` is only used in errors.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
+        let locator = error::Locator::new(text);
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let mut field = locator.path_at(offset);
+            if field.is_empty() {
+                field = error::field_on_line(text, offset);
+            }
+            let message = e.message().trim().to_string();
+            // serde names an unknown or missing field in its message; the
+            // span points at the table, so add the name to the path.
+            if let Some(name) = backticked(&message) {
+                let named =
+                    message.starts_with("unknown field") || message.starts_with("missing field");
+                let already = field == name || field.ends_with(&format!(".{name}"));
+                if named && !already {
+                    if !field.is_empty() {
+                        field.push('.');
+                    }
+                    field.push_str(name);
+                }
+            }
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: e.span().map(|s| locator.line_of(s.start)).unwrap_or(0),
+                field,
+                message,
+            }
+        })?;
+        scenario.source = file.to_path_buf();
+        scenario.validate().map_err(|e| ScenarioError {
+            file: file.to_path_buf(),
+            line: locator.line_of_path(&e.field),
+            field: e.field,
+            message: e.message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Checks everything serde cannot: ranges, names, times, consistency.
+    /// The one place a scenario is judged runnable.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let run = &self.run;
+        if run.duration.is_zero() {
+            return Err(FieldError::new(
+                "run.duration",
+                "must be > 0, e.g. \"120s\"",
+            ));
+        }
+        if run.duration > DURATION_MAX {
+            return Err(FieldError::new(
+                "run.duration",
+                format!("must be at most {DURATION_MAX}"),
+            ));
+        }
+        if run.tick.is_zero() {
+            return Err(FieldError::new("run.tick", "must be > 0, e.g. \"10ms\""));
+        }
+        if run.tick > run.duration {
+            return Err(FieldError::new("run.tick", "must not exceed run.duration"));
+        }
+        if run.latency_max < run.latency_min {
+            return Err(FieldError::new(
+                "run.latency_max",
+                "must be >= run.latency_min",
+            ));
+        }
+        let topology = self.topology();
+        if topology.hosts.is_empty() {
+            return Err(FieldError::new(
+                "nodes",
+                "no node is configured; add at least one [nodes.<name>] section",
+            ));
+        }
+        self.nodes.validate(&topology)?;
+        self.workload.validate(&topology)?;
+        crate::faults::validate_plan(self, &topology)?;
+        crate::oracles::validate_config(self)?;
+        Ok(())
+    }
+
+    /// The hosts this scenario runs, in a fixed order.
+    pub fn topology(&self) -> Topology {
+        self.nodes.topology()
+    }
+
+    /// The scenario as TOML text (used by shrunk property-test cases and
+    /// failure bundles, so that anyone can `callsim run` them).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a Scenario always serialises to TOML")
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}

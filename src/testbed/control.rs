@@ -1,0 +1,233 @@
+//! Control handles: the one channel from the test-bed to a node.
+//!
+//! Each host gets a [`ControlHandle`], made by the test-bed and handed to the
+//! node's factory. Only the fault plan writes it; nodes only read it. It
+//! carries the node's config (a watch channel, so a `set` fault reaches a
+//! running node), the node's fault settings (gray failure, saturation, rate
+//! limit, in-code fault points) and the per-packet rules the `net` wrapper
+//! applies to what the host sends.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Per-packet rules for datagrams a host sends to one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PacketRule {
+    /// Probability in [0, 1] that a datagram is dropped.
+    pub loss: f64,
+    /// Probability in [0, 1] that a datagram is sent twice.
+    pub duplicate: f64,
+    /// Extra delay drawn uniformly from [0, jitter_ms] per datagram, which
+    /// also reorders datagrams.
+    pub jitter_ms: u64,
+}
+
+impl PacketRule {
+    pub fn is_clear(&self) -> bool {
+        *self == PacketRule::default()
+    }
+}
+
+/// What "gray failure" breaks while health checks keep passing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrayMode {
+    /// Requests are accepted and fail (e.g. a 503 or an RPC error).
+    Work,
+    /// Calls connect but the node stops relaying media.
+    Media,
+}
+
+/// Fault settings inside one node, set by the fault plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFaults {
+    pub gray: Option<GrayMode>,
+    /// Multiplies every simulated service time (CPU saturation). 1.0 = none.
+    pub service_time_factor: f64,
+    /// Multiplies worker and queue capacity (a capacity cut). 1.0 = none.
+    pub capacity_factor: f64,
+    /// Requests beyond this many per second are refused with `code`.
+    pub rate_limit: Option<RateLimit>,
+    /// Deleted by the deployer or down by hand: data plane closed.
+    pub disabled: bool,
+}
+
+impl Default for NodeFaults {
+    fn default() -> NodeFaults {
+        NodeFaults {
+            gray: None,
+            service_time_factor: 1.0,
+            capacity_factor: 1.0,
+            rate_limit: None,
+            disabled: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_s: u32,
+    /// 429 or 503.
+    pub code: u16,
+}
+
+/// The test-bed's side: writes.
+#[derive(Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: watch::Sender<toml::Value>,
+    faults: watch::Sender<NodeFaults>,
+    packet_rules: Mutex<BTreeMap<IpAddr, PacketRule>>,
+    fault_points: Mutex<BTreeMap<String, FaultPoint>>,
+    commands: watch::Sender<Vec<NodeCommand>>,
+}
+
+/// A one-off instruction from the fault plan to a node (run a deploy,
+/// revert one, restart a worker), as TOML the node interprets. Commands
+/// form a log with increasing `seq`, so a node that restarts can tell
+/// which it has already seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeCommand {
+    pub seq: u64,
+    pub command: toml::Value,
+}
+
+/// Most commands a node's log keeps; older ones are dropped.
+pub const COMMAND_LOG_MAX: usize = 256;
+
+/// An in-code fault point (BUGGIFY style) as decided for this run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultPoint {
+    /// Probability that the site fires each time it is reached.
+    pub fire_probability: f64,
+}
+
+/// The node's side: reads. Cheap to clone.
+#[derive(Clone)]
+pub struct ControlHandle {
+    inner: Arc<Inner>,
+}
+
+impl Control {
+    pub fn new(config: toml::Value) -> Control {
+        Control {
+            inner: Arc::new(Inner {
+                config: watch::Sender::new(config),
+                faults: watch::Sender::new(NodeFaults::default()),
+                packet_rules: Mutex::new(BTreeMap::new()),
+                fault_points: Mutex::new(BTreeMap::new()),
+                commands: watch::Sender::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn handle(&self) -> ControlHandle {
+        ControlHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Replaces the node's config (already validated by the caller).
+    pub fn set_config(&self, value: toml::Value) {
+        self.inner.config.send_replace(value);
+    }
+
+    pub fn config(&self) -> toml::Value {
+        self.inner.config.borrow().clone()
+    }
+
+    /// Edits the node's fault settings.
+    pub fn update_faults(&self, edit: impl FnOnce(&mut NodeFaults)) {
+        self.inner.faults.send_modify(edit);
+    }
+
+    pub fn faults(&self) -> NodeFaults {
+        self.inner.faults.borrow().clone()
+    }
+
+    /// Edits the packet rule towards `dst`.
+    pub fn update_packet_rule(&self, dst: IpAddr, edit: impl FnOnce(&mut PacketRule)) {
+        let mut rules = self.inner.packet_rules.lock().expect("control lock");
+        let rule = rules.entry(dst).or_default();
+        edit(rule);
+        if rule.is_clear() {
+            rules.remove(&dst);
+        }
+    }
+
+    /// Appends a command to the node's command log.
+    pub fn send_command(&self, command: toml::Value) {
+        self.inner.commands.send_modify(|log| {
+            let seq = log.last().map(|c| c.seq + 1).unwrap_or(1);
+            log.push(NodeCommand { seq, command });
+            if log.len() > COMMAND_LOG_MAX {
+                log.remove(0);
+            }
+        });
+    }
+
+    pub fn set_fault_point(&self, site: &str, point: Option<FaultPoint>) {
+        let mut points = self.inner.fault_points.lock().expect("control lock");
+        match point {
+            Some(p) => points.insert(site.to_string(), p),
+            None => points.remove(site),
+        };
+    }
+}
+
+impl ControlHandle {
+    /// The node's current config, typed. Panics only if the test-bed let an
+    /// invalid config through, which validation prevents.
+    pub fn config<T: for<'de> serde::Deserialize<'de>>(&self) -> T {
+        self.inner
+            .config
+            .borrow()
+            .clone()
+            .try_into()
+            .expect("node config was validated before it reached the node")
+    }
+
+    /// A receiver that wakes when the config changes.
+    pub fn config_changes(&self) -> watch::Receiver<toml::Value> {
+        self.inner.config.subscribe()
+    }
+
+    pub fn faults(&self) -> NodeFaults {
+        self.inner.faults.borrow().clone()
+    }
+
+    pub fn fault_changes(&self) -> watch::Receiver<NodeFaults> {
+        self.inner.faults.subscribe()
+    }
+
+    /// The packet rule for datagrams to `dst` (clear when none is set).
+    pub fn packet_rule(&self, dst: IpAddr) -> PacketRule {
+        self.inner
+            .packet_rules
+            .lock()
+            .expect("control lock")
+            .get(&dst)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The command log; await `changed()` and act on entries with a `seq`
+    /// above the last one handled.
+    pub fn commands(&self) -> watch::Receiver<Vec<NodeCommand>> {
+        self.inner.commands.subscribe()
+    }
+
+    /// The in-code fault point `site`, if the run activated it.
+    pub fn fault_point(&self, site: &str) -> Option<FaultPoint> {
+        self.inner
+            .fault_points
+            .lock()
+            .expect("control lock")
+            .get(site)
+            .copied()
+    }
+}

@@ -1,0 +1,208 @@
+//! The test-bed: turns a [`Scenario`] into a turmoil `Sim` and runs it.
+//!
+//! A run is a pure function of (scenario, seed, code). The sim is always
+//! built with `rng_seed(seed)` and the fixed [`EPOCH`]; every node gets RNGs
+//! derived from the seed and its host name; the history recorder is
+//! installed for this thread only. One explicit step loop
+//! ([`run`]) is the whole scheduler: it applies the scheduled actions (the
+//! fault plan) when sim time reaches them, advances the recorder's clock,
+//! and steps turmoil, until the scenario's duration.
+//!
+//! # Layout
+//! - `control`: the control handles (test-bed to node), the only channel
+//!   into a node besides the simulated network.
+//! - `rng`: seed derivation.
+
+pub mod control;
+pub mod rng;
+
+pub use control::{Control, ControlHandle};
+
+use crate::history::{host_span, History, Recorder};
+use crate::nodes::NodeCtx;
+use crate::scenario::{Scenario, Topology};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The fixed wall-clock epoch every simulation starts at
+/// (2025-01-01T00:00:00Z), so nothing reads the real clock.
+pub const EPOCH: Duration = Duration::from_secs(1_735_689_600);
+
+/// Extra sim time turmoil is allowed past the scenario's duration before it
+/// reports the budget exhausted (it never should: the step loop stops at
+/// the duration).
+const BUDGET_SLACK_TICKS: u32 = 16;
+
+/// Why a run could not complete (exit code 5).
+#[derive(Debug, thiserror::Error)]
+pub enum TestbedError {
+    #[error("host software failed at t={t_ms}ms: {message}")]
+    HostFailed { t_ms: u64, message: String },
+    #[error("a scheduled action failed at t={t_ms}ms: {message}")]
+    ActionFailed { t_ms: u64, message: String },
+}
+
+/// What the step loop hands to a scheduled action.
+pub struct World<'s, 'a> {
+    pub sim: &'s mut turmoil::Sim<'a>,
+    pub controls: &'s BTreeMap<String, Control>,
+    pub topology: &'s Topology,
+    pub scenario: &'s Scenario,
+}
+
+impl World<'_, '_> {
+    pub fn control(&self, host: &str) -> &Control {
+        self.controls
+            .get(host)
+            .expect("validated plans only name existing hosts")
+    }
+}
+
+type ApplyFn = Box<dyn FnOnce(&mut World<'_, '_>) -> Result<(), String>>;
+
+/// Something the step loop does at a sim time (a fault starting or ending,
+/// an operator action, a deploy).
+pub struct ScheduledAction {
+    pub at_ms: u64,
+    /// Human-readable, for the SEED block and reports.
+    pub label: String,
+    pub apply: ApplyFn,
+}
+
+impl ScheduledAction {
+    pub fn new(
+        at_ms: u64,
+        label: impl Into<String>,
+        apply: impl FnOnce(&mut World<'_, '_>) -> Result<(), String> + 'static,
+    ) -> ScheduledAction {
+        ScheduledAction {
+            at_ms,
+            label: label.into(),
+            apply: Box::new(apply),
+        }
+    }
+}
+
+/// The raw result of a run; [`crate::report::Report`] is built from it.
+pub struct RunOutput {
+    pub history: History,
+    pub seed: u64,
+    pub sim_ms: u64,
+    pub hosts: usize,
+    pub tick_ms: u64,
+    /// Labels of the actions the step loop applied, in order.
+    pub applied: Vec<String>,
+}
+
+/// Runs `scenario` with `seed`. The scenario must be validated.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
+    let recorder = Recorder::new();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
+}
+
+fn run_recorded(
+    scenario: &Scenario,
+    seed: u64,
+    recorder: &Recorder,
+) -> Result<RunOutput, TestbedError> {
+    let run = &scenario.run;
+    let duration = run.duration.0;
+    let tick = run.tick.0;
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(UNIX_EPOCH + EPOCH)
+        .tick_duration(tick)
+        .simulation_duration(duration + tick * BUDGET_SLACK_TICKS)
+        .min_message_latency(run.latency_min.0)
+        .max_message_latency(run.latency_max.0)
+        .build();
+
+    let topology = Arc::new(scenario.topology());
+    let shared_scenario = Arc::new(scenario.clone());
+    let mut controls = BTreeMap::new();
+    for host in &topology.hosts {
+        let config = scenario
+            .nodes
+            .section_value(host.section)
+            .expect("every host comes from a configured section");
+        let control = Control::new(config);
+        let incarnation = Rc::new(std::cell::Cell::new(0u32));
+        let ctx = NodeCtx {
+            name: Arc::from(host.name.as_str()),
+            kind: host.kind,
+            pod: host.pod,
+            section: host.section,
+            seed,
+            incarnation: 0,
+            control: control.handle(),
+            scenario: shared_scenario.clone(),
+            topology: topology.clone(),
+        };
+        controls.insert(host.name.clone(), control);
+        sim.host(host.name.as_str(), move || {
+            let mut ctx = ctx.clone();
+            ctx.incarnation = incarnation.get();
+            incarnation.set(ctx.incarnation + 1);
+            let span = host_span(&ctx.name);
+            async move { crate::nodes::run(ctx).instrument(span).await }
+        });
+    }
+
+    let mut schedule = crate::faults::schedule(scenario, seed, &topology);
+    // Stable: actions at the same time keep the plan's order.
+    schedule.sort_by_key(|a| a.at_ms);
+    let mut schedule = schedule.into_iter().peekable();
+    let mut applied = Vec::new();
+
+    let duration_ms = duration.as_millis() as u64;
+    loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        recorder.set_clock_ms(now_ms);
+        while let Some(action) = schedule.next_if(|a| a.at_ms <= now_ms) {
+            let mut world = World {
+                sim: &mut sim,
+                controls: &controls,
+                topology: &topology,
+                scenario,
+            };
+            (action.apply)(&mut world).map_err(|message| TestbedError::ActionFailed {
+                t_ms: now_ms,
+                message: format!("{}: {message}", action.label),
+            })?;
+            applied.push(format!("t={now_ms}ms {}", action.label));
+        }
+        if now_ms >= duration_ms {
+            break;
+        }
+        sim.step().map_err(|e| TestbedError::HostFailed {
+            t_ms: now_ms,
+            message: e.to_string(),
+        })?;
+    }
+    let sim_ms = sim.elapsed().as_millis() as u64;
+    drop(sim);
+    Ok(RunOutput {
+        history: recorder.take(),
+        seed,
+        sim_ms,
+        hosts: topology.hosts.len(),
+        tick_ms: tick.as_millis() as u64,
+        applied,
+    })
+}
+
+/// Spawns a task on the current host, keeping the `host{name}` span so
+/// its events are attributed to the host. Use this, not `tokio::spawn`,
+/// inside node code.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    tokio::task::spawn_local(future.in_current_span())
+}
