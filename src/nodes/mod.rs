@@ -8,8 +8,16 @@
 //! # Layout
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
+//! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
+//! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
+//! - `ports`: the platform's well-known ports.
+//! - `check`: validation helpers that name the field.
 
+pub mod check;
 pub mod harness;
+pub mod ports;
+pub mod time;
+pub mod workers;
 pub mod workload;
 
 use crate::scenario::{NodeKind, Scenario, Topology};
