@@ -14,6 +14,7 @@
 //! - [`history`]: the event vocabulary, the recorder, hash and writers.
 //! - [`net`]: UDP with per-packet faults; framed JSON over TCP.
 //! - [`nodes`]: the simulated nodes, one turmoil host each.
+//! - [`rpc`]: internal RPC (framed JSON over TCP) and its client middleware.
 //! - [`faults`]: the fault plan and its application.
 //! - [`oracles`]: properties over the history.
 //! - [`report`]: verdicts, figures, the `SEED=` block.
@@ -45,5 +46,6 @@ pub mod net;
 pub mod nodes;
 pub mod oracles;
 pub mod report;
+pub mod rpc;
 pub mod scenario;
 pub mod testbed;
