@@ -83,7 +83,21 @@ struct Inner {
     faults: watch::Sender<NodeFaults>,
     packet_rules: Mutex<BTreeMap<IpAddr, PacketRule>>,
     fault_points: Mutex<BTreeMap<String, FaultPoint>>,
+    commands: watch::Sender<Vec<NodeCommand>>,
 }
+
+/// A one-off instruction from the fault plan to a node (run a deploy,
+/// revert one, restart a worker), as TOML the node interprets. Commands
+/// form a log with increasing `seq`, so a node that restarts can tell
+/// which it has already seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeCommand {
+    pub seq: u64,
+    pub command: toml::Value,
+}
+
+/// Most commands a node's log keeps; older ones are dropped.
+pub const COMMAND_LOG_MAX: usize = 256;
 
 /// An in-code fault point (BUGGIFY style) as decided for this run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +120,7 @@ impl Control {
                 faults: watch::Sender::new(NodeFaults::default()),
                 packet_rules: Mutex::new(BTreeMap::new()),
                 fault_points: Mutex::new(BTreeMap::new()),
+                commands: watch::Sender::new(Vec::new()),
             }),
         }
     }
@@ -142,6 +157,17 @@ impl Control {
         if rule.is_clear() {
             rules.remove(&dst);
         }
+    }
+
+    /// Appends a command to the node's command log.
+    pub fn send_command(&self, command: toml::Value) {
+        self.inner.commands.send_modify(|log| {
+            let seq = log.last().map(|c| c.seq + 1).unwrap_or(1);
+            log.push(NodeCommand { seq, command });
+            if log.len() > COMMAND_LOG_MAX {
+                log.remove(0);
+            }
+        });
     }
 
     pub fn set_fault_point(&self, site: &str, point: Option<FaultPoint>) {
@@ -187,6 +213,12 @@ impl ControlHandle {
             .get(&dst)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The command log; await `changed()` and act on entries with a `seq`
+    /// above the last one handled.
+    pub fn commands(&self) -> watch::Receiver<Vec<NodeCommand>> {
+        self.inner.commands.subscribe()
     }
 
     /// The in-code fault point `site`, if the run activated it.
