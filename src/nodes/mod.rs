@@ -7,9 +7,25 @@
 //!
 //! # Layout
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
+//! - `gateway`: the public API and inbound dispatch (host `gateway`).
+//! - `bus`: the RPC broker in front of the SIP service (host `bus`).
+//! - `agent`: the customer's application (host `agent`).
+//! - `methods`: the internal RPC methods and their bodies.
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
+//! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
+//! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
+//! - `ports`: the platform's well-known ports.
+//! - `check`: validation helpers that name the field.
 
+pub mod agent;
+pub mod bus;
+pub mod check;
+pub mod gateway;
 pub mod harness;
+pub mod methods;
+pub mod ports;
+pub mod time;
+pub mod workers;
 pub mod workload;
 
 use crate::scenario::{NodeKind, Scenario, Topology};
@@ -58,5 +74,8 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     match ctx.kind {
         NodeKind::Pinger => harness::run_pinger(ctx).await,
         NodeKind::Echo => harness::run_echo(ctx).await,
+        NodeKind::Gateway => gateway::run(ctx).await,
+        NodeKind::Bus => bus::run(ctx).await,
+        NodeKind::Agent => agent::run(ctx).await,
     }
 }

@@ -19,6 +19,12 @@ pub enum NodeKind {
     Pinger,
     /// Harness self-test: echoes every datagram back.
     Echo,
+    /// The public API (`CreateSIPParticipant`) and inbound dispatch.
+    Gateway,
+    /// The internal RPC broker in front of the SIP service.
+    Bus,
+    /// The customer's application: places and answers calls.
+    Agent,
 }
 
 /// One host of the topology.
@@ -86,6 +92,12 @@ pub struct NodesConfig {
     pub pinger: Option<nodes::harness::PingerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo: Option<nodes::harness::EchoConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<nodes::gateway::GatewayConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<nodes::bus::BusConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<nodes::agent::AgentConfig>,
 }
 
 /// What every node config provides to the scenario.
@@ -109,6 +121,9 @@ impl NodesConfig {
         let mut out = Vec::new();
         push(&mut out, "pinger", NodeKind::Pinger, &self.pinger);
         push(&mut out, "echo", NodeKind::Echo, &self.echo);
+        push(&mut out, "gateway", NodeKind::Gateway, &self.gateway);
+        push(&mut out, "bus", NodeKind::Bus, &self.bus);
+        push(&mut out, "agent", NodeKind::Agent, &self.agent);
         out
     }
 
