@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `api_5xx_rate` | `api.response` | share of 5xx in a window > `threshold` |
 //! | `rpc_error_rate` | `rpc.response` | share of outcome != ok in a window > `threshold` |
-//! | `call_duration` | `call.start`, `call.end` | mean duration of calls ended in a window < `threshold` x `baseline` |
+//! | `call_duration` | `call.start`, `call.end` | mean duration of calls ended in a window < `threshold` x `baseline` (optionally of `calls` = inbound, outbound, sync or async only) |
 //! | `inbound_success` | inbound `call.end` | share of 2xx in a window < `threshold` |
 //! | `lb_health` | `health.change` | at least `threshold` targets unhealthy for a whole `window` |
 //!
@@ -92,6 +92,34 @@ pub struct CallDuration {
     /// Fewest ended calls for a window to be judged. Default 1.
     #[serde(default = "default_samples_min")]
     pub samples_min: u64,
+    /// Which calls the dashboard averages: `all` (default), `inbound`,
+    /// `outbound`, `sync` or `async` (by their `call.start`).
+    #[serde(default)]
+    pub calls: CallFilter,
+}
+
+/// A selection of calls by their `call.start` fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallFilter {
+    #[default]
+    All,
+    Inbound,
+    Outbound,
+    Sync,
+    Async,
+}
+
+impl CallFilter {
+    fn keeps(self, start: &Record) -> bool {
+        match self {
+            CallFilter::All => true,
+            CallFilter::Inbound => start.str("direction") == Some("inbound"),
+            CallFilter::Outbound => start.str("direction") == Some("outbound"),
+            CallFilter::Sync => start.str("mode") == Some("sync"),
+            CallFilter::Async => start.str("mode") == Some("async"),
+        }
+    }
 }
 
 /// `inbound_success = { threshold = 0.95, window = "60s", samples_min = 1 }`.
@@ -310,7 +338,9 @@ fn call_duration(p: &CallDuration, history: &History, end_ms: u64) -> Vec<Firing
     for r in &history.records {
         let Some(call) = r.call() else { continue };
         if r.is("call.start") {
-            starts.entry(call).or_insert(r.t_ms);
+            if p.calls.keeps(r) {
+                starts.entry(call).or_insert(r.t_ms);
+            }
         } else if r.is("call.end") {
             if let Some(start) = starts.remove(call) {
                 samples.push((r.t_ms, (r.t_ms - start) as f64));
@@ -615,6 +645,22 @@ mod tests {
         assert_eq!(f[0].at_ms, 120_000);
         assert_eq!(f[0].value, 3000.0);
         assert_eq!(f[0].threshold, 20_000.0);
+    }
+
+    #[test]
+    fn call_duration_can_average_one_kind_of_call() {
+        let m = monitors(
+            "call_duration = { threshold = 0.5, baseline = \"40s\", window = \"60s\", calls = \"async\" }",
+        );
+        let mut ids = 0;
+        let mut s = Script::new();
+        durations(&mut s, &mut ids, 60_000, 115_000, 3000);
+        // The short calls are sync: an async-only dashboard sees nothing.
+        assert_eq!(evaluate_with(&m, &s.history(), 180_000), vec![]);
+        let m = monitors(
+            "call_duration = { threshold = 0.5, baseline = \"40s\", window = \"60s\", calls = \"sync\" }",
+        );
+        assert_eq!(evaluate_with(&m, &s.history(), 180_000).len(), 1);
     }
 
     #[test]
