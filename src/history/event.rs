@@ -153,6 +153,13 @@ pub enum Event<'a> {
         /// Empty when the deploy was applied.
         aborted: &'a str,
     },
+    /// An admin call of the deployer failed (`op` = status / create /
+    /// delete); the resource is left as it was.
+    DeployError {
+        resource: &'a str,
+        op: &'a str,
+        error: &'a str,
+    },
     FaultStart {
         fault: u64,
         kind: &'a str,
@@ -263,6 +270,11 @@ pub fn emit(event: Event<'_>) {
         } => {
             info!(target: "callsim", kind = "deploy.apply", target_env, trigger, reviewed, created, deleted, aborted)
         }
+        Event::DeployError {
+            resource,
+            op,
+            error,
+        } => info!(target: "callsim", kind = "deploy.error", resource, op, error),
         Event::FaultStart {
             fault,
             kind,

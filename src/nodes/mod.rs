@@ -8,8 +8,16 @@
 //! # Layout
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
+//! - `admin`: the admin port of deployable resources (create/delete).
+//! - `deployer`: deployment automation (render, diff, guards, apply).
+//! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
+//! - `lb`: the SIP load balancer.
 
+pub mod admin;
+pub mod deployer;
 pub mod harness;
+pub mod health;
+pub mod lb;
 pub mod workload;
 
 use crate::scenario::{NodeKind, Scenario, Topology};
@@ -58,5 +66,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     match ctx.kind {
         NodeKind::Pinger => harness::run_pinger(ctx).await,
         NodeKind::Echo => harness::run_echo(ctx).await,
+        NodeKind::Deployer => deployer::run(ctx).await,
+        NodeKind::Lb => lb::run(ctx).await,
     }
 }

@@ -19,6 +19,10 @@ pub enum NodeKind {
     Pinger,
     /// Harness self-test: echoes every datagram back.
     Echo,
+    /// Deployment automation: renders, diffs and applies resources.
+    Deployer,
+    /// SIP load balancer for inbound calls (a deployable resource).
+    Lb,
 }
 
 /// One host of the topology.
@@ -86,6 +90,10 @@ pub struct NodesConfig {
     pub pinger: Option<nodes::harness::PingerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo: Option<nodes::harness::EchoConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployer: Option<nodes::deployer::DeployerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb: Option<nodes::lb::LbConfig>,
 }
 
 /// What every node config provides to the scenario.
@@ -109,6 +117,8 @@ impl NodesConfig {
         let mut out = Vec::new();
         push(&mut out, "pinger", NodeKind::Pinger, &self.pinger);
         push(&mut out, "echo", NodeKind::Echo, &self.echo);
+        push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
+        push(&mut out, "lb", NodeKind::Lb, &self.lb);
         out
     }
 
