@@ -160,6 +160,11 @@ pub enum Event<'a> {
         op: &'a str,
         error: &'a str,
     },
+    /// The media proxy's telemetry buffer overflowed: `dropped` records
+    /// since its last flush (one event per flush, not per record).
+    TelemetryOverflow {
+        dropped: u64,
+    },
     FaultStart {
         fault: u64,
         kind: &'a str,
@@ -275,6 +280,9 @@ pub fn emit(event: Event<'_>) {
             op,
             error,
         } => info!(target: "callsim", kind = "deploy.error", resource, op, error),
+        Event::TelemetryOverflow { dropped } => {
+            info!(target: "callsim", kind = "telemetry.overflow", dropped)
+        }
         Event::FaultStart {
             fault,
             kind,

@@ -12,12 +12,19 @@
 //! - `deployer`: deployment automation (render, diff, guards, apply).
 //! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
 //! - `lb`: the SIP load balancer.
+//! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
+//!   downloads from, and the collector of its telemetry.
+//! - `call_control`: the verb executor (Play/Say) the SIP service runs.
 
 pub mod admin;
+pub mod call_control;
 pub mod deployer;
 pub mod harness;
 pub mod health;
 pub mod lb;
+pub mod media;
+pub mod origin;
+pub mod telemetry;
 pub mod workload;
 
 use crate::scenario::{NodeKind, Scenario, Topology};
@@ -68,5 +75,8 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         NodeKind::Echo => harness::run_echo(ctx).await,
         NodeKind::Deployer => deployer::run(ctx).await,
         NodeKind::Lb => lb::run(ctx).await,
+        NodeKind::Media => media::run(ctx).await,
+        NodeKind::Origin => origin::run(ctx).await,
+        NodeKind::Telemetry => telemetry::run(ctx).await,
     }
 }

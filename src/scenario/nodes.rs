@@ -23,6 +23,12 @@ pub enum NodeKind {
     Deployer,
     /// SIP load balancer for inbound calls (a deployable resource).
     Lb,
+    /// Caching proxy for Play/Say audio, with a telemetry client.
+    Media,
+    /// Where the media proxies download audio from.
+    Origin,
+    /// Telemetry collector of the media proxies.
+    Telemetry,
 }
 
 /// One host of the topology.
@@ -94,6 +100,12 @@ pub struct NodesConfig {
     pub deployer: Option<nodes::deployer::DeployerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<nodes::lb::LbConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<nodes::media::MediaConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<nodes::origin::OriginConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<nodes::telemetry::TelemetryConfig>,
 }
 
 /// What every node config provides to the scenario.
@@ -119,6 +131,9 @@ impl NodesConfig {
         push(&mut out, "echo", NodeKind::Echo, &self.echo);
         push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
         push(&mut out, "lb", NodeKind::Lb, &self.lb);
+        push(&mut out, "media", NodeKind::Media, &self.media);
+        push(&mut out, "origin", NodeKind::Origin, &self.origin);
+        push(&mut out, "telemetry", NodeKind::Telemetry, &self.telemetry);
         out
     }
 
