@@ -14,8 +14,11 @@
 //! - [`history`]: the event vocabulary, the recorder, hash and writers.
 //! - [`net`]: UDP with per-packet faults; framed JSON over TCP.
 //! - [`nodes`]: the simulated nodes, one turmoil host each.
+//! - [`rpc`]: internal RPC (framed JSON over TCP) and its client middleware.
 //! - [`faults`]: the fault plan and its application.
+//! - [`sip`]: SIP on rsip: codec, RFC 3261 transactions, dialogs, lint.
 //! - [`oracles`]: properties over the history.
+//! - [`incidents`]: the incident catalogue and its generic figures.
 //! - [`report`]: verdicts, figures, the `SEED=` block.
 //! - [`cli`]: the commands of the `callsim` binary.
 //!
@@ -41,9 +44,12 @@
 pub mod cli;
 pub mod faults;
 pub mod history;
+pub mod incidents;
 pub mod net;
 pub mod nodes;
 pub mod oracles;
 pub mod report;
+pub mod rpc;
 pub mod scenario;
+pub mod sip;
 pub mod testbed;

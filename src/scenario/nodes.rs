@@ -19,6 +19,12 @@ pub enum NodeKind {
     Pinger,
     /// Harness self-test: echoes every datagram back.
     Echo,
+    /// The public API (`CreateSIPParticipant`) and inbound dispatch.
+    Gateway,
+    /// The internal RPC broker in front of the SIP service.
+    Bus,
+    /// The customer's application: places and answers calls.
+    Agent,
     /// Deployment automation: renders, diffs and applies resources.
     Deployer,
     /// SIP load balancer for inbound calls (a deployable resource).
@@ -97,6 +103,12 @@ pub struct NodesConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo: Option<nodes::harness::EchoConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<nodes::gateway::GatewayConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<nodes::bus::BusConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<nodes::agent::AgentConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployer: Option<nodes::deployer::DeployerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<nodes::lb::LbConfig>,
@@ -129,6 +141,9 @@ impl NodesConfig {
         let mut out = Vec::new();
         push(&mut out, "pinger", NodeKind::Pinger, &self.pinger);
         push(&mut out, "echo", NodeKind::Echo, &self.echo);
+        push(&mut out, "gateway", NodeKind::Gateway, &self.gateway);
+        push(&mut out, "bus", NodeKind::Bus, &self.bus);
+        push(&mut out, "agent", NodeKind::Agent, &self.agent);
         push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
         push(&mut out, "lb", NodeKind::Lb, &self.lb);
         push(&mut out, "media", NodeKind::Media, &self.media);
@@ -203,13 +218,15 @@ impl NodesConfig {
     }
 }
 
+type SectionValidator<'a> = Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>;
+
 /// One configured `[nodes.<name>]` section.
 pub struct Section<'a> {
     pub name: &'static str,
     pub kind: NodeKind,
     pub pods: Option<u32>,
     pub value: toml::Value,
-    validate: Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>,
+    validate: SectionValidator<'a>,
 }
 
 fn push<'a, T: NodeConfig>(
