@@ -15,7 +15,9 @@
 //! - [`net`]: UDP with per-packet faults; framed JSON over TCP.
 //! - [`nodes`]: the simulated nodes, one turmoil host each.
 //! - [`faults`]: the fault plan and its application.
+//! - [`sip`]: SIP on rsip: codec, RFC 3261 transactions, dialogs, lint.
 //! - [`oracles`]: properties over the history.
+//! - [`incidents`]: the incident catalogue and its generic figures.
 //! - [`report`]: verdicts, figures, the `SEED=` block.
 //! - [`cli`]: the commands of the `callsim` binary.
 //!
@@ -41,9 +43,11 @@
 pub mod cli;
 pub mod faults;
 pub mod history;
+pub mod incidents;
 pub mod net;
 pub mod nodes;
 pub mod oracles;
 pub mod report;
 pub mod scenario;
+pub mod sip;
 pub mod testbed;

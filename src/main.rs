@@ -41,6 +41,13 @@ enum Command {
         #[arg(long)]
         start: Option<u64>,
     },
+    /// Parse SIP messages from files and report which are valid.
+    SipLint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the incident catalogue (fixtures/incidents.toml).
     Incidents {
         #[arg(long)]
@@ -83,6 +90,7 @@ fn main() {
             start,
         }),
         Command::Incidents { json } => cli::incidents::command(json),
+        Command::SipLint { files, json } => cli::sip_lint::command(files, json),
     };
     std::process::exit(code);
 }

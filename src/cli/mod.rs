@@ -5,6 +5,7 @@
 pub mod determinism;
 pub mod incidents;
 pub mod run;
+pub mod sip_lint;
 
 use crate::scenario::{Scenario, ScenarioError};
 use std::path::Path;

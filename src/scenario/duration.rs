@@ -73,9 +73,9 @@ impl fmt::Display for Dur {
         let sub_ms = self.0.as_nanos() % 1_000_000;
         if sub_ms != 0 {
             write!(f, "{}us", self.0.as_micros())
-        } else if ms % 1000 != 0 || ms == 0 {
+        } else if !ms.is_multiple_of(1000) || ms == 0 {
             write!(f, "{ms}ms")
-        } else if ms % 60_000 == 0 && ms >= 60_000 {
+        } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
             write!(f, "{}m", ms / 60_000)
         } else {
             write!(f, "{}s", ms / 1000)

@@ -121,6 +121,28 @@ impl<'a> Locator<'a> {
     }
 }
 
+/// The field written on the line holding `offset`, found textually (for
+/// syntax errors, where there is no parsed document to ask): the key before
+/// `=`, under the nearest `[table]` header above it.
+pub fn field_on_line(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        .unwrap_or_default();
+    match (table.is_empty(), key.is_empty() || key.starts_with('[')) {
+        (_, true) => table,
+        (true, false) => key.to_string(),
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
 enum Segment<'p> {
     Key(&'p str),
     Index(usize),

@@ -141,11 +141,17 @@ impl Scenario {
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             let mut field = locator.path_at(offset);
+            if field.is_empty() {
+                field = error::field_on_line(text, offset);
+            }
             let message = e.message().trim().to_string();
             // serde names an unknown or missing field in its message; the
             // span points at the table, so add the name to the path.
             if let Some(name) = backticked(&message) {
-                if message.starts_with("unknown field") || message.starts_with("missing field") {
+                let named =
+                    message.starts_with("unknown field") || message.starts_with("missing field");
+                let already = field == name || field.ends_with(&format!(".{name}"));
+                if named && !already {
                     if !field.is_empty() {
                         field.push('.');
                     }

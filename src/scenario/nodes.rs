@@ -178,13 +178,15 @@ impl NodesConfig {
     }
 }
 
+type SectionValidator<'a> = Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>;
+
 /// One configured `[nodes.<name>]` section.
 pub struct Section<'a> {
     pub name: &'static str,
     pub kind: NodeKind,
     pub pods: Option<u32>,
     pub value: toml::Value,
-    validate: Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>,
+    validate: SectionValidator<'a>,
 }
 
 fn push<'a, T: NodeConfig>(

@@ -24,7 +24,7 @@ use crate::scenario::{Scenario, Topology};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -115,7 +115,7 @@ fn run_recorded(
     let tick = run.tick.0;
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .epoch(SystemTime::from(UNIX_EPOCH + EPOCH))
+        .epoch(UNIX_EPOCH + EPOCH)
         .tick_duration(tick)
         .simulation_duration(duration + tick * BUDGET_SLACK_TICKS)
         .min_message_latency(run.latency_min.0)

@@ -1,0 +1,344 @@
+//! Figures measured from a history: the generic metrics the incident
+//! catalogue names. None knows about any incident; each is a question about
+//! calls and events ("how many sync calls ended with 408 before their
+//! ringing_timeout?", "when did the call-duration monitor first fire?").
+
+use crate::history::History;
+use crate::scenario::Dur;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One call as the history tells it, joined by call id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallSummary {
+    pub id: String,
+    pub start_ms: Option<u64>,
+    pub direction: String,
+    pub mode: String,
+    pub ringing_timeout_ms: Option<u64>,
+    pub end_ms: Option<u64>,
+    pub status: Option<u64>,
+    pub reason: String,
+    pub answered: bool,
+    pub callee_outcome: Option<String>,
+    /// Hosts that recorded `media.rx` for this call.
+    pub media_rx_hosts: BTreeSet<String>,
+}
+
+impl CallSummary {
+    pub fn duration_ms(&self) -> Option<u64> {
+        Some(self.end_ms?.saturating_sub(self.start_ms?))
+    }
+
+    /// Connected (answered) but media missing in at least one direction:
+    /// the carrier heard nothing, or no platform host did.
+    pub fn is_silent(&self) -> bool {
+        let carrier_heard = self.media_rx_hosts.contains("carrier");
+        let platform_heard = self.media_rx_hosts.iter().any(|h| h != "carrier");
+        self.answered && !(carrier_heard && platform_heard)
+    }
+}
+
+/// Every call of the history, in order of first appearance.
+pub fn calls(history: &History) -> Vec<CallSummary> {
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<CallSummary> = Vec::new();
+    for r in &history.records {
+        let Some(call) = r.call() else { continue };
+        let i = *index.entry(call.to_string()).or_insert_with(|| {
+            out.push(CallSummary {
+                id: call.to_string(),
+                ..Default::default()
+            });
+            out.len() - 1
+        });
+        let c = &mut out[i];
+        match &*r.kind {
+            "call.start" => {
+                c.start_ms = Some(r.t_ms);
+                c.direction = r.str("direction").unwrap_or_default().to_string();
+                c.mode = r.str("mode").unwrap_or_default().to_string();
+                c.ringing_timeout_ms = r.u64("ringing_timeout_ms");
+            }
+            "call.end" if c.end_ms.is_none() => {
+                c.end_ms = Some(r.t_ms);
+                c.status = r.u64("status");
+                c.reason = r.str("reason").unwrap_or_default().to_string();
+            }
+            "call.answered" => c.answered = true,
+            "callee.outcome" if c.callee_outcome.is_none() => {
+                c.callee_outcome = r.str("outcome").map(str::to_string);
+            }
+            "media.rx" => {
+                c.media_rx_hosts.insert(r.host.to_string());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Which calls a metric looks at. Every field is optional; all given must
+/// match.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CallFilter {
+    /// `outbound` or `inbound`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// `sync` or `async`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The call ended with one of these statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Vec<u64>>,
+    /// The call ended with none of these statuses (an unended call matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_not: Option<Vec<u64>>,
+    /// The call was (not) answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<bool>,
+    /// The callee outcome the carrier recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee_outcome: Option<String>,
+    /// The call ended before (true) or not before (false) its ringing_timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_before_ringing_timeout: Option<bool>,
+    /// Started at or after this sim time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<Dur>,
+    /// Started before this sim time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_until: Option<Dur>,
+    /// Connected but media missing in at least one direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent: Option<bool>,
+    /// Has ended (a `call.end` was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<bool>,
+}
+
+impl CallFilter {
+    pub fn matches(&self, c: &CallSummary) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let start = c.start_ms.unwrap_or(0);
+        eq(&self.direction, &c.direction)
+            && eq(&self.mode, &c.mode)
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| c.status.is_some_and(|st| s.contains(&st)))
+            && self
+                .status_not
+                .as_ref()
+                .is_none_or(|s| c.status.is_none_or(|st| !s.contains(&st)))
+            && self.answered.is_none_or(|a| a == c.answered)
+            && self
+                .callee_outcome
+                .as_ref()
+                .is_none_or(|o| c.callee_outcome.as_deref() == Some(o.as_str()))
+            && self.ended_before_ringing_timeout.is_none_or(|want| {
+                let before = match (c.duration_ms(), c.ringing_timeout_ms) {
+                    (Some(d), Some(rt)) => d < rt,
+                    _ => false,
+                };
+                want == before
+            })
+            && self.started_from.is_none_or(|f| start >= f.as_millis())
+            && self.started_until.is_none_or(|u| start < u.as_millis())
+            && self.silent.is_none_or(|s| s == c.is_silent())
+            && self.ended.is_none_or(|e| e == c.end_ms.is_some())
+    }
+}
+
+/// Which events a metric looks at: a kind and field values that must match.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    pub event: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, toml::Value>,
+    /// Emitted by a host whose name starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_prefix: Option<String>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, r: &crate::history::Record) -> bool {
+        use crate::history::Value;
+        if *r.kind != *self.event {
+            return false;
+        }
+        if let Some(p) = &self.host_prefix {
+            if !r.host.starts_with(p.as_str()) {
+                return false;
+            }
+        }
+        self.fields
+            .iter()
+            .all(|(name, want)| match (r.get(name), want) {
+                (Some(Value::Str(s)), toml::Value::String(w)) => **s == **w,
+                (Some(Value::Bool(b)), toml::Value::Boolean(w)) => b == w,
+                (Some(Value::U64(v)), toml::Value::Integer(w)) => *w >= 0 && *v == *w as u64,
+                (Some(Value::I64(v)), toml::Value::Integer(w)) => v == w,
+                _ => false,
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    Min,
+    Max,
+    Mean,
+}
+
+fn stat(values: &[f64], s: Stat) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    match s {
+        Stat::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Stat::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Stat::Mean => values.iter().sum::<f64>() / values.len() as f64,
+    }
+}
+
+/// A figure's definition. NaN (printed `-`) means "no data", which is
+/// outside every bound.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Metric {
+    /// Number of calls matching `filter`.
+    Calls {
+        #[serde(default)]
+        filter: CallFilter,
+    },
+    /// Calls matching `filter` among calls matching `of` (0 when `of` is
+    /// empty).
+    CallShare {
+        #[serde(default)]
+        filter: CallFilter,
+        #[serde(default)]
+        of: CallFilter,
+    },
+    /// A statistic of call durations (end - start), in ms.
+    CallDurationMs {
+        #[serde(default)]
+        filter: CallFilter,
+        stat: Stat,
+    },
+    /// Sim time of the monitor's first alert; -1 when it never fired.
+    AlertAtMs { monitor: String },
+    /// Number of alerts the monitor fired.
+    Alerts { monitor: String },
+    /// Number of events matching.
+    Events { filter: EventFilter },
+    /// Events matching `filter` among events matching `of`.
+    EventShare {
+        filter: EventFilter,
+        of: EventFilter,
+    },
+    /// The largest share of `filter` calls among `of` calls started in any
+    /// window of length `window` (windows with fewer than `min_calls` calls
+    /// are skipped): bursts.
+    WindowCallShareMax {
+        #[serde(default)]
+        filter: CallFilter,
+        #[serde(default)]
+        of: CallFilter,
+        window: Dur,
+        #[serde(default = "default_min_calls")]
+        min_calls: usize,
+    },
+    /// For each `from` event, the delay to the next `to` event (ms); a
+    /// statistic of those delays. A `from` with no later `to` counts as
+    /// "never" and makes the result NaN.
+    DelayMs {
+        from: EventFilter,
+        to: EventFilter,
+        stat: Stat,
+    },
+}
+
+fn default_min_calls() -> usize {
+    5
+}
+
+impl Metric {
+    pub fn measure(&self, history: &History, calls: &[CallSummary]) -> f64 {
+        match self {
+            Metric::Calls { filter } => calls.iter().filter(|c| filter.matches(c)).count() as f64,
+            Metric::CallShare { filter, of } => {
+                let base: Vec<&CallSummary> = calls.iter().filter(|c| of.matches(c)).collect();
+                if base.is_empty() {
+                    return 0.0;
+                }
+                base.iter().filter(|c| filter.matches(c)).count() as f64 / base.len() as f64
+            }
+            Metric::CallDurationMs { filter, stat: s } => {
+                let values: Vec<f64> = calls
+                    .iter()
+                    .filter(|c| filter.matches(c))
+                    .filter_map(|c| c.duration_ms())
+                    .map(|d| d as f64)
+                    .collect();
+                stat(&values, *s)
+            }
+            Metric::AlertAtMs { monitor } => history
+                .of_kind("alert.fire")
+                .find(|r| r.str("monitor") == Some(monitor.as_str()))
+                .map(|r| r.t_ms as f64)
+                .unwrap_or(-1.0),
+            Metric::Alerts { monitor } => history
+                .of_kind("alert.fire")
+                .filter(|r| r.str("monitor") == Some(monitor.as_str()))
+                .count() as f64,
+            Metric::Events { filter } => {
+                history.records.iter().filter(|r| filter.matches(r)).count() as f64
+            }
+            Metric::EventShare { filter, of } => {
+                let base: Vec<_> = history.records.iter().filter(|r| of.matches(r)).collect();
+                if base.is_empty() {
+                    return 0.0;
+                }
+                base.iter().filter(|r| filter.matches(r)).count() as f64 / base.len() as f64
+            }
+            Metric::WindowCallShareMax {
+                filter,
+                of,
+                window,
+                min_calls,
+            } => {
+                let w = window.as_millis().max(1);
+                let mut buckets: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+                for c in calls.iter().filter(|c| of.matches(c)) {
+                    let b = buckets.entry(c.start_ms.unwrap_or(0) / w).or_default();
+                    b.1 += 1;
+                    if filter.matches(c) {
+                        b.0 += 1;
+                    }
+                }
+                buckets
+                    .values()
+                    .filter(|(_, n)| *n >= *min_calls)
+                    .map(|(k, n)| *k as f64 / *n as f64)
+                    .fold(0.0, f64::max)
+            }
+            Metric::DelayMs { from, to, stat: s } => {
+                let mut delays = Vec::new();
+                for (i, r) in history.records.iter().enumerate() {
+                    if !from.matches(r) {
+                        continue;
+                    }
+                    match history.records[i + 1..].iter().find(|t| to.matches(t)) {
+                        Some(t) => delays.push((t.t_ms - r.t_ms) as f64),
+                        None => return f64::NAN,
+                    }
+                }
+                stat(&delays, *s)
+            }
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The SIP codec: [`parse`] bytes into a [`Message`], and build the requests and responses
+//! callsim sends. This is the one module that knows rsip.
+//!
+//! Parsing goes through our validating layer (`validate`, `grammar`, `uri`), because rsip
+//! 0.4's tokenizer alone accepts 7 of the 13 valid RFC 4475 messages, rejects 8 of the 19
+//! invalid ones, and its closed `Method` enum cannot hold extension methods. Building goes
+//! through rsip's message model (`rsip::Request`/`rsip::Response` with its typed Via, From,
+//! To, CSeq and Contact headers) and its serialiser; every built message is then parsed
+//! back through the validating layer, so we never send what we would reject. Status lines
+//! carry RFC 3261 reason phrases ([`reason_phrase`]), not rsip's variant names, and every id
+//! comes from the caller (see [`super::ids`]), never from rsip's uuid-based defaults.
+//!
+//! A parse never panics: the validating layer is plain slice code with no indexing that can
+//! go out of bounds, and rsip is never asked to parse.
+
+use std::fmt;
+
+use super::header::{CSeq, Method, NameAddr, Via};
+pub use super::status::reason_phrase;
+use super::uri::parse_uri;
+use super::validate::{self, Header, StartLine};
+pub use super::validate::{ParseError, ParseErrorKind};
+
+/// The header that carries callsim's platform-wide call id on every leg (CONTRACTS.md).
+pub const CALLSIM_CALL_HEADER: &str = "X-Callsim-Call";
+
+/// A parsed, validated SIP message, with the bytes it travels as.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    start: StartLine,
+    headers: Vec<Header>,
+    body: Vec<u8>,
+    vias: Vec<Via>,
+    from: NameAddr,
+    to: NameAddr,
+    call_id: String,
+    cseq: CSeq,
+    max_forwards: Option<u8>,
+    contacts: Vec<NameAddr>,
+    routes: Vec<NameAddr>,
+    record_routes: Vec<NameAddr>,
+    wire: Vec<u8>,
+}
+
+/// Parses one SIP message from a datagram. Bytes after the body that Content-Length
+/// announces are ignored (RFC 3261 section 18.3).
+pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+    let framed = validate::frame(bytes)?;
+    let core = validate::validate(&framed)?;
+    Ok(Message {
+        start: core.start,
+        vias: core.vias,
+        from: core.from,
+        to: core.to,
+        call_id: core.call_id,
+        cseq: core.cseq,
+        max_forwards: core.max_forwards,
+        contacts: core.contacts,
+        routes: core.routes,
+        record_routes: core.record_routes,
+        wire: bytes[framed.span].to_vec(),
+        headers: framed.headers,
+        body: framed.body,
+    })
+}
+
+impl Message {
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn start_line(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// The request method, for a request.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI, for a request.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase, for a response.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// `INVITE` for a request, `180` for a response: the `start_line` field of the
+    /// `sip.send`/`sip.recv` events.
+    pub fn start_label(&self) -> String {
+        match &self.start {
+            StartLine::Request { method, .. } => method.to_string(),
+            StartLine::Response { code, .. } => code.to_string(),
+        }
+    }
+
+    pub fn cseq(&self) -> &CSeq {
+        &self.cseq
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// Every Via entry, top first; never empty.
+    pub fn vias(&self) -> &[Via] {
+        &self.vias
+    }
+
+    pub fn top_via(&self) -> &Via {
+        self.vias
+            .first()
+            .expect("the validating layer requires a Via")
+    }
+
+    /// The branch of the top Via: the transaction id.
+    pub fn branch(&self) -> Option<&str> {
+        self.top_via().branch()
+    }
+
+    pub fn from(&self) -> &NameAddr {
+        &self.from
+    }
+
+    pub fn to(&self) -> &NameAddr {
+        &self.to
+    }
+
+    pub fn from_tag(&self) -> Option<&str> {
+        self.from.tag()
+    }
+
+    pub fn to_tag(&self) -> Option<&str> {
+        self.to.tag()
+    }
+
+    pub fn max_forwards(&self) -> Option<u8> {
+        self.max_forwards
+    }
+
+    /// Contact addresses in order (empty for `Contact: *` or none).
+    pub fn contacts(&self) -> &[NameAddr] {
+        &self.contacts
+    }
+
+    pub fn routes(&self) -> &[NameAddr] {
+        &self.routes
+    }
+
+    pub fn record_routes(&self) -> &[NameAddr] {
+        &self.record_routes
+    }
+
+    /// The `X-Callsim-Call` value: the platform-wide call id.
+    pub fn callsim_call(&self) -> Option<&str> {
+        self.header(CALLSIM_CALL_HEADER)
+    }
+
+    /// The first value of a header; names compare case-insensitively, compact forms are
+    /// already expanded (`i` is found as `Call-ID`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Every header field in order, with canonical names and unfolded values.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The message's bytes: as received, or as built.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.wire
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.wire))
+    }
+}
+
+/// Why a message could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot build a {0} request (rsip knows only the RFC methods)")]
+    UnsupportedMethod(String),
+    #[error("cannot build with URI {uri:?}: {why}")]
+    Uri { uri: String, why: String },
+    #[error("the built message does not validate: {0}")]
+    Invalid(ParseError),
+}
+
+/// Our sent-by address and the branch of the Via we add to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViaSpec {
+    pub host: String,
+    pub port: u16,
+    pub branch: String,
+}
+
+/// A From or To address: URI and optional tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrSpec {
+    pub uri: String,
+    pub tag: Option<String>,
+}
+
+/// Everything a new request needs. The codec adds Max-Forwards, Content-Type and
+/// Content-Length; Via is the single hop we send from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub uri: String,
+    pub via: ViaSpec,
+    pub from: AddrSpec,
+    pub to: AddrSpec,
+    pub call_id: String,
+    pub cseq: u32,
+    pub max_forwards: u8,
+    /// Our Contact URI (dialog-creating requests need one).
+    pub contact: Option<String>,
+    /// Route header values in order, each a complete name-addr (`<sip:p;lr>`).
+    pub routes: Vec<String>,
+    pub callsim_call: String,
+    pub extra_headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// The optional parts of a response; the rest is copied from the request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseSpec {
+    /// Our To tag, added when the request's To has none (never to a 100).
+    pub to_tag: Option<String>,
+    pub contact: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+fn rsip_method(method: &Method) -> Result<rsip::Method, BuildError> {
+    Ok(match method {
+        Method::Invite => rsip::Method::Invite,
+        Method::Ack => rsip::Method::Ack,
+        Method::Bye => rsip::Method::Bye,
+        Method::Cancel => rsip::Method::Cancel,
+        Method::Options => rsip::Method::Options,
+        Method::Register => rsip::Method::Register,
+        Method::Info => rsip::Method::Info,
+        Method::Message => rsip::Method::Message,
+        Method::Notify => rsip::Method::Notify,
+        Method::Prack => rsip::Method::PRack,
+        Method::Publish => rsip::Method::Publish,
+        Method::Refer => rsip::Method::Refer,
+        Method::Subscribe => rsip::Method::Subscribe,
+        Method::Update => rsip::Method::Update,
+        Method::Extension(token) => return Err(BuildError::UnsupportedMethod(token.clone())),
+    })
+}
+
+fn host_port(host: &str, port: Option<u16>) -> rsip::HostWithPort {
+    rsip::HostWithPort {
+        host: rsip::Host::from(host),
+        port: port.map(rsip::Port::from),
+    }
+}
+
+/// Our URI (validated) in rsip's model; only SIP/SIPS URIs without headers or passwords.
+fn rsip_uri(uri: &str) -> Result<rsip::Uri, BuildError> {
+    let err = |why: &str| BuildError::Uri {
+        uri: uri.to_string(),
+        why: why.to_string(),
+    };
+    let parsed = parse_uri(uri).map_err(|why| err(&why))?;
+    let sip = parsed.sip.ok_or_else(|| err("not a sip: or sips: URI"))?;
+    if sip.has_headers {
+        return Err(err("URI headers cannot be built"));
+    }
+    let scheme = if parsed.scheme == "sips" {
+        rsip::Scheme::Sips
+    } else {
+        rsip::Scheme::Sip
+    };
+    let auth = match sip.user {
+        Some(user) if user.contains(':') => return Err(err("URI passwords cannot be built")),
+        Some(user) => Some(rsip::Auth {
+            user,
+            password: None,
+        }),
+        None => None,
+    };
+    Ok(rsip::Uri {
+        scheme: Some(scheme),
+        auth,
+        host_with_port: host_port(&sip.host, sip.port),
+        params: sip
+            .params
+            .into_iter()
+            .map(|p| {
+                rsip::Param::Other(
+                    rsip::param::OtherParam::new(p.name),
+                    p.value.map(rsip::param::OtherParamValue::new),
+                )
+            })
+            .collect(),
+        headers: Vec::new(),
+    })
+}
+
+/// A header with a value we already hold as text, in rsip's model.
+fn raw_header(name: &str, value: &str) -> rsip::Header {
+    use rsip::headers::UntypedHeader;
+    use rsip::headers::*;
+    let value = value.to_string();
+    match name {
+        "Via" => Via::new(value).into(),
+        "From" => From::new(value).into(),
+        "To" => To::new(value).into(),
+        "Call-ID" => CallId::new(value).into(),
+        "CSeq" => rsip::headers::CSeq::new(value).into(),
+        "Contact" => Contact::new(value).into(),
+        "Route" => Route::new(value).into(),
+        "Record-Route" => RecordRoute::new(value).into(),
+        "Max-Forwards" => MaxForwards::new(value).into(),
+        "Content-Type" => ContentType::new(value).into(),
+        _ => rsip::Header::Other(name.to_string(), value),
+    }
+}
+
+fn tag_params(tag: &Option<String>) -> Vec<rsip::Param> {
+    tag.iter()
+        .map(|t| rsip::Param::Tag(rsip::param::Tag::new(t.clone())))
+        .collect()
+}
+
+enum Start {
+    Request(rsip::Method, rsip::Uri),
+    Response(u16),
+}
+
+/// Serialises through rsip, appends the body as raw bytes (rsip would re-encode a
+/// non-UTF-8 body lossily) and validates the result.
+fn assemble(
+    start: Start,
+    mut headers: Vec<rsip::Header>,
+    extra: &[(String, String)],
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Message, BuildError> {
+    use rsip::headers::UntypedHeader;
+    for (name, value) in extra {
+        headers.push(raw_header(&validate::canonical_name(name), value));
+    }
+    if let Some(ct) = content_type {
+        headers.push(rsip::headers::ContentType::new(ct).into());
+    }
+    headers.push(rsip::headers::ContentLength::new(body.len().to_string()).into());
+    let text = match start {
+        Start::Request(method, uri) => rsip::Request {
+            method,
+            uri,
+            version: rsip::Version::V2,
+            headers: headers.into(),
+            body: Vec::new(),
+        }
+        .to_string(),
+        Start::Response(code) => rsip::Response {
+            status_code: rsip::StatusCode::Other(code, reason_phrase(code).to_string()),
+            version: rsip::Version::V2,
+            headers: headers.into(),
+            body: Vec::new(),
+        }
+        .to_string(),
+    };
+    let mut wire = text.into_bytes();
+    wire.extend_from_slice(body);
+    parse(&wire).map_err(BuildError::Invalid)
+}
+
+/// Builds a new request (out of dialog, or in dialog from [`super::dialog::Dialog`]).
+pub fn build_request(spec: &RequestSpec) -> Result<Message, BuildError> {
+    use rsip::headers::UntypedHeader;
+    let method = rsip_method(&spec.method)?;
+    let via = rsip::typed::Via {
+        version: rsip::Version::V2,
+        transport: rsip::Transport::Udp,
+        uri: rsip::Uri {
+            host_with_port: host_port(&spec.via.host, Some(spec.via.port)),
+            ..Default::default()
+        },
+        params: vec![rsip::Param::Branch(rsip::param::Branch::new(
+            spec.via.branch.clone(),
+        ))],
+    };
+    let from = rsip::typed::From {
+        display_name: None,
+        uri: rsip_uri(&spec.from.uri)?,
+        params: tag_params(&spec.from.tag),
+    };
+    let to = rsip::typed::To {
+        display_name: None,
+        uri: rsip_uri(&spec.to.uri)?,
+        params: tag_params(&spec.to.tag),
+    };
+    let mut headers: Vec<rsip::Header> = vec![
+        via.into(),
+        rsip::headers::MaxForwards::new(spec.max_forwards.to_string()).into(),
+        from.into(),
+        to.into(),
+        rsip::headers::CallId::new(spec.call_id.clone()).into(),
+        rsip::typed::CSeq {
+            seq: spec.cseq,
+            method,
+        }
+        .into(),
+    ];
+    if let Some(contact) = &spec.contact {
+        headers.push(
+            rsip::typed::Contact {
+                display_name: None,
+                uri: rsip_uri(contact)?,
+                params: Vec::new(),
+            }
+            .into(),
+        );
+    }
+    for route in &spec.routes {
+        headers.push(raw_header("Route", route));
+    }
+    headers.push(raw_header(CALLSIM_CALL_HEADER, &spec.callsim_call));
+    assemble(
+        Start::Request(method, rsip_uri(&spec.uri)?),
+        headers,
+        &spec.extra_headers,
+        spec.content_type.as_deref(),
+        &spec.body,
+    )
+}
+
+/// Builds a response to `request` (section 8.2.6): Via, From, Call-ID, CSeq and
+/// `X-Callsim-Call` copied, To copied with our tag added, Record-Route copied into
+/// dialog-creating responses (101-299, section 12.1.1).
+pub fn build_response(
+    request: &Message,
+    code: u16,
+    spec: &ResponseSpec,
+) -> Result<Message, BuildError> {
+    let mut headers = Vec::new();
+    for h in &request.headers {
+        match h.name.as_str() {
+            "Via" | "From" | "Call-ID" | "CSeq" => headers.push(raw_header(&h.name, &h.value)),
+            "To" => {
+                let mut to = h.value.clone();
+                if code > 100 && request.to_tag().is_none() {
+                    if let Some(tag) = &spec.to_tag {
+                        to.push_str(";tag=");
+                        to.push_str(tag);
+                    }
+                }
+                headers.push(raw_header("To", &to));
+            }
+            "Record-Route" if (101..300).contains(&code) => {
+                headers.push(raw_header(&h.name, &h.value))
+            }
+            name if name.eq_ignore_ascii_case(CALLSIM_CALL_HEADER) => {
+                headers.push(raw_header(CALLSIM_CALL_HEADER, &h.value))
+            }
+            _ => {}
+        }
+    }
+    if let Some(contact) = &spec.contact {
+        headers.push(raw_header("Contact", &format!("<{contact}>")));
+    }
+    assemble(
+        Start::Response(code),
+        headers,
+        &spec.extra_headers,
+        spec.content_type.as_deref(),
+        &spec.body,
+    )
+}
+
+/// A Via entry as text, for the single-Via requests (ACK, CANCEL) that reuse a branch.
+pub fn format_via(via: &Via) -> String {
+    let mut out = format!("SIP/2.0/{} {}", via.transport, via.sent_by());
+    for p in &via.params {
+        out.push(';');
+        out.push_str(&p.name);
+        if let Some(v) = &p.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// A name-addr as text (always with `<>`), for Route headers built from a route set.
+pub fn format_name_addr(addr: &NameAddr) -> String {
+    let mut out = String::new();
+    if let Some(name) = &addr.display_name {
+        out.push_str(name);
+        out.push(' ');
+    }
+    out.push('<');
+    out.push_str(&addr.uri);
+    out.push('>');
+    for p in &addr.params {
+        out.push(';');
+        out.push_str(&p.name);
+        if let Some(v) = &p.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// A request that shares the INVITE's Request-URI, top Via (so its branch), From, Call-ID,
+/// CSeq number and Route set: the CANCEL of section 9.1 and the non-2xx ACK of 17.1.1.3.
+fn same_transaction_request(
+    invite: &Message,
+    method: Method,
+    to_value: &str,
+) -> Result<Message, BuildError> {
+    let rsip_m = rsip_method(&method)?;
+    let uri = invite.request_uri().ok_or_else(|| BuildError::Uri {
+        uri: String::new(),
+        why: "the original is not a request".into(),
+    })?;
+    let mut headers = vec![
+        raw_header("Via", &format_via(invite.top_via())),
+        raw_header("Max-Forwards", "70"),
+        raw_header("From", invite.header("From").unwrap_or_default()),
+        raw_header("To", to_value),
+        raw_header("Call-ID", invite.call_id()),
+        raw_header("CSeq", &format!("{} {}", invite.cseq().seq, method)),
+    ];
+    for h in invite.headers.iter().filter(|h| h.name == "Route") {
+        headers.push(raw_header("Route", &h.value));
+    }
+    if let Some(call) = invite.callsim_call() {
+        headers.push(raw_header(CALLSIM_CALL_HEADER, call));
+    }
+    assemble(
+        Start::Request(rsip_m, rsip_uri(uri)?),
+        headers,
+        &[],
+        None,
+        &[],
+    )
+}
+
+/// The CANCEL for a pending INVITE (section 9.1).
+pub fn build_cancel(invite: &Message) -> Result<Message, BuildError> {
+    same_transaction_request(
+        invite,
+        Method::Cancel,
+        invite.header("To").unwrap_or_default(),
+    )
+}
+
+/// The ACK for a non-2xx final response, sent inside the INVITE client transaction
+/// (section 17.1.1.3): To comes from the response, so it carries the UAS's tag.
+pub fn build_ack_for_non_2xx(invite: &Message, response: &Message) -> Result<Message, BuildError> {
+    same_transaction_request(
+        invite,
+        Method::Ack,
+        response.header("To").unwrap_or_default(),
+    )
+}
+
+/// The best answer to bytes that failed to parse: 400 (505 for a version error) built from
+/// the raw Via, From, To, Call-ID and CSeq, when the bytes are a request other than ACK and
+/// those headers can be found and copied. `None` means: drop the datagram.
+pub fn error_response_for(bytes: &[u8], error: &ParseError, to_tag: &str) -> Option<Message> {
+    let framed = validate::frame(bytes).ok()?;
+    let method = framed.start_line.split(' ').next()?;
+    if method.is_empty() || method.eq_ignore_ascii_case("ACK") || method.starts_with("SIP/") {
+        return None;
+    }
+    let code = if error.kind() == ParseErrorKind::Version {
+        505
+    } else {
+        400
+    };
+    let mut headers = Vec::new();
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        let mut found = false;
+        for h in framed.headers.iter().filter(|h| h.name == name) {
+            found = true;
+            let mut value = h.value.clone();
+            if name == "To" && !value.contains(";tag=") {
+                value.push_str(";tag=");
+                value.push_str(to_tag);
+            }
+            headers.push(raw_header(name, &value));
+        }
+        if !found {
+            return None;
+        }
+    }
+    if let Some(call) = framed
+        .headers
+        .iter()
+        .find(|h| h.name == CALLSIM_CALL_HEADER)
+    {
+        headers.push(raw_header(CALLSIM_CALL_HEADER, &call.value));
+    }
+    assemble(Start::Response(code), headers, &[], None, &[]).ok()
+}

@@ -1,0 +1,33 @@
+//! SIP over (simulated) UDP: the codec, RFC 3261 transactions, dialogs and the lint
+//! library behind `callsim sip-lint`.
+//!
+//! # Layout
+//! - [`codec`]: parse and build messages; the only module that knows rsip. In front of it,
+//!   the validating layer: `validate` (framing, header names, required headers, scalar
+//!   ranges), `grammar` (header value syntax) and [`uri`].
+//! - [`header`]: the typed header values the other layers read (Method, Via, CSeq, ...).
+//! - [`ids`]: branches, tags and Call-IDs from the caller's seeded RNG.
+//! - [`timers`]: T1, T2, T4 and timers B, D, F, H, I, J, K, each settable.
+//! - [`transaction`]: the four RFC 3261 section 17 state machines, free of I/O.
+//! - [`dialog`]: UAC and UAS dialog state and in-dialog requests.
+//! - [`lint`]: the library side of `callsim sip-lint`.
+//!
+//! Architecture invariant: nothing here reads a clock, a socket or OS randomness. Time
+//! enters the transaction layer only as timer expiries, ids only through an `RngCore`.
+
+pub mod codec;
+pub mod dialog;
+mod grammar;
+pub mod header;
+pub mod ids;
+pub mod lint;
+pub mod status;
+pub mod timers;
+pub mod transaction;
+pub mod uri;
+mod validate;
+
+pub use codec::{parse, Message, ParseError, ParseErrorKind};
+pub use header::{CSeq, Method, NameAddr, Param, Via};
+pub use timers::SipTimers;
+pub use validate::{Header, StartLine};
