@@ -100,6 +100,15 @@ fn validate_fault(
         }
     }
     for name in f.present_fields() {
+        if kind.both_ways_only() && (name == "from" || name == "to") {
+            return Err(FieldError::new(
+                field(name),
+                format!(
+                    "turmoil applies {} to both directions of a link at once: use `between`",
+                    kind.name()
+                ),
+            ));
+        }
         if !allowed.contains(&name) {
             return Err(FieldError::new(
                 field(name),
@@ -277,13 +286,11 @@ fn check_params(
             }
             Some(_) => {}
         },
-        FaultKind::Jitter => {
-            if f.jitter.is_none_or(|j| j.is_zero()) {
-                return Err(FieldError::new(
-                    field("jitter"),
-                    "a jitter fault needs `jitter` > 0, e.g. \"50ms\"",
-                ));
-            }
+        FaultKind::Jitter if f.jitter.is_none_or(|j| j.is_zero()) => {
+            return Err(FieldError::new(
+                field("jitter"),
+                "a jitter fault needs `jitter` > 0, e.g. \"50ms\"",
+            ));
         }
         FaultKind::Loss | FaultKind::Duplicate => match f.probability {
             Some(p) if (0.0..=1.0).contains(&p) => {}
@@ -735,6 +742,9 @@ fn check_swarm_kind(
     Ok(())
 }
 
+/// What an entry touches: directed host pairs and hosts.
+type Footprint = (BTreeSet<(String, String)>, BTreeSet<String>);
+
 /// Host-lifecycle events of an entry: (time, host, what).
 fn lifecycle(f: &FaultSpec, topology: &Topology) -> Vec<(Dur, String, &'static str)> {
     let mut out = Vec::new();
@@ -773,7 +783,7 @@ fn lifecycle(f: &FaultSpec, topology: &Topology) -> Vec<(Dur, String, &'static s
 /// - a restart of a host while a crash has it down.
 pub fn contradictions(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
     let faults = &scenario.faults;
-    let footprints: Vec<(BTreeSet<(String, String)>, BTreeSet<String>)> = faults
+    let footprints: Vec<Footprint> = faults
         .iter()
         .map(|f| {
             (
@@ -834,7 +844,7 @@ pub fn contradictions(scenario: &Scenario, topology: &Topology) -> Result<(), Fi
                         return Err(FieldError::new(
                             format!("faults[{j}].at"),
                             format!(
-                                "contradicts faults[{i}]: {wb} and {wa} of {hb} at the same instant {tb}"
+                                "contradicts faults[{i}] ({wa} of {ha}): {wb} of {hb} at the same instant {tb}"
                             ),
                         ));
                     }
