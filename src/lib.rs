@@ -14,6 +14,7 @@
 //! - [`history`]: the event vocabulary, the recorder, hash and writers.
 //! - [`net`]: UDP with per-packet faults; framed JSON over TCP.
 //! - [`nodes`]: the simulated nodes, one turmoil host each.
+//! - [`rpc`]: internal RPC (framed JSON over TCP) and its client middleware.
 //! - [`faults`]: the fault plan and its application.
 //! - [`sip`]: SIP on rsip: codec, RFC 3261 transactions, dialogs, lint.
 //! - [`oracles`]: properties over the history.
@@ -48,6 +49,7 @@ pub mod net;
 pub mod nodes;
 pub mod oracles;
 pub mod report;
+pub mod rpc;
 pub mod scenario;
 pub mod sip;
 pub mod testbed;

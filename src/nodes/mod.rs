@@ -7,9 +7,40 @@
 //!
 //! # Layout
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
+//! - `gateway`: the public API and inbound dispatch (host `gateway`).
+//! - `bus`: the RPC broker in front of the SIP service (host `bus`).
+//! - `agent`: the customer's application (host `agent`).
+//! - `methods`: the internal RPC methods and their bodies.
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
+//! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
+//! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
+//! - `ports`: the platform's well-known ports.
+//! - `check`: validation helpers that name the field.
+//! - `admin`: the admin port of deployable resources (create/delete).
+//! - `deployer`: deployment automation (render, diff, guards, apply).
+//! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
+//! - `lb`: the SIP load balancer.
+//! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
+//!   downloads from, and the collector of its telemetry.
+//! - `call_control`: the verb executor (Play/Say) the SIP service runs.
 
+pub mod admin;
+pub mod agent;
+pub mod bus;
+pub mod call_control;
+pub mod check;
+pub mod deployer;
+pub mod gateway;
 pub mod harness;
+pub mod health;
+pub mod lb;
+pub mod media;
+pub mod methods;
+pub mod origin;
+pub mod ports;
+pub mod telemetry;
+pub mod time;
+pub mod workers;
 pub mod workload;
 
 use crate::scenario::{NodeKind, Scenario, Topology};
@@ -58,5 +89,13 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     match ctx.kind {
         NodeKind::Pinger => harness::run_pinger(ctx).await,
         NodeKind::Echo => harness::run_echo(ctx).await,
+        NodeKind::Gateway => gateway::run(ctx).await,
+        NodeKind::Bus => bus::run(ctx).await,
+        NodeKind::Agent => agent::run(ctx).await,
+        NodeKind::Deployer => deployer::run(ctx).await,
+        NodeKind::Lb => lb::run(ctx).await,
+        NodeKind::Media => media::run(ctx).await,
+        NodeKind::Origin => origin::run(ctx).await,
+        NodeKind::Telemetry => telemetry::run(ctx).await,
     }
 }

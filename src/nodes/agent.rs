@@ -1,0 +1,236 @@
+//! The agent (host `agent`): the customer's application.
+//!
+//! - Places the `[workload] outbound` calls through the gateway's API, ids
+//!   `out-1`, `out-2`, .. in creation order, at seeded arrival times, each
+//!   sync or async as the workload says (drawn per call with `sync_share`).
+//! - Optionally runs an end-to-end `probe`: a sync call every `interval`
+//!   to a number whose callee the carrier answers quickly (as LiveKit's e2e
+//!   bot did), ids `probe-1`, `probe-2`, .. (a sequence of their own, so
+//!   that adding a probe does not renumber the workload's calls).
+//! - Answers inbound dispatches (`agent.dispatch`, RPC framing on
+//!   [`ports::AGENT`]) after `answer_after`, rejecting a seeded share
+//!   `reject_share` of them with `reject_code`.
+//!
+//! The agent emits no event of its own: what the platform did is recorded
+//! by the platform's nodes, and what the outside world saw by the carrier.
+
+use crate::nodes::gateway::api::{self, ApiRequest, CreateSipParticipant};
+use crate::nodes::methods::{self, Decision, Dispatch};
+use crate::nodes::time::{now_ms, sleep, sleep_until_ms};
+use crate::nodes::workload::arrival_times;
+use crate::nodes::{check, ports, NodeCtx};
+use crate::rpc::{self, ErrorCode, Incoming, RpcError};
+use crate::scenario::nodes::NodeConfig;
+use crate::scenario::{Dur, FieldError, Topology};
+use crate::testbed::rng::rng_for;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// `[nodes.agent]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The API host. Default `gateway`.
+    #[serde(default = "default_gateway")]
+    pub gateway: String,
+    /// The agent waits `ringing_timeout + api_margin` for a sync response
+    /// and `api_margin` for an async one, then gives up (closing the
+    /// connection). Default 10s.
+    #[serde(default = "default_api_margin")]
+    pub api_margin: Dur,
+    /// Delay before the agent decides on an inbound call. Default 500ms.
+    #[serde(default = "default_answer_after")]
+    pub answer_after: Dur,
+    /// Share of inbound calls rejected, drawn per call. Default 0.
+    #[serde(default)]
+    pub reject_share: f64,
+    /// Code of a rejection. Default 603.
+    #[serde(default = "default_reject_code")]
+    pub reject_code: u16,
+    /// The end-to-end probe. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeConfig>,
+}
+
+/// `probe = { interval = "60s", to = "+15550000000" }`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Time between probe calls. Default 60s.
+    #[serde(default = "default_probe_interval")]
+    pub interval: Dur,
+    /// Sim time of the first probe. Default 1s.
+    #[serde(default = "default_probe_start")]
+    pub start: Dur,
+    /// The number dialled; the carrier should answer it quickly (see the
+    /// carrier's `numbers`). Default `+15550000000`.
+    #[serde(default = "default_probe_to")]
+    pub to: String,
+    /// Trunk dialled. Default `carrier`.
+    #[serde(default = "default_trunk")]
+    pub trunk: String,
+    /// The probe's `ringing_timeout`. Default 30s.
+    #[serde(default = "default_probe_ringing_timeout")]
+    pub ringing_timeout: Dur,
+}
+
+fn default_gateway() -> String {
+    "gateway".into()
+}
+fn default_api_margin() -> Dur {
+    Dur::from_secs(10)
+}
+fn default_answer_after() -> Dur {
+    Dur::from_millis(500)
+}
+fn default_reject_code() -> u16 {
+    603
+}
+fn default_probe_interval() -> Dur {
+    Dur::from_secs(60)
+}
+fn default_probe_start() -> Dur {
+    Dur::from_secs(1)
+}
+fn default_probe_to() -> String {
+    "+15550000000".into()
+}
+fn default_trunk() -> String {
+    "carrier".into()
+}
+fn default_probe_ringing_timeout() -> Dur {
+    Dur::from_secs(30)
+}
+
+impl NodeConfig for AgentConfig {
+    fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
+        check::known_node(prefix, "gateway", &self.gateway, topology)?;
+        check::positive(prefix, "api_margin", self.api_margin)?;
+        check::share(prefix, "reject_share", self.reject_share)?;
+        if !(300..=699).contains(&self.reject_code) {
+            return Err(FieldError::new(
+                check::field(prefix, "reject_code"),
+                format!(
+                    "{} is not a final SIP error code (300..699)",
+                    self.reject_code
+                ),
+            ));
+        }
+        if let Some(probe) = &self.probe {
+            let p = check::field(prefix, "probe");
+            check::positive(&p, "interval", probe.interval)?;
+            check::positive(&p, "ringing_timeout", probe.ringing_timeout)?;
+            check::known_node(&p, "trunk", &probe.trunk, topology)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+    let dispatch_ctx = ctx.clone();
+    crate::testbed::spawn(async move {
+        let _ = rpc::serve(ports::AGENT, move |req| {
+            let ctx = dispatch_ctx.clone();
+            async move { decide(&ctx, req).await }
+        })
+        .await;
+    });
+    let config: AgentConfig = ctx.config();
+    if let Some(probe) = config.probe.clone() {
+        let ctx = ctx.clone();
+        crate::testbed::spawn(async move { run_probe(&ctx, &probe).await });
+    }
+    place_outbound(&ctx).await;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Places the workload's outbound calls at their arrival times.
+async fn place_outbound(ctx: &NodeCtx) {
+    let Some(load) = ctx.scenario.workload.outbound.clone() else {
+        return;
+    };
+    let mut arrivals_rng = ctx.rng("workload.outbound.arrivals");
+    let mut mode_rng = ctx.rng("workload.outbound.mode");
+    let times = arrival_times(
+        load.calls,
+        load.rate_per_s,
+        load.arrivals,
+        load.start,
+        &mut arrivals_rng,
+    );
+    let share = load.sync_share();
+    for (i, at) in times.into_iter().enumerate() {
+        let n = i as u32 + 1;
+        let sync = share >= 1.0 || (share > 0.0 && mode_rng.gen_bool(share));
+        sleep_until_ms(at).await;
+        let request = CreateSipParticipant {
+            call: format!("out-{n}"),
+            trunk: load.trunk.clone(),
+            to: load.to(n),
+            wait_until_answered: sync,
+            ringing_timeout: load.ringing_timeout,
+        };
+        let ctx = ctx.clone();
+        crate::testbed::spawn(async move { place(&ctx, request).await });
+    }
+}
+
+/// Places the probe's calls until the run ends.
+async fn run_probe(ctx: &NodeCtx, probe: &ProbeConfig) {
+    sleep_until_ms(probe.start.as_millis()).await;
+    for n in 1u64.. {
+        let request = CreateSipParticipant {
+            call: format!("probe-{n}"),
+            trunk: probe.trunk.clone(),
+            to: probe.to.clone(),
+            wait_until_answered: true,
+            ringing_timeout: probe.ringing_timeout,
+        };
+        let ctx = ctx.clone();
+        crate::testbed::spawn(async move { place(&ctx, request).await });
+        sleep(probe.interval.0).await;
+    }
+}
+
+/// One API call; the agent only waits for it (the platform records it).
+async fn place(ctx: &NodeCtx, request: CreateSipParticipant) {
+    let config: AgentConfig = ctx.config();
+    let mut wait = config.api_margin.as_millis();
+    if request.wait_until_answered {
+        wait += request.ringing_timeout.as_millis();
+    }
+    let until = now_ms() + wait;
+    let _ = api::call(
+        &config.gateway,
+        &ApiRequest::CreateSipParticipant(request),
+        until,
+    )
+    .await;
+}
+
+/// `agent.dispatch`: accept or reject an inbound call after `answer_after`.
+async fn decide(ctx: &NodeCtx, req: Incoming) -> Result<serde_json::Value, RpcError> {
+    if req.method != methods::AGENT_DISPATCH {
+        return Err(RpcError::new(ErrorCode::NotFound, req.method));
+    }
+    let dispatch: Dispatch = methods::from_body(req.body)?;
+    let config: AgentConfig = ctx.config();
+    tokio::select! {
+        _ = sleep(config.answer_after.0) => {}
+        _ = req.cancel.cancelled() => {
+            return Err(RpcError::new(ErrorCode::Cancelled, "cancelled"));
+        }
+    }
+    // Per call, so that the draw does not depend on arrival order.
+    let mut rng = rng_for(ctx.seed, &["agent.reject", &dispatch.call]);
+    let reject = config.reject_share > 0.0 && rng.gen_bool(config.reject_share);
+    let decision = if reject {
+        Decision::Reject {
+            code: config.reject_code,
+        }
+    } else {
+        Decision::Accept
+    };
+    Ok(methods::to_body(&decision))
+}

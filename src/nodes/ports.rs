@@ -1,0 +1,20 @@
+//! The well-known ports of the reference platform, in one place.
+//!
+//! Every node listens on fixed ports of its own host; a caller needs only
+//! the host name. SIP and media are UDP, the API and RPC are TCP.
+
+/// Gateway: the public API (`CreateSIPParticipant`), TCP framed JSON.
+pub const API: u16 = 8080;
+/// Gateway: internal RPC server (inbound dispatches and call-ended notices
+/// from the SIP service).
+pub const GATEWAY_RPC: u16 = 7100;
+/// Bus: the RPC broker's listening port.
+pub const BUS_RPC: u16 = 7200;
+/// SIP service: its internal RPC server (dial requests from the bus).
+pub const SIP_RPC: u16 = 7300;
+/// Agent: inbound-call dispatches from the gateway, TCP framed JSON.
+pub const AGENT: u16 = 8090;
+/// SIP signalling, UDP, on every SIP-speaking host.
+pub const SIP: u16 = 5060;
+/// Media (one small datagram per second per call and direction), UDP.
+pub const MEDIA: u16 = 10000;

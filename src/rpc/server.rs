@@ -1,0 +1,119 @@
+//! The RPC server: accepts connections, reads one request per connection,
+//! runs the handler, writes the response.
+//!
+//! The server, not the handler, enforces what the request carries: when the
+//! propagated deadline passes it answers `deadline_exceeded` and cancels the
+//! handler; when the client sends `cancel` or closes the connection it
+//! cancels the handler and answers nothing. A cancelled handler is still
+//! run to its end (it sees its [`CancelToken`] fire and cleans up), so a
+//! SIP leg is never abandoned half-way.
+
+use super::cancel::CancelToken;
+use super::wire::{ErrorCode, Frame, Request, Response, RpcError};
+use crate::net::frame::{read_frame, write_frame};
+use crate::nodes::time::sleep_until_ms;
+use serde_json::Value;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+use turmoil::net::{TcpListener, TcpStream};
+
+/// One request as a handler sees it.
+pub struct Incoming {
+    pub id: u64,
+    pub call: String,
+    pub method: String,
+    /// The propagated deadline (absolute sim ms), if the caller sent one.
+    pub deadline_ms: Option<u64>,
+    pub body: Value,
+    /// The host the request came from.
+    pub peer: String,
+    /// Fires when the caller gives up or the deadline passes.
+    pub cancel: CancelToken,
+}
+
+/// Serves RPCs on `port` until the host stops. Each connection runs in its
+/// own task; `handler` is called once per request.
+pub async fn serve<H, F>(port: u16, handler: H) -> io::Result<()>
+where
+    H: Fn(Incoming) -> F + 'static,
+    F: Future<Output = Result<Value, RpcError>> + 'static,
+{
+    let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).await?;
+    let handler = Rc::new(handler);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let handler = handler.clone();
+        crate::testbed::spawn(async move {
+            connection(stream, crate::net::host_of(peer), &*handler).await;
+        });
+    }
+}
+
+async fn connection<H, F>(stream: TcpStream, peer: String, handler: &H)
+where
+    H: Fn(Incoming) -> F,
+    F: Future<Output = Result<Value, RpcError>>,
+{
+    let (mut rd, mut wr) = stream.into_split();
+    let request: Request = match read_frame(&mut rd).await {
+        Ok(Some(Frame::Request(r))) => r,
+        // Anything else is a protocol error: drop the connection.
+        _ => return,
+    };
+    let cancel = CancelToken::new();
+    let id = request.id;
+    let deadline = request.deadline_ms;
+    let work = handler(Incoming {
+        id,
+        call: request.call,
+        method: request.method,
+        deadline_ms: deadline,
+        body: request.body,
+        peer,
+        cancel: cancel.clone(),
+    });
+    tokio::pin!(work);
+    let caller_gone = async {
+        // A cancel frame, the end of the stream or an error all mean the
+        // caller is gone; any other frame is ignored.
+        loop {
+            match read_frame::<_, Frame>(&mut rd).await {
+                Ok(Some(Frame::Cancel { .. })) | Ok(None) | Err(_) => return,
+                Ok(Some(_)) => {}
+            }
+        }
+    };
+    let deadline_passed = async {
+        match deadline {
+            Some(at) => sleep_until_ms(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let answer = tokio::select! {
+        result = &mut work => Some(result),
+        _ = caller_gone => {
+            cancel.cancel();
+            None
+        }
+        _ = deadline_passed => {
+            cancel.cancel();
+            Some(Err(RpcError::new(ErrorCode::DeadlineExceeded, "deadline passed at the server")))
+        }
+    };
+    if let Some(result) = answer {
+        let _ = write_frame(
+            &mut wr,
+            &Frame::Response(Response {
+                id,
+                result: result.into(),
+            }),
+        )
+        .await;
+    }
+    if cancel.is_cancelled() {
+        // Let the handler see the cancellation and clean up.
+        let _ = work.await;
+    }
+}
