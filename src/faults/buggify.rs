@@ -2,7 +2,7 @@
 //!
 //! Node code marks the places where real stacks break:
 //!
-//! ```ignore
+//! ```text
 //! if faults::buggify(&ctx, faults::buggify::SIP_DROP_180) {
 //!     return; // the 180 is lost
 //! }
