@@ -71,6 +71,15 @@ fn call_request(call: &str, ringing_timeout: Duration) -> CallRequest {
     }
 }
 
+/// The platform's `sip_conformance` oracle (ACKs, 487 after CANCEL, BYE only in a
+/// confirmed dialog) finds nothing wrong with a flow.
+fn assert_conformant(history: &History) {
+    let end_ms = history.records.last().map_or(0, |r| r.t_ms);
+    let params = callsim::oracles::sip::Params::default();
+    let violations = callsim::oracles::sip::check(history, &params, end_ms + 60_000);
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
 /// Packet loss on every datagram a host sends to its peer.
 #[derive(Clone, Copy)]
 struct Loss(f64);
@@ -135,7 +144,9 @@ where
         );
         sim.run().expect("the flow runs to completion");
     });
-    recorder.take()
+    let history = recorder.take();
+    assert_conformant(&history);
+    history
 }
 
 fn set_loss(control: &Control, peer: &str, loss: Loss) {
@@ -400,4 +411,256 @@ fn same_seed_same_history() {
     let (_, b) = lossy_calls(11);
     assert_eq!(a.first_divergence(&b), None);
     assert_eq!(a.hash(), b.hash());
+}
+
+#[test]
+fn callee_hangs_up_and_the_caller_notices() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            let CallOutcome::Answered(mut active) = call.outcome().await else {
+                note(&n, "not answered");
+                return;
+            };
+            note(&n, format!("{:?}", active.ended().await));
+            note(&n, format!("{:?}", active.hangup().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            let active = call.answer().await.expect("acknowledged");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!(active.hangup().await, HangupOutcome::Ok);
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["RemoteHangup", "AlreadyEnded"]);
+    let byes: Vec<&str> = history
+        .of_kind("sip.send")
+        .filter(|r| r.str("start_line") == Some("BYE"))
+        .map(|r| &*r.host)
+        .collect();
+    assert_eq!(byes, vec!["bob"]);
+}
+
+#[test]
+fn caller_cancel_before_any_provisional_waits_for_the_100() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            call.cancel();
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let mut call = incoming.next().await.expect("a call arrives");
+            call.cancelled().await;
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["cancelled"]);
+    let cancel_at = history
+        .of_kind("sip.send")
+        .find(|r| r.str("start_line") == Some("CANCEL"))
+        .map(|r| r.t_ms);
+    assert_eq!(
+        cancel_at,
+        Some(20),
+        "the CANCEL leaves when the 100 arrives"
+    );
+}
+
+#[test]
+fn a_2xx_crossing_the_cancel_is_acked_then_hung_up() {
+    let notes: Notes = Rc::default();
+    let (n, m) = (notes.clone(), notes.clone());
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            tokio::time::sleep(Duration::from_millis(1005)).await;
+            call.cancel();
+            note(
+                &n,
+                format!("alice: {}", outcome_name(&call.outcome().await)),
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+        move |incoming| {
+            let m = m.clone();
+            async move {
+                let mut incoming = incoming.expect("bob runs a user agent");
+                let call = incoming.next().await.expect("a call arrives");
+                tokio::time::sleep(Duration::from_millis(990)).await;
+                let mut active = call.answer().await.expect("acknowledged");
+                note(&m, format!("bob: {:?}", active.ended().await));
+            }
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec!["alice: cancelled", "bob: RemoteHangup"]
+    );
+    insta::assert_snapshot!("answer_crosses_cancel", ladder(&history, "out-1"));
+}
+
+#[test]
+fn a_dropped_incoming_call_is_rejected_480() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            drop(incoming.next().await.expect("a call arrives"));
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["rejected 480"]);
+}
+
+/// Sends raw bytes from alice's port 6000 to bob and collects what comes back within
+/// `wait`, as (ms since the send, start line).
+async fn raw_exchange(bytes: &[u8], wait: Duration) -> Vec<(u128, String)> {
+    let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", 6000))
+        .await
+        .expect("bind 6000");
+    socket.send_to(bytes, bob_addr()).await.expect("sent");
+    let start = tokio::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout_at(start + wait, socket.recv_from(&mut buf)).await
+    {
+        let label = callsim::sip::parse(&buf[..n])
+            .map(|m| m.start_label())
+            .unwrap_or_else(|e| format!("unparsable: {e}"));
+        got.push((start.elapsed().as_millis(), label));
+    }
+    got
+}
+
+fn raw_request(method: &str, cseq_method: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bKraw{method}\r\n\
+         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>\r\nCall-ID: raw-{method}@alice\r\n\
+         CSeq: 1 {cseq_method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
+         X-Callsim-Call: out-9\r\nContent-Length: 0\r\n\r\n",
+        bob = bob_addr().ip(),
+        alice = turmoil::lookup("alice"),
+    )
+    .into_bytes()
+}
+
+#[test]
+fn malformed_requests_get_400_garbage_is_dropped_and_the_ua_keeps_working() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let mismatch = raw_request("INVITE", "OPTIONS");
+            note(
+                &n,
+                format!(
+                    "{:?}",
+                    raw_exchange(&mismatch, Duration::from_secs(1)).await
+                ),
+            );
+            let garbage = b"\x16\x03\x01 hello? \x00\xff";
+            note(
+                &n,
+                format!("{:?}", raw_exchange(garbage, Duration::from_secs(1)).await),
+            );
+            let options = raw_request("OPTIONS", "OPTIONS");
+            note(
+                &n,
+                format!("{:?}", raw_exchange(&options, Duration::from_secs(1)).await),
+            );
+            let bye = raw_request("BYE", "BYE");
+            note(
+                &n,
+                format!("{:?}", raw_exchange(&bye, Duration::from_secs(1)).await),
+            );
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            while let Some(call) = incoming.next().await {
+                call.reject(603);
+            }
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec![
+            "[(20, \"400\")]",
+            "[]",
+            "[(20, \"200\")]",
+            "[(20, \"481\")]",
+            "rejected 603"
+        ]
+    );
+}
+
+#[test]
+fn an_unacknowledged_2xx_is_retransmitted_until_timer_h_then_bye() {
+    let notes: Notes = Rc::default();
+    let (n, m) = (notes.clone(), notes.clone());
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |_ua| async move {
+            // A caller that never ACKs.
+            let invite = raw_request("INVITE", "INVITE");
+            let got = raw_exchange(&invite, Duration::from_secs(40)).await;
+            note(&n, format!("alice got {got:?}"));
+        },
+        move |incoming| {
+            let m = m.clone();
+            async move {
+                let mut incoming = incoming.expect("bob runs a user agent");
+                let call = incoming.next().await.expect("a call arrives");
+                let result = call.answer().await.map(|_| ());
+                note(&m, format!("bob: {result:?}"));
+            }
+        },
+    );
+    let expected_200s: Vec<String> = [
+        20, 520, 1520, 3520, 7520, 11520, 15520, 19520, 23520, 27520, 31520,
+    ]
+    .iter()
+    .map(|t| format!("({t}, \"200\")"))
+    .collect();
+    assert_eq!(
+        *notes.borrow(),
+        vec![
+            "bob: Err(NoAck)".to_string(),
+            // Timer H at 32 s, then a BYE, retransmitted on timer E since alice is silent.
+            format!(
+                "alice got [(20, \"100\"), {}, (32020, \"BYE\"), (32520, \"BYE\"), \
+                 (33520, \"BYE\"), (35520, \"BYE\"), (39520, \"BYE\")]",
+                expected_200s.join(", ")
+            ),
+        ]
+    );
 }

@@ -164,7 +164,13 @@ impl Driver {
         };
         let mut dialog = Dialog::uas(&incoming.invite, &incoming.to_tag);
         dialog.confirm();
-        let peer = resolve(dialog.next_hop(), incoming.peer);
+        // Without a Contact (which RFC 3261 requires) the source address is the best
+        // remote target we have.
+        let peer = if incoming.invite.contacts().is_empty() && dialog.route_set().is_empty() {
+            incoming.peer
+        } else {
+            resolve(dialog.next_hop(), incoming.peer)
+        };
         let dialog_id = dialog.id().clone();
         let tx = incoming.tx;
         let (status, _) = watch::channel(DialogStatus::Active);
