@@ -227,8 +227,7 @@ fn stack(stacks: Stacks) -> impl Strategy<Value = (Vec<Middleware>, Option<u64>)
     )
         .prop_map(move |(tracing, with_timeout, retry, timeout_mw, rotate)| {
             let mut middleware = Vec::new();
-            let tracing_timeout_ms;
-            match stacks {
+            let tracing_timeout_ms = match stacks {
                 Stacks::WithDeadlinePropagation => {
                     if tracing {
                         middleware.push(Middleware::Tracing);
@@ -240,16 +239,16 @@ fn stack(stacks: Stacks) -> impl Strategy<Value = (Vec<Middleware>, Option<u64>)
                     if timeout_mw {
                         middleware.push(Middleware::Timeout);
                     }
-                    tracing_timeout_ms = with_timeout.then_some(TRACING_TIMEOUT_MS);
+                    with_timeout.then_some(TRACING_TIMEOUT_MS)
                 }
                 Stacks::TracingTimeout => {
                     middleware.push(Middleware::Tracing);
                     if retry {
                         middleware.push(Middleware::Retry);
                     }
-                    tracing_timeout_ms = Some(TRACING_TIMEOUT_MS);
+                    Some(TRACING_TIMEOUT_MS)
                 }
-            }
+            };
             // The order must not matter (rpc::config): draw it too.
             let n = middleware.len();
             middleware.rotate_left(rotate % n);
