@@ -11,12 +11,12 @@
 //! contradictions between entries (see [`contradictions`]).
 
 use super::buggify::SITES;
-use super::command::DEPLOYER;
+use super::command::{deploy_command, revert_command, DEPLOYER};
 use super::node::set_path;
 use super::plan::{resolve_hosts, resolve_links};
 use super::process::{self, OCCURRENCES_MAX};
 use super::spec::{DurationSpec, FaultKind, FaultSpec, LatencySpec, OperatorAction, SwarmKind};
-use crate::scenario::{Dur, FieldError, NodesConfig, Scenario, Topology};
+use crate::scenario::{Dur, FieldError, NodeKind, NodesConfig, Scenario, Topology};
 use std::collections::BTreeSet;
 
 /// Checks the fault plan and fault settings against the scenario.
@@ -208,6 +208,10 @@ fn validate_fault(
                     ));
                 }
             }
+            check_deployer_command(scenario, topology, f, &deploy_command(f), &field)?;
+        }
+        FaultKind::Operator if f.action == Some(OperatorAction::Revert) => {
+            check_deployer_command(scenario, topology, f, &revert_command(f), &field)?
         }
         FaultKind::Operator => match f.action {
             None => {
@@ -235,6 +239,42 @@ fn validate_fault(
         _ => check_params(kind, f, &field)?,
     }
     Ok(())
+}
+
+/// A deploy or revert goes to deployer hosts, and the deployer must accept
+/// the command: its own check (template steps it knows, resources that
+/// exist) runs here, before the run.
+fn check_deployer_command(
+    scenario: &Scenario,
+    topology: &Topology,
+    f: &FaultSpec,
+    command: &toml::Value,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    for host in resolve_hosts(f, topology) {
+        let kind = topology.host(&host).map(|h| h.kind);
+        if kind != Some(NodeKind::Deployer) {
+            return Err(FieldError::new(
+                field("node"),
+                format!(
+                    "{host} is not a deployer; deploys and reverts go to a [nodes.deployer] host"
+                ),
+            ));
+        }
+    }
+    let config =
+        scenario.nodes.deployer.as_ref().ok_or_else(|| {
+            FieldError::new(field("node"), "this scenario has no [nodes.deployer]")
+        })?;
+    // The deployer names fields from `field("")` on, e.g. `faults[0].steps[1]`.
+    let prefix = field("");
+    crate::nodes::deployer::validate_command(
+        prefix.trim_end_matches('.'),
+        command,
+        config,
+        topology,
+    )
+    .map(|_| ())
 }
 
 /// The target fields a kind takes.

@@ -410,3 +410,40 @@ fn heal_lifts_every_fault_and_the_platform_recovers() {
     assert_eq!(points_after, 0);
     assert!(p.answered(1000, 6000) < 0.5);
 }
+
+#[test]
+fn deploy_without_a_step_deletes_the_lbs_until_the_operator_reverts() {
+    let report = run(&load("deploy"), 3);
+    let applies: Vec<(u64, String, String)> = report
+        .history
+        .of_kind("deploy.apply")
+        .map(|r| {
+            (
+                r.t_ms,
+                r.str("created").unwrap_or_default().to_string(),
+                r.str("deleted").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let starts = fault_events(&report.history, "fault.start");
+    eprintln!("deploy (ci, staging, without jsonnet) at 1s, revert at 3s: {applies:?}");
+    assert_eq!(applies.len(), 2, "{applies:?}");
+    assert!((1000..1100).contains(&applies[0].0));
+    assert_eq!(applies[0].2, "production/lb-1,production/lb-2");
+    assert!((3000..3100).contains(&applies[1].0));
+    assert_eq!(applies[1].1, "production/lb-1,production/lb-2");
+    let down_ms = applies[1].0 - applies[0].0;
+    eprintln!("production LBs deleted for {down_ms} ms");
+    assert_eq!(
+        starts
+            .iter()
+            .map(|s| (s.0, s.2.as_str(), s.3.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1000, "deploy", "deployer"), (3000, "operator", "deployer")]
+    );
+    // A CI deploy aimed at staging changed production: deploy_safety fires.
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.oracle == "deploy_safety"));
+}

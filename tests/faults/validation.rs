@@ -210,6 +210,22 @@ refused!(
     "faults[0].node",
     11
 );
+const DEPLOYER: &str = "[nodes.lb]\npods = 1\nbackends = [\"echo\"]\n[nodes.deployer]\ntemplates = { helm = [], jsonnet = [\"production/lb-1\"] }\n\n";
+
+refused!(
+    deploy_of_a_step_the_deployer_does_not_know,
+    &format!(
+        "{DEPLOYER}[[faults]]\nkind = \"deploy\"\nsteps = [\"helm\", \"jsonet\"]\nat = \"1s\"\n"
+    ),
+    "faults[0].steps[1]",
+    18
+);
+refused!(
+    deploy_to_a_node_that_is_not_a_deployer,
+    &format!("{DEPLOYER}[[faults]]\nkind = \"deploy\"\nnode = \"lb-1\"\nat = \"1s\"\n"),
+    "faults[0].node",
+    18
+);
 refused!(
     operator_without_an_action,
     "[[faults]]\nkind = \"operator\"\nnode = \"echo\"\nat = \"1s\"\n",
