@@ -11,6 +11,8 @@
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
 //! - `methods`: the internal RPC methods and their bodies.
+//! - `sdp`: the minimal SDP body (media addresses) calls exchange.
+//! - `media_stream`: one datagram per second each way per connected call.
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
 //! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
 //! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
@@ -19,11 +21,15 @@
 
 pub mod agent;
 pub mod bus;
+pub mod carrier;
 pub mod check;
 pub mod gateway;
 pub mod harness;
+pub mod media_stream;
 pub mod methods;
 pub mod ports;
+pub mod sdp;
+pub mod sip;
 pub mod time;
 pub mod workers;
 pub mod workload;

@@ -1,0 +1,3 @@
+//! The carrier (host `carrier`): the PSTN or a trunk.
+
+pub mod callee;
