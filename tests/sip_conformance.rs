@@ -80,3 +80,32 @@ fn rfc4475_counts() {
     let expected: BTreeSet<String> = SEMANTIC_REJECTED.iter().map(|s| s.to_string()).collect();
     assert_eq!(semantic_rejected, expected, "semantic messages rejected");
 }
+
+#[test]
+fn sip_lint_over_the_corpus() {
+    let Some(dir) = corpus_dir() else { return };
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("readable manifest");
+    let rows: Vec<(String, String)> = manifest
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (f, c) = l.split_once('\t').expect("file<TAB>class");
+            (f.to_string(), c.to_string())
+        })
+        .collect();
+    let paths: Vec<PathBuf> = rows.iter().map(|(f, _)| dir.join(f)).collect();
+    let report = callsim::sip::lint::lint_paths(&paths);
+    assert_eq!(report.exit_code(), 1, "the corpus holds invalid messages");
+    for ((file, class), result) in rows.iter().zip(&report.files) {
+        let expect_ok = match class.as_str() {
+            "valid" => true,
+            "invalid" => false,
+            _ => !SEMANTIC_REJECTED.contains(&file.as_str()),
+        };
+        assert_eq!(
+            result.ok, expect_ok,
+            "{file} ({class}): {:?}",
+            result.reason
+        );
+    }
+}
