@@ -41,6 +41,29 @@ enum Command {
         #[arg(long)]
         start: Option<u64>,
     },
+    /// Run many seeds of one scenario in parallel; save each failure as a
+    /// replayable bundle.
+    Explore {
+        scenario: PathBuf,
+        /// How many seeds: S, S+1, .., S+N-1.
+        #[arg(long)]
+        seeds: u64,
+        /// First seed S (default: CALLSIM_SEED or the file's seed).
+        #[arg(long)]
+        start: Option<u64>,
+        /// OS threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// K/M: keep the seeds whose position is congruent to K-1 mod M.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Print the explore document as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Where failure bundles go (default: callsim-failures).
+        #[arg(long)]
+        bundles: Option<PathBuf>,
+    },
     /// Parse SIP messages from files and report which are valid.
     SipLint {
         #[arg(required = true)]
@@ -88,6 +111,23 @@ fn main() {
             scenario,
             seeds,
             start,
+        }),
+        Command::Explore {
+            scenario,
+            seeds,
+            start,
+            jobs,
+            shard,
+            json,
+            bundles,
+        } => cli::explore::command(cli::explore::ExploreArgs {
+            scenario,
+            seeds,
+            start,
+            jobs,
+            shard,
+            json,
+            bundles,
         }),
         Command::Incidents { json } => cli::incidents::command(json),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),

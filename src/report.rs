@@ -61,8 +61,13 @@ pub enum Verdict {
 }
 
 impl Report {
-    /// Judges a finished run.
+    /// Judges a finished run: the monitors' `alert.fire` records are merged
+    /// into the history (host `monitor`, in time order), then the oracles
+    /// judge it. `alerts` lists every `alert.fire` of the result.
     pub fn build(scenario: &Scenario, output: RunOutput, wall_ms: u64) -> Report {
+        let mut output = output;
+        let firings = crate::oracles::monitors::evaluate(scenario, &output.history);
+        crate::oracles::monitors::merge(&mut output.history, &firings);
         let violations = crate::oracles::evaluate(scenario, &output.history);
         let alerts = output
             .history

@@ -3,6 +3,7 @@
 //! text goes to stderr while `--json` documents go to stdout.
 
 pub mod determinism;
+pub mod explore;
 pub mod incidents;
 pub mod run;
 pub mod sip_lint;

@@ -153,6 +153,18 @@ pub enum Event<'a> {
         /// Empty when the deploy was applied.
         aborted: &'a str,
     },
+    /// An admin call of the deployer failed (`op` = status / create /
+    /// delete); the resource is left as it was.
+    DeployError {
+        resource: &'a str,
+        op: &'a str,
+        error: &'a str,
+    },
+    /// The media proxy's telemetry buffer overflowed: `dropped` records
+    /// since its last flush (one event per flush, not per record).
+    TelemetryOverflow {
+        dropped: u64,
+    },
     FaultStart {
         fault: u64,
         kind: &'a str,
@@ -262,6 +274,14 @@ pub fn emit(event: Event<'_>) {
             aborted,
         } => {
             info!(target: "callsim", kind = "deploy.apply", target_env, trigger, reviewed, created, deleted, aborted)
+        }
+        Event::DeployError {
+            resource,
+            op,
+            error,
+        } => info!(target: "callsim", kind = "deploy.error", resource, op, error),
+        Event::TelemetryOverflow { dropped } => {
+            info!(target: "callsim", kind = "telemetry.overflow", dropped)
         }
         Event::FaultStart {
             fault,

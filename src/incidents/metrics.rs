@@ -21,6 +21,8 @@ pub struct CallSummary {
     pub reason: String,
     pub answered: bool,
     pub callee_outcome: Option<String>,
+    /// When the carrier recorded the callee's outcome, ms after call.start.
+    pub callee_outcome_after_ms: Option<u64>,
     /// Hosts that recorded `media.rx` for this call.
     pub media_rx_hosts: BTreeSet<String>,
 }
@@ -68,6 +70,7 @@ pub fn calls(history: &History) -> Vec<CallSummary> {
             "call.answered" => c.answered = true,
             "callee.outcome" if c.callee_outcome.is_none() => {
                 c.callee_outcome = r.str("outcome").map(str::to_string);
+                c.callee_outcome_after_ms = c.start_ms.map(|s| r.t_ms.saturating_sub(s));
             }
             "media.rx" => {
                 c.media_rx_hosts.insert(r.host.to_string());
@@ -83,6 +86,9 @@ pub fn calls(history: &History) -> Vec<CallSummary> {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CallFilter {
+    /// The call id starts with this (`out-`, `in-`, `probe-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_prefix: Option<String>,
     /// `outbound` or `inbound`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
@@ -101,6 +107,12 @@ pub struct CallFilter {
     /// The callee outcome the carrier recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callee_outcome: Option<String>,
+    /// The callee's outcome was recorded at least this long after start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee_outcome_from: Option<Dur>,
+    /// The callee's outcome was recorded less than this long after start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee_outcome_before: Option<Dur>,
     /// The call ended before (true) or not before (false) its ringing_timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_before_ringing_timeout: Option<bool>,
@@ -122,7 +134,10 @@ impl CallFilter {
     pub fn matches(&self, c: &CallSummary) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         let start = c.start_ms.unwrap_or(0);
-        eq(&self.direction, &c.direction)
+        self.id_prefix
+            .as_ref()
+            .is_none_or(|p| c.id.starts_with(p.as_str()))
+            && eq(&self.direction, &c.direction)
             && eq(&self.mode, &c.mode)
             && self
                 .status
@@ -137,6 +152,13 @@ impl CallFilter {
                 .callee_outcome
                 .as_ref()
                 .is_none_or(|o| c.callee_outcome.as_deref() == Some(o.as_str()))
+            && self.callee_outcome_from.is_none_or(|f| {
+                c.callee_outcome_after_ms
+                    .is_some_and(|t| t >= f.as_millis())
+            })
+            && self
+                .callee_outcome_before
+                .is_none_or(|b| c.callee_outcome_after_ms.is_some_and(|t| t < b.as_millis()))
             && self.ended_before_ringing_timeout.is_none_or(|want| {
                 let before = match (c.duration_ms(), c.ringing_timeout_ms) {
                     (Some(d), Some(rt)) => d < rt,

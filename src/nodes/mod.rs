@@ -18,18 +18,33 @@
 //! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
 //! - `ports`: the platform's well-known ports.
 //! - `check`: validation helpers that name the field.
+//! - `admin`: the admin port of deployable resources (create/delete).
+//! - `deployer`: deployment automation (render, diff, guards, apply).
+//! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
+//! - `lb`: the SIP load balancer.
+//! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
+//!   downloads from, and the collector of its telemetry.
+//! - `call_control`: the verb executor (Play/Say) the SIP service runs.
 
+pub mod admin;
 pub mod agent;
 pub mod bus;
+pub mod call_control;
 pub mod carrier;
 pub mod check;
+pub mod deployer;
 pub mod gateway;
 pub mod harness;
+pub mod health;
+pub mod lb;
+pub mod media;
 pub mod media_stream;
 pub mod methods;
+pub mod origin;
 pub mod ports;
 pub mod sdp;
 pub mod sip;
+pub mod telemetry;
 pub mod time;
 pub mod workers;
 pub mod workload;
@@ -83,5 +98,10 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         NodeKind::Gateway => gateway::run(ctx).await,
         NodeKind::Bus => bus::run(ctx).await,
         NodeKind::Agent => agent::run(ctx).await,
+        NodeKind::Deployer => deployer::run(ctx).await,
+        NodeKind::Lb => lb::run(ctx).await,
+        NodeKind::Media => media::run(ctx).await,
+        NodeKind::Origin => origin::run(ctx).await,
+        NodeKind::Telemetry => telemetry::run(ctx).await,
     }
 }

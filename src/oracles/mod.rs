@@ -3,12 +3,54 @@
 //! Each oracle is fed the finished history and returns its violations.
 //! Safety oracles must hold at every moment; liveness oracles are judged
 //! after the faults heal. `[oracles]` in a scenario switches oracles on
-//! (`name = { params }`) or, for the defaults of CONTRACTS.md, off
-//! (`name = false`).
+//! (`name = { params }` or `name = true`) or, for the defaults of
+//! CONTRACTS.md (`every_call_terminates`, `honest_status`,
+//! `sip_conformance`), off (`name = false`). A scenario with no oracle in
+//! force is refused.
+//!
+//! # The catalogue
+//! | oracle | kind | module |
+//! |---|---|---|
+//! | `ringing_timeout_respected` | safety | [`ringing`] |
+//! | `honest_status` (default on) | safety | [`status`] (the mapping table) |
+//! | `every_call_terminates` (default on) | safety | [`terminates`] |
+//! | `sip_conformance` (default on) | safety | [`sip`] |
+//! | `inbound_availability` | safety | [`availability`] |
+//! | `media_flows` | safety | [`media`] |
+//! | `play_success` | safety | [`media`] |
+//! | `deploy_safety` | safety | [`deploy`] |
+//! | `recovery` | liveness | [`availability`] |
+//! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
+//!
+//! Parameters are typed structs (serde, `deny_unknown_fields`, documented
+//! defaults); [`validate_config`] reports a bad name or parameter with its
+//! field path `oracles.<name>.<param>`.
+//!
+//! # Layout
+//! - `calls`: the per-call view (start, API response, end, callee outcome)
+//!   and the shared "did this call succeed" rule.
+//! - one module per oracle or small group, as in the table.
+//! - `monitors`: operator alarms (not oracles), which fill `alerts`.
+//! - `testkit`: hand-written histories for tests.
+
+pub mod availability;
+pub mod calls;
+pub mod deploy;
+pub mod harness;
+pub mod media;
+pub mod monitors;
+pub mod ringing;
+pub mod sip;
+pub mod status;
+pub mod terminates;
+pub mod testkit;
+
+pub use harness::datagrams_answered;
 
 use crate::history::{ladder::ladder, History};
-use crate::scenario::{Dur, FieldError, Scenario, DEFAULT_ORACLES};
-use serde::{Deserialize, Serialize};
+use crate::scenario::{FieldError, Scenario, DEFAULT_ORACLES};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Safety (must hold at every moment) or liveness (must hold after heal).
@@ -35,7 +77,7 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn new(
+    pub(crate) fn new(
         oracle: &str,
         kind: OracleKind,
         at_ms: u64,
@@ -53,35 +95,141 @@ impl Violation {
     }
 }
 
-/// `every_call_terminates = { bound = "120s" }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EveryCallTerminates {
-    /// Longest a call may last from `call.start` to `call.end`. A call that
-    /// started less than `bound` before the end of the run is not judged.
-    #[serde(default = "default_bound")]
-    pub bound: Dur,
+/// What an oracle is judged against besides the history.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// The run's duration.
+    pub end_ms: u64,
+    /// `[fault_settings] heal`, when set.
+    pub heal_ms: Option<u64>,
 }
 
-fn default_bound() -> Dur {
-    Dur::from_secs(300)
+impl Context {
+    pub fn of(scenario: &Scenario) -> Context {
+        Context {
+            end_ms: scenario.run.duration.as_millis(),
+            heal_ms: scenario.fault_settings.heal.map(|d| d.as_millis()),
+        }
+    }
 }
 
-/// `datagrams_answered = { ratio_min = 0.95 }` (harness self-test): the
-/// share of pinger datagrams whose echo came back.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatagramsAnswered {
-    pub ratio_min: f64,
+type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
+type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
+
+/// One entry of the registry.
+pub struct OracleDef {
+    pub name: &'static str,
+    pub kind: OracleKind,
+    validate: Validate,
+    check: Check,
 }
 
-/// The names this build knows.
-pub const KNOWN: [&str; 4] = [
-    "every_call_terminates",
-    "honest_status",
-    "sip_conformance",
-    "datagrams_answered",
+/// Parses an oracle's parameters (`true` means all defaults).
+pub fn params<T: DeserializeOwned>(value: &toml::Value, field: &str) -> Result<T, FieldError> {
+    let value = match value {
+        toml::Value::Boolean(true) => toml::Value::Table(Default::default()),
+        other => other.clone(),
+    };
+    value.try_into::<T>().map_err(|e| {
+        let message = e.message().trim().to_string();
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))
+            .and_then(|rest| rest.split('`').next());
+        let field = match named {
+            Some(name) => format!("{field}.{name}"),
+            None => field.to_string(),
+        };
+        FieldError::new(field, message)
+    })
+}
+
+fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
+    params(value, "").expect("oracle parameters are validated when the scenario loads")
+}
+
+/// The registry: every oracle this build knows, in report order.
+pub const REGISTRY: [OracleDef; 10] = [
+    OracleDef {
+        name: ringing::NAME,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<ringing::Params>(v, f).map(|_| ()),
+        check: |v, h, _| ringing::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: status::NAME,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<status::Params>(v, f).map(|_| ()),
+        check: |v, h, _| status::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: terminates::NAME,
+        kind: OracleKind::Safety,
+        validate: |v, f| {
+            let p = params::<terminates::Params>(v, f)?;
+            availability::check_positive(p.bound, &format!("{f}.bound"))
+        },
+        check: |v, h, c| terminates::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: sip::NAME,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
+        check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: availability::INBOUND,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<availability::InboundParams>(v, f)?.validate(f),
+        check: |v, h, c| availability::check_inbound(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: media::MEDIA,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<media::MediaParams>(v, f)?.validate(f),
+        check: |v, h, c| media::check_media(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: media::PLAY,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<media::PlayParams>(v, f)?.validate(f),
+        check: |v, h, c| media::check_play(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: deploy::NAME,
+        kind: OracleKind::Safety,
+        validate: |v, f| params::<deploy::Params>(v, f).map(|_| ()),
+        check: |v, h, _| deploy::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: availability::RECOVERY,
+        kind: OracleKind::Liveness,
+        validate: |v, f| params::<availability::RecoveryParams>(v, f)?.validate(f),
+        check: |v, h, c| {
+            let heal = availability::heal_ms(h, c.heal_ms);
+            availability::check_recovery(h, &parsed(v), heal, c.end_ms)
+        },
+    },
+    OracleDef {
+        name: harness::NAME,
+        kind: OracleKind::Liveness,
+        validate: |v, f| params::<harness::Params>(v, f)?.validate(f),
+        check: |v, h, _| {
+            let p: harness::Params = parsed(v);
+            datagrams_answered(h, p.ratio_min)
+        },
+    },
 ];
+
+/// The names this build knows, in registry order.
+pub fn known() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|d| d.name)
+}
+
+/// The registry entry of `name`.
+pub fn def(name: &str) -> Option<&'static OracleDef> {
+    REGISTRY.iter().find(|d| d.name == name)
+}
 
 /// The oracles in force: the defaults unless switched off, plus those named.
 pub fn active(scenario: &Scenario) -> BTreeMap<String, toml::Value> {
@@ -109,21 +257,25 @@ pub fn active(scenario: &Scenario) -> BTreeMap<String, toml::Value> {
 pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
     for (name, value) in &scenario.oracles {
         let field = format!("oracles.{name}");
-        if !KNOWN.contains(&name.as_str()) {
+        let Some(def) = def(name) else {
             return Err(FieldError::new(
                 field,
-                format!("unknown oracle; known: {}", KNOWN.join(", ")),
+                format!(
+                    "unknown oracle; known: {}",
+                    known().collect::<Vec<_>>().join(", ")
+                ),
             ));
-        }
-        if let toml::Value::Boolean(_) = value {
-            continue;
-        }
-        let result = match name.as_str() {
-            "every_call_terminates" => value.clone().try_into::<EveryCallTerminates>().map(|_| ()),
-            "datagrams_answered" => value.clone().try_into::<DatagramsAnswered>().map(|_| ()),
-            _ => Ok(()),
         };
-        result.map_err(|e| FieldError::new(field, e.message().to_string()))?;
+        match value {
+            toml::Value::Boolean(_) => {}
+            toml::Value::Table(_) => (def.validate)(value, &field)?,
+            _ => {
+                return Err(FieldError::new(
+                    field,
+                    "write `{ param = value, .. }` to switch it on, `true` for the defaults, or `false` to switch it off",
+                ))
+            }
+        }
     }
     if active(scenario).is_empty() {
         return Err(FieldError::new(
@@ -134,21 +286,22 @@ pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Runs every active oracle over the history.
+/// Runs every active oracle over the history, attaches each offending
+/// call's ladder, and orders the violations by time.
 pub fn evaluate(scenario: &Scenario, history: &History) -> Vec<Violation> {
-    let end_ms = scenario.run.duration.as_millis();
+    evaluate_with(&active(scenario), history, &Context::of(scenario))
+}
+
+/// [`evaluate`] with the oracles and context given explicitly.
+pub fn evaluate_with(
+    oracles: &BTreeMap<String, toml::Value>,
+    history: &History,
+    context: &Context,
+) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for (name, params) in active(scenario) {
-        match name.as_str() {
-            "every_call_terminates" => {
-                let p: EveryCallTerminates = params.try_into().expect("validated");
-                violations.extend(every_call_terminates(history, p.bound.as_millis(), end_ms));
-            }
-            "datagrams_answered" => {
-                let p: DatagramsAnswered = params.try_into().expect("validated");
-                violations.extend(datagrams_answered(history, p.ratio_min));
-            }
-            _ => {}
+    for def in &REGISTRY {
+        if let Some(value) = oracles.get(def.name) {
+            violations.extend((def.check)(value, history, context));
         }
     }
     for v in &mut violations {
@@ -160,74 +313,91 @@ pub fn evaluate(scenario: &Scenario, history: &History) -> Vec<Violation> {
     violations
 }
 
-/// Every `call.start` has a `call.end` within `bound_ms`.
-pub fn every_call_terminates(history: &History, bound_ms: u64, end_ms: u64) -> Vec<Violation> {
-    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut out = Vec::new();
-    for r in &history.records {
-        let Some(call) = r.call() else { continue };
-        if r.is("call.start") {
-            open.insert(call, r.t_ms);
-        } else if r.is("call.end") {
-            if let Some(start) = open.remove(call) {
-                if r.t_ms - start > bound_ms {
-                    out.push(Violation::new(
-                        "every_call_terminates",
-                        OracleKind::Safety,
-                        r.t_ms,
-                        Some(call),
-                        format!(
-                            "call lasted {} ms, more than the bound {bound_ms} ms",
-                            r.t_ms - start
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    for (call, start) in open {
-        if start + bound_ms <= end_ms {
-            out.push(Violation::new(
-                "every_call_terminates",
-                OracleKind::Safety,
-                start + bound_ms,
-                Some(call),
-                format!("call started at {start} ms and had not ended {bound_ms} ms later"),
-            ));
-        }
-    }
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The share of datagrams the pinger sent whose echo came back.
-pub fn datagrams_answered(history: &History, ratio_min: f64) -> Vec<Violation> {
-    let sent = history
-        .of_kind("net.datagram")
-        .filter(|r| r.str("dir") == Some("send"))
-        .count();
-    let received = history
-        .of_kind("net.datagram")
-        .filter(|r| r.str("dir") == Some("recv"))
-        .count();
-    if sent == 0 {
-        return vec![Violation::new(
-            "datagrams_answered",
-            OracleKind::Liveness,
-            0,
-            None,
-            "no datagram was sent".into(),
-        )];
+    fn scenario(oracles: &str) -> Result<Scenario, crate::scenario::ScenarioError> {
+        let text = format!(
+            "[run]\nduration = \"5s\"\n[nodes.pinger]\n[nodes.echo]\n[oracles]\n{oracles}\n"
+        );
+        Scenario::from_toml(&text, "t.toml".as_ref())
     }
-    let ratio = received as f64 / sent as f64;
-    if ratio < ratio_min {
-        let at_ms = history.records.last().map(|r| r.t_ms).unwrap_or(0);
-        return vec![Violation::new(
-            "datagrams_answered",
-            OracleKind::Liveness,
-            at_ms,
-            None,
-            format!("{received} of {sent} datagrams answered ({ratio:.3}), below {ratio_min}"),
-        )];
+
+    fn field_of(oracles: &str) -> String {
+        scenario(oracles).expect_err("must be refused").field
     }
-    Vec::new()
+
+    #[test]
+    fn every_registered_oracle_accepts_its_defaults() {
+        for name in known() {
+            let line = if name == harness::NAME {
+                format!("{name} = {{ ratio_min = 0.5 }}")
+            } else {
+                format!("{name} = {{}}")
+            };
+            assert!(
+                scenario(&line).is_ok(),
+                "{name}: {:?}",
+                scenario(&line).err()
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_are_on_unless_switched_off() {
+        let s = scenario("ringing_timeout_respected = {}").expect("valid");
+        let names: Vec<String> = active(&s).into_keys().collect();
+        assert_eq!(
+            names,
+            [
+                "every_call_terminates",
+                "honest_status",
+                "ringing_timeout_respected",
+                "sip_conformance"
+            ]
+        );
+        let s = scenario("honest_status = false").expect("valid");
+        assert!(!active(&s).contains_key("honest_status"));
+        assert!(active(&s).contains_key("sip_conformance"));
+    }
+
+    #[test]
+    fn no_oracle_at_all_is_refused() {
+        let e = scenario(
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false",
+        )
+        .expect_err("refused");
+        assert_eq!(e.field, "oracles");
+        assert!(e.message.contains("at least one"));
+    }
+
+    #[test]
+    fn bad_names_and_params_name_their_field() {
+        assert_eq!(field_of("ringing_timeout = {}"), "oracles.ringing_timeout");
+        assert_eq!(
+            field_of("ringing_timeout_respected = { slak = \"1s\" }"),
+            "oracles.ringing_timeout_respected.slak"
+        );
+        assert_eq!(
+            field_of("inbound_availability = { ratio_min = 1.5 }"),
+            "oracles.inbound_availability.ratio_min"
+        );
+        assert_eq!(
+            field_of("media_flows = { endpoints = [\"carrier\"] }"),
+            "oracles.media_flows.endpoints"
+        );
+        assert_eq!(
+            field_of("datagrams_answered = {}"),
+            "oracles.datagrams_answered.ratio_min"
+        );
+        assert_eq!(
+            field_of("every_call_terminates = { bound = \"0s\" }"),
+            "oracles.every_call_terminates.bound"
+        );
+        assert_eq!(field_of("recovery = 3"), "oracles.recovery");
+        let e = scenario("play_success = { ratio_min = \"high\" }").expect_err("refused");
+        assert!(e.field.starts_with("oracles.play_success"), "{}", e.field);
+        assert!(e.line > 0, "{e}");
+    }
 }

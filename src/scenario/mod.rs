@@ -214,6 +214,7 @@ impl Scenario {
         self.workload.validate(&topology)?;
         crate::faults::validate_plan(self, &topology)?;
         crate::oracles::validate_config(self)?;
+        crate::oracles::monitors::validate_config(self)?;
         Ok(())
     }
 

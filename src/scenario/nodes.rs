@@ -25,6 +25,16 @@ pub enum NodeKind {
     Bus,
     /// The customer's application: places and answers calls.
     Agent,
+    /// Deployment automation: renders, diffs and applies resources.
+    Deployer,
+    /// SIP load balancer for inbound calls (a deployable resource).
+    Lb,
+    /// Caching proxy for Play/Say audio, with a telemetry client.
+    Media,
+    /// Where the media proxies download audio from.
+    Origin,
+    /// Telemetry collector of the media proxies.
+    Telemetry,
 }
 
 /// One host of the topology.
@@ -98,6 +108,16 @@ pub struct NodesConfig {
     pub bus: Option<nodes::bus::BusConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<nodes::agent::AgentConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployer: Option<nodes::deployer::DeployerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lb: Option<nodes::lb::LbConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<nodes::media::MediaConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<nodes::origin::OriginConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<nodes::telemetry::TelemetryConfig>,
 }
 
 /// What every node config provides to the scenario.
@@ -124,6 +144,11 @@ impl NodesConfig {
         push(&mut out, "gateway", NodeKind::Gateway, &self.gateway);
         push(&mut out, "bus", NodeKind::Bus, &self.bus);
         push(&mut out, "agent", NodeKind::Agent, &self.agent);
+        push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
+        push(&mut out, "lb", NodeKind::Lb, &self.lb);
+        push(&mut out, "media", NodeKind::Media, &self.media);
+        push(&mut out, "origin", NodeKind::Origin, &self.origin);
+        push(&mut out, "telemetry", NodeKind::Telemetry, &self.telemetry);
         out
     }
 

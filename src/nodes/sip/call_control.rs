@@ -1,58 +1,35 @@
 //! Call control after answer: the hook where a connected call runs its
-//! verbs (TwiML-like `play` and `say`).
+//! flow of verbs (Play, Say) through the verb executor of
+//! [`crate::nodes::call_control`], which fetches audio from the media
+//! caching proxy.
 //!
-//! [`run_verbs`] is called by the SIP service once per connected call,
-//! inbound or outbound, right after the call is connected and its media
-//! started. It runs the configured verbs in order and says whether the call
-//! goes on or must be dropped (and with what status). With no verbs
-//! configured (the default) it returns [`Verdict::Continue`] at once and
-//! costs nothing.
-//!
-//! The verbs themselves (fetching audio through the media caching proxy,
-//! with a timeout, an 11200-style error on failure, and a drop policy) are
-//! the media part of the platform: they are filled in here, against the
-//! media proxy's API, by whoever builds that proxy. Until then a configured
-//! verb is refused by validation, so no scenario can believe it ran one.
+//! `[nodes.sip]` carries the flow (`verbs`, run in order on every connected
+//! call, inbound or outbound) and the executor's settings (`call_control`:
+//! which proxies, the verb timeout, the share of flows that hang up when a
+//! verb fails). With no verbs (the default) [`run_flow`] returns
+//! [`Verdict::Continue`] at once and costs nothing.
 
+use crate::nodes::call_control::{CallControl, CallControlConfig, FlowOutcome, Verb};
 use crate::nodes::NodeCtx;
-use crate::scenario::FieldError;
-use serde::{Deserialize, Serialize};
+use crate::scenario::{FieldError, Topology};
 
-/// `call_control = { verbs = [...] }` in `[nodes.sip]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CallControlConfig {
-    /// Verbs run on every connected call, in order. Default: none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub verbs: Vec<VerbSpec>,
-}
-
-/// One verb.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct VerbSpec {
-    pub verb: VerbKind,
-    /// What to play (a file name) or say (a text).
-    pub media: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum VerbKind {
-    Play,
-    Say,
-}
-
-impl CallControlConfig {
-    pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
-        if !self.verbs.is_empty() {
-            return Err(FieldError::new(
-                format!("{prefix}.verbs"),
-                "verbs need the media proxy, which this build does not have yet",
-            ));
-        }
-        Ok(())
+/// Checks `call_control` and `verbs` of `[nodes.sip]` (`prefix`).
+pub fn validate(
+    prefix: &str,
+    call_control: &Option<CallControlConfig>,
+    verbs: &[Verb],
+    topology: &Topology,
+) -> Result<(), FieldError> {
+    if let Some(config) = call_control {
+        config.validate(&format!("{prefix}.call_control"), topology)?;
     }
+    if !verbs.is_empty() && call_control.is_none() {
+        return Err(FieldError::new(
+            format!("{prefix}.verbs"),
+            "verbs need `call_control = { media = [...] }` (the proxies to fetch from)",
+        ));
+    }
+    Ok(())
 }
 
 /// What call control decided for a call.
@@ -60,12 +37,32 @@ impl CallControlConfig {
 pub enum Verdict {
     /// The call goes on until a party hangs up.
     Continue,
-    /// Drop the call; `status` and `reason` go into its `call.end`.
+    /// Drop the call; `status` and `reason` go into its end report.
     Drop { status: u16, reason: String },
 }
 
-/// Runs the call's verbs. `call` is the platform call id.
-pub async fn run_verbs(_ctx: &NodeCtx, _call: &str, config: &CallControlConfig) -> Verdict {
-    debug_assert!(config.verbs.is_empty(), "validation refuses verbs");
-    Verdict::Continue
+/// Runs the call's flow. `call` is the platform call id.
+pub async fn run_flow(
+    ctx: &NodeCtx,
+    call: &str,
+    call_control: &Option<CallControlConfig>,
+    verbs: &[Verb],
+) -> Verdict {
+    let Some(config) = call_control else {
+        return Verdict::Continue;
+    };
+    if verbs.is_empty() {
+        return Verdict::Continue;
+    }
+    match CallControl::new(ctx, config.clone())
+        .run_verbs(call, verbs)
+        .await
+    {
+        FlowOutcome::Completed => Verdict::Continue,
+        // The call was answered (200); the flow hung up on a failed verb.
+        FlowOutcome::Dropped { verb } => Verdict::Drop {
+            status: 200,
+            reason: format!("dropped: {verb} failed"),
+        },
+    }
 }

@@ -1,0 +1,372 @@
+//! callsim's benchmarks: time compression, throughput, overhead against raw
+//! turmoil, scaling in calls and hosts, explore's parallel speed-up, and
+//! peak memory. Prints a table and writes BENCHMARKS.md (with the machine
+//! and the date). Figures, not assertions: run with
+//! `cargo bench --bench callsim` (release build).
+//!
+//! Set `CALLSIM_BENCH_QUICK=1` for a smaller run (skips 10,000 calls).
+
+mod raw_floor;
+
+use callsim::report::Report;
+use callsim::scenario::Scenario;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Environment variable that makes this binary run one scenario and print
+/// its peak memory (used to measure memory in a fresh process).
+const CHILD_ENV: &str = "CALLSIM_BENCH_CHILD";
+
+struct Row {
+    name: String,
+    hosts: usize,
+    tick_ms: u64,
+    sim_ms: u64,
+    wall_ms: f64,
+    calls: u64,
+    sip_messages: u64,
+    events: usize,
+}
+
+impl Row {
+    fn compression(&self) -> f64 {
+        self.sim_ms as f64 / self.wall_ms.max(0.001)
+    }
+}
+
+fn run_scenario(name: &str, scenario: &Scenario) -> Row {
+    let seed = scenario.run.seed;
+    let wall_start = Instant::now();
+    let output = callsim::testbed::run(scenario, seed).expect("benchmark scenarios run");
+    let wall = wall_start.elapsed();
+    let report = Report::build(scenario, output, wall.as_millis() as u64);
+    Row {
+        name: name.to_string(),
+        hosts: report.hosts,
+        tick_ms: report.tick_ms,
+        sim_ms: report.sim_ms,
+        wall_ms: wall.as_secs_f64() * 1000.0,
+        calls: report.calls.total,
+        sip_messages: report.sip.requests.values().sum::<u64>()
+            + report.sip.responses.values().sum::<u64>(),
+        events: report.history.len(),
+    }
+}
+
+fn load(path: &Path) -> Scenario {
+    Scenario::load(path).unwrap_or_else(|e| panic!("benchmark scenario {}: {e}", path.display()))
+}
+
+/// A scenario file edited as TOML before loading (for scaled variants).
+fn load_edited(path: &Path, edit: impl FnOnce(&mut toml::Table)) -> Scenario {
+    let text = std::fs::read_to_string(path).expect("scenario readable");
+    let mut table: toml::Table = toml::from_str(&text).expect("scenario is TOML");
+    edit(&mut table);
+    let text = toml::to_string(&table).expect("serialises");
+    Scenario::from_toml(&text, path).expect("the edited scenario is valid")
+}
+
+fn set(table: &mut toml::Table, path: &str, value: toml::Value) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut cur = table;
+    for part in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .expect("a table on the path");
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("fixtures/scenarios")
+        .expect("fixtures/scenarios exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib as f64 / 1048576.0))
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem}")
+}
+
+fn today() -> String {
+    Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown date".into())
+}
+
+fn child(path: &str) {
+    let calls: u64 = std::env::var("CALLSIM_BENCH_CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10_000);
+    let scenario = scaled_load(Path::new(path), calls);
+    let row = run_scenario("child", &scenario);
+    println!(
+        "calls={} wall_ms={:.0} peak_rss_kib={}",
+        row.calls,
+        row.wall_ms,
+        peak_rss_kib().unwrap_or(0)
+    );
+}
+
+/// `load.toml` with `calls` calls at its rate, and a duration long enough
+/// for all of them to finish.
+fn scaled_load(path: &Path, calls: u64) -> Scenario {
+    let base = load(path);
+    let rate = base
+        .workload
+        .outbound
+        .as_ref()
+        .map(|o| o.rate_per_s)
+        .expect("load.toml has an outbound workload");
+    let duration_s = (calls as f64 / rate).ceil() as u64 + 60;
+    load_edited(path, |t| {
+        set(
+            t,
+            "workload.outbound.calls",
+            toml::Value::Integer(calls as i64),
+        );
+        set(
+            t,
+            "run.duration",
+            toml::Value::String(format!("{duration_s}s")),
+        );
+    })
+}
+
+fn main() {
+    if let Ok(path) = std::env::var(CHILD_ENV) {
+        child(&path);
+        return;
+    }
+    // `cargo bench` passes `--bench`; ignore every argument.
+    let quick = std::env::var("CALLSIM_BENCH_QUICK").is_ok();
+    let mut md = String::new();
+    let _ = writeln!(md, "# callsim benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Machine: {}. Date: {}. Release build (`cargo bench --bench callsim`).\n",
+        machine(),
+        today()
+    );
+
+    // 1. Time compression and overhead against raw turmoil, per scenario.
+    let _ = writeln!(md, "## Time compression and overhead against raw turmoil\n");
+    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts, ticks and number of UDP messages on bare turmoil (no recorder, no SIP, no nodes), in the same process.\n");
+    let _ = writeln!(md, "| scenario | hosts | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | events | raw floor wall ms | overhead |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    let mut files = scenario_files();
+    files.retain(|p| !p.ends_with("load.toml"));
+    for path in &files {
+        let name = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .to_string();
+        let scenario = load(path);
+        let row = run_scenario(&name, &scenario);
+        let raw = raw_floor::raw_floor(
+            row.hosts.max(2),
+            Duration::from_millis(row.tick_ms),
+            Duration::from_millis(row.sim_ms),
+            row.sip_messages.max(row.events as u64 / 4),
+        );
+        let raw_ms = raw.as_secs_f64() * 1000.0;
+        let line = format!(
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {:.0} | {:.2}x |",
+            row.name,
+            row.hosts,
+            row.tick_ms,
+            row.sim_ms as f64 / 1000.0,
+            row.wall_ms,
+            row.compression(),
+            row.calls,
+            row.sip_messages,
+            row.events,
+            raw_ms,
+            row.wall_ms / raw_ms.max(0.001)
+        );
+        eprintln!("{line}");
+        let _ = writeln!(md, "{line}");
+        rows.push(row);
+    }
+
+    // 2. Throughput and scaling in calls on load.toml.
+    let load_path = Path::new("fixtures/scenarios/load.toml");
+    if load_path.exists() {
+        let _ = writeln!(
+            md,
+            "\n## Throughput and scaling in calls (`fixtures/scenarios/load.toml`)\n"
+        );
+        let _ = writeln!(md, "| calls | hosts | tick ms | sim s | wall ms | calls per wall s | SIP msgs per wall s | sim/wall |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let sizes: &[u64] = if quick {
+            &[100, 1000]
+        } else {
+            &[100, 1000, 10_000]
+        };
+        for &calls in sizes {
+            let row = run_scenario("load", &scaled_load(load_path, calls));
+            let wall_s = row.wall_ms / 1000.0;
+            let line = format!(
+                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}x |",
+                row.calls,
+                row.hosts,
+                row.tick_ms,
+                row.sim_ms as f64 / 1000.0,
+                row.wall_ms,
+                row.calls as f64 / wall_s,
+                row.sip_messages as f64 / wall_s,
+                row.compression()
+            );
+            eprintln!("{line}");
+            let _ = writeln!(md, "{line}");
+        }
+
+        // 3. Scaling in hosts: SIP pods added to the load scenario.
+        let _ = writeln!(
+            md,
+            "\n## Scaling in hosts (load.toml, 1,000 calls, SIP pods added)\n"
+        );
+        let _ = writeln!(md, "| hosts | wall ms | sim/wall | raw floor sim/wall |");
+        let _ = writeln!(md, "|---|---|---|---|");
+        let base_hosts = load(load_path).topology().hosts.len();
+        let base_pods = load(load_path).topology().hosts_of("sip").len();
+        for hosts in [4usize, 8, 16] {
+            if hosts < base_hosts - base_pods + 1 {
+                continue;
+            }
+            let pods = hosts - (base_hosts - base_pods);
+            let mut scenario = load_edited(load_path, |t| {
+                set(t, "nodes.sip.pods", toml::Value::Integer(pods as i64));
+            });
+            scenario = {
+                let text = scenario.to_toml();
+                let edited: toml::Table = toml::from_str(&text).expect("toml");
+                let mut edited = edited;
+                set(
+                    &mut edited,
+                    "workload.outbound.calls",
+                    toml::Value::Integer(1000),
+                );
+                Scenario::from_toml(&toml::to_string(&edited).expect("toml"), load_path)
+                    .expect("valid")
+            };
+            let row = run_scenario("hosts", &scenario);
+            let raw = raw_floor::raw_floor(
+                row.hosts,
+                Duration::from_millis(row.tick_ms),
+                Duration::from_millis(row.sim_ms),
+                row.sip_messages,
+            );
+            let line = format!(
+                "| {} | {:.0} | {:.0}x | {:.0}x |",
+                row.hosts,
+                row.wall_ms,
+                row.compression(),
+                row.sim_ms as f64 / raw.as_secs_f64().max(1e-6) / 1000.0
+            );
+            eprintln!("{line}");
+            let _ = writeln!(md, "{line}");
+        }
+
+        // 4. Peak memory of the 10,000-call run, in a fresh process.
+        if !quick {
+            let exe = std::env::current_exe().expect("own path");
+            let out = Command::new(exe)
+                .env(CHILD_ENV, load_path)
+                .env("CALLSIM_BENCH_CALLS", "10000")
+                .output()
+                .expect("child runs");
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let _ = writeln!(
+                md,
+                "\n## Peak memory\n\n10,000-call load run in a fresh process: `{text}` (VmHWM)."
+            );
+            eprintln!("memory: {text}");
+        }
+    }
+
+    // 5. Explore: seeds per second with 1 and 2 jobs.
+    let explore_target = Path::new("fixtures/scenarios/outbound-sync.toml");
+    let binary = Path::new("target/release/callsim");
+    if explore_target.exists() && binary.exists() {
+        let _ = writeln!(
+            md,
+            "\n## Explore (`callsim explore outbound-sync.toml --seeds 16`)\n"
+        );
+        let _ = writeln!(md, "| jobs | wall ms | seeds per s |");
+        let _ = writeln!(md, "|---|---|---|");
+        let mut per_s = Vec::new();
+        for jobs in ["1", "2"] {
+            let wall_start = Instant::now();
+            let status = Command::new(binary)
+                .args([
+                    "explore",
+                    explore_target.to_str().expect("utf8"),
+                    "--seeds",
+                    "16",
+                    "--jobs",
+                    jobs,
+                ])
+                .output()
+                .expect("explore runs");
+            let wall = wall_start.elapsed().as_secs_f64();
+            let line = format!("| {jobs} | {:.0} | {:.2} |", wall * 1000.0, 16.0 / wall);
+            eprintln!("{line} (exit {:?})", status.status.code());
+            let _ = writeln!(md, "{line}");
+            per_s.push(16.0 / wall);
+        }
+        if per_s.len() == 2 {
+            let _ = writeln!(md, "\nSpeed-up with 2 jobs: {:.2}x.", per_s[1] / per_s[0]);
+        }
+    }
+
+    std::fs::write("BENCHMARKS.md", &md).expect("BENCHMARKS.md writable");
+    eprintln!("\nwrote BENCHMARKS.md");
+    let _ = rows;
+}

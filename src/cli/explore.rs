@@ -1,0 +1,516 @@
+//! `callsim explore SCENARIO.toml --seeds N [--start S] [--jobs J]
+//! [--shard K/M] [--json] [--bundles DIR]`: runs many seeds of one
+//! scenario, in parallel, and keeps every failure replayable.
+//!
+//! - Seeds S, S+1, .., S+N-1 (S: `--start`, else `CALLSIM_SEED`, else the
+//!   scenario's seed); `--shard K/M` keeps those whose position in that list
+//!   is congruent to K-1 modulo M (CONTRACTS.md), so shards of a CI matrix
+//!   or a Kubernetes Indexed Job split a sweep with no coordination.
+//! - J OS threads (default: the machine's cores) each take the next seed;
+//!   every run installs its own thread-local history recorder
+//!   ([`crate::testbed::run`]), so threads never mix histories, and a run
+//!   itself never uses threads. A progress bar (indicatif) is drawn on
+//!   stderr when it is a terminal, and hidden otherwise.
+//! - Each failing seed is saved, as soon as it is known and so before the
+//!   command exits, to `<bundles>/<scenario-stem>/seed-<n>/` (default
+//!   `callsim-failures/`): `scenario.toml` (a copy of the file),
+//!   `SEED.txt` (the `SEED=` block: seed, scenario, fault plan, commit,
+//!   replay command), `violations.json`, and `bundle.json` (all of it
+//!   together). The replay command is printed for each failure.
+//! - Exit: 1 if any seed broke a safety property; else 5 if any seed's run
+//!   could not complete (or panicked: a panic is a bug, and its seed is
+//!   bundled like a failure); else 3 if any broke a liveness property;
+//!   else 0.
+//! - `--json` prints CONTRACTS.md's `explore --json` document on stdout.
+
+use super::{exit, load_scenario, resolve_seed};
+use crate::oracles::{OracleKind, Violation};
+use crate::report::{git_commit, replay_command, seed_block};
+use crate::scenario::Scenario;
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// Where failure bundles go by default, relative to the working directory.
+pub const BUNDLES_DEFAULT: &str = "callsim-failures";
+
+/// Most seeds one `explore` may run (a bound on everything).
+pub const SEEDS_MAX: u64 = 10_000_000;
+
+pub struct ExploreArgs {
+    pub scenario: PathBuf,
+    pub seeds: u64,
+    pub start: Option<u64>,
+    pub jobs: Option<usize>,
+    pub shard: Option<String>,
+    pub json: bool,
+    pub bundles: Option<PathBuf>,
+}
+
+/// `--shard K/M`: 1 <= K <= M.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub m: u64,
+}
+
+impl Shard {
+    /// Parses `K/M`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, m) = text
+            .split_once('/')
+            .ok_or_else(|| format!("--shard {text:?}: write K/M, e.g. 2/4"))?;
+        let k: u64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard {text:?}: K is not a number"))?;
+        let m: u64 = m
+            .trim()
+            .parse()
+            .map_err(|_| format!("--shard {text:?}: M is not a number"))?;
+        if m == 0 || k == 0 || k > m {
+            return Err(format!("--shard {text:?}: need 1 <= K <= M"));
+        }
+        Ok(Shard { k, m })
+    }
+}
+
+/// The seeds `start..start+count` that belong to `shard` (all of them
+/// without a shard): position i is kept when i mod M == K-1.
+pub fn seeds(start: u64, count: u64, shard: Option<Shard>) -> Vec<u64> {
+    (0..count)
+        .filter(|i| shard.is_none_or(|s| i % s.m == s.k - 1))
+        .map(|i| start.wrapping_add(i))
+        .collect()
+}
+
+/// What one seed gave.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Pass,
+    Fail(Vec<Violation>),
+    /// The run could not complete (or panicked): the message says why.
+    Incomplete(String),
+}
+
+/// One explored seed.
+#[derive(Debug, Clone)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub outcome: Outcome,
+}
+
+impl SeedResult {
+    pub fn failed(&self) -> bool {
+        !matches!(self.outcome, Outcome::Pass)
+    }
+}
+
+/// Runs one seed: never panics (a panic becomes `Incomplete`).
+pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::run::run_once(scenario, seed)
+    }));
+    let outcome = match run {
+        Ok(Ok(report)) if report.violations.is_empty() => Outcome::Pass,
+        Ok(Ok(report)) => Outcome::Fail(report.violations),
+        Ok(Err(e)) => Outcome::Incomplete(format!("the run could not complete: {e}")),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "(no message)".into());
+            Outcome::Incomplete(format!("the run panicked (a bug): {text}"))
+        }
+    };
+    SeedResult { seed, outcome }
+}
+
+/// Runs `seeds` on `jobs` threads, calling `each` on the calling thread as
+/// results arrive (in completion order); returns them in seed-list order.
+pub fn explore(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    mut each: impl FnMut(&SeedResult),
+) -> Vec<SeedResult> {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, SeedResult)>();
+    let mut results: Vec<Option<SeedResult>> = vec![None; seeds.len()];
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                if tx.send((i, run_seed(scenario, seed))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, result) in rx {
+            each(&result);
+            results[i] = Some(result);
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every seed was run"))
+        .collect()
+}
+
+/// `bundle.json`.
+#[derive(Debug, Serialize)]
+pub struct Bundle<'a> {
+    pub seed: u64,
+    pub scenario: String,
+    pub fault_plan: Vec<String>,
+    pub commit: String,
+    pub replay: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    pub violations: &'a [Violation],
+}
+
+/// The bundle directory of one seed.
+pub fn bundle_dir(root: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
+    let stem = scenario
+        .source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario".into());
+    root.join(stem).join(format!("seed-{seed}"))
+}
+
+/// Writes a failing seed's bundle; returns its directory.
+pub fn write_bundle(
+    root: &Path,
+    scenario: &Scenario,
+    result: &SeedResult,
+) -> std::io::Result<PathBuf> {
+    let dir = bundle_dir(root, scenario, result.seed);
+    std::fs::create_dir_all(&dir)?;
+    let (violations, error): (&[Violation], Option<&str>) = match &result.outcome {
+        Outcome::Pass => (&[], None),
+        Outcome::Fail(v) => (v, None),
+        Outcome::Incomplete(e) => (&[], Some(e)),
+    };
+    let text = std::fs::read_to_string(&scenario.source).unwrap_or_else(|_| scenario.to_toml());
+    std::fs::write(dir.join("scenario.toml"), text)?;
+    std::fs::write(dir.join("SEED.txt"), seed_block(scenario, result.seed))?;
+    std::fs::write(dir.join("violations.json"), pretty(&violations))?;
+    let bundle = Bundle {
+        seed: result.seed,
+        scenario: scenario.source.display().to_string(),
+        fault_plan: scenario.faults.iter().map(|f| f.describe()).collect(),
+        commit: git_commit(),
+        replay: replay_command(&scenario.source.display().to_string(), result.seed),
+        error,
+        violations,
+    };
+    std::fs::write(dir.join("bundle.json"), pretty(&bundle))?;
+    Ok(dir)
+}
+
+fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("bundles serialise")
+}
+
+/// `explore --json`.
+#[derive(Debug, Serialize)]
+pub struct ExploreDoc<'a> {
+    pub scenario: String,
+    pub seeds_run: usize,
+    pub failed: Vec<FailedSeed<'a>>,
+    pub wall_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedSeed<'a> {
+    pub seed: u64,
+    pub violations: &'a [Violation],
+    pub replay: String,
+    pub bundle: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// The exit code over all seeds: 1 safety, else 5 incomplete, else 3
+/// liveness, else 0.
+pub fn exit_code(results: &[SeedResult]) -> i32 {
+    let any = |f: &dyn Fn(&Outcome) -> bool| results.iter().any(|r| f(&r.outcome));
+    if any(&|o| matches!(o, Outcome::Fail(v) if v.iter().any(|v| v.kind == OracleKind::Safety))) {
+        exit::SAFETY
+    } else if any(&|o| matches!(o, Outcome::Incomplete(_))) {
+        exit::INCOMPLETE
+    } else if any(&|o| matches!(o, Outcome::Fail(_))) {
+        exit::LIVENESS
+    } else {
+        exit::OK
+    }
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} seeds {msg} (eta {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn describe_failure(result: &SeedResult, replay: &str, bundle: &str) -> String {
+    let mut s = match &result.outcome {
+        Outcome::Pass => return String::new(),
+        Outcome::Fail(v) => {
+            let safety = v.iter().any(|v| v.kind == OracleKind::Safety);
+            let mut s = format!(
+                "seed {}: FAIL ({}, {} violation{})\n",
+                result.seed,
+                if safety { "safety" } else { "liveness" },
+                v.len(),
+                if v.len() == 1 { "" } else { "s" }
+            );
+            for v in v.iter().take(3) {
+                s.push_str(&format!(
+                    "  {} at {} ms{}: {}\n",
+                    v.oracle,
+                    v.at_ms,
+                    v.call
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default(),
+                    v.message
+                ));
+            }
+            if v.len() > 3 {
+                s.push_str(&format!("  .. and {} more\n", v.len() - 3));
+            }
+            s
+        }
+        Outcome::Incomplete(e) => format!("seed {}: INCOMPLETE: {e}\n", result.seed),
+    };
+    s.push_str(&format!("  replay: {replay}\n  bundle: {bundle}"));
+    s
+}
+
+pub fn command(args: ExploreArgs) -> i32 {
+    match sweep(&args) {
+        Ok(done) => {
+            if args.json {
+                println!("{}", done.json);
+            }
+            done.code
+        }
+        Err(code) => code,
+    }
+}
+
+/// A finished sweep.
+#[derive(Debug)]
+pub struct Sweep {
+    /// The command's exit code.
+    pub code: i32,
+    /// Every seed's result, in seed-list order.
+    pub results: Vec<SeedResult>,
+    /// The `explore --json` document, as printed.
+    pub json: String,
+}
+
+/// The whole command but printing the JSON document: validates the
+/// arguments (`Err(2)` on bad input), runs the seeds, writes the bundles
+/// and prints the human text on stderr.
+pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
+    let scenario = load_scenario(&args.scenario)?;
+    let start = resolve_seed(args.start, &scenario)?;
+    if args.seeds == 0 || args.seeds > SEEDS_MAX {
+        eprintln!("error: --seeds must be in 1..={SEEDS_MAX}");
+        return Err(exit::BAD_INPUT);
+    }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        })?;
+    let jobs = match args.jobs {
+        Some(0) => {
+            eprintln!("error: --jobs must be >= 1");
+            return Err(exit::BAD_INPUT);
+        }
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let root = args
+        .bundles
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(BUNDLES_DEFAULT));
+    let list = seeds(start, args.seeds, shard);
+    let path = scenario.source.display().to_string();
+
+    let wall_start = std::time::Instant::now();
+    let bar = progress_bar(list.len());
+    let mut bundles: std::collections::BTreeMap<u64, String> = Default::default();
+    let mut bundle_errors = 0;
+    let mut failures = 0;
+    let results = explore(&scenario, &list, jobs, |result| {
+        bar.inc(1);
+        if !result.failed() {
+            return;
+        }
+        failures += 1;
+        bar.set_message(format!("{failures} failed"));
+        let bundle = match write_bundle(&root, &scenario, result) {
+            Ok(dir) => dir.display().to_string(),
+            Err(e) => {
+                bundle_errors += 1;
+                format!("(not written: {e})")
+            }
+        };
+        let replay = replay_command(&path, result.seed);
+        bar.suspend(|| eprintln!("{}", describe_failure(result, &replay, &bundle)));
+        bundles.insert(result.seed, bundle);
+    });
+    bar.finish_and_clear();
+    let wall_ms = wall_start.elapsed().as_millis() as u64;
+
+    let code = exit_code(&results);
+    let shard_text = shard
+        .map(|s| format!(" (shard {}/{})", s.k, s.m))
+        .unwrap_or_default();
+    eprintln!(
+        "{path}: explored {} seeds from {start}{shard_text} on {jobs} threads in {wall_ms} ms: {failures} failed{}",
+        list.len(),
+        if bundle_errors > 0 {
+            format!(", {bundle_errors} bundles could not be written")
+        } else {
+            String::new()
+        }
+    );
+    let failed = results
+        .iter()
+        .filter(|r| r.failed())
+        .map(|r| {
+            let (violations, error): (&[Violation], _) = match &r.outcome {
+                Outcome::Fail(v) => (v, None),
+                Outcome::Incomplete(e) => (&[], Some(e.as_str())),
+                Outcome::Pass => (&[], None),
+            };
+            FailedSeed {
+                seed: r.seed,
+                violations,
+                replay: replay_command(&path, r.seed),
+                bundle: bundles.get(&r.seed).cloned().unwrap_or_default(),
+                error,
+            }
+        })
+        .collect();
+    let doc = ExploreDoc {
+        scenario: path.clone(),
+        seeds_run: results.len(),
+        failed,
+        wall_ms,
+    };
+    let json = serde_json::to_string_pretty(&doc).expect("the explore document serialises");
+    Ok(Sweep {
+        code,
+        results,
+        json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn shard_parsing() {
+        assert_eq!(Shard::parse("1/1"), Ok(Shard { k: 1, m: 1 }));
+        assert_eq!(Shard::parse("3/4"), Ok(Shard { k: 3, m: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/x", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shard_examples() {
+        assert_eq!(seeds(10, 5, None), vec![10, 11, 12, 13, 14]);
+        assert_eq!(seeds(10, 5, Some(Shard { k: 1, m: 2 })), vec![10, 12, 14]);
+        assert_eq!(seeds(10, 5, Some(Shard { k: 2, m: 2 })), vec![11, 13]);
+        assert_eq!(seeds(0, 2, Some(Shard { k: 3, m: 3 })), Vec::<u64>::new());
+    }
+
+    proptest! {
+        /// The shards of a sweep partition it: every seed in exactly one
+        /// shard, in order, the shards' sizes within one of each other,
+        /// and shard K holding exactly the positions congruent to K-1.
+        #[test]
+        fn shards_partition_the_seed_list(start in 0u64..1_000_000, count in 0u64..500, m in 1u64..12) {
+            let all = seeds(start, count, None);
+            prop_assert_eq!(all.len() as u64, count);
+            let mut union = Vec::new();
+            let mut sizes = Vec::new();
+            for k in 1..=m {
+                let shard = seeds(start, count, Some(Shard { k, m }));
+                for s in &shard {
+                    let position = s - start;
+                    prop_assert_eq!(position % m, k - 1);
+                }
+                prop_assert!(shard.windows(2).all(|w| w[0] < w[1]));
+                sizes.push(shard.len());
+                union.extend(shard);
+            }
+            union.sort_unstable();
+            prop_assert_eq!(union, all);
+            let (lo, hi) = (sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+            prop_assert!(hi - lo <= 1);
+        }
+    }
+
+    fn v(kind: OracleKind) -> Violation {
+        Violation {
+            oracle: "x".into(),
+            kind,
+            at_ms: 0,
+            call: None,
+            message: String::new(),
+            ladder: String::new(),
+        }
+    }
+
+    #[test]
+    fn exit_code_precedence() {
+        let r = |seed, outcome| SeedResult { seed, outcome };
+        let pass = r(1, Outcome::Pass);
+        let live = r(2, Outcome::Fail(vec![v(OracleKind::Liveness)]));
+        let safe = r(
+            3,
+            Outcome::Fail(vec![v(OracleKind::Liveness), v(OracleKind::Safety)]),
+        );
+        let inc = r(4, Outcome::Incomplete("budget".into()));
+        assert_eq!(exit_code(std::slice::from_ref(&pass)), 0);
+        assert_eq!(exit_code(&[pass.clone(), live.clone()]), 3);
+        assert_eq!(exit_code(&[live.clone(), inc.clone()]), 5);
+        assert_eq!(exit_code(&[live, inc, safe, pass]), 1);
+        assert_eq!(exit_code(&[]), 0);
+    }
+}

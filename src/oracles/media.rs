@@ -1,0 +1,384 @@
+//! Media oracles: `media_flows` (every connected call carries media both
+//! ways) and `play_success` (enough Play/Say verbs succeed).
+
+use super::availability::{check_positive, check_ratio};
+use super::calls::calls;
+use super::{OracleKind, Violation};
+use crate::history::History;
+use crate::scenario::{Dur, FieldError};
+use serde::Deserialize;
+
+pub const MEDIA: &str = "media_flows";
+pub const PLAY: &str = "play_success";
+
+/// `media_flows = { endpoints = ["carrier", "sip"], connected_min = "2s" }`.
+///
+/// A call is connected from its first `call.answered` to its `call.end`
+/// (or the end of the run). Every call connected for at least
+/// `connected_min` must show, within that span, a `media.rx` at a host of
+/// each endpoint group: both ends received media, so it flowed both ways.
+/// An endpoint names a host (`carrier`) or a section (`sip` covers
+/// `sip-1`, `sip-2`, ..). Relays (SBC pods) may record `media.rx` too;
+/// they do not count, which is how a call whose media dies between two
+/// relays is caught.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaParams {
+    /// The two (or more) ends of a call's media. Default carrier and sip.
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<String>,
+    /// Calls connected for less than this are not judged (media may not
+    /// have started). Default 2s.
+    #[serde(default = "default_connected_min")]
+    pub connected_min: Dur,
+}
+
+impl Default for MediaParams {
+    fn default() -> MediaParams {
+        MediaParams {
+            endpoints: default_endpoints(),
+            connected_min: default_connected_min(),
+        }
+    }
+}
+
+fn default_endpoints() -> Vec<String> {
+    vec!["carrier".into(), "sip".into()]
+}
+fn default_connected_min() -> Dur {
+    Dur::from_secs(2)
+}
+
+impl MediaParams {
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        if self.endpoints.len() < 2 {
+            return Err(FieldError::new(
+                format!("{field}.endpoints"),
+                "name at least two endpoints (media flows both ways)",
+            ));
+        }
+        check_positive(self.connected_min, &format!("{field}.connected_min"))
+    }
+}
+
+/// Does `host` belong to the endpoint `name` (a host or a section)?
+fn in_endpoint(host: &str, name: &str) -> bool {
+    host == name
+        || host
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<Violation> {
+    let connected_min_ms = params.connected_min.as_millis();
+    let mut out = Vec::new();
+    let mut media: std::collections::BTreeMap<&str, Vec<&crate::history::Record>> =
+        Default::default();
+    for r in history.of_kind("media.rx") {
+        if let Some(call) = r.call() {
+            media.entry(call).or_default().push(r);
+        }
+    }
+    let all = calls(history);
+    for call in all.values() {
+        let Some(answered) = call.answered else {
+            continue;
+        };
+        let from = answered.t_ms;
+        let to = call.end.map(|r| r.t_ms).unwrap_or(end_ms);
+        if to < from + connected_min_ms {
+            continue;
+        }
+        let silent: Vec<&str> = params
+            .endpoints
+            .iter()
+            .filter(|endpoint| {
+                !media
+                    .get(call.id)
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r.t_ms >= from && r.t_ms <= to && in_endpoint(&r.host, endpoint))
+            })
+            .map(String::as_str)
+            .collect();
+        if !silent.is_empty() {
+            out.push(Violation::new(
+                MEDIA,
+                OracleKind::Safety,
+                to,
+                Some(call.id),
+                format!(
+                    "call connected from {from} to {to} ms but {} received no media",
+                    silent.join(" and ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// `play_success = { ratio_min = 0.99, verbs_min = 1 }`: at least
+/// `ratio_min` of the `verb.result`s of the run are ok. A run with fewer
+/// than `verbs_min` verb results cannot show the property and is a
+/// violation too (a scenario that names this oracle should play media).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayParams {
+    /// Least share of verbs that succeed. Default 0.99.
+    #[serde(default = "default_play_ratio")]
+    pub ratio_min: f64,
+    /// Fewest verbs for the property to be shown. Default 1.
+    #[serde(default = "default_verbs_min")]
+    pub verbs_min: u64,
+}
+
+impl Default for PlayParams {
+    fn default() -> PlayParams {
+        PlayParams {
+            ratio_min: default_play_ratio(),
+            verbs_min: default_verbs_min(),
+        }
+    }
+}
+
+fn default_play_ratio() -> f64 {
+    0.99
+}
+fn default_verbs_min() -> u64 {
+    1
+}
+
+impl PlayParams {
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        check_ratio(self.ratio_min, &format!("{field}.ratio_min"))
+    }
+}
+
+pub fn check_play(history: &History, params: &PlayParams, end_ms: u64) -> Vec<Violation> {
+    let (mut total, mut ok) = (0u64, 0u64);
+    let mut first_failed = None;
+    for r in history.of_kind("verb.result") {
+        total += 1;
+        if r.bool("ok") == Some(true) {
+            ok += 1;
+        } else if first_failed.is_none() {
+            first_failed = Some(r);
+        }
+    }
+    if total < params.verbs_min {
+        return vec![Violation::new(
+            PLAY,
+            OracleKind::Safety,
+            end_ms,
+            None,
+            format!(
+                "only {total} Play/Say verbs ran, fewer than verbs_min {}",
+                params.verbs_min
+            ),
+        )];
+    }
+    let ratio = if total == 0 {
+        1.0
+    } else {
+        ok as f64 / total as f64
+    };
+    if ratio < params.ratio_min {
+        let first = first_failed.expect("a ratio below 1 has a failure");
+        return vec![Violation::new(
+            PLAY,
+            OracleKind::Safety,
+            end_ms,
+            first.call(),
+            format!(
+                "{ok} of {total} Play/Say verbs succeeded ({:.1}%), below {:.1}%; the first failure: {} at {} ms, code {}",
+                ratio * 100.0,
+                params.ratio_min * 100.0,
+                first.call().unwrap_or("?"),
+                first.t_ms,
+                first.u64("code").unwrap_or(0)
+            ),
+        )];
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    fn connected(s: &mut Script, call: &'static str, from: u64, to: u64) {
+        s.at(from, "sip-1", Event::CallAnswered { call });
+        s.at(
+            to,
+            "gateway",
+            Event::CallEnd {
+                call,
+                status: 200,
+                reason: "hangup",
+            },
+        );
+    }
+
+    #[test]
+    fn endpoint_names_match_hosts_and_sections() {
+        assert!(in_endpoint("carrier", "carrier"));
+        assert!(in_endpoint("sip-12", "sip"));
+        assert!(!in_endpoint("sbc-edge-1", "sbc"));
+        assert!(in_endpoint("sbc-edge-1", "sbc-edge"));
+        assert!(!in_endpoint("sipx", "sip"));
+    }
+
+    #[test]
+    fn media_both_ways_is_quiet() {
+        let mut s = Script::new();
+        s.at(1000, "sip-1", Event::CallAnswered { call: "in-1" });
+        s.at(
+            2000,
+            "carrier",
+            Event::MediaRx {
+                call: "in-1",
+                from: "sbc-edge-1",
+            },
+        );
+        s.at(
+            2001,
+            "sip-1",
+            Event::MediaRx {
+                call: "in-1",
+                from: "sbc-inbound-1",
+            },
+        );
+        s.at(
+            9000,
+            "carrier",
+            Event::CallEnd {
+                call: "in-1",
+                status: 200,
+                reason: "hangup",
+            },
+        );
+        assert_eq!(
+            check_media(&s.history(), &MediaParams::default(), 60_000),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn media_one_way_fires() {
+        let mut s = Script::new();
+        s.at(1000, "sip-1", Event::CallAnswered { call: "in-1" });
+        s.at(
+            2000,
+            "carrier",
+            Event::MediaRx {
+                call: "in-1",
+                from: "sbc-edge-1",
+            },
+        );
+        // The relay got media from the carrier, the sip service never did.
+        s.at(
+            2001,
+            "sbc-edge-1",
+            Event::MediaRx {
+                call: "in-1",
+                from: "carrier",
+            },
+        );
+        s.at(
+            9000,
+            "carrier",
+            Event::CallEnd {
+                call: "in-1",
+                status: 200,
+                reason: "silence",
+            },
+        );
+        let v = check_media(&s.history(), &MediaParams::default(), 60_000);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("sip received no media"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn short_or_unanswered_calls_are_not_judged() {
+        let mut s = Script::new();
+        connected(&mut s, "out-1", 1000, 1500);
+        s.at(
+            2000,
+            "gateway",
+            Event::CallEnd {
+                call: "out-2",
+                status: 486,
+                reason: "busy",
+            },
+        );
+        assert_eq!(
+            check_media(&s.history(), &MediaParams::default(), 60_000),
+            vec![]
+        );
+        let mut s = Script::new();
+        connected(&mut s, "out-1", 1000, 5000);
+        assert_eq!(
+            check_media(&s.history(), &MediaParams::default(), 60_000).len(),
+            1
+        );
+    }
+
+    fn verbs(s: &mut Script, failed: usize) {
+        const CALLS: [&str; 4] = ["in-1", "in-2", "in-3", "in-4"];
+        for (i, call) in CALLS.iter().enumerate() {
+            let ok = i >= failed;
+            s.at(
+                i as u64 * 100,
+                "sip-1",
+                Event::VerbResult {
+                    call,
+                    verb: "play",
+                    ok,
+                    code: if ok { 0 } else { 11200 },
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn play_all_ok_is_quiet_and_failures_fire() {
+        let mut s = Script::new();
+        verbs(&mut s, 0);
+        assert_eq!(
+            check_play(&s.history(), &PlayParams::default(), 10_000),
+            vec![]
+        );
+        let mut s = Script::new();
+        verbs(&mut s, 1);
+        let v = check_play(&s.history(), &PlayParams::default(), 10_000);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.contains("3 of 4"));
+        assert!(v[0].message.contains("11200"));
+        let lenient = PlayParams {
+            ratio_min: 0.75,
+            verbs_min: 1,
+        };
+        assert_eq!(check_play(&s.history(), &lenient, 10_000), vec![]);
+    }
+
+    #[test]
+    fn play_with_no_verbs_cannot_be_shown() {
+        let s = Script::new();
+        assert_eq!(
+            check_play(&s.history(), &PlayParams::default(), 10_000).len(),
+            1
+        );
+        let none_needed = PlayParams {
+            ratio_min: 0.99,
+            verbs_min: 0,
+        };
+        assert_eq!(check_play(&s.history(), &none_needed, 10_000), vec![]);
+    }
+}

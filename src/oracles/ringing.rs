@@ -1,0 +1,261 @@
+//! `ringing_timeout_respected`: a synchronous CreateSIPParticipant
+//! (`call.start` with direction outbound, mode sync) ends before its
+//! ringing_timeout only if the carrier recorded a final outcome for that
+//! call first, and then only with that outcome's code.
+//!
+//! Exactly, for each sync outbound call started at `t0` with ringing
+//! timeout `rt`, whose API request ended at `t_r` with `status` (the first
+//! `api.response`, else the `call.end`):
+//! 1. If `t_r + slack < t0 + rt` (the request ended early), there must be a
+//!    `callee.outcome` recorded at or before `t_r` that is not `cancelled`
+//!    (the platform's own CANCEL is not the callee's answer), and `status`
+//!    must be what [`super::status`]'s table allows for it: 200 for an
+//!    answer, the callee's code for a rejection. A 408 or any other code
+//!    before `rt` with no such outcome is a violation whatever the code.
+//! 2. An answer that reached the platform before `t0 + rt` (see
+//!    [`super::calls::CallView::outcome_learned_ms`]) must yield 200, even
+//!    when the API answered at or after `rt`.
+//!
+//! `t0` is the `call.start` time; the platform starts its own clock no
+//! earlier than that, so measuring from `t0` never blames a platform that
+//! waited its full ringing_timeout.
+
+use super::calls::calls;
+use super::status::{api_accepts, expected_text};
+use super::{OracleKind, Violation};
+use crate::history::event::CalleeOutcome;
+use crate::history::History;
+use crate::scenario::Dur;
+use serde::Deserialize;
+
+pub const NAME: &str = "ringing_timeout_respected";
+
+/// `ringing_timeout_respected = { slack = "0ms" }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// How much earlier than ringing_timeout a request may end and still
+    /// count as on time. Default 0ms: the platform controls its own timers.
+    #[serde(default)]
+    pub slack: Dur,
+}
+
+pub fn check(history: &History, params: &Params) -> Vec<Violation> {
+    let slack_ms = params.slack.as_millis();
+    let mut out = Vec::new();
+    for call in calls(history).values() {
+        if !call.is_outbound_sync() {
+            continue;
+        }
+        let (Some(t0), Some(rt)) = (call.start_ms(), call.ringing_timeout_ms()) else {
+            continue;
+        };
+        let Some((t_r, status)) = call.response() else {
+            continue;
+        };
+        let deadline = t0 + rt;
+        let carrier = call.callee_outcome();
+        // Rule 1: an early end needs a callee outcome first, and its code.
+        if t_r + slack_ms < deadline {
+            let first = carrier.filter(|(o, _, at)| *o != CalleeOutcome::Cancelled && *at <= t_r);
+            let allowed = first.is_some_and(|(o, code, _)| api_accepts(Some(o), code, status));
+            if !allowed {
+                let why = match (first, carrier) {
+                    (Some((o, code, at)), _) => format!(
+                        "the carrier recorded {o} ({code}) at {at} ms, so the API owed {}",
+                        expected_text(Some(o), code)
+                    ),
+                    (None, Some((o, code, at))) => format!(
+                        "the carrier recorded no callee outcome before it (its record: {o} ({code}) at {at} ms)"
+                    ),
+                    (None, None) => "the carrier recorded no callee outcome at all".to_string(),
+                };
+                out.push(Violation::new(
+                    NAME,
+                    OracleKind::Safety,
+                    t_r,
+                    Some(call.id),
+                    format!(
+                        "sync call answered {status} at {t_r} ms, {} ms before its ringing_timeout of {rt} ms (started {t0} ms); {why}",
+                        deadline - t_r
+                    ),
+                ));
+                continue;
+            }
+        }
+        // Rule 2: an answer that reached the platform in time yields 200.
+        if let Some((CalleeOutcome::Answered, _, _)) = carrier {
+            if let Some(learned) = call.outcome_learned_ms() {
+                if learned < deadline && status != 200 {
+                    out.push(Violation::new(
+                        NAME,
+                        OracleKind::Safety,
+                        t_r,
+                        Some(call.id),
+                        format!(
+                            "the callee's answer reached the platform at {learned} ms, before the ringing_timeout ended at {deadline} ms, but the API answered {status} at {t_r} ms"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::{Direction, Mode};
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    const RT: u64 = 30_000;
+
+    fn start(s: &mut Script, mode: Mode) {
+        s.at(
+            0,
+            "gateway",
+            Event::CallStart {
+                call: "out-1",
+                direction: Direction::Outbound,
+                mode,
+                ringing_timeout_ms: RT,
+            },
+        );
+    }
+
+    fn outcome(s: &mut Script, t: u64, outcome: CalleeOutcome, code: u16) {
+        s.at(
+            t,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome,
+                code,
+            },
+        );
+    }
+
+    fn response(s: &mut Script, t: u64, status: u16) {
+        s.at(
+            t,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status,
+            },
+        );
+    }
+
+    fn run(s: &Script) -> Vec<Violation> {
+        check(&s.history(), &Params::default())
+    }
+
+    #[test]
+    fn livekit_408_at_3s_with_no_outcome_fires() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        response(&mut s, 3000, 408);
+        outcome(&mut s, 8000, CalleeOutcome::Answered, 200);
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].at_ms, 3000);
+        assert_eq!(v[0].kind, OracleKind::Safety);
+        assert!(v[0].message.contains("27000 ms before"), "{}", v[0].message);
+    }
+
+    #[test]
+    fn any_code_before_the_timeout_without_outcome_fires() {
+        for status in [408, 480, 500, 503, 200] {
+            let mut s = Script::new();
+            start(&mut s, Mode::Sync);
+            response(&mut s, 3000, status);
+            assert_eq!(run(&s).len(), 1, "status {status}");
+        }
+    }
+
+    #[test]
+    fn cancelled_by_the_platform_is_not_a_callee_outcome() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, 2999, CalleeOutcome::Cancelled, 487);
+        response(&mut s, 3000, 408);
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn answer_recorded_first_but_408_fires() {
+        // The boundary case of the tracing-timeout bug: the carrier answered
+        // just before the 3 s RPC timeout, the answer lost the race.
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, 2995, CalleeOutcome::Answered, 200);
+        response(&mut s, 3000, 408);
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn rejection_first_must_carry_the_callee_code() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, 2000, CalleeOutcome::Busy, 486);
+        response(&mut s, 2003, 486);
+        assert_eq!(run(&s), vec![]);
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, 2000, CalleeOutcome::Busy, 486);
+        response(&mut s, 2003, 408);
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn answered_then_200_before_the_timeout_is_fine() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, 12_000, CalleeOutcome::Answered, 200);
+        response(&mut s, 12_004, 200);
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn no_answer_408_at_the_timeout_is_fine() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, RT, CalleeOutcome::Cancelled, 487);
+        response(&mut s, RT, 408);
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn answer_in_time_but_408_after_the_timeout_fires() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        outcome(&mut s, RT - 10, CalleeOutcome::Answered, 200);
+        response(&mut s, RT + 5, 408);
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("reached the platform"));
+    }
+
+    #[test]
+    fn async_calls_are_not_judged() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Async);
+        response(&mut s, 5, 200);
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn slack_forgives_a_little_earliness() {
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        response(&mut s, RT - 20, 408);
+        assert_eq!(run(&s).len(), 1);
+        let p = Params {
+            slack: Dur::from_millis(50),
+        };
+        assert_eq!(check(&s.history(), &p), vec![]);
+    }
+}

@@ -1,0 +1,467 @@
+//! `sip_conformance`: transactions follow RFC 3261, judged from the
+//! `sip.send` / `sip.recv` events (host, peer, `sip_call_id`, `cseq`,
+//! `start_line`).
+//!
+//! Rules (a "relay" is a host that passes the message on: it sent the
+//! same start line and CSeq on the same Call-ID to another peer after
+//! receiving it; the obligation then passes to the next host):
+//! 1. A final response >= 300 to an INVITE that a host received (and did
+//!    not relay) is ACKed by it: it sends an ACK with the same Call-ID and
+//!    CSeq number.
+//! 2. A 2xx to an INVITE is ACKed end to end, by the same rule (the ACK for
+//!    a 2xx carries the INVITE's CSeq number).
+//! 3. A CANCEL that a host received (and did not relay) for an INVITE it
+//!    had received and not yet answered with a final response leads it to
+//!    answer that INVITE with 487.
+//! 4. A BYE is sent only within a confirmed dialog: the sender has sent or
+//!    received a 2xx to an INVITE on that Call-ID before, and, when it was
+//!    the one that sent the 2xx, it has received the ACK or waited
+//!    `ack_wait` (64*T1) for it (RFC 3261 section 15).
+//!
+//! Obligations to act (rules 1-3) triggered less than `settle` before the
+//! end of the run are not judged.
+
+use super::{OracleKind, Violation};
+use crate::history::{History, Record};
+use crate::scenario::Dur;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "sip_conformance";
+
+/// `sip_conformance = { settle = "5s", ack_wait = "32s" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Obligations triggered within this time of the run's end are not
+    /// judged. Default 5s.
+    #[serde(default = "default_settle")]
+    pub settle: Dur,
+    /// How long a UAS waits for the ACK of its 2xx before it may send BYE
+    /// anyway (64*T1). Default 32s.
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait: Dur,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            settle: default_settle(),
+            ack_wait: default_ack_wait(),
+        }
+    }
+}
+
+fn default_settle() -> Dur {
+    Dur::from_secs(5)
+}
+
+fn default_ack_wait() -> Dur {
+    Dur::from_secs(32)
+}
+
+/// One SIP event, parsed.
+#[derive(Debug, Clone, Copy)]
+struct Msg<'h> {
+    t_ms: u64,
+    send: bool,
+    host: &'h str,
+    peer: &'h str,
+    call: Option<&'h str>,
+    start_line: &'h str,
+    cseq_num: u64,
+    cseq_method: &'h str,
+    record: &'h Record,
+}
+
+impl Msg<'_> {
+    fn code(&self) -> Option<u16> {
+        self.start_line.parse().ok()
+    }
+
+    fn is_final_to_invite(&self) -> bool {
+        self.cseq_method == "INVITE" && self.code().is_some_and(|c| c >= 200)
+    }
+}
+
+fn parse(r: &Record) -> Option<(&str, Msg<'_>)> {
+    let send = r.is("sip.send");
+    if !send && !r.is("sip.recv") {
+        return None;
+    }
+    let mut cseq = r.str("cseq")?.split_whitespace();
+    let cseq_num = cseq.next()?.parse().ok()?;
+    let cseq_method = cseq.next()?;
+    Some((
+        r.str("sip_call_id")?,
+        Msg {
+            t_ms: r.t_ms,
+            send,
+            host: &r.host,
+            peer: r.str("peer").unwrap_or(""),
+            call: r.call().filter(|c| !c.is_empty()),
+            start_line: r.str("start_line")?,
+            cseq_num,
+            cseq_method,
+            record: r,
+        },
+    ))
+}
+
+pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> {
+    let mut by_dialog: BTreeMap<&str, Vec<Msg<'_>>> = BTreeMap::new();
+    for r in &history.records {
+        if let Some((id, msg)) = parse(r) {
+            by_dialog.entry(id).or_default().push(msg);
+        }
+    }
+    let judge_until = end_ms.saturating_sub(params.settle.as_millis());
+    let mut out = Vec::new();
+    for (id, msgs) in &by_dialog {
+        let d = Dialog { id, msgs };
+        d.acks(judge_until, &mut out);
+        d.cancels(judge_until, &mut out);
+        d.byes(params.ack_wait.as_millis(), &mut out);
+    }
+    out
+}
+
+struct Dialog<'a, 'h> {
+    id: &'a str,
+    msgs: &'a [Msg<'h>],
+}
+
+impl<'h> Dialog<'_, 'h> {
+    /// Did `host` pass `m` (which it received) on to another peer?
+    fn relayed(&self, m: &Msg<'h>) -> bool {
+        self.msgs.iter().any(|s| {
+            s.send
+                && s.host == m.host
+                && s.peer != m.peer
+                && s.t_ms >= m.t_ms
+                && s.start_line == m.start_line
+                && s.cseq_num == m.cseq_num
+                && s.cseq_method == m.cseq_method
+        })
+    }
+
+    /// Did `host` send `start_line` with CSeq number `num` at or after `t`?
+    fn sent_after(&self, host: &str, start_line: &str, method: &str, num: u64, t: u64) -> bool {
+        self.msgs.iter().any(|s| {
+            s.send
+                && s.host == host
+                && s.t_ms >= t
+                && s.start_line == start_line
+                && s.cseq_method == method
+                && s.cseq_num == num
+        })
+    }
+
+    fn violation(&self, m: &Msg<'h>, message: String) -> Violation {
+        Violation::new(NAME, OracleKind::Safety, m.t_ms, m.call, message)
+    }
+
+    /// Rules 1 and 2: final responses to INVITE are ACKed by their receiver.
+    fn acks(&self, judge_until: u64, out: &mut Vec<Violation>) {
+        let mut judged: Vec<(&str, u64, &str)> = Vec::new();
+        for m in self.msgs {
+            if m.send || !m.is_final_to_invite() || m.t_ms > judge_until {
+                continue;
+            }
+            let key = (m.host, m.cseq_num, m.start_line);
+            if judged.contains(&key) {
+                continue;
+            }
+            judged.push(key);
+            if self.relayed(m) {
+                continue;
+            }
+            if !self.sent_after(m.host, "ACK", "ACK", m.cseq_num, m.t_ms) {
+                let what = if m.start_line.starts_with('2') {
+                    "2xx"
+                } else {
+                    "final response"
+                };
+                out.push(self.violation(
+                    m,
+                    format!(
+                        "{} received {what} {} to INVITE (CSeq {}) on {} from {} at {} ms and never sent the ACK",
+                        m.host, m.start_line, m.cseq_num, self.id, m.peer, m.t_ms
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Rule 3: a CANCEL of a pending INVITE leads to 487.
+    fn cancels(&self, judge_until: u64, out: &mut Vec<Violation>) {
+        let mut judged: Vec<(&str, u64)> = Vec::new();
+        for m in self.msgs {
+            if m.send || m.start_line != "CANCEL" || m.t_ms > judge_until {
+                continue;
+            }
+            if judged.contains(&(m.host, m.cseq_num)) {
+                continue;
+            }
+            judged.push((m.host, m.cseq_num));
+            if self.relayed(m) {
+                continue;
+            }
+            let invited = self.msgs.iter().any(|s| {
+                !s.send
+                    && s.host == m.host
+                    && s.start_line == "INVITE"
+                    && s.cseq_num == m.cseq_num
+                    && s.t_ms <= m.t_ms
+            });
+            let answered_before = self.msgs.iter().any(|s| {
+                s.send
+                    && s.host == m.host
+                    && s.is_final_to_invite()
+                    && s.cseq_num == m.cseq_num
+                    && s.t_ms <= m.t_ms
+            });
+            if !invited || answered_before {
+                continue;
+            }
+            let final_after = self.msgs.iter().find(|s| {
+                s.send
+                    && s.host == m.host
+                    && s.is_final_to_invite()
+                    && s.cseq_num == m.cseq_num
+                    && s.t_ms >= m.t_ms
+            });
+            match final_after {
+                Some(f) if f.start_line == "487" => {}
+                Some(f) => out.push(self.violation(
+                    m,
+                    format!(
+                        "{} received CANCEL on {} at {} ms for a pending INVITE and answered the INVITE {} at {} ms instead of 487",
+                        m.host, self.id, m.t_ms, f.start_line, f.t_ms
+                    ),
+                )),
+                None => out.push(self.violation(
+                    m,
+                    format!(
+                        "{} received CANCEL on {} at {} ms for a pending INVITE and never answered the INVITE with 487",
+                        m.host, self.id, m.t_ms
+                    ),
+                )),
+            }
+        }
+    }
+
+    /// Rule 4: BYE only within a confirmed dialog.
+    fn byes(&self, ack_wait_ms: u64, out: &mut Vec<Violation>) {
+        for m in self.msgs {
+            if !m.send || m.start_line != "BYE" || m.record.bool("retransmission") == Some(true) {
+                continue;
+            }
+            let relay = self.msgs.iter().any(|r| {
+                !r.send
+                    && r.host == m.host
+                    && r.start_line == "BYE"
+                    && r.peer != m.peer
+                    && r.t_ms <= m.t_ms
+            });
+            if relay {
+                continue;
+            }
+            let two_xx = |send: bool| {
+                self.msgs.iter().find(|s| {
+                    s.send == send
+                        && s.host == m.host
+                        && s.cseq_method == "INVITE"
+                        && s.start_line.starts_with('2')
+                        && s.t_ms <= m.t_ms
+                })
+            };
+            let received_2xx = two_xx(false);
+            let sent_2xx = two_xx(true);
+            let confirmed = match (received_2xx, sent_2xx) {
+                (Some(_), _) => true,
+                (None, Some(sent)) => {
+                    let acked = self.msgs.iter().any(|s| {
+                        !s.send
+                            && s.host == m.host
+                            && s.start_line == "ACK"
+                            && s.cseq_num == sent.cseq_num
+                            && s.t_ms <= m.t_ms
+                    });
+                    acked || m.t_ms >= sent.t_ms + ack_wait_ms
+                }
+                (None, None) => false,
+            };
+            if !confirmed {
+                let why = if sent_2xx.is_some() {
+                    "its 2xx had not been ACKed yet"
+                } else {
+                    "no 2xx to an INVITE was ever exchanged on it by then"
+                };
+                out.push(self.violation(
+                    m,
+                    format!(
+                        "{} sent BYE on {} to {} at {} ms outside a confirmed dialog: {why}",
+                        m.host, self.id, m.peer, m.t_ms
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::SipFields;
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    /// `a` sends `line` to `b` at `t`, and `b` receives it 1 ms later.
+    fn msg(
+        s: &mut Script,
+        t: u64,
+        a: &'static str,
+        b: &'static str,
+        line: &'static str,
+        cseq: &'static str,
+    ) {
+        let f = SipFields {
+            call: "out-1",
+            sip_call_id: "leg-1",
+            start_line: line,
+            cseq,
+            peer: b,
+            retransmission: false,
+        };
+        s.at(t, a, Event::SipSend(f.clone()));
+        s.at(t + 1, b, Event::SipRecv(SipFields { peer: a, ..f }));
+    }
+
+    fn run(s: &Script) -> Vec<Violation> {
+        check(&s.history(), &Params::default(), 600_000)
+    }
+
+    /// RFC 3665 3.1, between two hosts.
+    fn answered_call(s: &mut Script) {
+        msg(s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(s, 5, "carrier", "sip-1", "180", "1 INVITE");
+        msg(s, 4000, "carrier", "sip-1", "200", "1 INVITE");
+        msg(s, 4010, "sip-1", "carrier", "ACK", "1 ACK");
+    }
+
+    #[test]
+    fn basic_call_is_conformant() {
+        let mut s = Script::new();
+        answered_call(&mut s);
+        msg(&mut s, 9000, "carrier", "sip-1", "BYE", "1 BYE");
+        msg(&mut s, 9010, "sip-1", "carrier", "200", "1 BYE");
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn unacked_2xx_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 4000, "carrier", "sip-1", "200", "1 INVITE");
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("never sent the ACK"));
+    }
+
+    #[test]
+    fn busy_is_acked_and_unacked_busy_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 100, "carrier", "sip-1", "486", "1 INVITE");
+        assert_eq!(run(&s).len(), 1);
+        msg(&mut s, 102, "sip-1", "carrier", "ACK", "1 ACK");
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn relay_passes_the_ack_obligation_on() {
+        // carrier <- sbc <- sip: the sbc relays the 486 and later the ACK.
+        let mut s = Script::new();
+        msg(&mut s, 0, "carrier", "sbc-edge-1", "INVITE", "1 INVITE");
+        msg(&mut s, 2, "sbc-edge-1", "sip-1", "INVITE", "1 INVITE");
+        msg(&mut s, 100, "sip-1", "sbc-edge-1", "486", "1 INVITE");
+        msg(&mut s, 102, "sbc-edge-1", "carrier", "486", "1 INVITE");
+        msg(&mut s, 104, "carrier", "sbc-edge-1", "ACK", "1 ACK");
+        msg(&mut s, 106, "sbc-edge-1", "sip-1", "ACK", "1 ACK");
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn cancel_leads_to_487() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 30_000, "sip-1", "carrier", "CANCEL", "1 CANCEL");
+        msg(&mut s, 30_002, "carrier", "sip-1", "200", "1 CANCEL");
+        msg(&mut s, 30_003, "carrier", "sip-1", "487", "1 INVITE");
+        msg(&mut s, 30_005, "sip-1", "carrier", "ACK", "1 ACK");
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn cancel_answered_with_other_code_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 30_000, "sip-1", "carrier", "CANCEL", "1 CANCEL");
+        msg(&mut s, 30_003, "carrier", "sip-1", "486", "1 INVITE");
+        msg(&mut s, 30_005, "sip-1", "carrier", "ACK", "1 ACK");
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("instead of 487"));
+    }
+
+    #[test]
+    fn cancel_never_answered_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 30_000, "sip-1", "carrier", "CANCEL", "1 CANCEL");
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn cancel_crossing_a_200_is_fine() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 29_999, "carrier", "sip-1", "200", "1 INVITE");
+        msg(&mut s, 29_999, "sip-1", "carrier", "CANCEL", "1 CANCEL");
+        msg(&mut s, 30_001, "sip-1", "carrier", "ACK", "1 ACK");
+        msg(&mut s, 30_002, "sip-1", "carrier", "BYE", "2 BYE");
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn bye_before_any_2xx_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 5, "carrier", "sip-1", "180", "1 INVITE");
+        msg(&mut s, 3000, "sip-1", "carrier", "BYE", "2 BYE");
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("outside a confirmed dialog"));
+    }
+
+    #[test]
+    fn uas_bye_before_the_ack_fires() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 4000, "carrier", "sip-1", "200", "1 INVITE");
+        msg(&mut s, 4001, "carrier", "sip-1", "BYE", "1 BYE");
+        msg(&mut s, 4010, "sip-1", "carrier", "ACK", "1 ACK");
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("not been ACKed"));
+    }
+
+    #[test]
+    fn obligations_near_the_end_are_not_judged() {
+        let mut s = Script::new();
+        msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
+        msg(&mut s, 598_000, "carrier", "sip-1", "200", "1 INVITE");
+        assert_eq!(run(&s), vec![]);
+    }
+}

@@ -1,0 +1,507 @@
+//! `honest_status`: the code the API returns matches what the carrier saw.
+//!
+//! # The mapping table (the one place it is written down)
+//!
+//! | carrier outcome (`callee.outcome`) | code on the leg | sync API status |
+//! |---|---|---|
+//! | answered | 200 | 200 |
+//! | busy | 486 | 486 |
+//! | declined | 603 | 603 |
+//! | unavailable | 480 | 480 |
+//! | no-answer | the carrier's own code | the carrier's code, or 408 (at ringing_timeout) |
+//! | cancelled (by the platform) | 487 | 408 |
+//! | unreachable | the carrier's own code | the carrier's code, 503 or 408 |
+//! | none known when the API answered | (none) | 408 (no answer in time) or 5xx (platform failure) |
+//!
+//! "Known when the API answered" means the outcome reached the platform
+//! ([`super::calls::CallView::outcome_learned_ms`]) no later than the
+//! `api.response`. An answer that arrived after the API gave up is not
+//! known to the API, so a 408 for it is honest here; whether giving up was
+//! early is `ringing_timeout_respected`'s question, not this oracle's.
+//! Async calls answer before any outcome exists: 200 (dialling started) or
+//! 5xx, or what the table says if an outcome was already known.
+//! Inbound calls are not judged: their `call.end` status is, by
+//! CONTRACTS.md, the code the carrier itself received.
+//!
+//! The leg column is checked against the code the carrier recorded with
+//! its outcome.
+
+use super::calls::{calls, CallView};
+use super::{OracleKind, Violation};
+use crate::history::event::CalleeOutcome;
+use crate::history::History;
+use serde::Deserialize;
+
+pub const NAME: &str = "honest_status";
+
+/// What the API may answer for one row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiRule {
+    /// Exactly this code.
+    Code(u16),
+    /// The callee's own code (recorded with the outcome), or one of these.
+    CalleeCodeOr(&'static [u16]),
+    /// 408 or any 5xx: a status that claims nothing about the callee.
+    NoClaim,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// `None`: no outcome known when the API answered.
+    pub outcome: Option<CalleeOutcome>,
+    /// The code the carrier must record with this outcome, when fixed.
+    pub leg: Option<u16>,
+    /// What a sync API response may be.
+    pub api: ApiRule,
+}
+
+/// The mapping table of the module docs, as data.
+pub const TABLE: [Row; 8] = [
+    Row {
+        outcome: Some(CalleeOutcome::Answered),
+        leg: Some(200),
+        api: ApiRule::Code(200),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::Busy),
+        leg: Some(486),
+        api: ApiRule::Code(486),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::Declined),
+        leg: Some(603),
+        api: ApiRule::Code(603),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::Unavailable),
+        leg: Some(480),
+        api: ApiRule::Code(480),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::NoAnswer),
+        leg: None,
+        api: ApiRule::CalleeCodeOr(&[408]),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::Cancelled),
+        leg: Some(487),
+        api: ApiRule::Code(408),
+    },
+    Row {
+        outcome: Some(CalleeOutcome::Unreachable),
+        leg: None,
+        api: ApiRule::CalleeCodeOr(&[503, 408]),
+    },
+    Row {
+        outcome: None,
+        leg: None,
+        api: ApiRule::NoClaim,
+    },
+];
+
+/// The row of an outcome (or of "none known").
+pub fn row(outcome: Option<CalleeOutcome>) -> &'static Row {
+    TABLE
+        .iter()
+        .find(|r| r.outcome == outcome)
+        .expect("the table has a row for every outcome")
+}
+
+/// Whether a sync API `status` is honest for `outcome` (with the callee's
+/// recorded `callee_code`).
+pub fn api_accepts(outcome: Option<CalleeOutcome>, callee_code: u16, status: u16) -> bool {
+    match row(outcome).api {
+        ApiRule::Code(code) => status == code,
+        ApiRule::CalleeCodeOr(others) => status == callee_code || others.contains(&status),
+        ApiRule::NoClaim => status == 408 || (500..600).contains(&status),
+    }
+}
+
+/// The statuses [`api_accepts`] allows, as text for messages.
+pub fn expected_text(outcome: Option<CalleeOutcome>, callee_code: u16) -> String {
+    match row(outcome).api {
+        ApiRule::Code(code) => code.to_string(),
+        ApiRule::CalleeCodeOr(others) => {
+            let mut codes = vec![callee_code.to_string()];
+            codes.extend(others.iter().map(u16::to_string));
+            codes.join(" or ")
+        }
+        ApiRule::NoClaim => "408 or 5xx".into(),
+    }
+}
+
+/// `honest_status = {}` takes no parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+pub fn check(history: &History, _params: &Params) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for call in calls(history).values() {
+        check_leg(call, &mut out);
+        if call.direction() == Some("outbound") {
+            check_api(call, &mut out);
+        }
+    }
+    out
+}
+
+fn check_leg(call: &CallView<'_>, out: &mut Vec<Violation>) {
+    let Some((outcome, code, t_ms)) = call.callee_outcome() else {
+        return;
+    };
+    if let Some(leg) = row(Some(outcome)).leg {
+        if code != leg {
+            out.push(Violation::new(
+                NAME,
+                OracleKind::Safety,
+                t_ms,
+                Some(call.id),
+                format!("the carrier recorded {outcome} with code {code} on the leg; the table says {leg}"),
+            ));
+        }
+    }
+}
+
+fn check_api(call: &CallView<'_>, out: &mut Vec<Violation>) {
+    let Some((t_ms, status)) = call.response() else {
+        return;
+    };
+    let carrier = call.callee_outcome();
+    let known = carrier.filter(|_| {
+        call.outcome_learned_ms()
+            .is_some_and(|learned| learned <= t_ms)
+    });
+    let outcome = known.map(|(o, _, _)| o);
+    let callee_code = known.map(|(_, c, _)| c).unwrap_or(0);
+    let sync = call.mode() == Some("sync");
+    let honest =
+        api_accepts(outcome, callee_code, status) || (!sync && outcome.is_none() && status == 200);
+    if honest {
+        return;
+    }
+    let seen = match carrier {
+        Some((o, c, at)) if known.is_some() => {
+            format!("the carrier recorded {o} ({c}) at {at} ms, known to the platform by then")
+        }
+        Some((o, c, at)) => {
+            format!("the carrier recorded {o} ({c}) at {at} ms, which had not reached the platform")
+        }
+        None => "the carrier recorded no outcome".to_string(),
+    };
+    out.push(Violation::new(
+        NAME,
+        OracleKind::Safety,
+        t_ms,
+        Some(call.id),
+        format!(
+            "{} API answered {status} at {t_ms} ms; {seen}; honest would be {}",
+            call.mode().unwrap_or("?"),
+            expected_text(outcome, callee_code)
+        ),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::{Direction, Mode};
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    fn sync_call(s: &mut Script, call: &'static str) {
+        s.at(
+            0,
+            "gateway",
+            Event::CallStart {
+                call,
+                direction: Direction::Outbound,
+                mode: Mode::Sync,
+                ringing_timeout_ms: 30_000,
+            },
+        );
+    }
+
+    fn run(s: &Script) -> Vec<Violation> {
+        check(&s.history(), &Params {})
+    }
+
+    #[test]
+    fn table_has_one_row_per_outcome_and_none() {
+        for o in [
+            CalleeOutcome::Answered,
+            CalleeOutcome::Busy,
+            CalleeOutcome::Declined,
+            CalleeOutcome::NoAnswer,
+            CalleeOutcome::Unreachable,
+            CalleeOutcome::Cancelled,
+            CalleeOutcome::Unavailable,
+        ] {
+            assert_eq!(
+                TABLE.iter().filter(|r| r.outcome == Some(o)).count(),
+                1,
+                "{o}"
+            );
+        }
+        assert_eq!(TABLE.iter().filter(|r| r.outcome.is_none()).count(), 1);
+    }
+
+    #[test]
+    fn busy_reported_as_busy_is_honest() {
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            4000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Busy,
+                code: 486,
+            },
+        );
+        s.at(
+            4005,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 486,
+            },
+        );
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn busy_reported_as_500_fires() {
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            4000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Busy,
+                code: 486,
+            },
+        );
+        s.at(
+            4005,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 500,
+            },
+        );
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].call.as_deref(), Some("out-1"));
+        assert!(
+            v[0].message.contains("honest would be 486"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn answered_known_but_408_fires() {
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            2990,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Answered,
+                code: 200,
+            },
+        );
+        s.at(
+            3000,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 408,
+            },
+        );
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn answer_that_never_reached_the_platform_allows_408() {
+        // SIP detail present: the 200 was sent by the carrier but the
+        // platform only received it after the API had answered.
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        let sip = |start_line| crate::history::event::SipFields {
+            call: "out-1",
+            sip_call_id: "c1",
+            start_line,
+            cseq: "1 INVITE",
+            peer: "sip-1",
+            retransmission: false,
+        };
+        s.at(10, "carrier", Event::SipRecv(sip("INVITE")));
+        s.at(
+            30_000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Answered,
+                code: 200,
+            },
+        );
+        s.at(30_000, "carrier", Event::SipSend(sip("200")));
+        s.at(
+            30_001,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 408,
+            },
+        );
+        s.at(
+            30_002,
+            "sip-1",
+            Event::SipRecv(crate::history::event::SipFields {
+                peer: "carrier",
+                ..sip("200")
+            }),
+        );
+        assert_eq!(run(&s), vec![]);
+    }
+
+    #[test]
+    fn cancelled_leg_must_carry_487() {
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            30_000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Cancelled,
+                code: 200,
+            },
+        );
+        s.at(
+            30_001,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 408,
+            },
+        );
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("table says 487"));
+    }
+
+    #[test]
+    fn cancelled_by_platform_is_408_at_the_api() {
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            30_000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Cancelled,
+                code: 487,
+            },
+        );
+        s.at(
+            30_001,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 408,
+            },
+        );
+        assert_eq!(run(&s), vec![]);
+        let mut s = Script::new();
+        sync_call(&mut s, "out-1");
+        s.at(
+            30_000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Cancelled,
+                code: 487,
+            },
+        );
+        s.at(
+            30_001,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 487,
+            },
+        );
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
+    fn no_outcome_may_not_claim_answer_or_busy() {
+        for (status, bad) in [
+            (200, true),
+            (486, true),
+            (603, true),
+            (408, false),
+            (503, false),
+        ] {
+            let mut s = Script::new();
+            sync_call(&mut s, "out-1");
+            s.at(
+                3000,
+                "gateway",
+                Event::ApiResponse {
+                    call: "out-1",
+                    method: "CreateSIPParticipant",
+                    status,
+                },
+            );
+            assert_eq!(run(&s).len(), bad as usize, "status {status}");
+        }
+    }
+
+    #[test]
+    fn async_200_before_any_outcome_is_honest() {
+        let mut s = Script::new();
+        s.at(
+            0,
+            "gateway",
+            Event::CallStart {
+                call: "out-1",
+                direction: Direction::Outbound,
+                mode: Mode::Async,
+                ringing_timeout_ms: 30_000,
+            },
+        );
+        s.at(
+            5,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-1",
+                method: "CreateSIPParticipant",
+                status: 200,
+            },
+        );
+        s.at(
+            4000,
+            "carrier",
+            Event::CalleeOutcome {
+                call: "out-1",
+                outcome: CalleeOutcome::Busy,
+                code: 486,
+            },
+        );
+        assert_eq!(run(&s), vec![]);
+    }
+}

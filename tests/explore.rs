@@ -1,0 +1,186 @@
+//! `callsim explore` over the harness self-test scenario: exit codes,
+//! shards, bundles and the JSON document. A tightened copy of the
+//! scenario fails the liveness oracle `datagrams_answered` (exit 3); a
+//! copy that also asks for `play_success` (a safety oracle that no verb can
+//! satisfy in a scenario without calls) fails safety (exit 1).
+
+use callsim::cli::explore::{sweep, ExploreArgs, Outcome};
+use std::path::{Path, PathBuf};
+
+const SELFTEST: &str = "fixtures/scenarios/harness-selftest.toml";
+
+/// A fresh directory for this test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("explore-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The self-test scenario with its oracles replaced.
+fn variant(dir: &Path, name: &str, oracles: &str) -> PathBuf {
+    let text = std::fs::read_to_string(SELFTEST).expect("self-test scenario");
+    let head = text.split("[oracles]").next().expect("has oracles");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("{head}[oracles]\n{oracles}\n")).expect("write");
+    path
+}
+
+fn doc(done: &callsim::cli::explore::Sweep) -> serde_json::Value {
+    serde_json::from_str(&done.json).expect("one JSON document")
+}
+
+fn args(scenario: &Path, seeds: u64, bundles: &Path) -> ExploreArgs {
+    ExploreArgs {
+        scenario: scenario.to_path_buf(),
+        seeds,
+        start: Some(1),
+        jobs: Some(2),
+        shard: None,
+        json: true,
+        bundles: Some(bundles.to_path_buf()),
+    }
+}
+
+#[test]
+fn passing_scenario_exits_0_and_writes_no_bundle() {
+    let dir = scratch("pass");
+    let done = sweep(&args(Path::new(SELFTEST), 4, &dir.join("b"))).expect("valid");
+    assert_eq!(done.code, 0);
+    assert_eq!(doc(&done)["seeds_run"], 4);
+    assert_eq!(doc(&done)["failed"], serde_json::json!([]));
+    assert_eq!(doc(&done)["scenario"], SELFTEST);
+    assert!(doc(&done)["wall_ms"].is_u64());
+    assert!(!dir.join("b").exists());
+}
+
+#[test]
+fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
+    let dir = scratch("liveness");
+    let scenario = variant(&dir, "tight", "datagrams_answered = { ratio_min = 0.99 }");
+    let bundles = dir.join("bundles");
+    let done = sweep(&args(&scenario, 3, &bundles)).expect("valid");
+    assert_eq!(done.code, 3);
+    let doc = doc(&done);
+    let failed = doc["failed"].as_array().expect("array");
+    assert_eq!(failed.len(), 3);
+    for (f, seed) in failed.iter().zip(1u64..) {
+        assert_eq!(f["seed"], seed);
+        assert_eq!(f["violations"][0]["oracle"], "datagrams_answered");
+        assert_eq!(f["violations"][0]["kind"], "liveness");
+        let replay = f["replay"].as_str().expect("replay");
+        assert!(
+            replay.ends_with(&format!("run {} --seed {seed}", scenario.display())),
+            "{replay}"
+        );
+        let bundle = PathBuf::from(f["bundle"].as_str().expect("bundle"));
+        assert_eq!(bundle, bundles.join("tight").join(format!("seed-{seed}")));
+        for file in [
+            "scenario.toml",
+            "SEED.txt",
+            "violations.json",
+            "bundle.json",
+        ] {
+            assert!(
+                bundle.join(file).is_file(),
+                "{file} in {}",
+                bundle.display()
+            );
+        }
+        let b: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(bundle.join("bundle.json")).expect("read"),
+        )
+        .expect("json");
+        assert_eq!(b["seed"], seed);
+        assert_eq!(b["replay"], f["replay"]);
+        assert_eq!(b["fault_plan"][0], "partition pinger<->echo at=5s until=8s");
+        assert!(b["commit"].is_string());
+        assert_eq!(b["violations"], f["violations"]);
+        let copy = std::fs::read_to_string(bundle.join("scenario.toml")).expect("read");
+        assert_eq!(copy, std::fs::read_to_string(&scenario).expect("read"));
+        let seed_txt = std::fs::read_to_string(bundle.join("SEED.txt")).expect("read");
+        assert!(
+            seed_txt.starts_with(&format!("SEED={seed}\n")),
+            "{seed_txt}"
+        );
+    }
+    // The bundle replays: the same seed fails the same way.
+    let again = callsim::cli::explore::run_seed(
+        &callsim::scenario::Scenario::load(&scenario).expect("valid"),
+        2,
+    );
+    match (&again.outcome, &done.results[1].outcome) {
+        (Outcome::Fail(a), Outcome::Fail(b)) => assert_eq!(a, b),
+        other => panic!("expected two failures, got {other:?}"),
+    }
+}
+
+#[test]
+fn safety_failure_exits_1() {
+    let dir = scratch("safety");
+    let scenario = variant(
+        &dir,
+        "no-verbs",
+        "datagrams_answered = { ratio_min = 0.5 }\nplay_success = {}",
+    );
+    let done = sweep(&args(&scenario, 2, &dir.join("b"))).expect("valid");
+    assert_eq!(done.code, 1);
+    assert_eq!(
+        doc(&done)["failed"][0]["violations"][0]["oracle"],
+        "play_success"
+    );
+}
+
+#[test]
+fn shards_split_the_sweep() {
+    let dir = scratch("shards");
+    let scenario = variant(&dir, "tight", "datagrams_answered = { ratio_min = 0.99 }");
+    let mut seen = Vec::new();
+    for k in 1..=3 {
+        let mut a = args(&scenario, 5, &dir.join("b"));
+        a.shard = Some(format!("{k}/3"));
+        let done = sweep(&a).expect("valid");
+        let seeds: Vec<u64> = done.results.iter().map(|r| r.seed).collect();
+        assert_eq!(doc(&done)["seeds_run"], seeds.len());
+        seen.push(seeds);
+    }
+    assert_eq!(seen, vec![vec![1, 4], vec![2, 5], vec![3]]);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let dir = scratch("bad");
+    let mut a = args(Path::new(SELFTEST), 2, &dir);
+    a.shard = Some("4/3".into());
+    assert_eq!(sweep(&a).err(), Some(2));
+    let mut a = args(Path::new(SELFTEST), 0, &dir);
+    a.shard = None;
+    assert_eq!(sweep(&a).err(), Some(2));
+    let mut a = args(Path::new(SELFTEST), 2, &dir);
+    a.jobs = Some(0);
+    assert_eq!(sweep(&a).err(), Some(2));
+    let a = args(&dir.join("missing.toml"), 2, &dir);
+    assert_eq!(sweep(&a).err(), Some(2));
+}
+
+#[test]
+fn threads_never_mix_runs() {
+    // The same seeds on one thread and on three give the same verdicts,
+    // message for message (the messages carry the datagram counts).
+    let dir = scratch("threads");
+    let scenario = variant(&dir, "tight", "datagrams_answered = { ratio_min = 0.99 }");
+    let verdicts = |jobs| {
+        let mut a = args(&scenario, 6, &dir.join(format!("b{jobs}")));
+        a.jobs = Some(jobs);
+        let done = sweep(&a).expect("valid");
+        done.results
+            .iter()
+            .map(|r| format!("{} {:?}", r.seed, r.outcome))
+            .collect::<Vec<_>>()
+    };
+    let one = verdicts(1);
+    assert_eq!(one.len(), 6);
+    assert_eq!(one, verdicts(3));
+}
