@@ -8,8 +8,11 @@
 //! `health.change {target, healthy}` from the checking host. With `eject`,
 //! unhealthy targets get no new traffic; without it the checks only report.
 
+use crate::history::{emit, Event};
 use crate::scenario::{Dur, FieldError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// `health = { ... }` of a node that checks its next hops.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,5 +95,249 @@ impl HealthCheckConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// The branch prefix of health-check OPTIONS, so that their responses are
+/// told apart from forwarded traffic.
+pub const PROBE_BRANCH_PREFIX: &str = "z9hG4bKhealth";
+
+/// One check to send now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub target: String,
+    pub addr: SocketAddr,
+    /// The Via branch of the OPTIONS (and the key its answer comes back by).
+    pub branch: String,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    addr: SocketAddr,
+    healthy: bool,
+    failures: u32,
+    successes: u32,
+    /// The check in flight: its branch and when it times out.
+    pending: Option<(String, u64)>,
+    next_check_ms: u64,
+}
+
+/// Health of a node's next hops, as a pure state machine: the node's
+/// event loop feeds it time and answers and sends the probes it returns.
+/// Targets start healthy (a freshly started node trusts its config).
+#[derive(Debug, Clone)]
+pub struct HealthChecker {
+    config: HealthCheckConfig,
+    targets: BTreeMap<String, Target>,
+    seq: u64,
+}
+
+impl HealthChecker {
+    /// `targets` are (host, address) pairs. The first checks are spread
+    /// over one interval so that checks of many targets do not align.
+    pub fn new(config: HealthCheckConfig, targets: &[(String, SocketAddr)], now_ms: u64) -> Self {
+        let n = targets.len().max(1) as u64;
+        let interval = config.interval.as_millis();
+        let targets = targets
+            .iter()
+            .enumerate()
+            .map(|(i, (host, addr))| {
+                (
+                    host.clone(),
+                    Target {
+                        addr: *addr,
+                        healthy: true,
+                        failures: 0,
+                        successes: 0,
+                        pending: None,
+                        next_check_ms: now_ms + interval * (i as u64 + 1) / n,
+                    },
+                )
+            })
+            .collect();
+        HealthChecker {
+            config,
+            targets,
+            seq: 0,
+        }
+    }
+
+    /// Whether new traffic may go to `target`: always, unless checks are
+    /// on, ejection is on, and the target is unhealthy.
+    pub fn usable(&self, target: &str) -> bool {
+        !self.config.enabled
+            || !self.config.eject
+            || self.targets.get(target).is_none_or(|t| t.healthy)
+    }
+
+    /// The target's health as the checks last judged it.
+    pub fn is_healthy(&self, target: &str) -> bool {
+        self.targets.get(target).is_none_or(|t| t.healthy)
+    }
+
+    /// When [`HealthChecker::on_timer`] next has work; `None` when checks
+    /// are off.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        if !self.config.enabled {
+            return None;
+        }
+        self.targets
+            .values()
+            .map(|t| match &t.pending {
+                Some((_, deadline)) => (*deadline).min(t.next_check_ms),
+                None => t.next_check_ms,
+            })
+            .min()
+    }
+
+    /// Times out overdue checks and returns the checks to send now.
+    pub fn on_timer(&mut self, now_ms: u64) -> Vec<Probe> {
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        let mut probes = Vec::new();
+        let hosts: Vec<String> = self.targets.keys().cloned().collect();
+        for host in hosts {
+            let overdue = self.targets[&host]
+                .pending
+                .as_ref()
+                .is_some_and(|(_, deadline)| *deadline <= now_ms);
+            if overdue {
+                self.record(&host, false);
+            }
+            let interval = self.config.interval.as_millis();
+            let timeout = self.config.timeout.as_millis();
+            let target = self.targets.get_mut(&host).expect("listed");
+            if target.next_check_ms <= now_ms && target.pending.is_none() {
+                self.seq += 1;
+                let seq = self.seq;
+                let branch = format!("{PROBE_BRANCH_PREFIX}{seq}");
+                target.pending = Some((branch.clone(), now_ms + timeout));
+                target.next_check_ms = now_ms + interval;
+                probes.push(Probe {
+                    target: host.clone(),
+                    addr: target.addr,
+                    branch,
+                    seq,
+                });
+            }
+        }
+        probes
+    }
+
+    /// An answer to a check: `ok` when the target answered well. Returns
+    /// false when `branch` is no check in flight (a late answer).
+    pub fn on_answer(&mut self, branch: &str, ok: bool) -> bool {
+        let host = self.targets.iter().find_map(|(host, t)| {
+            t.pending
+                .as_ref()
+                .filter(|(b, _)| b == branch)
+                .map(|_| host.clone())
+        });
+        match host {
+            Some(host) => {
+                self.record(&host, ok);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn record(&mut self, host: &str, ok: bool) {
+        let config = &self.config;
+        let target = self.targets.get_mut(host).expect("listed");
+        target.pending = None;
+        if ok {
+            target.failures = 0;
+            target.successes += 1;
+            if !target.healthy && target.successes >= config.successes_min {
+                target.healthy = true;
+                emit(Event::HealthChange {
+                    target: host,
+                    healthy: true,
+                });
+            }
+        } else {
+            target.successes = 0;
+            target.failures += 1;
+            if target.healthy && target.failures >= config.failures_max {
+                target.healthy = false;
+                emit(Event::HealthChange {
+                    target: host,
+                    healthy: false,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> HealthCheckConfig {
+        HealthCheckConfig {
+            failures_max: 2,
+            successes_min: 2,
+            ..HealthCheckConfig::default()
+        }
+    }
+
+    fn addr(n: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, n], 5060))
+    }
+
+    #[test]
+    fn a_target_turns_unhealthy_after_missed_checks_and_back_after_answers() {
+        let targets = vec![("sip-1".to_string(), addr(1))];
+        let mut hc = HealthChecker::new(config(), &targets, 0);
+        assert_eq!(hc.next_deadline_ms(), Some(1000));
+        let p = hc.on_timer(1000);
+        assert_eq!(p.len(), 1);
+        // Timeout at 1500, next check at 2000.
+        assert_eq!(hc.next_deadline_ms(), Some(1500));
+        assert!(hc.on_timer(1500).is_empty());
+        assert!(hc.usable("sip-1"), "one miss is not enough");
+        let p = hc.on_timer(2000);
+        assert!(hc.on_timer(2500).is_empty());
+        assert!(!hc.usable("sip-1"));
+        assert!(
+            !hc.on_answer(&p[0].branch, true),
+            "late answers do not count"
+        );
+        let p = hc.on_timer(3000);
+        assert!(hc.on_answer(&p[0].branch, true));
+        assert!(!hc.usable("sip-1"), "needs two answers");
+        let p = hc.on_timer(4000);
+        assert!(hc.on_answer(&p[0].branch, true));
+        assert!(hc.usable("sip-1"));
+    }
+
+    #[test]
+    fn without_ejection_unhealthy_targets_stay_usable() {
+        let targets = vec![("sip-1".to_string(), addr(1))];
+        let mut hc = HealthChecker::new(
+            HealthCheckConfig {
+                eject: false,
+                failures_max: 1,
+                ..HealthCheckConfig::default()
+            },
+            &targets,
+            0,
+        );
+        hc.on_timer(1000);
+        hc.on_timer(1500);
+        assert!(!hc.is_healthy("sip-1"));
+        assert!(hc.usable("sip-1"));
+    }
+
+    #[test]
+    fn first_checks_are_spread_over_an_interval() {
+        let targets: Vec<_> = (1..=4).map(|i| (format!("sip-{i}"), addr(i))).collect();
+        let mut hc = HealthChecker::new(config(), &targets, 0);
+        assert_eq!(hc.on_timer(250).len(), 1);
+        assert_eq!(hc.on_timer(500).len(), 1);
+        assert_eq!(hc.on_timer(1000).len(), 2);
     }
 }

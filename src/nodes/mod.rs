@@ -19,6 +19,7 @@
 //! - `admin`: the admin port of deployable resources (create/delete).
 //! - `deployer`: deployment automation (render, diff, guards, apply).
 //! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
+//! - `sipproxy`: what the SIP proxies (LB, SBC) share: edits, addressing, timers.
 //! - `lb`: the SIP load balancer.
 //! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
 //!   downloads from, and the collector of its telemetry.
@@ -38,6 +39,7 @@ pub mod media;
 pub mod methods;
 pub mod origin;
 pub mod ports;
+pub mod sipproxy;
 pub mod telemetry;
 pub mod time;
 pub mod workers;

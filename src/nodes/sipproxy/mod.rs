@@ -1,0 +1,192 @@
+//! What the SIP proxies of the platform (the LB, the SBC pods) share:
+//! message edits, addressing, history events for what they send and
+//! receive, and a timer queue for their event loops.
+//!
+//! Addressing follows the platform's user agent: Via sent-by and
+//! Record-Route carry IP literals, and a proxy only sends to IP literals
+//! it reads from the wire (names from the wire are never looked up).
+
+pub mod edit;
+pub mod timers;
+
+use crate::history::event::SipFields;
+use crate::history::{emit, Event};
+use crate::net::{host_of, UdpEndpoint};
+use crate::sip::codec::{build_response, Message, ResponseSpec};
+use crate::sip::uri::parse_uri;
+use crate::sip::Via;
+use std::net::{IpAddr, SocketAddr};
+
+/// Largest datagram a proxy reads.
+pub const DATAGRAM_MAX: usize = 65_535;
+
+/// Where to send to a SIP URI: its host and port, when the host is an IP
+/// literal.
+pub fn uri_addr(uri: &str) -> Option<SocketAddr> {
+    let uri = parse_uri(uri).ok()?;
+    let (host, port) = uri.host_port()?;
+    let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Where a response goes back to (RFC 3261 section 18.2.2): the Via's
+/// `received` and `rport` when present, else its sent-by, when that is an
+/// IP literal.
+pub fn via_addr(via: &Via) -> Option<SocketAddr> {
+    let param = |name: &str| {
+        via.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .and_then(|p| p.value.as_deref())
+    };
+    let ip: IpAddr = param("received")
+        .unwrap_or(via.host.as_str())
+        .trim_matches(['[', ']'])
+        .parse()
+        .ok()?;
+    let port = param("rport")
+        .and_then(|p| p.parse().ok())
+        .or(via.port)
+        .unwrap_or(5060);
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Whether a Via names `me`.
+pub fn via_is(via: &Via, me: SocketAddr) -> bool {
+    via.host.parse::<IpAddr>().ok() == Some(me.ip()) && via.port.unwrap_or(5060) == me.port()
+}
+
+/// Whether a URI names `me` (host and port).
+pub fn uri_is(uri: &str, me: SocketAddr) -> bool {
+    uri_addr(uri) == Some(me)
+}
+
+/// Our Via for a forwarded request.
+pub fn via_line(me: SocketAddr, branch: &str) -> String {
+    format!("SIP/2.0/UDP {}:{};branch={branch}", me.ip(), me.port())
+}
+
+/// Our Record-Route (a loose router).
+pub fn record_route_line(me: SocketAddr) -> String {
+    format!("<sip:{}:{};lr>", me.ip(), me.port())
+}
+
+/// Sends one message, recording `sip.send`.
+pub async fn send(socket: &UdpEndpoint, message: &Message, to: SocketAddr, retransmission: bool) {
+    let label = message.start_label();
+    let cseq = message.cseq().to_string();
+    let peer = host_of(to);
+    emit(Event::SipSend(SipFields {
+        call: message.callsim_call().unwrap_or(""),
+        sip_call_id: message.call_id(),
+        start_line: &label,
+        cseq: &cseq,
+        peer: &peer,
+        retransmission,
+    }));
+    // A send error on UDP is a lost datagram, as on a real network.
+    let _ = socket.send_to(message.as_bytes(), to).await;
+}
+
+/// Records `sip.recv` for a message that arrived from `from`.
+pub fn record_recv(message: &Message, from: SocketAddr, retransmission: bool) {
+    let label = message.start_label();
+    let cseq = message.cseq().to_string();
+    let peer = host_of(from);
+    emit(Event::SipRecv(SipFields {
+        call: message.callsim_call().unwrap_or(""),
+        sip_call_id: message.call_id(),
+        start_line: &label,
+        cseq: &cseq,
+        peer: &peer,
+        retransmission,
+    }));
+}
+
+/// A response this proxy generates itself (a 503, a 483, 200 to a ping),
+/// with `to_tag` for codes above 100.
+pub fn local_response(request: &Message, code: u16, to_tag: &str) -> Option<Message> {
+    build_response(
+        request,
+        code,
+        &ResponseSpec {
+            to_tag: (code > 100).then(|| to_tag.to_string()),
+            ..ResponseSpec::default()
+        },
+    )
+    .ok()
+}
+
+/// A stateless proxy's branch for a request it forwards (RFC 3261 section
+/// 16.11): a function of the incoming branch and the proxy, so that a
+/// retransmission, the CANCEL and the non-2xx ACK of a transaction get the
+/// same branch as its INVITE.
+pub fn derived_branch(incoming: &str, me: &str) -> String {
+    let mut h = crate::history::Fnv::new();
+    h.write(incoming.as_bytes())
+        .write(&[0])
+        .write(me.as_bytes());
+    format!("{}{:016x}", crate::sip::ids::BRANCH_MAGIC_COOKIE, h.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::codec::{build_request, AddrSpec, RequestSpec, ViaSpec};
+    use crate::sip::Method;
+
+    #[test]
+    fn addresses_come_from_ip_literals_only() {
+        assert_eq!(
+            uri_addr("sip:+1555@192.168.0.4:5070"),
+            Some("192.168.0.4:5070".parse().unwrap())
+        );
+        assert_eq!(
+            uri_addr("sip:192.168.0.4;lr"),
+            Some("192.168.0.4:5060".parse().unwrap())
+        );
+        assert_eq!(uri_addr("sip:+1555@lb-1"), None);
+    }
+
+    #[test]
+    fn a_call_less_options_builds_and_branches_are_stable() {
+        let spec = RequestSpec {
+            method: Method::Options,
+            uri: "sip:192.168.0.4:5060".into(),
+            via: ViaSpec {
+                host: "192.168.0.2".into(),
+                port: 5060,
+                branch: "z9hG4bKhealth1".into(),
+            },
+            from: AddrSpec {
+                uri: "sip:lb-1@192.168.0.2".into(),
+                tag: Some("hc1".into()),
+            },
+            to: AddrSpec {
+                uri: "sip:192.168.0.4:5060".into(),
+                tag: None,
+            },
+            call_id: "health-lb-1-1@192.168.0.2".into(),
+            cseq: 1,
+            max_forwards: 70,
+            contact: None,
+            routes: vec![],
+            callsim_call: String::new(),
+            extra_headers: vec![],
+            content_type: None,
+            body: vec![],
+        };
+        let options = build_request(&spec).expect("builds");
+        let via = options.top_via();
+        assert!(via_is(via, "192.168.0.2:5060".parse().unwrap()));
+        assert_eq!(via_addr(via), Some("192.168.0.2:5060".parse().unwrap()));
+        assert_eq!(
+            derived_branch("z9hG4bKa", "lb-1"),
+            derived_branch("z9hG4bKa", "lb-1")
+        );
+        assert_ne!(
+            derived_branch("z9hG4bKa", "lb-1"),
+            derived_branch("z9hG4bKa", "lb-2")
+        );
+    }
+}
