@@ -1,11 +1,18 @@
 //! In-code fault points, in the style of FoundationDB's BUGGIFY.
 //!
-//! Node code marks the places where real stacks break:
+//! Node code marks the places where real stacks break, with its
+//! `NodeCtx` or control handle:
 //!
-//! ```text
-//! if faults::buggify(&ctx, faults::buggify::SIP_DROP_180) {
-//!     return; // the 180 is lost
+//! ```
+//! use callsim::faults::{buggify, buggify::SIP_DROP_180};
+//! use callsim::testbed::Control;
+//! let control = Control::new(toml::Value::Table(Default::default()));
+//! let ctx = control.handle(); // in a node: `&ctx`, its NodeCtx
+//! if buggify(&ctx, SIP_DROP_180) {
+//!     // ... skip sending the 180
 //! }
+//! // Sites are off unless the run activated them.
+//! assert!(!buggify(&ctx, SIP_DROP_180));
 //! ```
 //!
 //! Each named site is activated once per run, with probability

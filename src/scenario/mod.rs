@@ -42,7 +42,7 @@ pub struct Scenario {
     /// `[[faults]]`: the fault plan, in sim time.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
-    /// `[faults_config]`: in-code fault points, swarm mode and heal time.
+    /// `[fault_settings]`: heal time, in-code fault points, swarm mode.
     #[serde(default)]
     pub fault_settings: crate::faults::FaultSettingsConfig,
     /// `[oracles]`: properties checked over the history, by name.
