@@ -19,6 +19,7 @@
 //! - [`sip`]: SIP on rsip: codec, RFC 3261 transactions, dialogs, lint.
 //! - [`oracles`]: properties over the history.
 //! - [`incidents`]: the incident catalogue and its generic figures.
+//! - [`props`]: proptest strategies over scenarios (property cases).
 //! - [`report`]: verdicts, figures, the `SEED=` block.
 //! - [`cli`]: the commands of the `callsim` binary.
 //!
@@ -48,6 +49,7 @@ pub mod incidents;
 pub mod net;
 pub mod nodes;
 pub mod oracles;
+pub mod props;
 pub mod report;
 pub mod rpc;
 pub mod scenario;

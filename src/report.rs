@@ -45,6 +45,8 @@ pub struct Report {
     pub tick_ms: u64,
     pub calls: CallCounts,
     pub sip: SipCounts,
+    /// The expanded fault plan for this seed, one line per fault (process
+    /// occurrences and swarm picks included), then active fault points.
     pub faults: Vec<String>,
     pub violations: Vec<Violation>,
     pub alerts: Vec<Alert>,
@@ -92,7 +94,7 @@ impl Report {
             tick_ms: output.tick_ms,
             calls: call_counts(&output.history),
             sip: sip_counts(&output.history),
-            faults: scenario.faults.iter().map(|f| f.describe()).collect(),
+            faults: crate::faults::plan(scenario, &scenario.topology(), output.seed).describe(),
             violations,
             alerts,
             history: output.history,
@@ -147,12 +149,15 @@ pub fn sip_counts(history: &History) -> SipCounts {
 pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
     let mut s = format!("SEED={seed}\n");
     s.push_str(&format!("  scenario: {}\n", scenario.source.display()));
-    if scenario.faults.is_empty() {
+    // The expanded plan: what this seed's processes, swarm and fault
+    // points decided, not just what the file says.
+    let plan = crate::faults::plan(scenario, &scenario.topology(), seed).describe();
+    if plan.is_empty() {
         s.push_str("  fault plan: (none)\n");
     } else {
         s.push_str("  fault plan:\n");
-        for (i, f) in scenario.faults.iter().enumerate() {
-            s.push_str(&format!("    [{i}] {}\n", f.describe()));
+        for line in plan {
+            s.push_str(&format!("    {line}\n"));
         }
     }
     s.push_str(&format!("  commit: {}\n", git_commit()));

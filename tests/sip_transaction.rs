@@ -294,7 +294,18 @@ fn invite_server_retransmits_2xx_until_the_end_to_end_ack() {
     let actions = server.on_2xx_ack(ack);
     h.apply(actions);
     assert_eq!(h.passed_up.last(), Some(&(2000, "ACK".to_string())));
-    assert_eq!(h.terminated, Some((2000, Termination::Normal)));
+    h.deliver(&mut tx, invite.clone()); // a late copy of the INVITE is absorbed
+    h.advance(&mut tx, secs(60.0));
+    assert_eq!(
+        h.send_times("200"),
+        vec![0, 500, 1500],
+        "no 2xx after the ACK"
+    );
+    assert_eq!(
+        h.terminated,
+        Some((7000, Termination::Normal)),
+        "timer I = T4"
+    );
 }
 
 #[test]

@@ -175,6 +175,10 @@ pub enum Event<'a> {
         kind: &'a str,
         target: &'a str,
     },
+    /// An in-code fault point (BUGGIFY) fired on this host.
+    FaultPoint {
+        site: &'a str,
+    },
     AlertFire {
         monitor: &'a str,
         value: f64,
@@ -293,6 +297,7 @@ pub fn emit(event: Event<'_>) {
             kind,
             target,
         } => info!(target: "callsim", kind = "fault.end", fault, fault_kind = kind, target),
+        Event::FaultPoint { site } => info!(target: "callsim", kind = "fault.point", site),
         Event::AlertFire {
             monitor,
             value,

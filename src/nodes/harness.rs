@@ -4,6 +4,16 @@
 //! They prove the test-bed (seeded latency, scheduled partitions, history,
 //! hash, determinism) before any SIP exists, and stay as the smallest
 //! example of a node: config, control handle, sockets, events.
+//!
+//! They also honour the fault plan's node-side faults, as every node must,
+//! so the fault demonstrations can use them: the pinger reads its
+//! `interval` afresh before each datagram (a `set` takes effect at once);
+//! the echo serves one datagram at a time with a simulated `service_time`
+//! (multiplied by a saturation's `service_time_factor`, so a queue builds
+//! in its socket), and refuses (does not answer) while it is deleted by
+//! hand or gray, beyond a rate limit, or when its fault point
+//! `harness.echo_drop` fires. It records `net.datagram` with `dir = echo`
+//! for each datagram it answers and `dir = refuse` for each it refuses.
 
 use super::NodeCtx;
 use crate::history::{emit, Event};
@@ -66,10 +76,15 @@ impl NodeConfig for PingerConfig {
     }
 }
 
-/// `[nodes.echo]`: no settings.
+/// `[nodes.echo]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct EchoConfig {}
+pub struct EchoConfig {
+    /// Simulated work per datagram before the answer; datagrams are
+    /// served one at a time. Default 0ms (answer at once).
+    #[serde(default, skip_serializing_if = "Dur::is_zero")]
+    pub service_time: Dur,
+}
 
 impl NodeConfig for EchoConfig {
     fn validate(&self, _prefix: &str, _topology: &Topology) -> Result<(), FieldError> {
@@ -101,7 +116,9 @@ pub async fn run_pinger(ctx: NodeCtx) -> turmoil::Result {
             peer: &config.target,
         });
         socket.send_to(&seq.to_be_bytes(), target).await?;
-        tokio::time::sleep(config.interval.0).await;
+        // Read afresh: a config override changes the pace from its time on.
+        let interval = ctx.config::<PingerConfig>().interval;
+        tokio::time::sleep(interval.0).await;
     }
     std::future::pending::<()>().await;
     Ok(())
@@ -110,8 +127,42 @@ pub async fn run_pinger(ctx: NodeCtx) -> turmoil::Result {
 pub async fn run_echo(ctx: NodeCtx) -> turmoil::Result {
     let socket = UdpEndpoint::bind(&ctx, ECHO_PORT).await?;
     let mut buf = [0u8; DATAGRAM_MAX];
+    // Rate-limit window: its start and the datagrams accepted in it.
+    let mut window = (tokio::time::Instant::now(), 0u32);
     loop {
         let (n, from) = socket.recv_from(&mut buf).await?;
+        let seq = parse_seq(&buf[..n]);
+        let peer = crate::net::host_of(from);
+        let faults = ctx.control.faults();
+        let now = tokio::time::Instant::now();
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
+            window = (now, 0);
+        }
+        let over_limit = faults.rate_limit.is_some_and(|r| window.1 >= r.per_s);
+        if !over_limit {
+            window.1 += 1;
+        }
+        if faults.disabled
+            || faults.gray.is_some()
+            || over_limit
+            || crate::faults::buggify(&ctx, crate::faults::buggify::HARNESS_ECHO_DROP)
+        {
+            emit(Event::Datagram {
+                dir: "refuse",
+                seq,
+                peer: &peer,
+            });
+            continue;
+        }
+        let service = ctx.config::<EchoConfig>().service_time.0;
+        if !service.is_zero() {
+            tokio::time::sleep(service.mul_f64(faults.service_time_factor)).await;
+        }
+        emit(Event::Datagram {
+            dir: "echo",
+            seq,
+            peer: &peer,
+        });
         socket.send_to(&buf[..n], from).await?;
     }
 }

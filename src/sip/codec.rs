@@ -19,7 +19,7 @@ use super::header::{CSeq, Method, NameAddr, Via};
 pub use super::status::reason_phrase;
 use super::uri::parse_uri;
 use super::validate::{self, Header, StartLine};
-pub use super::validate::{ParseError, ParseErrorKind};
+pub use super::validate::{ParseError, ParseErrorKind, HEADER_LINES_MAX, MESSAGE_BYTES_MAX};
 
 /// The header that carries callsim's platform-wide call id on every leg (CONTRACTS.md).
 pub const CALLSIM_CALL_HEADER: &str = "X-Callsim-Call";

@@ -11,9 +11,12 @@
 //! - [`transaction`]: the four RFC 3261 section 17 state machines, free of I/O.
 //! - [`dialog`]: UAC and UAS dialog state and in-dialog requests.
 //! - [`lint`]: the library side of `callsim sip-lint`.
+//! - [`ua`]: the user agent nodes use: a driver task per host over the simulated UDP
+//!   network, placing and taking calls.
 //!
-//! Architecture invariant: nothing here reads a clock, a socket or OS randomness. Time
-//! enters the transaction layer only as timer expiries, ids only through an `RngCore`.
+//! Architecture invariant: nothing outside [`ua`] reads a clock, a socket or OS
+//! randomness. Time enters the transaction layer only as timer expiries, ids only through
+//! an `RngCore`; [`ua`] supplies both from the simulation (tokio time, seeded RNG).
 
 pub mod codec;
 pub mod dialog;
@@ -24,6 +27,7 @@ pub mod lint;
 pub mod status;
 pub mod timers;
 pub mod transaction;
+pub mod ua;
 pub mod uri;
 mod validate;
 

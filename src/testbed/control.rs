@@ -82,7 +82,8 @@ struct Inner {
     config: watch::Sender<toml::Value>,
     faults: watch::Sender<NodeFaults>,
     packet_rules: Mutex<BTreeMap<IpAddr, PacketRule>>,
-    fault_points: Mutex<BTreeMap<String, FaultPoint>>,
+    /// Active fault points with how many times each was reached.
+    fault_points: Mutex<BTreeMap<String, (FaultPoint, u64)>>,
     commands: watch::Sender<Vec<NodeCommand>>,
 }
 
@@ -104,6 +105,9 @@ pub const COMMAND_LOG_MAX: usize = 256;
 pub struct FaultPoint {
     /// Probability that the site fires each time it is reached.
     pub fire_probability: f64,
+    /// Seed of this site's draws on this host (derived by the test-bed
+    /// from the run's seed, the site and the host).
+    pub seed: u64,
 }
 
 /// The node's side: reads. Cheap to clone.
@@ -173,9 +177,18 @@ impl Control {
     pub fn set_fault_point(&self, site: &str, point: Option<FaultPoint>) {
         let mut points = self.inner.fault_points.lock().expect("control lock");
         match point {
-            Some(p) => points.insert(site.to_string(), p),
+            Some(p) => points.insert(site.to_string(), (p, 0)),
             None => points.remove(site),
         };
+    }
+
+    /// Switches every fault point off (the heal time).
+    pub fn clear_fault_points(&self) {
+        self.inner
+            .fault_points
+            .lock()
+            .expect("control lock")
+            .clear();
     }
 }
 
@@ -228,6 +241,17 @@ impl ControlHandle {
             .lock()
             .expect("control lock")
             .get(site)
-            .copied()
+            .map(|(p, _)| *p)
+    }
+
+    /// Marks the fault point `site` reached: its settings and how many
+    /// times it was reached before (0 the first time), if the run
+    /// activated it. Used by `faults::buggify`.
+    pub fn reach_fault_point(&self, site: &str) -> Option<(FaultPoint, u64)> {
+        let mut points = self.inner.fault_points.lock().expect("control lock");
+        let (point, count) = points.get_mut(site)?;
+        let before = *count;
+        *count += 1;
+        Some((*point, before))
     }
 }

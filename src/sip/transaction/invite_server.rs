@@ -7,7 +7,8 @@
 //! H (64*T1) gives up. Confirmed: further ACKs are absorbed until timer I (T4).
 //! Accepted (2xx sent): the 2xx is retransmitted on the same G/H schedule (the UAS core's
 //! duty in RFC 3261 section 13.3.1.4) until the end-to-end ACK arrives through
-//! [`InviteServer::on_2xx_ack`]; retransmitted INVITEs are absorbed.
+//! [`InviteServer::on_2xx_ack`] (then Confirmed, as for a non-2xx, until timer I);
+//! retransmitted INVITEs are absorbed.
 
 use std::time::Duration;
 
@@ -120,17 +121,20 @@ impl InviteServer {
         ]
     }
 
-    /// The end-to-end ACK of our 2xx (matched by the driver on Call-ID and CSeq, since it
-    /// has a branch of its own): stops the 2xx retransmissions and passes the ACK up.
+    /// The end-to-end ACK of our 2xx (matched by the driver on the dialog, since it has a
+    /// branch of its own): stops the 2xx retransmissions, passes the ACK up, and waits in
+    /// Confirmed for timer I so that late INVITE copies (reordered by jitter) are absorbed
+    /// rather than taken for a new call.
     pub fn on_2xx_ack(&mut self, ack: Message) -> Vec<Action> {
         if self.state != InviteServerState::Accepted {
             return Vec::new();
         }
+        self.state = InviteServerState::Confirmed;
         vec![
             Action::StopTimer(Timer::G),
             Action::StopTimer(Timer::H),
             Action::PassUp(ack),
-            self.terminate(Termination::Normal),
+            Action::StartTimer(Timer::I, self.timers.timer_i),
         ]
     }
 

@@ -1,0 +1,328 @@
+//! The expanded fault plan: what a run with a given seed will actually do.
+//!
+//! [`plan`] turns the scenario's `[[faults]]`, its swarm settings and its
+//! in-code fault point settings into a list of concrete [`PlannedFault`]s
+//! (each with resolved hosts or host pairs and resolved start and end
+//! times) plus the active fault point sites. Everything the seed decides
+//! (which swarm kinds are on and how strong, when a fault process strikes
+//! and which target it picks, which fault points are active) is decided
+//! here, once, before the run starts, from RNG streams derived from the
+//! seed. The fault plan never reads the history.
+//!
+//! Indices: entry `i` of `[[faults]]` keeps index `i` (a `process` entry
+//! stands for its window); swarm faults follow, then every process
+//! occurrence. The `fault` field of `fault.start` / `fault.end` is this
+//! index, and reports and the SEED block list the plan with it.
+
+use super::process::{self, Candidate};
+use super::spec::{FaultKind, FaultSpec};
+use super::{buggify, swarm};
+use crate::scenario::{Dur, Scenario, Topology};
+use crate::testbed::rng::{rng_for, SimRng};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// Where a planned fault comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `[[faults]]` entry with this index.
+    Plan(usize),
+    /// Swarm mode.
+    Swarm,
+    /// Occurrence `n` (from 1) of the process planned at index `of`.
+    Process { of: usize, n: u32 },
+}
+
+/// One concrete fault of the expanded plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedFault {
+    /// Index in the expanded plan: the `fault` field of its events.
+    pub index: usize,
+    pub origin: Origin,
+    /// The fault with its parameters. For process occurrences, `kind` is
+    /// the recurring kind and the target fields name the picked target;
+    /// for swarm faults, the parameters are the drawn strengths.
+    pub spec: FaultSpec,
+    /// The `target` field of its events.
+    pub target: String,
+    /// Directed host pairs, for link kinds.
+    pub links: Vec<(String, String)>,
+    /// Hosts, for node kinds (and the deployer for deploys and reverts).
+    pub hosts: Vec<String>,
+    pub start_ms: u64,
+    /// When it is lifted (clipped to the heal time); equal to `start_ms`
+    /// for instant kinds; `None` when it lasts to the end of the run.
+    pub end_ms: Option<u64>,
+}
+
+impl PlannedFault {
+    pub fn kind(&self) -> FaultKind {
+        self.spec.kind
+    }
+
+    /// One line for reports and the SEED block.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "[{}] {} {} at={}",
+            self.index,
+            self.spec.kind.name(),
+            self.target,
+            Dur::from_millis(self.start_ms)
+        );
+        if let Some(end) = self.end_ms.filter(|_| !self.spec.kind.is_instant()) {
+            let _ = write!(s, " until={}", Dur::from_millis(end));
+        }
+        let params = self.spec.params_text();
+        if !params.is_empty() {
+            let _ = write!(s, " {params}");
+        }
+        match self.origin {
+            Origin::Plan(_) => {}
+            Origin::Swarm => s.push_str(" (swarm)"),
+            Origin::Process { of, n } => {
+                let _ = write!(s, " (process [{of}] #{n})");
+            }
+        }
+        s
+    }
+}
+
+/// An in-code fault point activated for this run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveSite {
+    pub site: String,
+    pub fire_probability: f64,
+}
+
+/// Everything the fault plan will do in one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultPlan {
+    pub faults: Vec<PlannedFault>,
+    pub sites: Vec<ActiveSite>,
+    pub heal_ms: Option<u64>,
+}
+
+impl FaultPlan {
+    /// The plan as lines: faults by index, then active fault points.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.faults.iter().map(PlannedFault::describe).collect();
+        for site in &self.sites {
+            lines.push(format!(
+                "buggify {} fire_probability={}",
+                site.site, site.fire_probability
+            ));
+        }
+        if let Some(heal) = self.heal_ms {
+            lines.push(format!("heal at={}", Dur::from_millis(heal)));
+        }
+        lines
+    }
+
+    /// The swarm's fault mix: the swarm faults and processes as lines
+    /// (empty when swarm mode is off or picked nothing).
+    pub fn swarm_mix(&self) -> Vec<String> {
+        self.faults
+            .iter()
+            .filter(|f| f.origin == Origin::Swarm)
+            .map(|f| {
+                let kind = f.spec.fault.unwrap_or(f.spec.kind);
+                format!("{} {}", kind.name(), f.spec.params_text())
+            })
+            .collect()
+    }
+}
+
+/// Expands the scenario's fault settings for one seed. The scenario must
+/// be validated.
+pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
+    let duration_ms = scenario.run.duration.as_millis();
+    let heal_ms = scenario.fault_settings.heal.map(|h| h.as_millis());
+    let horizon_ms = heal_ms.unwrap_or(duration_ms);
+    let mut faults = Vec::new();
+    let mut processes = Vec::new();
+
+    for (i, spec) in scenario.faults.iter().enumerate() {
+        let start_ms = spec.at.as_millis();
+        let end_ms = if spec.kind.is_instant() {
+            Some(start_ms)
+        } else {
+            match (spec.until, heal_ms) {
+                (Some(u), h) => Some(u.as_millis().min(h.unwrap_or(u64::MAX))),
+                (None, h) => h,
+            }
+        };
+        if spec.kind == FaultKind::Process {
+            let window = (start_ms, end_ms.unwrap_or(duration_ms));
+            processes.push(Pending {
+                of: i,
+                spec: spec.clone(),
+                window,
+                rng: rng_for(seed, &["faults", "process", &i.to_string()]),
+                candidates: process::candidates(spec, topology),
+            });
+        }
+        faults.push(PlannedFault {
+            index: i,
+            origin: Origin::Plan(i),
+            spec: spec.clone(),
+            target: spec.target_text(),
+            links: resolve_links(spec, topology),
+            hosts: resolve_hosts(spec, topology),
+            start_ms,
+            end_ms,
+        });
+    }
+
+    if let Some(config) = &scenario.fault_settings.swarm {
+        let window = (
+            config.at.as_millis(),
+            config
+                .until
+                .map(|u| u.as_millis().min(horizon_ms))
+                .unwrap_or(horizon_ms),
+        );
+        for picked in swarm::pick(config, seed) {
+            let index = faults.len();
+            let kind = picked.spec.fault.unwrap_or(picked.spec.kind);
+            let candidates = swarm::candidates(&picked.config, kind, topology);
+            let is_process = picked.spec.kind == FaultKind::Process;
+            let (links, hosts) = if is_process {
+                let rng = rng_for(seed, &["faults", "swarm", &picked.name, "process"]);
+                processes.push(Pending {
+                    of: index,
+                    spec: picked.spec.clone(),
+                    window,
+                    rng,
+                    candidates,
+                });
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    candidates.iter().flat_map(|c| c.links.clone()).collect(),
+                    candidates.iter().flat_map(|c| c.hosts.clone()).collect(),
+                )
+            };
+            faults.push(PlannedFault {
+                index,
+                origin: Origin::Swarm,
+                spec: FaultSpec {
+                    at: Dur::from_millis(window.0),
+                    until: Some(Dur::from_millis(window.1)),
+                    ..picked.spec
+                },
+                target: swarm::target_text(&picked.config, kind),
+                links,
+                hosts,
+                start_ms: window.0,
+                end_ms: Some(window.1),
+            });
+        }
+    }
+
+    for mut pending in processes {
+        let inner = pending
+            .spec
+            .fault
+            .expect("validated: a process names its fault");
+        let drawn = process::occurrences(
+            &pending.spec,
+            pending.window,
+            pending.candidates.len(),
+            &mut pending.rng,
+        );
+        for (n, occ) in drawn.into_iter().enumerate() {
+            let candidate = &pending.candidates[occ.candidate];
+            let mut concrete = process::occurrence_spec(&pending.spec, inner, candidate);
+            concrete.at = Dur::from_millis(occ.start_ms);
+            concrete.until = (!inner.is_instant()).then(|| Dur::from_millis(occ.end_ms));
+            faults.push(PlannedFault {
+                index: faults.len(),
+                origin: Origin::Process {
+                    of: pending.of,
+                    n: n as u32 + 1,
+                },
+                spec: concrete,
+                target: candidate.target.clone(),
+                links: candidate.links.clone(),
+                hosts: candidate.hosts.clone(),
+                start_ms: occ.start_ms,
+                end_ms: Some(occ.end_ms),
+            });
+        }
+    }
+
+    FaultPlan {
+        faults,
+        sites: buggify::activate(&scenario.fault_settings, seed),
+        heal_ms,
+    }
+}
+
+/// A process waiting for its occurrences to be drawn.
+struct Pending {
+    /// Its index in the plan.
+    of: usize,
+    spec: FaultSpec,
+    window: (u64, u64),
+    rng: SimRng,
+    candidates: Vec<Candidate>,
+}
+
+/// Directed host pairs between two names (hosts or sections), both ways,
+/// without a host paired with itself, in a fixed order.
+pub fn pair_links(a: &str, b: &str, topology: &Topology) -> Vec<(String, String)> {
+    let mut set = BTreeSet::new();
+    for x in topology.expand(a) {
+        for y in topology.expand(b) {
+            if x != y {
+                set.insert((x.clone(), y.clone()));
+                set.insert((y, x.clone()));
+            }
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// The directed host pairs a link fault covers.
+pub fn resolve_links(spec: &FaultSpec, topology: &Topology) -> Vec<(String, String)> {
+    if !spec.kind.targets_link() {
+        return Vec::new();
+    }
+    if let Some([a, b]) = &spec.between {
+        pair_links(a, b, topology)
+    } else if let (Some(a), Some(b)) = (&spec.from, &spec.to) {
+        let mut set = BTreeSet::new();
+        for x in topology.expand(a) {
+            for y in topology.expand(b) {
+                if x != y {
+                    set.insert((x.clone(), y));
+                }
+            }
+        }
+        set.into_iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The hosts a node fault covers (`deploy` and `operator revert` act on
+/// the deployer).
+pub fn resolve_hosts(spec: &FaultSpec, topology: &Topology) -> Vec<String> {
+    match spec.kind {
+        FaultKind::Crash
+        | FaultKind::Restart
+        | FaultKind::Gray
+        | FaultKind::Saturate
+        | FaultKind::RateLimit
+        | FaultKind::Set
+        | FaultKind::Deploy
+        | FaultKind::Operator => {
+            let node = spec
+                .node
+                .clone()
+                .unwrap_or_else(|| super::command::DEPLOYER.to_string());
+            topology.expand(&node)
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,634 @@
+//! The fault plan as data: `[[faults]]` entries ([`FaultSpec`]) and
+//! `[fault_settings]` ([`FaultSettingsConfig`]: heal time, in-code fault
+//! points, swarm mode).
+//!
+//! A `FaultSpec` is one flat struct for every kind, as the scenario file
+//! writes it; which fields a kind takes is judged by `validate`, which
+//! refuses the rest, so a typo such as `probability` on a partition is an
+//! error with its line rather than a silently ignored field.
+
+use crate::scenario::Dur;
+use crate::testbed::control::GrayMode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The fault kinds, by CONTRACTS.md's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Latency,
+    Jitter,
+    Loss,
+    Duplicate,
+    Partition,
+    Hold,
+    Crash,
+    Restart,
+    Gray,
+    Saturate,
+    RateLimit,
+    Set,
+    Deploy,
+    Operator,
+    Process,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 15] = [
+        FaultKind::Latency,
+        FaultKind::Jitter,
+        FaultKind::Loss,
+        FaultKind::Duplicate,
+        FaultKind::Partition,
+        FaultKind::Hold,
+        FaultKind::Crash,
+        FaultKind::Restart,
+        FaultKind::Gray,
+        FaultKind::Saturate,
+        FaultKind::RateLimit,
+        FaultKind::Set,
+        FaultKind::Deploy,
+        FaultKind::Operator,
+        FaultKind::Process,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Latency => "latency",
+            FaultKind::Jitter => "jitter",
+            FaultKind::Loss => "loss",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Partition => "partition",
+            FaultKind::Hold => "hold",
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::Gray => "gray",
+            FaultKind::Saturate => "saturate",
+            FaultKind::RateLimit => "rate_limit",
+            FaultKind::Set => "set",
+            FaultKind::Deploy => "deploy",
+            FaultKind::Operator => "operator",
+            FaultKind::Process => "process",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Kinds that act on a link (a pair of hosts) rather than a node.
+    pub fn targets_link(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Latency
+                | FaultKind::Jitter
+                | FaultKind::Loss
+                | FaultKind::Duplicate
+                | FaultKind::Partition
+                | FaultKind::Hold
+        )
+    }
+
+    /// Kinds that happen at one instant and take no `until`.
+    pub fn is_instant(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Restart | FaultKind::Deploy | FaultKind::Operator
+        )
+    }
+
+    /// Kinds a `process` (and swarm mode) can repeat.
+    pub fn repeatable(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::Set | FaultKind::Deploy | FaultKind::Operator | FaultKind::Process
+        )
+    }
+
+    /// Link kinds that turmoil can only apply to both directions at once
+    /// (its link latency and hold are per host pair, not per direction).
+    pub fn both_ways_only(self) -> bool {
+        matches!(self, FaultKind::Latency | FaultKind::Hold)
+    }
+
+    /// The parameter fields (besides the target and `at`/`until`) this
+    /// kind takes.
+    pub fn params(self) -> &'static [&'static str] {
+        match self {
+            FaultKind::Latency => &["latency"],
+            FaultKind::Jitter => &["jitter"],
+            FaultKind::Loss | FaultKind::Duplicate => &["probability"],
+            FaultKind::Partition | FaultKind::Hold | FaultKind::Crash | FaultKind::Restart => &[],
+            FaultKind::Gray => &["mode"],
+            FaultKind::Saturate => &["service_time_factor", "capacity_factor"],
+            FaultKind::RateLimit => &["per_s", "code"],
+            FaultKind::Set => &["field", "value"],
+            FaultKind::Deploy => &["steps", "change", "target_env", "trigger", "reviewed"],
+            FaultKind::Operator => &["action", "reviewed"],
+            FaultKind::Process => &["fault", "pairs", "targets", "rate_per_min", "duration"],
+        }
+    }
+}
+
+/// Link latency: fixed, or drawn per message between `min` and `max`
+/// (turmoil's seeded draw, which favours the low end along an
+/// exponential curve).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LatencySpec {
+    Fixed(Dur),
+    Range { min: Dur, max: Dur },
+}
+
+impl std::fmt::Display for LatencySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LatencySpec::Fixed(d) => write!(f, "{d}"),
+            LatencySpec::Range { min, max } => write!(f, "{min}..{max}"),
+        }
+    }
+}
+
+/// A duration: fixed (`"2s"`) or drawn uniformly (`{ uniform = ["1s", "5s"] }`)
+/// with the seeded RNG.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    Fixed(Dur),
+    Uniform { uniform: [Dur; 2] },
+}
+
+impl DurationSpec {
+    /// The smallest and largest value it can take.
+    pub fn bounds(&self) -> (Dur, Dur) {
+        match *self {
+            DurationSpec::Fixed(d) => (d, d),
+            DurationSpec::Uniform { uniform: [a, b] } => (a, b),
+        }
+    }
+}
+
+impl std::fmt::Display for DurationSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurationSpec::Fixed(d) => write!(f, "{d}"),
+            DurationSpec::Uniform { uniform: [a, b] } => write!(f, "uniform({a}..{b})"),
+        }
+    }
+}
+
+/// `gray`: what breaks while health checks keep passing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrayModeSpec {
+    /// Requests are accepted and fail.
+    Work,
+    /// Calls connect but media goes silent.
+    Media,
+}
+
+impl GrayModeSpec {
+    pub fn name(self) -> &'static str {
+        match self {
+            GrayModeSpec::Work => "work",
+            GrayModeSpec::Media => "media",
+        }
+    }
+
+    pub fn mode(self) -> GrayMode {
+        match self {
+            GrayModeSpec::Work => GrayMode::Work,
+            GrayModeSpec::Media => GrayMode::Media,
+        }
+    }
+}
+
+/// What started a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Ci,
+    Manual,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Ci => "ci",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// `operator`: an action by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// Restart a pod (bounce: its software restarts with state loss).
+    Restart,
+    /// Revert the last deploy (a command to the deployer).
+    Revert,
+    /// Delete a resource by hand: its data plane closes
+    /// (`NodeFaults.disabled`) until `recreate` or the heal time.
+    Delete,
+    /// Recreate a resource deleted by hand.
+    Recreate,
+}
+
+impl OperatorAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatorAction::Restart => "restart",
+            OperatorAction::Revert => "revert",
+            OperatorAction::Delete => "delete",
+            OperatorAction::Recreate => "recreate",
+        }
+    }
+}
+
+/// One `[[faults]]` entry. Which fields a kind needs, and which it
+/// refuses, is checked by `validate_plan`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    /// When it starts. Default 0s.
+    #[serde(default)]
+    pub at: Dur,
+    /// When it is lifted; absent means it lasts to the heal time, or to the
+    /// end of the run. Refused for instant kinds (restart, deploy, operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Dur>,
+    /// A link, both directions: hosts or whole sections (`["sbc-edge",
+    /// "sbc-inbound"]` covers every pod pair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[String; 2]>,
+    /// A link, one direction: from...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// ...to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A node: a host (`sip-1`) or a whole section (`sip`). `deploy` and
+    /// `operator` `revert` default to `deployer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// `latency`: `"200ms"` (fixed) or `{ min = "50ms", max = "300ms" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+    /// `jitter`: extra per-datagram delay, drawn from [0, jitter] (UDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
+    /// `loss` / `duplicate`: probability per datagram in [0, 1] (UDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// `gray`: `work` (default) or `media`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<GrayModeSpec>,
+    /// `saturate`: multiplies every service time (> 0; 4.0 = four times
+    /// slower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time_factor: Option<f64>,
+    /// `saturate`: multiplies worker and queue capacity, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_factor: Option<f64>,
+    /// `rate_limit`: requests accepted per second (>= 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_s: Option<u32>,
+    /// `rate_limit`: the refusal code, 429 (default) or 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// `set`: dotted field path inside the node's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `set`: the new value, written as in the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<toml::Value>,
+    /// `deploy`: the template steps the automation runs. Default: every
+    /// step the deployer knows. Leaving one out is the LiveKit bug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<String>>,
+    /// `deploy`: the change being deployed: new resource lists for the
+    /// template steps named, e.g. `{ jsonnet = ["production/lb-1"] }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<toml::Table>,
+    /// `deploy`: target environment. Default (the deployer's) `production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_env: Option<String>,
+    /// `deploy`: `ci` or `manual` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// `deploy`, `operator` revert: whether a person reviewed it. Default:
+    /// the deployer's (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed: Option<bool>,
+    /// `operator`: restart, revert, delete or recreate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<OperatorAction>,
+    /// `process`: the kind that recurs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultKind>,
+    /// `process` of a link kind: the candidate links, each both ways; the
+    /// seed picks one host pair per occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<Vec<[String; 2]>>,
+    /// `process` of a node kind: the candidate nodes; the seed picks one
+    /// host per occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+    /// `process`: mean occurrences per minute (a Poisson process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<f64>,
+    /// `process`: how long each occurrence lasts (not for `restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+}
+
+impl FaultSpec {
+    /// A fault of `kind` at `at` with every other field absent; fill in the
+    /// target and parameters with struct update syntax.
+    pub fn new(kind: FaultKind, at: Dur) -> FaultSpec {
+        FaultSpec {
+            kind,
+            at,
+            until: None,
+            between: None,
+            from: None,
+            to: None,
+            node: None,
+            latency: None,
+            jitter: None,
+            probability: None,
+            mode: None,
+            service_time_factor: None,
+            capacity_factor: None,
+            per_s: None,
+            code: None,
+            field: None,
+            value: None,
+            steps: None,
+            change: None,
+            target_env: None,
+            trigger: None,
+            reviewed: None,
+            action: None,
+            fault: None,
+            pairs: None,
+            targets: None,
+            rate_per_min: None,
+            duration: None,
+        }
+    }
+
+    /// The names of the target and parameter fields that are set (for
+    /// refusing fields a kind does not take).
+    pub fn present_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut add = |name: &'static str, present: bool| {
+            if present {
+                out.push(name)
+            }
+        };
+        add("between", self.between.is_some());
+        add("from", self.from.is_some());
+        add("to", self.to.is_some());
+        add("node", self.node.is_some());
+        add("latency", self.latency.is_some());
+        add("jitter", self.jitter.is_some());
+        add("probability", self.probability.is_some());
+        add("mode", self.mode.is_some());
+        add("service_time_factor", self.service_time_factor.is_some());
+        add("capacity_factor", self.capacity_factor.is_some());
+        add("per_s", self.per_s.is_some());
+        add("code", self.code.is_some());
+        add("field", self.field.is_some());
+        add("value", self.value.is_some());
+        add("steps", self.steps.is_some());
+        add("change", self.change.is_some());
+        add("target_env", self.target_env.is_some());
+        add("trigger", self.trigger.is_some());
+        add("reviewed", self.reviewed.is_some());
+        add("action", self.action.is_some());
+        add("fault", self.fault.is_some());
+        add("pairs", self.pairs.is_some());
+        add("targets", self.targets.is_some());
+        add("rate_per_min", self.rate_per_min.is_some());
+        add("duration", self.duration.is_some());
+        out
+    }
+
+    /// The fault's target as written (`a<->b`, `a->b`, a node, or the
+    /// candidates of a process).
+    pub fn target_text(&self) -> String {
+        if let Some([a, b]) = &self.between {
+            format!("{a}<->{b}")
+        } else if let (Some(a), Some(b)) = (&self.from, &self.to) {
+            format!("{a}->{b}")
+        } else if let Some(pairs) = &self.pairs {
+            pairs
+                .iter()
+                .map(|[a, b]| format!("{a}<->{b}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else if let Some(targets) = &self.targets {
+            targets.join(",")
+        } else if let Some(node) = &self.node {
+            node.clone()
+        } else if matches!(self.kind, FaultKind::Deploy | FaultKind::Operator) {
+            super::command::DEPLOYER.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The kind-specific parameters as `name=value` words, in a fixed
+    /// order (for reports and the SEED block).
+    pub fn params_text(&self) -> String {
+        let mut s = String::new();
+        let mut word = |name: &str, value: String| {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            let _ = write!(s, "{name}={value}");
+        };
+        if let Some(v) = &self.fault {
+            word("fault", v.name().to_string());
+        }
+        if let Some(v) = &self.latency {
+            word("latency", v.to_string());
+        }
+        if let Some(v) = &self.jitter {
+            word("jitter", v.to_string());
+        }
+        if let Some(v) = &self.probability {
+            word("probability", v.to_string());
+        }
+        if let Some(v) = &self.mode {
+            word("mode", v.name().to_string());
+        }
+        if let Some(v) = &self.service_time_factor {
+            word("service_time_factor", v.to_string());
+        }
+        if let Some(v) = &self.capacity_factor {
+            word("capacity_factor", v.to_string());
+        }
+        if let Some(v) = &self.per_s {
+            word("per_s", v.to_string());
+        }
+        if let Some(v) = &self.code {
+            word("code", v.to_string());
+        }
+        if let Some(v) = &self.field {
+            word("field", v.clone());
+        }
+        if let Some(v) = &self.value {
+            word("value", v.to_string());
+        }
+        if let Some(v) = &self.steps {
+            word("steps", format!("[{}]", v.join(",")));
+        }
+        if let Some(v) = &self.change {
+            word("change", toml::Value::Table(v.clone()).to_string());
+        }
+        if let Some(v) = &self.target_env {
+            word("target_env", v.clone());
+        }
+        if let Some(v) = &self.trigger {
+            word("trigger", v.name().to_string());
+        }
+        if let Some(v) = &self.reviewed {
+            word("reviewed", v.to_string());
+        }
+        if let Some(v) = &self.action {
+            word("action", v.name().to_string());
+        }
+        if let Some(v) = &self.rate_per_min {
+            word("rate_per_min", v.to_string());
+        }
+        if let Some(v) = &self.duration {
+            word("duration", v.to_string());
+        }
+        s
+    }
+
+    /// One line for the SEED block and reports.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} {} at={}", self.kind.name(), self.target_text(), self.at);
+        if let Some(until) = self.until {
+            let _ = write!(s, " until={until}");
+        }
+        let params = self.params_text();
+        if !params.is_empty() {
+            let _ = write!(s, " {params}");
+        }
+        s
+    }
+}
+
+/// `[fault_settings]`: fault settings that are not a single fault.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettingsConfig {
+    /// After this sim time every fault is lifted (links repaired, crashed
+    /// hosts restarted, node faults and config overrides cleared, in-code
+    /// fault points switched off), and liveness oracles judge recovery.
+    /// Default: never. No fault may start at or after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal: Option<Dur>,
+    /// In-code fault points (BUGGIFY). Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buggify: Option<BuggifyConfig>,
+    /// Swarm mode: the seed picks which fault kinds are on and how strong.
+    /// Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmConfig>,
+}
+
+/// `[fault_settings] buggify = { ... }`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuggifyConfig {
+    /// Default true (writing the table switches it on).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Chance that a site is active in a run, decided once per run from
+    /// the seed and the site name. Default 0.25.
+    #[serde(default = "default_activate")]
+    pub activate_probability: f64,
+    /// Chance that an active site fires each time it is reached.
+    /// Default 0.1.
+    #[serde(default = "default_fire")]
+    pub fire_probability: f64,
+    /// The sites that may be activated (names from
+    /// `faults::buggify::SITES`). Default: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_activate() -> f64 {
+    0.25
+}
+fn default_fire() -> f64 {
+    0.1
+}
+
+/// `[fault_settings.swarm]`: for each seed, each listed kind is on with
+/// `kind_probability`, and its strength is drawn from its ranges.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmConfig {
+    /// Chance that each listed kind is on in a run. Default 0.5.
+    #[serde(default = "default_half")]
+    pub kind_probability: f64,
+    /// Start of the window the swarm faults act in. Default 0s.
+    #[serde(default)]
+    pub at: Dur,
+    /// End of the window. Default: the heal time, else the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Dur>,
+    /// The kinds, by name, with their ranges.
+    pub kinds: BTreeMap<String, SwarmKind>,
+}
+
+fn default_half() -> f64 {
+    0.5
+}
+
+/// One kind in swarm mode. Ranges are `[low, high]`, drawn uniformly.
+/// With `rate_per_min` the kind recurs as a `process` (episodes of
+/// `duration` on one target at a time); without it, it holds steadily over
+/// the window on all its targets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmKind {
+    /// Link kinds: the links, each both ways. Default: every host pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<Vec<[String; 2]>>,
+    /// Node kinds: the nodes. Default: every host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<[Dur; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<[Dur; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<GrayModeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time_factor: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_factor: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_s: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+}

@@ -1,0 +1,915 @@
+//! Validation of the fault plan: every way a `[[faults]]` entry or
+//! `[fault_settings]` can be wrong ends here as a [`FieldError`] naming the
+//! field (the scenario loader adds the file and line; the CLI exits 2).
+//!
+//! Checked: times (`until` after `at`, nothing past the run's duration,
+//! nothing starting at or after the heal time, no `until` on instant
+//! kinds); targets (known hosts or sections, the right target form for the
+//! kind, a link joining two different hosts); each kind's parameters and
+//! ranges, and no field the kind does not take; `set` values against the
+//! node's config type; processes, swarm kinds and fault point sites; and
+//! contradictions between entries (see [`contradictions`]).
+
+use super::buggify::SITES;
+use super::command::{deploy_command, revert_command, DEPLOYER};
+use super::node::set_path;
+use super::plan::{resolve_hosts, resolve_links};
+use super::process::{self, OCCURRENCES_MAX};
+use super::spec::{DurationSpec, FaultKind, FaultSpec, LatencySpec, OperatorAction, SwarmKind};
+use crate::scenario::{Dur, FieldError, NodeKind, NodesConfig, Scenario, Topology};
+use std::collections::BTreeSet;
+
+/// Checks the fault plan and fault settings against the scenario.
+pub fn validate_plan(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+    let duration = scenario.run.duration;
+    let settings = &scenario.fault_settings;
+    if let Some(heal) = settings.heal {
+        if heal > duration {
+            return Err(FieldError::new(
+                "fault_settings.heal",
+                format!("{heal} is past the run's duration {duration}"),
+            ));
+        }
+    }
+    for (i, f) in scenario.faults.iter().enumerate() {
+        validate_fault(scenario, topology, i, f)?;
+    }
+    validate_buggify(scenario)?;
+    validate_swarm(scenario, topology)?;
+    contradictions(scenario, topology)
+}
+
+fn validate_fault(
+    scenario: &Scenario,
+    topology: &Topology,
+    i: usize,
+    f: &FaultSpec,
+) -> Result<(), FieldError> {
+    let field = |name: &str| format!("faults[{i}].{name}");
+    let duration = scenario.run.duration;
+    let kind = f.kind;
+
+    // Times.
+    if f.at > duration {
+        return Err(FieldError::new(
+            field("at"),
+            format!("{} is past the run's duration {duration}", f.at),
+        ));
+    }
+    if let Some(heal) = scenario.fault_settings.heal {
+        if f.at >= heal {
+            return Err(FieldError::new(
+                field("at"),
+                format!(
+                    "{} is at or after the heal time {heal} (fault_settings.heal), when every fault is lifted",
+                    f.at
+                ),
+            ));
+        }
+    }
+    if let Some(until) = f.until {
+        if kind.is_instant() {
+            return Err(FieldError::new(
+                field("until"),
+                format!(
+                    "a {} happens at one instant and takes no `until`",
+                    kind.name()
+                ),
+            ));
+        }
+        if until <= f.at {
+            return Err(FieldError::new(
+                field("until"),
+                format!("{until} is not after at = {}", f.at),
+            ));
+        }
+        if until > duration {
+            return Err(FieldError::new(
+                field("until"),
+                format!("{until} is past the run's duration {duration}"),
+            ));
+        }
+    }
+
+    // Fields the kind does not take.
+    let mut allowed: Vec<&str> = target_fields(kind).to_vec();
+    allowed.extend_from_slice(kind.params());
+    if kind == FaultKind::Process {
+        if let Some(inner) = f.fault {
+            allowed.extend_from_slice(inner.params());
+        }
+    }
+    for name in f.present_fields() {
+        if kind.both_ways_only() && (name == "from" || name == "to") {
+            return Err(FieldError::new(
+                field(name),
+                format!(
+                    "turmoil applies {} to both directions of a link at once: use `between`",
+                    kind.name()
+                ),
+            ));
+        }
+        if !allowed.contains(&name) {
+            return Err(FieldError::new(
+                field(name),
+                format!(
+                    "`{name}` does not apply to a {} fault; it takes: {}",
+                    kind.name(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+
+    // Targets.
+    let known = |name: &str, key: &str| known_name(topology, name, field(key));
+    if kind.targets_link() {
+        match (&f.between, &f.from, &f.to) {
+            (Some([a, b]), None, None) => {
+                known(a, "between")?;
+                known(b, "between")?;
+            }
+            (None, Some(a), Some(b)) => {
+                known(a, "from")?;
+                known(b, "to")?;
+            }
+            (None, Some(_), None) => {
+                return Err(FieldError::new(field("to"), "a one-way link fault needs `to` as well as `from`"))
+            }
+            (None, None, Some(_)) => {
+                return Err(FieldError::new(field("from"), "a one-way link fault needs `from` as well as `to`"))
+            }
+            _ => {
+                return Err(FieldError::new(
+                    field("between"),
+                    "a link fault needs `between = [a, b]` (both ways) or `from` and `to` (one way), not both",
+                ))
+            }
+        }
+        if resolve_links(f, topology).is_empty() {
+            return Err(FieldError::new(
+                field(if f.between.is_some() { "between" } else { "to" }),
+                format!("{} joins no two different hosts", f.target_text()),
+            ));
+        }
+    } else if kind != FaultKind::Process {
+        let defaults_to_deployer = kind == FaultKind::Deploy
+            || (kind == FaultKind::Operator && f.action == Some(OperatorAction::Revert));
+        match &f.node {
+            Some(node) => known(node, "node")?,
+            None if defaults_to_deployer => {
+                if !topology.resolves(DEPLOYER) {
+                    return Err(FieldError::new(
+                        field("node"),
+                        format!(
+                            "a {} goes to the deployer, and this scenario has no `{DEPLOYER}` node; add [nodes.{DEPLOYER}] or name one with `node`",
+                            kind.name()
+                        ),
+                    ));
+                }
+            }
+            None => {
+                return Err(FieldError::new(
+                    field("node"),
+                    format!("a {} fault needs `node` (a host or a section)", kind.name()),
+                ))
+            }
+        }
+        if resolve_hosts(f, topology).is_empty() {
+            return Err(FieldError::new(field("node"), "names no host"));
+        }
+    }
+
+    // Parameters.
+    match kind {
+        FaultKind::Set => check_set(scenario, topology, f, &field)?,
+        FaultKind::Deploy => {
+            if let Some(env) = &f.target_env {
+                if env.trim().is_empty() {
+                    return Err(FieldError::new(field("target_env"), "must not be empty"));
+                }
+            }
+            if let Some(steps) = &f.steps {
+                if let Some(i) = steps.iter().position(|t| t.trim().is_empty()) {
+                    return Err(FieldError::new(
+                        field(&format!("steps[{i}]")),
+                        "a template step needs a name",
+                    ));
+                }
+            }
+            for (step, resources) in f.change.iter().flatten() {
+                let ok = resources
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|r| r.is_str()));
+                if !ok {
+                    return Err(FieldError::new(
+                        field(&format!("change.{step}")),
+                        "must be a list of resources, e.g. [\"production/lb-1\"]",
+                    ));
+                }
+            }
+            check_deployer_command(scenario, topology, f, &deploy_command(f), &field)?;
+        }
+        FaultKind::Operator if f.action == Some(OperatorAction::Revert) => {
+            check_deployer_command(scenario, topology, f, &revert_command(f), &field)?
+        }
+        FaultKind::Operator => match f.action {
+            None => {
+                return Err(FieldError::new(
+                    field("action"),
+                    "an operator fault needs `action`: restart, revert, delete or recreate",
+                ))
+            }
+            Some(OperatorAction::Revert) => {}
+            Some(_) if f.reviewed.is_some() => {
+                return Err(FieldError::new(
+                    field("reviewed"),
+                    "`reviewed` goes with a revert (a deploy by hand)",
+                ))
+            }
+            Some(_) if f.node.is_none() => {
+                return Err(FieldError::new(
+                    field("node"),
+                    "this operator action needs `node`",
+                ))
+            }
+            Some(_) => {}
+        },
+        FaultKind::Process => check_process(scenario, topology, f, &field)?,
+        _ => check_params(kind, f, &field)?,
+    }
+    Ok(())
+}
+
+/// A deploy or revert goes to deployer hosts, and the deployer must accept
+/// the command: its own check (template steps it knows, resources that
+/// exist) runs here, before the run.
+fn check_deployer_command(
+    scenario: &Scenario,
+    topology: &Topology,
+    f: &FaultSpec,
+    command: &toml::Value,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    for host in resolve_hosts(f, topology) {
+        let kind = topology.host(&host).map(|h| h.kind);
+        if kind != Some(NodeKind::Deployer) {
+            return Err(FieldError::new(
+                field("node"),
+                format!(
+                    "{host} is not a deployer; deploys and reverts go to a [nodes.deployer] host"
+                ),
+            ));
+        }
+    }
+    let config =
+        scenario.nodes.deployer.as_ref().ok_or_else(|| {
+            FieldError::new(field("node"), "this scenario has no [nodes.deployer]")
+        })?;
+    // The deployer names fields from `field("")` on, e.g. `faults[0].steps[1]`.
+    let prefix = field("");
+    crate::nodes::deployer::validate_command(
+        prefix.trim_end_matches('.'),
+        command,
+        config,
+        topology,
+    )
+    .map(|_| ())
+}
+
+/// The target fields a kind takes.
+fn target_fields(kind: FaultKind) -> &'static [&'static str] {
+    if kind.both_ways_only() {
+        &["between"]
+    } else if kind.targets_link() {
+        &["between", "from", "to"]
+    } else if kind == FaultKind::Process {
+        &[]
+    } else {
+        &["node"]
+    }
+}
+
+fn known_name(topology: &Topology, name: &str, field: String) -> Result<(), FieldError> {
+    if topology.resolves(name) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!(
+                "unknown node {name:?}; known: {}",
+                topology.names().join(", ")
+            ),
+        ))
+    }
+}
+
+/// The parameters of a link or node kind (also those a process repeats).
+fn check_params(
+    kind: FaultKind,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    match kind {
+        FaultKind::Latency => match f.latency {
+            None => {
+                return Err(FieldError::new(
+                    field("latency"),
+                    "a latency fault needs `latency`: \"200ms\", or { min = \"50ms\", max = \"300ms\" }",
+                ))
+            }
+            Some(LatencySpec::Range { min, max }) if min > max => {
+                return Err(FieldError::new(
+                    field("latency"),
+                    format!("min {min} is above max {max}"),
+                ))
+            }
+            Some(_) => {}
+        },
+        FaultKind::Jitter if f.jitter.is_none_or(|j| j.is_zero()) => {
+            return Err(FieldError::new(
+                field("jitter"),
+                "a jitter fault needs `jitter` > 0, e.g. \"50ms\"",
+            ));
+        }
+        FaultKind::Loss | FaultKind::Duplicate => match f.probability {
+            Some(p) if (0.0..=1.0).contains(&p) => {}
+            _ => {
+                return Err(FieldError::new(
+                    field("probability"),
+                    format!("a {} fault needs `probability` in [0, 1]", kind.name()),
+                ))
+            }
+        },
+        FaultKind::Saturate => {
+            if f.service_time_factor.is_none() && f.capacity_factor.is_none() {
+                return Err(FieldError::new(
+                    field("service_time_factor"),
+                    "a saturate fault needs `service_time_factor` (> 0, e.g. 4.0) and/or `capacity_factor` (in (0, 1])",
+                ));
+            }
+            if let Some(x) = f.service_time_factor {
+                if !(x.is_finite() && x > 0.0) {
+                    return Err(FieldError::new(field("service_time_factor"), "must be > 0"));
+                }
+            }
+            if let Some(x) = f.capacity_factor {
+                if !(x > 0.0 && x <= 1.0) {
+                    return Err(FieldError::new(field("capacity_factor"), "must be in (0, 1]"));
+                }
+            }
+        }
+        FaultKind::RateLimit => {
+            if f.per_s.is_none_or(|n| n == 0) {
+                return Err(FieldError::new(
+                    field("per_s"),
+                    "a rate_limit fault needs `per_s` >= 1 (requests accepted per second)",
+                ));
+            }
+            if let Some(code) = f.code {
+                if code != 429 && code != 503 {
+                    return Err(FieldError::new(field("code"), "must be 429 or 503"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_set(
+    scenario: &Scenario,
+    topology: &Topology,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    let node = f.node.as_deref().unwrap_or_default();
+    let path = f.field.as_deref().ok_or_else(|| {
+        FieldError::new(field("field"), "a set fault needs `field`, a dotted path")
+    })?;
+    let value = f
+        .value
+        .as_ref()
+        .ok_or_else(|| FieldError::new(field("value"), "a set fault needs `value`"))?;
+    let section = topology.host(node).map(|h| h.section).unwrap_or(node);
+    let current = scenario
+        .nodes
+        .section_value(section)
+        .ok_or_else(|| FieldError::new(field("node"), format!("{node:?} has no config section")))?;
+    let edited =
+        set_path(current, path, value.clone()).map_err(|m| FieldError::new(field("field"), m))?;
+    NodesConfig::check_section_value(section, &edited, topology)
+        .map_err(|e| FieldError::new(field("value"), format!("{}: {}", e.field, e.message)))
+}
+
+fn check_duration(
+    duration: Option<DurationSpec>,
+    inner: FaultKind,
+    field: String,
+) -> Result<(), FieldError> {
+    match duration {
+        None if inner.is_instant() => Ok(()),
+        Some(_) if inner.is_instant() => Err(FieldError::new(
+            field,
+            format!("a {} happens at one instant; drop `duration`", inner.name()),
+        )),
+        None => Err(FieldError::new(
+            field,
+            "needs `duration`: \"2s\", or { uniform = [\"1s\", \"5s\"] }",
+        )),
+        Some(d) => {
+            let (lo, hi) = d.bounds();
+            if lo.is_zero() {
+                Err(FieldError::new(field, "must be > 0"))
+            } else if lo > hi {
+                Err(FieldError::new(field, format!("{lo} is above {hi}")))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check_process(
+    scenario: &Scenario,
+    topology: &Topology,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    let inner = f.fault.ok_or_else(|| {
+        FieldError::new(
+            field("fault"),
+            "a process needs `fault`, the kind that recurs",
+        )
+    })?;
+    if !inner.repeatable() {
+        return Err(FieldError::new(
+            field("fault"),
+            format!("a process cannot repeat {} faults", inner.name()),
+        ));
+    }
+    let names: &[String] = if inner.targets_link() {
+        if f.targets.is_some() {
+            return Err(FieldError::new(
+                field("targets"),
+                format!("{} is a link fault: give `pairs`", inner.name()),
+            ));
+        }
+        let pairs = f.pairs.as_deref().ok_or_else(|| {
+            FieldError::new(
+                field("pairs"),
+                format!(
+                    "a process of {} needs `pairs = [[a, b], ...]`",
+                    inner.name()
+                ),
+            )
+        })?;
+        for [a, b] in pairs {
+            known_name(topology, a, field("pairs"))?;
+            known_name(topology, b, field("pairs"))?;
+        }
+        &[]
+    } else {
+        if f.pairs.is_some() {
+            return Err(FieldError::new(
+                field("pairs"),
+                format!("{} is a node fault: give `targets`", inner.name()),
+            ));
+        }
+        f.targets.as_deref().ok_or_else(|| {
+            FieldError::new(
+                field("targets"),
+                format!("a process of {} needs `targets = [...]`", inner.name()),
+            )
+        })?
+    };
+    for name in names {
+        known_name(topology, name, field("targets"))?;
+    }
+    if process::candidates(f, topology).is_empty() {
+        let key = if inner.targets_link() {
+            "pairs"
+        } else {
+            "targets"
+        };
+        return Err(FieldError::new(
+            field(key),
+            "gives no target (no two different hosts)",
+        ));
+    }
+    let rate = f.rate_per_min.ok_or_else(|| {
+        FieldError::new(field("rate_per_min"), "a process needs `rate_per_min` > 0")
+    })?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(FieldError::new(field("rate_per_min"), "must be > 0"));
+    }
+    let end = f
+        .until
+        .or(scenario.fault_settings.heal)
+        .unwrap_or(scenario.run.duration);
+    check_expected(rate, f.at, end, field("rate_per_min"))?;
+    check_duration(f.duration, inner, field("duration"))?;
+    check_params(inner, f, field)
+}
+
+fn check_expected(rate_per_min: f64, at: Dur, end: Dur, field: String) -> Result<(), FieldError> {
+    let window_min = end.as_millis().saturating_sub(at.as_millis()) as f64 / 60_000.0;
+    let expected = rate_per_min * window_min;
+    if expected > OCCURRENCES_MAX as f64 {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "would give about {expected:.0} occurrences over the window; at most {OCCURRENCES_MAX}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_buggify(scenario: &Scenario) -> Result<(), FieldError> {
+    let Some(config) = &scenario.fault_settings.buggify else {
+        return Ok(());
+    };
+    for (name, p) in [
+        ("activate_probability", config.activate_probability),
+        ("fire_probability", config.fire_probability),
+    ] {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(FieldError::new(
+                format!("fault_settings.buggify.{name}"),
+                "must be in [0, 1]",
+            ));
+        }
+    }
+    if let Some(sites) = &config.sites {
+        let field = "fault_settings.buggify.sites";
+        if sites.is_empty() {
+            return Err(FieldError::new(
+                field,
+                "lists no site; drop it to allow every site",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for site in sites {
+            if !SITES.contains(&site.as_str()) {
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "unknown fault point site {site:?}; known: {}",
+                        SITES.join(", ")
+                    ),
+                ));
+            }
+            if !seen.insert(site) {
+                return Err(FieldError::new(field, format!("{site:?} is listed twice")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_swarm(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+    let Some(config) = &scenario.fault_settings.swarm else {
+        return Ok(());
+    };
+    let prefix = "fault_settings.swarm";
+    let duration = scenario.run.duration;
+    let horizon = scenario.fault_settings.heal.unwrap_or(duration);
+    if !(0.0..=1.0).contains(&config.kind_probability) {
+        return Err(FieldError::new(
+            format!("{prefix}.kind_probability"),
+            "must be in [0, 1]",
+        ));
+    }
+    if config.at >= horizon {
+        return Err(FieldError::new(
+            format!("{prefix}.at"),
+            format!(
+                "{} is not before {horizon} (the heal time, or the run's duration)",
+                config.at
+            ),
+        ));
+    }
+    if let Some(until) = config.until {
+        if until <= config.at {
+            return Err(FieldError::new(
+                format!("{prefix}.until"),
+                format!("{until} is not after at = {}", config.at),
+            ));
+        }
+        if until > duration {
+            return Err(FieldError::new(
+                format!("{prefix}.until"),
+                format!("{until} is past the run's duration {duration}"),
+            ));
+        }
+    }
+    if config.kinds.is_empty() {
+        return Err(FieldError::new(
+            format!("{prefix}.kinds"),
+            "lists no fault kind",
+        ));
+    }
+    let end = config.until.unwrap_or(horizon).min(horizon);
+    for (name, k) in &config.kinds {
+        let field = |n: &str| format!("{prefix}.kinds.{name}.{n}");
+        let repeatable: Vec<&str> = FaultKind::ALL
+            .into_iter()
+            .filter(|k| k.repeatable())
+            .map(FaultKind::name)
+            .collect();
+        let kind = FaultKind::parse(name)
+            .filter(|k| k.repeatable())
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{prefix}.kinds.{name}"),
+                    format!(
+                        "not a kind swarm mode can pick; it takes: {}",
+                        repeatable.join(", ")
+                    ),
+                )
+            })?;
+        check_swarm_kind(kind, k, &field, topology, config.at, end)?;
+    }
+    Ok(())
+}
+
+fn check_swarm_kind(
+    kind: FaultKind,
+    k: &SwarmKind,
+    field: &dyn Fn(&str) -> String,
+    topology: &Topology,
+    at: Dur,
+    end: Dur,
+) -> Result<(), FieldError> {
+    let present = [
+        ("pairs", k.pairs.is_some()),
+        ("targets", k.targets.is_some()),
+        ("probability", k.probability.is_some()),
+        ("latency", k.latency.is_some()),
+        ("jitter", k.jitter.is_some()),
+        ("mode", k.mode.is_some()),
+        ("service_time_factor", k.service_time_factor.is_some()),
+        ("capacity_factor", k.capacity_factor.is_some()),
+        ("per_s", k.per_s.is_some()),
+        ("code", k.code.is_some()),
+        ("rate_per_min", k.rate_per_min.is_some()),
+        ("duration", k.duration.is_some()),
+    ];
+    let mut allowed: Vec<&str> = vec![if kind.targets_link() {
+        "pairs"
+    } else {
+        "targets"
+    }];
+    allowed.extend_from_slice(kind.params());
+    allowed.extend_from_slice(&["rate_per_min", "duration"]);
+    for (name, is) in present {
+        if is && !allowed.contains(&name) {
+            return Err(FieldError::new(
+                field(name),
+                format!(
+                    "`{name}` does not apply to {} in swarm mode; it takes: {}",
+                    kind.name(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(pairs) = &k.pairs {
+        for [a, b] in pairs {
+            known_name(topology, a, field("pairs"))?;
+            known_name(topology, b, field("pairs"))?;
+        }
+        if process::link_candidates(pairs, topology).is_empty() {
+            return Err(FieldError::new(
+                field("pairs"),
+                "gives no two different hosts",
+            ));
+        }
+    }
+    if let Some(targets) = &k.targets {
+        for t in targets {
+            known_name(topology, t, field("targets"))?;
+        }
+        if targets.is_empty() {
+            return Err(FieldError::new(field("targets"), "lists no node"));
+        }
+    }
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        r: Option<[T; 2]>,
+        field: String,
+        ok: impl Fn(T) -> bool,
+        what: &str,
+    ) -> Result<(), FieldError> {
+        if let Some([lo, hi]) = r {
+            if lo > hi {
+                return Err(FieldError::new(
+                    field,
+                    format!("low {lo} is above high {hi}"),
+                ));
+            }
+            if !ok(lo) || !ok(hi) {
+                return Err(FieldError::new(field, format!("both ends must be {what}")));
+            }
+        }
+        Ok(())
+    }
+    range(
+        k.probability,
+        field("probability"),
+        |p| (0.0..=1.0).contains(&p),
+        "in [0, 1]",
+    )?;
+    range(k.latency, field("latency"), |_| true, "durations")?;
+    range(k.jitter, field("jitter"), |_| true, "durations")?;
+    range(
+        k.service_time_factor,
+        field("service_time_factor"),
+        |x| x.is_finite() && x > 0.0,
+        "> 0",
+    )?;
+    range(
+        k.capacity_factor,
+        field("capacity_factor"),
+        |x| x > 0.0 && x <= 1.0,
+        "in (0, 1]",
+    )?;
+    range(k.per_s, field("per_s"), |n| n >= 1, ">= 1")?;
+    range(
+        k.rate_per_min,
+        field("rate_per_min"),
+        |x| x.is_finite() && x > 0.0,
+        "> 0",
+    )?;
+    let required = match kind {
+        FaultKind::Loss | FaultKind::Duplicate => Some(("probability", k.probability.is_some())),
+        FaultKind::Latency => Some(("latency", k.latency.is_some())),
+        FaultKind::Jitter => Some(("jitter", k.jitter.is_some_and(|[_, hi]| !hi.is_zero()))),
+        FaultKind::Saturate => Some((
+            "service_time_factor",
+            k.service_time_factor.is_some() || k.capacity_factor.is_some(),
+        )),
+        FaultKind::RateLimit => Some(("per_s", k.per_s.is_some())),
+        _ => None,
+    };
+    if let Some((name, false)) = required {
+        return Err(FieldError::new(
+            field(name),
+            format!(
+                "{} in swarm mode needs a `{name}` range [low, high]",
+                kind.name()
+            ),
+        ));
+    }
+    if let Some(code) = k.code {
+        if code != 429 && code != 503 {
+            return Err(FieldError::new(field("code"), "must be 429 or 503"));
+        }
+    }
+    match k.rate_per_min {
+        Some([_, hi]) => {
+            check_expected(hi, at, end, field("rate_per_min"))?;
+            check_duration(k.duration, kind, field("duration"))?;
+        }
+        None if k.duration.is_some() => {
+            return Err(FieldError::new(
+                field("duration"),
+                "`duration` goes with `rate_per_min` (episodes); without it the kind holds over the whole window",
+            ))
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// What an entry touches: directed host pairs and hosts.
+type Footprint = (BTreeSet<(String, String)>, BTreeSet<String>);
+
+/// Host-lifecycle events of an entry: (time, host, what).
+fn lifecycle(f: &FaultSpec, topology: &Topology) -> Vec<(Dur, String, &'static str)> {
+    let mut out = Vec::new();
+    let hosts = resolve_hosts(f, topology);
+    match (f.kind, f.action) {
+        (FaultKind::Crash, _) => {
+            for h in &hosts {
+                out.push((f.at, h.clone(), "crash"));
+                if let Some(until) = f.until {
+                    out.push((until, h.clone(), "restart after a crash"));
+                }
+            }
+        }
+        (FaultKind::Restart, _) => {
+            for h in &hosts {
+                out.push((f.at, h.clone(), "restart"));
+            }
+        }
+        (FaultKind::Operator, Some(OperatorAction::Restart)) => {
+            for h in &hosts {
+                out.push((f.at, h.clone(), "operator restart"));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Contradictory entries, judged pairwise over `[[faults]]` (not over
+/// process occurrences, which never overlap on one target within a
+/// process, and compose with everything else):
+/// - two faults of one kind on a common link or host starting at the same
+///   instant (for `set`: the same or a nested field with different values);
+/// - two host-lifecycle events (crash, restart after a crash, restart,
+///   operator restart) on one host at the same instant;
+/// - a restart of a host while a crash has it down.
+pub fn contradictions(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+    let faults = &scenario.faults;
+    let footprints: Vec<Footprint> = faults
+        .iter()
+        .map(|f| {
+            (
+                resolve_links(f, topology).into_iter().collect(),
+                resolve_hosts(f, topology).into_iter().collect(),
+            )
+        })
+        .collect();
+    for j in 0..faults.len() {
+        let b = &faults[j];
+        for i in 0..j {
+            let a = &faults[i];
+            let (links_a, hosts_a) = &footprints[i];
+            let (links_b, hosts_b) = &footprints[j];
+            let common: Vec<String> = links_a
+                .intersection(links_b)
+                .map(|(x, y)| format!("{x}->{y}"))
+                .chain(hosts_a.intersection(hosts_b).cloned())
+                .collect();
+            if a.kind == b.kind
+                && a.at == b.at
+                && !common.is_empty()
+                && a.kind != FaultKind::Process
+            {
+                if a.kind == FaultKind::Set {
+                    let (fa, fb) = (
+                        a.field.as_deref().unwrap_or(""),
+                        b.field.as_deref().unwrap_or(""),
+                    );
+                    let nested = fa == fb
+                        || fa.starts_with(&format!("{fb}."))
+                        || fb.starts_with(&format!("{fa}."));
+                    if nested && a.value != b.value {
+                        return Err(FieldError::new(
+                            format!("faults[{j}].value"),
+                            format!(
+                                "contradicts faults[{i}]: both set `{fb}` on {} at {} with different values",
+                                common.join(", "),
+                                b.at
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                return Err(FieldError::new(
+                    format!("faults[{j}].at"),
+                    format!(
+                        "contradicts faults[{i}]: two {} faults on {} start at the same instant {}; merge them or move one",
+                        b.kind.name(),
+                        common.join(", "),
+                        b.at
+                    ),
+                ));
+            }
+            for (ta, ha, wa) in lifecycle(a, topology) {
+                for (tb, hb, wb) in lifecycle(b, topology) {
+                    if ta == tb && ha == hb {
+                        return Err(FieldError::new(
+                            format!("faults[{j}].at"),
+                            format!(
+                                "contradicts faults[{i}] ({wa} of {ha}): {wb} of {hb} at the same instant {tb}"
+                            ),
+                        ));
+                    }
+                }
+            }
+            for (crash, crash_ix, other, other_ix) in [(a, i, b, j), (b, j, a, i)] {
+                if crash.kind != FaultKind::Crash {
+                    continue;
+                }
+                let end = crash.until.unwrap_or(Dur(std::time::Duration::MAX));
+                for (t, h, what) in lifecycle(other, topology) {
+                    let is_restart = what == "restart" || what == "operator restart";
+                    if is_restart && t > crash.at && t < end && footprints[crash_ix].1.contains(&h)
+                    {
+                        return Err(FieldError::new(
+                            format!("faults[{other_ix}].at"),
+                            format!(
+                                "contradicts faults[{crash_ix}]: {what} of {h} at {t} while that crash has it down{}",
+                                crash.until.map(|u| format!(" (until {u})")).unwrap_or_default()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The driver task of a host's user agent: it owns the socket, the transactions, the
+//! dialogs and the timers, and is the only code that touches them.
+//!
+//! One loop waits on three things, in this fixed order when several are ready: a datagram,
+//! a command from a handle, the earliest timer deadline. Handling is synchronous: it
+//! updates state and queues datagrams in an outbox, which is flushed (and each datagram
+//! recorded as a `sip.send` event) before the loop waits again. With no timer armed the
+//! loop sleeps until a datagram or a command arrives: nothing polls.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::history::event::SipFields;
+use crate::history::{emit, Event};
+use crate::net::{host_of, UdpEndpoint};
+use crate::testbed::rng::SimRng;
+
+use super::timer_wheel::{TimerKey, TimerWheel, TxId};
+use super::{
+    ActiveCall, AnswerError, CallEvent, Command, DialogStatus, HangupOutcome, IncomingCall,
+    IncomingStatus, UaConfig,
+};
+use crate::sip::codec::{error_response_for, parse, Message, ViaSpec, MESSAGE_BYTES_MAX};
+use crate::sip::dialog::{Dialog, DialogId};
+use crate::sip::header::Method;
+use crate::sip::ids::{new_branch, new_tag};
+use crate::sip::transaction::{Action, Termination, Transaction, TransactionKey};
+use crate::sip::uri::parse_uri;
+
+/// Who a transaction works for.
+pub(super) enum Owner {
+    /// The INVITE of outgoing call `id`.
+    Outgoing(u64),
+    /// The CANCEL of an outgoing call.
+    Cancel,
+    /// The INVITE of incoming call `id`.
+    Incoming(u64),
+    /// Our BYE in a dialog; `reply` goes to the handle that hung up, if any.
+    Bye {
+        reply: Option<oneshot::Sender<HangupOutcome>>,
+    },
+    /// A server transaction the driver answers itself (OPTIONS, BYE, CANCEL, ...), or one
+    /// not claimed yet.
+    Local,
+}
+
+pub(super) struct TxEntry {
+    pub(super) key: TransactionKey,
+    pub(super) tx: Transaction,
+    pub(super) peer: SocketAddr,
+    pub(super) owner: Owner,
+    /// Response codes received (client) or already seen requests (server), to mark
+    /// retransmissions in `sip.recv` events.
+    pub(super) seen: BTreeSet<u16>,
+}
+
+/// Why an outgoing call is being cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CancelReason {
+    RingingTimeout,
+    User,
+}
+
+pub(super) struct Outgoing {
+    pub(super) invite: Message,
+    pub(super) tx: TxId,
+    pub(super) peer: SocketAddr,
+    pub(super) events: mpsc::UnboundedSender<CallEvent>,
+    pub(super) provisional: bool,
+    pub(super) cancel: Option<CancelReason>,
+    pub(super) cancel_sent: bool,
+}
+
+pub(super) struct Incoming {
+    pub(super) call: String,
+    pub(super) tx: TxId,
+    pub(super) to_tag: String,
+    pub(super) invite: Message,
+    pub(super) peer: SocketAddr,
+    pub(super) status: watch::Sender<IncomingStatus>,
+    pub(super) answer: Option<oneshot::Sender<Result<ActiveCall, AnswerError>>>,
+    pub(super) final_sent: bool,
+}
+
+pub(super) struct DialogEntry {
+    pub(super) dialog: Dialog,
+    /// Where in-dialog requests go.
+    pub(super) peer: SocketAddr,
+    /// Our ACK for the peer's 2xx (UAC), re-sent when the 2xx is retransmitted.
+    pub(super) ack: Option<Message>,
+    pub(super) status: watch::Sender<DialogStatus>,
+}
+
+struct Datagram {
+    message: Message,
+    peer: SocketAddr,
+    retransmission: bool,
+    tx: Option<TxId>,
+}
+
+pub(crate) struct Driver {
+    pub(super) socket: UdpEndpoint,
+    pub(super) local: SocketAddr,
+    pub(super) config: UaConfig,
+    pub(super) rng: SimRng,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
+    pub(super) incoming_tx: mpsc::Sender<IncomingCall>,
+    pub(super) txs: BTreeMap<TxId, TxEntry>,
+    pub(super) tx_index: BTreeMap<TransactionKey, TxId>,
+    next_tx: TxId,
+    pub(super) wheel: TimerWheel,
+    pub(super) outgoing: BTreeMap<u64, Outgoing>,
+    pub(super) incoming: BTreeMap<u64, Incoming>,
+    pub(super) next_incoming: u64,
+    pub(super) dialogs: BTreeMap<DialogId, DialogEntry>,
+    /// INVITE server transactions whose 2xx awaits its ACK, by dialog.
+    pub(super) accepted: BTreeMap<DialogId, TxId>,
+    outbox: VecDeque<Datagram>,
+}
+
+enum Wake {
+    Datagram(usize, SocketAddr),
+    Command(Command),
+    Timer,
+    SocketClosed,
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where to send to a URI: its host when that is an IP literal, else `fallback` (the
+/// address the peer's message came from). Names from the wire are never looked up.
+pub(super) fn resolve(uri: &str, fallback: SocketAddr) -> SocketAddr {
+    parse_uri(uri)
+        .ok()
+        .and_then(|u| {
+            let (host, port) = u.host_port()?;
+            let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+            Some(SocketAddr::new(ip, port))
+        })
+        .unwrap_or(fallback)
+}
+
+fn sip_fields<'a>(
+    message: &'a Message,
+    label: &'a str,
+    cseq: &'a str,
+    peer: &'a str,
+    retransmission: bool,
+) -> SipFields<'a> {
+    SipFields {
+        call: message.callsim_call().unwrap_or(""),
+        sip_call_id: message.call_id(),
+        start_line: label,
+        cseq,
+        peer,
+        retransmission,
+    }
+}
+
+impl Driver {
+    pub(super) fn new(
+        socket: UdpEndpoint,
+        config: UaConfig,
+        rng: SimRng,
+        commands: mpsc::UnboundedSender<Command>,
+        incoming_tx: mpsc::Sender<IncomingCall>,
+    ) -> Driver {
+        let local = socket.local_addr();
+        Driver {
+            socket,
+            local,
+            config,
+            rng,
+            commands,
+            incoming_tx,
+            txs: BTreeMap::new(),
+            tx_index: BTreeMap::new(),
+            next_tx: 0,
+            wheel: TimerWheel::default(),
+            outgoing: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            next_incoming: 0,
+            dialogs: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let socket = self.socket.clone();
+        let mut buf = vec![0u8; MESSAGE_BYTES_MAX + 1];
+        loop {
+            let deadline = self.wheel.next_deadline();
+            let wake = tokio::select! {
+                biased;
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => Wake::Datagram(n, from),
+                    Err(_) => Wake::SocketClosed,
+                },
+                Some(command) = commands.recv() => Wake::Command(command),
+                () = sleep_until(deadline) => Wake::Timer,
+            };
+            match wake {
+                Wake::Datagram(n, from) => {
+                    let bytes = buf[..n].to_vec();
+                    self.on_datagram(&bytes, from);
+                }
+                Wake::Command(command) => self.on_command(command),
+                Wake::Timer => self.on_timers(Instant::now()),
+                Wake::SocketClosed => return,
+            }
+            self.flush().await;
+        }
+    }
+
+    /// Our Via for a new request.
+    pub(super) fn via(&mut self) -> ViaSpec {
+        ViaSpec {
+            host: self.local.ip().to_string(),
+            port: self.local.port(),
+            branch: new_branch(&mut self.rng),
+        }
+    }
+
+    pub(super) fn new_tag(&mut self) -> String {
+        new_tag(&mut self.rng)
+    }
+
+    /// Our Contact URI.
+    pub(super) fn contact(&self) -> String {
+        format!(
+            "sip:{}@{}:{}",
+            self.config.user,
+            self.local.ip(),
+            self.local.port()
+        )
+    }
+
+    /// Queues a datagram; `tx` hears of a transport error.
+    pub(super) fn queue(
+        &mut self,
+        message: Message,
+        peer: SocketAddr,
+        retransmission: bool,
+        tx: Option<TxId>,
+    ) {
+        self.outbox.push_back(Datagram {
+            message,
+            peer,
+            retransmission,
+            tx,
+        });
+    }
+
+    async fn flush(&mut self) {
+        while let Some(d) = self.outbox.pop_front() {
+            let peer = host_of(d.peer);
+            let label = d.message.start_label();
+            let cseq = d.message.cseq().to_string();
+            emit(Event::SipSend(sip_fields(
+                &d.message,
+                &label,
+                &cseq,
+                &peer,
+                d.retransmission,
+            )));
+            let sent = self.socket.send_to(d.message.as_bytes(), d.peer).await;
+            if sent.is_err() {
+                if let Some(id) = d.tx {
+                    if let Some(entry) = self.txs.get_mut(&id) {
+                        let actions = entry.tx.on_transport_error();
+                        self.apply(id, actions);
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_recv(message: &Message, from: SocketAddr, retransmission: bool) {
+        let peer = host_of(from);
+        let label = message.start_label();
+        let cseq = message.cseq().to_string();
+        emit(Event::SipRecv(sip_fields(
+            message,
+            &label,
+            &cseq,
+            &peer,
+            retransmission,
+        )));
+    }
+
+    /// Starts a transaction (client or server) and carries out its first actions.
+    pub(super) fn start_tx(
+        &mut self,
+        tx: Transaction,
+        actions: Vec<Action>,
+        peer: SocketAddr,
+        owner: Owner,
+        key: TransactionKey,
+    ) -> TxId {
+        self.next_tx += 1;
+        let id = self.next_tx;
+        self.tx_index.insert(key.clone(), id);
+        self.txs.insert(
+            id,
+            TxEntry {
+                key,
+                tx,
+                peer,
+                owner,
+                seen: BTreeSet::new(),
+            },
+        );
+        self.apply(id, actions);
+        id
+    }
+
+    /// Carries out a transaction's actions.
+    pub(super) fn apply(&mut self, id: TxId, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send {
+                    message,
+                    retransmission,
+                } => {
+                    if let Some(peer) = self.txs.get(&id).map(|e| e.peer) {
+                        self.queue(message, peer, retransmission, Some(id));
+                    }
+                }
+                Action::StartTimer(timer, after) => {
+                    self.wheel
+                        .set(TimerKey::Tx(id, timer), Instant::now() + after);
+                }
+                Action::StopTimer(timer) => self.wheel.clear(TimerKey::Tx(id, timer)),
+                Action::PassUp(message) => self.pass_up(id, message),
+                Action::Terminated(why) => self.terminated(id, why),
+            }
+        }
+    }
+
+    fn pass_up(&mut self, id: TxId, message: Message) {
+        let Some(entry) = self.txs.get(&id) else {
+            return;
+        };
+        match &entry.owner {
+            Owner::Outgoing(call) => {
+                let call = *call;
+                self.outgoing_response(call, message);
+            }
+            Owner::Bye { .. } => self.bye_response(id, &message),
+            Owner::Incoming(call) => {
+                let call = *call;
+                if message.method() == Some(&Method::Ack) {
+                    self.answered_call_acked(call);
+                }
+            }
+            Owner::Cancel => {}
+            Owner::Local => {
+                if message.is_request() {
+                    self.new_request(id, message);
+                }
+            }
+        }
+    }
+
+    fn terminated(&mut self, id: TxId, why: Termination) {
+        self.wheel.clear_tx(id);
+        let Some(entry) = self.txs.remove(&id) else {
+            return;
+        };
+        self.tx_index.remove(&entry.key);
+        match entry.owner {
+            Owner::Outgoing(call) => self.outgoing_tx_ended(call, why),
+            Owner::Incoming(call) => self.incoming_tx_ended(call, why),
+            Owner::Bye { reply } => {
+                if let Some(reply) = reply {
+                    if why != Termination::Normal {
+                        let _ = reply.send(HangupOutcome::Timeout);
+                    }
+                }
+            }
+            Owner::Cancel | Owner::Local => {}
+        }
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        while let Some(key) = self.wheel.pop_due(now) {
+            match key {
+                TimerKey::Tx(id, timer) => {
+                    if let Some(entry) = self.txs.get_mut(&id) {
+                        let actions = entry.tx.on_timer(timer);
+                        self.apply(id, actions);
+                    }
+                }
+                TimerKey::Ringing(call) => self.cancel_outgoing(call, CancelReason::RingingTimeout),
+                TimerKey::CancelGuard(call) => self.cancel_guard_expired(call),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Place {
+                id,
+                request,
+                events,
+            } => self.place_call(id, request, events),
+            Command::Cancel { id } => self.cancel_outgoing(id, CancelReason::User),
+            Command::Respond { id, code } => self.respond_incoming(id, code),
+            Command::Answer { id, reply } => self.answer_incoming(id, reply),
+            Command::Hangup { dialog, reply } => self.hangup(&dialog, Some(reply)),
+        }
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        let message = match parse(bytes) {
+            Ok(m) => m,
+            Err(error) => {
+                let tag = self.new_tag();
+                if let Some(answer) = error_response_for(bytes, &error, &tag) {
+                    self.queue(answer, from, false, None);
+                }
+                return;
+            }
+        };
+        if message.is_request() {
+            self.on_request(message, from);
+        } else {
+            self.on_response(message, from);
+        }
+    }
+
+    fn on_response(&mut self, response: Message, from: SocketAddr) {
+        let code = response.status().unwrap_or_default();
+        let key = TransactionKey::client(&response);
+        if let Some(&id) = self.tx_index.get(&key) {
+            let entry = self.txs.get_mut(&id).expect("indexed transactions exist");
+            let retransmission = !entry.seen.insert(code);
+            Self::emit_recv(&response, from, retransmission);
+            let actions = entry.tx.on_message(response);
+            self.apply(id, actions);
+            return;
+        }
+        // No transaction: a retransmitted 2xx to an INVITE whose transaction ended. Its
+        // ACK is ours to repeat (section 13.2.2.4).
+        let dialog = DialogId::of_response(&response);
+        let is_2xx_invite = (200..300).contains(&code) && response.cseq().method == Method::Invite;
+        let ack = self
+            .dialogs
+            .get(&dialog)
+            .filter(|_| is_2xx_invite)
+            .and_then(|d| d.ack.clone().map(|ack| (ack, d.peer)));
+        Self::emit_recv(&response, from, true);
+        if let Some((ack, peer)) = ack {
+            self.queue(ack, peer, true, None);
+        }
+    }
+
+    fn on_request(&mut self, request: Message, from: SocketAddr) {
+        let key = TransactionKey::server(&request);
+        let is_ack = request.method() == Some(&Method::Ack);
+        if let Some(&id) = self.tx_index.get(&key) {
+            let entry = self.txs.get_mut(&id).expect("indexed transactions exist");
+            // An ACK with the INVITE's branch is new once; any other match is a copy.
+            let first_ack = is_ack && entry.seen.insert(0);
+            Self::emit_recv(&request, from, !first_ack);
+            let actions = entry.tx.on_message(request);
+            self.apply(id, actions);
+            return;
+        }
+        if is_ack {
+            // The end-to-end ACK of a 2xx has a branch of its own.
+            let dialog = DialogId::of_incoming_request(&request);
+            match self.accepted.get(&dialog).copied() {
+                Some(id) => {
+                    Self::emit_recv(&request, from, false);
+                    if let Some(Transaction::InviteServer(server)) =
+                        self.txs.get_mut(&id).map(|e| &mut e.tx)
+                    {
+                        let actions = server.on_2xx_ack(request);
+                        self.apply(id, actions);
+                    }
+                }
+                None => Self::emit_recv(&request, from, true),
+            }
+            return;
+        }
+        Self::emit_recv(&request, from, false);
+        if self.txs.len() >= super::TRANSACTIONS_MAX {
+            self.stateless_reply(&request, from, 503);
+            return;
+        }
+        let (tx, actions) = Transaction::server(request, self.config.timers);
+        self.start_tx(tx, actions, from, Owner::Local, key);
+    }
+
+    /// Answers without a transaction (overload).
+    fn stateless_reply(&mut self, request: &Message, to: SocketAddr, code: u16) {
+        let spec = crate::sip::codec::ResponseSpec {
+            to_tag: Some(self.new_tag()),
+            ..Default::default()
+        };
+        if let Ok(response) = crate::sip::codec::build_response(request, code, &spec) {
+            self.queue(response, to, false, None);
+        }
+    }
+
+    /// Sends the transaction user's response through server transaction `id`.
+    pub(super) fn respond_via(&mut self, id: TxId, response: Message) {
+        if let Some(entry) = self.txs.get_mut(&id) {
+            let actions = entry.tx.respond(response);
+            self.apply(id, actions);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The driver's incoming side (UAS): new requests, ringing, answering (200 retransmitted
+//! until the ACK, by the INVITE server transaction), rejecting, CANCEL (200 to it, 487 to
+//! the INVITE), the peer's BYE, and the requests the driver answers by itself.
+//!
+//! An unclaimed handle: an [`super::IncomingCall`] dropped without a final response
+//! rejects the call with 480 Temporarily Unavailable.
+
+use tokio::sync::{oneshot, watch};
+
+use super::driver::{resolve, DialogEntry, Driver, Incoming, Owner};
+use super::timer_wheel::TxId;
+use super::{ActiveCall, AnswerError, DialogStatus, EndReason, IncomingCall, IncomingStatus};
+use crate::sip::codec::{build_response, Message, ResponseSpec};
+use crate::sip::dialog::{Dialog, DialogId, DialogRequestError};
+use crate::sip::header::Method;
+use crate::sip::transaction::{answer_cancel, cancelled_invite_key, Termination, Transaction};
+use crate::sip::uri::parse_uri;
+
+/// The methods the driver accepts, for Allow headers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+
+impl Driver {
+    /// Answers server transaction `id` with `code`, built from its request.
+    fn reply(&mut self, id: TxId, request: &Message, code: u16, extra: Vec<(String, String)>) {
+        let spec = ResponseSpec {
+            to_tag: Some(self.new_tag()),
+            extra_headers: extra,
+            ..Default::default()
+        };
+        if let Ok(response) = build_response(request, code, &spec) {
+            self.respond_via(id, response);
+        }
+    }
+
+    /// A new request passed up by a new server transaction `id`.
+    pub(super) fn new_request(&mut self, id: TxId, request: Message) {
+        let method = request.method().cloned().unwrap_or(Method::Ack);
+        let scheme_ok = request
+            .request_uri()
+            .and_then(|u| parse_uri(u).ok())
+            .is_some_and(|u| u.sip.is_some());
+        if !scheme_ok {
+            self.reply(id, &request, 416, Vec::new());
+            return;
+        }
+        if method != Method::Cancel {
+            if let Some(required) = request.header("Require") {
+                let unsupported = vec![("Unsupported".to_string(), required.to_string())];
+                self.reply(id, &request, 420, unsupported);
+                return;
+            }
+        }
+        match method {
+            Method::Invite => self.new_invite(id, request),
+            Method::Cancel => self.cancel_request(id, &request),
+            Method::Bye => self.bye_request(id, &request),
+            Method::Options => {
+                let allow = vec![("Allow".to_string(), ALLOW.to_string())];
+                self.reply(id, &request, 200, allow);
+            }
+            Method::Extension(_) => self.reply(id, &request, 501, Vec::new()),
+            _ => {
+                let allow = vec![("Allow".to_string(), ALLOW.to_string())];
+                self.reply(id, &request, 405, allow);
+            }
+        }
+    }
+
+    fn new_invite(&mut self, id: TxId, invite: Message) {
+        if invite.to_tag().is_some() {
+            // A re-INVITE: session changes are not modelled.
+            self.reply(id, &invite, 488, Vec::new());
+            return;
+        }
+        let peer = self.txs.get(&id).map(|e| e.peer).unwrap_or(self.local);
+        let to_tag = self.new_tag();
+        let call_id = self.next_incoming + 1;
+        let (status, status_rx) = watch::channel(IncomingStatus::Pending);
+        let call = invite.callsim_call().unwrap_or_default().to_string();
+        let handle = IncomingCall {
+            id: call_id,
+            call: call.clone(),
+            invite: invite.clone(),
+            commands: self.commands.clone(),
+            status: status_rx,
+            finished: false,
+        };
+        if self.incoming_tx.try_send(handle).is_err() {
+            // The node is not taking calls fast enough (or at all).
+            self.reply(id, &invite, 503, Vec::new());
+            return;
+        }
+        self.next_incoming = call_id;
+        if let Some(entry) = self.txs.get_mut(&id) {
+            entry.owner = Owner::Incoming(call_id);
+        }
+        self.incoming.insert(
+            call_id,
+            Incoming {
+                call,
+                tx: id,
+                to_tag,
+                invite,
+                peer,
+                status,
+                answer: None,
+                final_sent: false,
+            },
+        );
+    }
+
+    fn response_spec(&self, incoming: &Incoming, code: u16) -> ResponseSpec {
+        ResponseSpec {
+            to_tag: Some(incoming.to_tag.clone()),
+            contact: (code < 300).then(|| self.contact()),
+            ..Default::default()
+        }
+    }
+
+    /// A provisional or rejecting response from the node.
+    pub(super) fn respond_incoming(&mut self, id: u64, code: u16) {
+        let Some(incoming) = self.incoming.get(&id) else {
+            return;
+        };
+        if incoming.final_sent || *incoming.status.borrow() != IncomingStatus::Pending {
+            return;
+        }
+        let spec = self.response_spec(incoming, code);
+        let Ok(response) = build_response(&incoming.invite, code, &spec) else {
+            return;
+        };
+        let tx = incoming.tx;
+        if code >= 200 {
+            if let Some(incoming) = self.incoming.get_mut(&id) {
+                incoming.final_sent = true;
+                let _ = incoming.status.send(IncomingStatus::Finished);
+            }
+        }
+        self.respond_via(tx, response);
+    }
+
+    /// 200 OK from the node: the dialog starts; the ACK completes the answer.
+    pub(super) fn answer_incoming(
+        &mut self,
+        id: u64,
+        reply: oneshot::Sender<Result<ActiveCall, AnswerError>>,
+    ) {
+        let Some(incoming) = self.incoming.get(&id) else {
+            let _ = reply.send(Err(AnswerError::Cancelled));
+            return;
+        };
+        if *incoming.status.borrow() == IncomingStatus::Cancelled {
+            let _ = reply.send(Err(AnswerError::Cancelled));
+            return;
+        }
+        if incoming.final_sent {
+            let _ = reply.send(Err(AnswerError::AlreadyFinal));
+            return;
+        }
+        let spec = self.response_spec(incoming, 200);
+        let Ok(ok) = build_response(&incoming.invite, 200, &spec) else {
+            let _ = reply.send(Err(AnswerError::Stopped));
+            return;
+        };
+        let mut dialog = Dialog::uas(&incoming.invite, &incoming.to_tag);
+        dialog.confirm();
+        // Without a Contact (which RFC 3261 requires) the source address is the best
+        // remote target we have.
+        let peer = if incoming.invite.contacts().is_empty() && dialog.route_set().is_empty() {
+            incoming.peer
+        } else {
+            resolve(dialog.next_hop(), incoming.peer)
+        };
+        let dialog_id = dialog.id().clone();
+        let tx = incoming.tx;
+        let (status, _) = watch::channel(DialogStatus::Active);
+        self.dialogs.insert(
+            dialog_id.clone(),
+            DialogEntry {
+                dialog,
+                peer,
+                ack: None,
+                status,
+            },
+        );
+        self.accepted.insert(dialog_id, tx);
+        if let Some(incoming) = self.incoming.get_mut(&id) {
+            incoming.final_sent = true;
+            incoming.answer = Some(reply);
+            let _ = incoming.status.send(IncomingStatus::Finished);
+        }
+        self.respond_via(tx, ok);
+    }
+
+    /// The ACK of our 2xx arrived (passed up by the INVITE server transaction).
+    pub(super) fn answered_call_acked(&mut self, id: u64) {
+        let Some(incoming) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        let Some(reply) = incoming.answer.take() else {
+            return;
+        };
+        let dialog_id = DialogId {
+            call_id: incoming.invite.call_id().to_string(),
+            local_tag: incoming.to_tag.clone(),
+            remote_tag: incoming.invite.from_tag().unwrap_or_default().to_string(),
+        };
+        let call = incoming.call.clone();
+        self.accepted.remove(&dialog_id);
+        let Some(entry) = self.dialogs.get(&dialog_id) else {
+            let _ = reply.send(Err(AnswerError::Stopped));
+            return;
+        };
+        let active = ActiveCall {
+            call,
+            dialog: dialog_id,
+            commands: self.commands.clone(),
+            status: entry.status.subscribe(),
+        };
+        let _ = reply.send(Ok(active));
+    }
+
+    /// The INVITE server transaction ended.
+    pub(super) fn incoming_tx_ended(&mut self, id: u64, why: Termination) {
+        let Some(incoming) = self.incoming.remove(&id) else {
+            return;
+        };
+        let dialog_id = DialogId {
+            call_id: incoming.invite.call_id().to_string(),
+            local_tag: incoming.to_tag.clone(),
+            remote_tag: incoming.invite.from_tag().unwrap_or_default().to_string(),
+        };
+        self.accepted.remove(&dialog_id);
+        if let Some(reply) = incoming.answer {
+            // Still waiting for the ACK: timer H fired, or the transport failed. Section
+            // 13.3.1.4: the dialog is confirmed but the session should end, with a BYE.
+            let _ = reply.send(Err(AnswerError::NoAck));
+            if why != Termination::Normal {
+                self.end_dialog(&dialog_id, EndReason::NoAck, None);
+            }
+        }
+    }
+
+    fn cancel_request(&mut self, id: TxId, cancel: &Message) {
+        let invite_tx = self.tx_index.get(&cancelled_invite_key(cancel)).copied();
+        let (incoming_id, to_tag) = match invite_tx.and_then(|t| self.txs.get(&t)).map(|e| &e.owner)
+        {
+            Some(Owner::Incoming(call)) => (
+                Some(*call),
+                self.incoming
+                    .get(call)
+                    .map(|i| i.to_tag.clone())
+                    .unwrap_or_default(),
+            ),
+            _ => (None, self.new_tag()),
+        };
+        let server = invite_tx.and_then(|t| match self.txs.get_mut(&t).map(|e| &mut e.tx) {
+            Some(Transaction::InviteServer(s)) => Some(s),
+            _ => None,
+        });
+        let (answer, invite_actions) = answer_cancel(cancel, server, &to_tag);
+        if let Some(answer) = answer {
+            self.respond_via(id, answer);
+        }
+        let terminated_invite = !invite_actions.is_empty();
+        if let Some(t) = invite_tx {
+            self.apply(t, invite_actions);
+        }
+        if let (Some(call), true) = (incoming_id, terminated_invite) {
+            if let Some(incoming) = self.incoming.get_mut(&call) {
+                incoming.final_sent = true;
+                let _ = incoming.status.send(IncomingStatus::Cancelled);
+            }
+        }
+    }
+
+    fn bye_request(&mut self, id: TxId, bye: &Message) {
+        let dialog_id = DialogId::of_incoming_request(bye);
+        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
+            self.reply(id, bye, 481, Vec::new());
+            return;
+        };
+        match entry.dialog.on_request(bye) {
+            Ok(()) => {
+                let mut entry = self.dialogs.remove(&dialog_id).expect("just found");
+                entry.dialog.terminate();
+                let _ = entry
+                    .status
+                    .send(DialogStatus::Ended(EndReason::RemoteHangup));
+                self.reply(id, bye, 200, Vec::new());
+            }
+            Err(DialogRequestError::OutOfOrder { .. }) => self.reply(id, bye, 500, Vec::new()),
+            Err(DialogRequestError::Mismatch) => self.reply(id, bye, 481, Vec::new()),
+        }
+    }
+}

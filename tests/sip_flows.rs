@@ -1,0 +1,666 @@
+//! RFC 3665 basic call flows between two turmoil hosts, `alice` (caller) and `bob`
+//! (callee), each pinned by an insta snapshot of its ladder diagram with sim times:
+//! §3.1 successful session, §3.8 no answer (CANCEL, 487), §3.9 busy (486), §3.10 no
+//! response (INVITE retransmissions, then timer B), §3.11 180 then 480. Then calls under
+//! 30% packet loss each way, which complete through retransmission.
+//!
+//! Every link has a fixed 10 ms one-way latency and the tick is 1 ms, so the times in the
+//! ladders read exactly. A `*` in a ladder marks a retransmission.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+use callsim::history::ladder::ladder;
+use callsim::history::{emit, host_span, Event, History, Recorder};
+use callsim::net::UdpEndpoint;
+use callsim::nodes::NodeCtx;
+use callsim::scenario::{Dur, NodeKind, RunConfig, Scenario, Topology};
+use callsim::sip::ua::{
+    CallEvent, CallOutcome, CallRequest, HangupOutcome, IncomingCalls, SipUa, UaConfig,
+};
+use callsim::sip::SipTimers;
+use callsim::testbed::rng::rng_for;
+use callsim::testbed::{Control, EPOCH};
+
+const SIP_PORT: u16 = 5060;
+const LATENCY: Duration = Duration::from_millis(10);
+
+/// What a test-bed node would get; only the name, control handle and seed matter here.
+fn node_ctx(name: &str, control: &Control, seed: u64) -> NodeCtx {
+    NodeCtx {
+        name: Arc::from(name),
+        kind: NodeKind::Echo,
+        pod: 0,
+        section: "echo",
+        seed,
+        incarnation: 0,
+        control: control.handle(),
+        scenario: Arc::new(Scenario::new(RunConfig::new(Dur::from_secs(600)))),
+        topology: Arc::new(Topology { hosts: Vec::new() }),
+    }
+}
+
+async fn start_ua(name: &str, control: &Control, seed: u64) -> (SipUa, IncomingCalls) {
+    let ctx = node_ctx(name, control, seed);
+    let socket = UdpEndpoint::bind(&ctx, SIP_PORT).await.expect("bind 5060");
+    let config = UaConfig {
+        timers: SipTimers::default(),
+        user: name.to_string(),
+    };
+    SipUa::start(socket, config, rng_for(seed, &[name, "sip"]))
+}
+
+fn bob_addr() -> SocketAddr {
+    SocketAddr::new(turmoil::lookup("bob"), SIP_PORT)
+}
+
+fn call_request(call: &str, ringing_timeout: Duration) -> CallRequest {
+    CallRequest {
+        call: call.to_string(),
+        target: bob_addr(),
+        uri: format!("sip:bob@{}:{SIP_PORT}", bob_addr().ip()),
+        ringing_timeout,
+        extra_headers: Vec::new(),
+    }
+}
+
+/// The platform's `sip_conformance` oracle (ACKs, 487 after CANCEL, BYE only in a
+/// confirmed dialog) finds nothing wrong with a flow.
+fn assert_conformant(history: &History) {
+    let end_ms = history.records.last().map_or(0, |r| r.t_ms);
+    let params = callsim::oracles::sip::Params::default();
+    let violations = callsim::oracles::sip::check(history, &params, end_ms + 60_000);
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// Packet loss on every datagram a host sends to its peer.
+#[derive(Clone, Copy)]
+struct Loss(f64);
+
+/// Whether bob's host runs a SIP user agent at all.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BobSip {
+    On,
+    Off,
+}
+
+/// Runs `alice` as a client (the run ends when it returns) and `bob` as a host, records
+/// the history.
+fn run_flow<A, AF, B, BF>(seed: u64, loss: Loss, bob_sip: BobSip, alice: A, bob: B) -> History
+where
+    A: FnOnce(SipUa) -> AF + 'static,
+    AF: Future<Output = ()> + 'static,
+    B: Fn(Option<IncomingCalls>) -> BF + 'static,
+    BF: Future<Output = ()> + 'static,
+{
+    let recorder = Recorder::new();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(seed)
+            .epoch(UNIX_EPOCH + EPOCH)
+            .tick_duration(Duration::from_millis(1))
+            .simulation_duration(Duration::from_secs(600))
+            .min_message_latency(LATENCY)
+            .max_message_latency(LATENCY)
+            .build();
+        let bob_control = Control::new(toml::Value::Table(Default::default()));
+        let bob = Rc::new(bob);
+        sim.host("bob", move || {
+            let control = bob_control.clone();
+            let bob = bob.clone();
+            async move {
+                set_loss(&control, "alice", loss);
+                if bob_sip == BobSip::On {
+                    let (_ua, incoming) = start_ua("bob", &control, seed).await;
+                    bob(Some(incoming)).await;
+                    std::future::pending::<()>().await;
+                }
+                bob(None).await;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            .instrument(host_span("bob"))
+        });
+        let alice_control = Control::new(toml::Value::Table(Default::default()));
+        sim.client(
+            "alice",
+            async move {
+                set_loss(&alice_control, "bob", loss);
+                let (ua, _incoming) = start_ua("alice", &alice_control, seed).await;
+                alice(ua).await;
+                // Let the last transactions finish their wait timers on the wire.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }
+            .instrument(host_span("alice")),
+        );
+        sim.run().expect("the flow runs to completion");
+    });
+    let history = recorder.take();
+    assert_conformant(&history);
+    history
+}
+
+fn set_loss(control: &Control, peer: &str, loss: Loss) {
+    if loss.0 > 0.0 {
+        control.update_packet_rule(turmoil::lookup(peer), |r| r.loss = loss.0);
+    }
+}
+
+/// A shared slot the caller writes its observations into.
+type Notes = Rc<RefCell<Vec<String>>>;
+
+fn note(notes: &Notes, text: impl Into<String>) {
+    notes.borrow_mut().push(text.into());
+}
+
+async fn follow(notes: &Notes, mut call: callsim::sip::ua::OutgoingCall) -> CallOutcome {
+    loop {
+        match call.next_event().await {
+            CallEvent::Progress(code) => note(notes, format!("progress {code}")),
+            CallEvent::Final(outcome) => return outcome,
+        }
+    }
+}
+
+/// Records the caller's view of the end of the INVITE as a `call.end` note in the ladder:
+/// the code a platform would report (answered 200, timer B 408) and why.
+fn note_end(call: &str, outcome: &CallOutcome) {
+    let status = match outcome {
+        CallOutcome::Answered(_) => 200,
+        CallOutcome::Rejected(code) => *code,
+        CallOutcome::TimedOut | CallOutcome::Cancelled => 487,
+        CallOutcome::TransportFailure => 408,
+    };
+    emit(Event::CallEnd {
+        call,
+        status,
+        reason: &outcome_name(outcome),
+    });
+}
+
+fn outcome_name(outcome: &CallOutcome) -> String {
+    match outcome {
+        CallOutcome::Answered(_) => "answered".into(),
+        CallOutcome::Rejected(code) => format!("rejected {code}"),
+        CallOutcome::TimedOut => "timed out".into(),
+        CallOutcome::Cancelled => "cancelled".into(),
+        CallOutcome::TransportFailure => "transport failure".into(),
+    }
+}
+
+#[test]
+fn rfc3665_3_1_successful_session() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            let outcome = follow(&n, call).await;
+            note_end("out-1", &outcome);
+            note(&n, outcome_name(&outcome));
+            let CallOutcome::Answered(active) = outcome else {
+                return;
+            };
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            note(&n, format!("hangup {:?}", active.hangup().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            call.ring();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut active = call.answer().await.expect("acknowledged");
+            active.ended().await;
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec!["progress 180", "answered", "hangup Ok"]
+    );
+    insta::assert_snapshot!("rfc3665_3_1_successful_session", ladder(&history, "out-1"));
+}
+
+#[test]
+fn rfc3665_3_8_no_answer_cancel_487() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(10)));
+            let outcome = follow(&n, call).await;
+            note_end("out-1", &outcome);
+            note(&n, outcome_name(&outcome));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let mut call = incoming.next().await.expect("a call arrives");
+            call.ring();
+            call.cancelled().await;
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["progress 180", "timed out"]);
+    insta::assert_snapshot!("rfc3665_3_8_no_answer", ladder(&history, "out-1"));
+}
+
+#[test]
+fn rfc3665_3_9_busy_486() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            let outcome = follow(&n, call).await;
+            note_end("out-1", &outcome);
+            note(&n, outcome_name(&outcome));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            call.reject(486);
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["rejected 486"]);
+    insta::assert_snapshot!("rfc3665_3_9_busy", ladder(&history, "out-1"));
+}
+
+#[test]
+fn rfc3665_3_10_no_response_retransmits_then_times_out() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::Off,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(60)));
+            let outcome = follow(&n, call).await;
+            note_end("out-1", &outcome);
+            note(&n, outcome_name(&outcome));
+        },
+        // Bob's host is up but runs no SIP: the INVITEs fall on a closed port.
+        |_| async move {},
+    );
+    assert_eq!(*notes.borrow(), vec!["transport failure"]);
+    let invites: Vec<(u64, bool)> = history
+        .of_kind("sip.send")
+        .map(|r| (r.t_ms, r.bool("retransmission").expect("flag")))
+        .collect();
+    assert_eq!(
+        invites,
+        vec![
+            (0, false),
+            (500, true),
+            (1500, true),
+            (3500, true),
+            (7500, true),
+            (15500, true),
+            (31500, true)
+        ]
+    );
+    insta::assert_snapshot!("rfc3665_3_10_no_response", ladder(&history, "out-1"));
+}
+
+#[test]
+fn rfc3665_3_11_ringing_then_480() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            let outcome = follow(&n, call).await;
+            note_end("out-1", &outcome);
+            note(&n, outcome_name(&outcome));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            call.ring();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            call.reject(480);
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["progress 180", "rejected 480"]);
+    insta::assert_snapshot!(
+        "rfc3665_3_11_temporarily_unavailable",
+        ladder(&history, "out-1")
+    );
+}
+
+/// Twenty calls, one after the other, with 30% of the datagrams lost in each direction.
+fn lossy_calls(seed: u64) -> (Vec<String>, History) {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        seed,
+        Loss(0.3),
+        BobSip::On,
+        move |ua| async move {
+            for i in 1..=20 {
+                let call =
+                    ua.place_call(call_request(&format!("out-{i}"), Duration::from_secs(30)));
+                let outcome = call.outcome().await;
+                let CallOutcome::Answered(active) = outcome else {
+                    note(&n, format!("out-{i} {}", outcome_name(&outcome)));
+                    continue;
+                };
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let hangup = active.hangup().await;
+                note(&n, format!("out-{i} answered, hangup {hangup:?}"));
+            }
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            while let Some(call) = incoming.next().await {
+                callsim::testbed::spawn(async move {
+                    call.ring();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if let Ok(mut active) = call.answer().await {
+                        active.ended().await;
+                    }
+                });
+            }
+        },
+    );
+    let notes = notes.borrow().clone();
+    (notes, history)
+}
+
+#[test]
+fn calls_complete_under_30_percent_loss_each_way() {
+    let (notes, history) = lossy_calls(7);
+    let expected: Vec<String> = (1..=20)
+        .map(|i| format!("out-{i} answered, hangup {:?}", HangupOutcome::Ok))
+        .collect();
+    assert_eq!(notes, expected);
+    let sends = history.of_kind("sip.send").count();
+    let retransmissions = history
+        .of_kind("sip.send")
+        .filter(|r| r.bool("retransmission") == Some(true))
+        .count();
+    println!("30% loss: {sends} SIP sends, {retransmissions} retransmissions");
+    assert!(
+        retransmissions >= 10,
+        "loss must show as retransmissions, got {retransmissions} of {sends}"
+    );
+}
+
+#[test]
+fn same_seed_same_history() {
+    let (_, a) = lossy_calls(11);
+    let (_, b) = lossy_calls(11);
+    assert_eq!(a.first_divergence(&b), None);
+    assert_eq!(a.hash(), b.hash());
+}
+
+#[test]
+fn callee_hangs_up_and_the_caller_notices() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            let CallOutcome::Answered(mut active) = call.outcome().await else {
+                note(&n, "not answered");
+                return;
+            };
+            note(&n, format!("{:?}", active.ended().await));
+            note(&n, format!("{:?}", active.hangup().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            let active = call.answer().await.expect("acknowledged");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!(active.hangup().await, HangupOutcome::Ok);
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["RemoteHangup", "AlreadyEnded"]);
+    let byes: Vec<&str> = history
+        .of_kind("sip.send")
+        .filter(|r| r.str("start_line") == Some("BYE"))
+        .map(|r| &*r.host)
+        .collect();
+    assert_eq!(byes, vec!["bob"]);
+}
+
+#[test]
+fn caller_cancel_before_any_provisional_waits_for_the_100() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            call.cancel();
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let mut call = incoming.next().await.expect("a call arrives");
+            call.cancelled().await;
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["cancelled"]);
+    let cancel_at = history
+        .of_kind("sip.send")
+        .find(|r| r.str("start_line") == Some("CANCEL"))
+        .map(|r| r.t_ms);
+    assert_eq!(
+        cancel_at,
+        Some(20),
+        "the CANCEL leaves when the 100 arrives"
+    );
+}
+
+#[test]
+fn a_2xx_crossing_the_cancel_is_acked_then_hung_up() {
+    let notes: Notes = Rc::default();
+    let (n, m) = (notes.clone(), notes.clone());
+    let history = run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            tokio::time::sleep(Duration::from_millis(1005)).await;
+            call.cancel();
+            note(
+                &n,
+                format!("alice: {}", outcome_name(&call.outcome().await)),
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+        move |incoming| {
+            let m = m.clone();
+            async move {
+                let mut incoming = incoming.expect("bob runs a user agent");
+                let call = incoming.next().await.expect("a call arrives");
+                tokio::time::sleep(Duration::from_millis(990)).await;
+                let mut active = call.answer().await.expect("acknowledged");
+                note(&m, format!("bob: {:?}", active.ended().await));
+            }
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec!["alice: cancelled", "bob: RemoteHangup"]
+    );
+    insta::assert_snapshot!("answer_crosses_cancel", ladder(&history, "out-1"));
+}
+
+#[test]
+fn a_dropped_incoming_call_is_rejected_480() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            drop(incoming.next().await.expect("a call arrives"));
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["rejected 480"]);
+}
+
+/// Sends raw bytes from alice's port 6000 to bob and collects what comes back within
+/// `wait`, as (ms since the send, start line).
+async fn raw_exchange(bytes: &[u8], wait: Duration) -> Vec<(u128, String)> {
+    let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", 6000))
+        .await
+        .expect("bind 6000");
+    socket.send_to(bytes, bob_addr()).await.expect("sent");
+    let start = tokio::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout_at(start + wait, socket.recv_from(&mut buf)).await
+    {
+        let label = callsim::sip::parse(&buf[..n])
+            .map(|m| m.start_label())
+            .unwrap_or_else(|e| format!("unparsable: {e}"));
+        got.push((start.elapsed().as_millis(), label));
+    }
+    got
+}
+
+fn raw_request(method: &str, cseq_method: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bKraw{method}\r\n\
+         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>\r\nCall-ID: raw-{method}@alice\r\n\
+         CSeq: 1 {cseq_method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
+         X-Callsim-Call: out-9\r\nContent-Length: 0\r\n\r\n",
+        bob = bob_addr().ip(),
+        alice = turmoil::lookup("alice"),
+    )
+    .into_bytes()
+}
+
+#[test]
+fn malformed_requests_get_400_garbage_is_dropped_and_the_ua_keeps_working() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let mismatch = raw_request("INVITE", "OPTIONS");
+            note(
+                &n,
+                format!(
+                    "{:?}",
+                    raw_exchange(&mismatch, Duration::from_secs(1)).await
+                ),
+            );
+            let garbage = b"\x16\x03\x01 hello? \x00\xff";
+            note(
+                &n,
+                format!("{:?}", raw_exchange(garbage, Duration::from_secs(1)).await),
+            );
+            let options = raw_request("OPTIONS", "OPTIONS");
+            note(
+                &n,
+                format!("{:?}", raw_exchange(&options, Duration::from_secs(1)).await),
+            );
+            let bye = raw_request("BYE", "BYE");
+            note(
+                &n,
+                format!("{:?}", raw_exchange(&bye, Duration::from_secs(1)).await),
+            );
+            let call = ua.place_call(call_request("out-1", Duration::from_secs(30)));
+            note(&n, outcome_name(&call.outcome().await));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            while let Some(call) = incoming.next().await {
+                call.reject(603);
+            }
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec![
+            "[(20, \"400\")]",
+            "[]",
+            "[(20, \"200\")]",
+            "[(20, \"481\")]",
+            "rejected 603"
+        ]
+    );
+}
+
+#[test]
+fn an_unacknowledged_2xx_is_retransmitted_until_timer_h_then_bye() {
+    let notes: Notes = Rc::default();
+    let (n, m) = (notes.clone(), notes.clone());
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |_ua| async move {
+            // A caller that never ACKs.
+            let invite = raw_request("INVITE", "INVITE");
+            let got = raw_exchange(&invite, Duration::from_secs(40)).await;
+            note(&n, format!("alice got {got:?}"));
+        },
+        move |incoming| {
+            let m = m.clone();
+            async move {
+                let mut incoming = incoming.expect("bob runs a user agent");
+                let call = incoming.next().await.expect("a call arrives");
+                let result = call.answer().await.map(|_| ());
+                note(&m, format!("bob: {result:?}"));
+            }
+        },
+    );
+    let expected_200s: Vec<String> = [
+        20, 520, 1520, 3520, 7520, 11520, 15520, 19520, 23520, 27520, 31520,
+    ]
+    .iter()
+    .map(|t| format!("({t}, \"200\")"))
+    .collect();
+    assert_eq!(
+        *notes.borrow(),
+        vec![
+            "bob: Err(NoAck)".to_string(),
+            // Timer H at 32 s, then a BYE, retransmitted on timer E since alice is silent.
+            format!(
+                "alice got [(20, \"100\"), {}, (32020, \"BYE\"), (32520, \"BYE\"), \
+                 (33520, \"BYE\"), (35520, \"BYE\"), (39520, \"BYE\")]",
+                expected_200s.join(", ")
+            ),
+        ]
+    );
+}
