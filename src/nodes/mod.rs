@@ -26,6 +26,7 @@
 //! - `health`: SIP OPTIONS health checks of next hops (LB, SBC).
 //! - `sipproxy`: what the SIP proxies (LB, SBC) share: edits, addressing, timers.
 //! - `lb`: the SIP load balancer.
+//! - `sbc`: the edge and inbound SBC pods (stateful proxies anchoring media).
 //! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
 //!   downloads from, and the collector of its telemetry.
 //! - `call_control`: the verb executor (Play/Say) the SIP service runs.
@@ -46,6 +47,7 @@ pub mod media_stream;
 pub mod methods;
 pub mod origin;
 pub mod ports;
+pub mod sbc;
 pub mod sdp;
 pub mod sip;
 pub mod sip_glue;
@@ -108,6 +110,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         NodeKind::Carrier => carrier::run(ctx).await,
         NodeKind::Deployer => deployer::run(ctx).await,
         NodeKind::Lb => lb::run(ctx).await,
+        NodeKind::SbcEdge | NodeKind::SbcInbound => sbc::run(ctx).await,
         NodeKind::Media => media::run(ctx).await,
         NodeKind::Origin => origin::run(ctx).await,
         NodeKind::Telemetry => telemetry::run(ctx).await,

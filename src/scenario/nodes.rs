@@ -33,6 +33,10 @@ pub enum NodeKind {
     Deployer,
     /// SIP load balancer for inbound calls (a deployable resource).
     Lb,
+    /// Edge SBC pod: first hop of inbound calls (a deployable resource).
+    SbcEdge,
+    /// Inbound SBC pod: between the edge and the SIP service.
+    SbcInbound,
     /// Caching proxy for Play/Say audio, with a telemetry client.
     Media,
     /// Where the media proxies download audio from.
@@ -120,6 +124,18 @@ pub struct NodesConfig {
     pub deployer: Option<nodes::deployer::DeployerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<nodes::lb::LbConfig>,
+    #[serde(
+        default,
+        rename = "sbc-edge",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sbc_edge: Option<nodes::sbc::SbcConfig>,
+    #[serde(
+        default,
+        rename = "sbc-inbound",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sbc_inbound: Option<nodes::sbc::SbcConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<nodes::media::MediaConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +172,8 @@ impl NodesConfig {
         push(&mut out, "carrier", NodeKind::Carrier, &self.carrier);
         push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
         push(&mut out, "lb", NodeKind::Lb, &self.lb);
+        push(&mut out, "sbc-edge", NodeKind::SbcEdge, &self.sbc_edge);
+        push(&mut out, "sbc-inbound", NodeKind::SbcInbound, &self.sbc_inbound);
         push(&mut out, "media", NodeKind::Media, &self.media);
         push(&mut out, "origin", NodeKind::Origin, &self.origin);
         push(&mut out, "telemetry", NodeKind::Telemetry, &self.telemetry);

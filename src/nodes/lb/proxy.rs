@@ -15,23 +15,19 @@
 //! Responses pop this LB's Via and go to the next Via's address.
 
 use super::LbConfig;
-use crate::history::Fnv;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, Probe, PROBE_BRANCH_PREFIX};
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
 use crate::nodes::time::now_ms;
 use crate::nodes::{ports, NodeCtx};
-use crate::sip::codec::{build_request, error_response_for, AddrSpec, RequestSpec, ViaSpec};
+use crate::sip::codec::error_response_for;
 use crate::sip::{parse, Message, Method};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// SIP port.
 pub const SIP_PORT: u16 = ports::SIP;
-
-/// Max-Forwards of the health checks.
-const PROBE_MAX_FORWARDS: u8 = 70;
 
 struct Lb {
     name: String,
@@ -152,10 +148,11 @@ impl Lb {
         let uri = request.request_uri().unwrap_or_default();
         let for_me = uri_host_is_me(uri, self.me, &self.name);
 
-        let (target, record_route) = if let Some(route) = next_route {
-            (px::uri_addr(&route.uri), false)
+        // (target, record-route it, retarget the Request-URI to it)
+        let (target, record_route, retarget) = if let Some(route) = next_route {
+            (px::uri_addr(&route.uri), false, false)
         } else if !for_me {
-            (px::uri_addr(uri), false)
+            (px::uri_addr(uri), false, false)
         } else if method == Method::Options && request.to_tag().is_none() {
             // The LB health ping.
             self.answer(&request, 200, from).await;
@@ -165,6 +162,7 @@ impl Lb {
                 Some(i) => (
                     Some(self.backends[i].1),
                     method == Method::Invite && self.config.record_route,
+                    true,
                 ),
                 None => {
                     if !is_ack {
@@ -182,6 +180,7 @@ impl Lb {
         };
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
         let edits = Edits {
+            request_uri: retarget.then(|| px::retarget(uri, target)),
             push_via: Some(px::via_line(self.me, &branch)),
             pop_route,
             push_record_route: record_route.then(|| px::record_route_line(self.me)),
@@ -204,20 +203,9 @@ impl Lb {
                 return Some(i);
             }
         }
-        let mut order: Vec<(u64, usize)> = (0..self.backends.len())
-            .map(|i| {
-                let mut h = Fnv::new();
-                h.write(&self.seed.to_le_bytes())
-                    .write(call_id.as_bytes())
-                    .write(&[0])
-                    .write(self.backends[i].0.as_bytes());
-                (h.0, i)
-            })
-            .collect();
-        order.sort();
-        let chosen = order
+        let names: Vec<&str> = self.backends.iter().map(|(n, _)| n.as_str()).collect();
+        let chosen = px::rendezvous(self.seed, &call_id, &names)
             .into_iter()
-            .map(|(_, i)| i)
             .find(|&i| self.health.usable(&self.backends[i].0))?;
         self.remember(call_id, chosen, now);
         Some(chosen)
@@ -252,31 +240,7 @@ impl Lb {
     }
 
     async fn send_probe(&self, probe: &Probe) {
-        let uri = format!("sip:{}:{}", probe.addr.ip(), probe.addr.port());
-        let spec = RequestSpec {
-            method: Method::Options,
-            uri: uri.clone(),
-            via: ViaSpec {
-                host: self.me.ip().to_string(),
-                port: self.me.port(),
-                branch: probe.branch.clone(),
-            },
-            from: AddrSpec {
-                uri: format!("sip:{}@{}", self.name, self.me.ip()),
-                tag: Some(format!("hc{}", probe.seq)),
-            },
-            to: AddrSpec { uri, tag: None },
-            call_id: format!("health-{}-{}@{}", self.name, probe.seq, self.me.ip()),
-            cseq: 1,
-            max_forwards: PROBE_MAX_FORWARDS,
-            contact: None,
-            routes: Vec::new(),
-            callsim_call: String::new(),
-            extra_headers: Vec::new(),
-            content_type: None,
-            body: Vec::new(),
-        };
-        if let Ok(options) = build_request(&spec) {
+        if let Some(options) = px::probe_request(self.me, &self.name, probe) {
             px::send(&self.socket, &options, probe.addr, false).await;
         }
     }

@@ -15,6 +15,9 @@ use crate::sip::{parse, ParseError, StartLine};
 /// What to change in a forwarded message.
 #[derive(Debug, Default, Clone)]
 pub struct Edits {
+    /// A new Request-URI (a proxy responsible for the domain retargets the
+    /// request to the next hop it chose, RFC 3261 section 16.5).
+    pub request_uri: Option<String>,
     /// A Via to push on top (requests).
     pub push_via: Option<String>,
     /// Remove the top Via (responses).
@@ -32,7 +35,10 @@ pub struct Edits {
 /// `message` with `edits` applied, validated.
 pub fn apply(message: &Message, edits: &Edits) -> Result<Message, ParseError> {
     let mut text = match message.start_line() {
-        StartLine::Request { method, uri } => format!("{method} {uri} SIP/2.0\r\n"),
+        StartLine::Request { method, uri } => {
+            let uri = edits.request_uri.as_deref().unwrap_or(uri);
+            format!("{method} {uri} SIP/2.0\r\n")
+        }
         StartLine::Response { code, reason } => format!("SIP/2.0 {code} {reason}\r\n"),
     };
     let line = |text: &mut String, name: &str, value: &str| {

@@ -12,7 +12,9 @@ pub mod timers;
 use crate::history::event::SipFields;
 use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
-use crate::sip::codec::{build_response, Message, ResponseSpec};
+use crate::nodes::health::Probe;
+use crate::sip::codec::{build_request, build_response, AddrSpec, Message, RequestSpec, ResponseSpec, ViaSpec};
+use crate::sip::Method;
 use crate::sip::uri::parse_uri;
 use crate::sip::Via;
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +68,19 @@ pub fn via_line(me: SocketAddr, branch: &str) -> String {
     format!("SIP/2.0/UDP {}:{};branch={branch}", me.ip(), me.port())
 }
 
+/// The Request-URI of a request retargeted to `target`: the user part of
+/// `uri` kept, the host and port replaced.
+pub fn retarget(uri: &str, target: SocketAddr) -> String {
+    let user = parse_uri(uri)
+        .ok()
+        .and_then(|u| u.sip)
+        .and_then(|sip| sip.user);
+    match user {
+        Some(user) => format!("sip:{user}@{}:{}", target.ip(), target.port()),
+        None => format!("sip:{}:{}", target.ip(), target.port()),
+    }
+}
+
 /// Our Record-Route (a loose router).
 pub fn record_route_line(me: SocketAddr) -> String {
     format!("<sip:{}:{};lr>", me.ip(), me.port())
@@ -117,6 +132,54 @@ pub fn local_response(request: &Message, code: u16, to_tag: &str) -> Option<Mess
     .ok()
 }
 
+/// The OPTIONS of a health check from `me` (host `name`) to a target.
+pub fn probe_request(me: SocketAddr, name: &str, probe: &Probe) -> Option<Message> {
+    let uri = format!("sip:{}:{}", probe.addr.ip(), probe.addr.port());
+    let spec = RequestSpec {
+        method: Method::Options,
+        uri: uri.clone(),
+        via: ViaSpec {
+            host: me.ip().to_string(),
+            port: me.port(),
+            branch: probe.branch.clone(),
+        },
+        from: AddrSpec {
+            uri: format!("sip:{name}@{}", me.ip()),
+            tag: Some(format!("hc{}", probe.seq)),
+        },
+        to: AddrSpec { uri, tag: None },
+        call_id: format!("health-{name}-{}@{}", probe.seq, me.ip()),
+        cseq: 1,
+        max_forwards: 70,
+        contact: None,
+        routes: Vec::new(),
+        callsim_call: String::new(),
+        extra_headers: Vec::new(),
+        content_type: None,
+        body: Vec::new(),
+    };
+    build_request(&spec).ok()
+}
+
+/// Rendezvous order of `candidates` for a key: the same key always ranks
+/// them the same way, and removing one candidate moves only its keys.
+pub fn rendezvous(seed: u64, key: &str, candidates: &[&str]) -> Vec<usize> {
+    let mut order: Vec<(u64, usize)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut h = crate::history::Fnv::new();
+            h.write(&seed.to_le_bytes())
+                .write(key.as_bytes())
+                .write(&[0])
+                .write(name.as_bytes());
+            (h.0, i)
+        })
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// A stateless proxy's branch for a request it forwards (RFC 3261 section
 /// 16.11): a function of the incoming branch and the proxy, so that a
 /// retransmission, the CANCEL and the non-2xx ACK of a transaction get the
@@ -132,8 +195,6 @@ pub fn derived_branch(incoming: &str, me: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::codec::{build_request, AddrSpec, RequestSpec, ViaSpec};
-    use crate::sip::Method;
 
     #[test]
     fn addresses_come_from_ip_literals_only() {
@@ -146,6 +207,9 @@ mod tests {
             Some("192.168.0.4:5060".parse().unwrap())
         );
         assert_eq!(uri_addr("sip:+1555@lb-1"), None);
+        let target = "192.168.0.9:5060".parse().unwrap();
+        assert_eq!(retarget("sip:+1555@lb-1", target), "sip:+1555@192.168.0.9:5060");
+        assert_eq!(retarget("sip:lb-1", target), "sip:192.168.0.9:5060");
     }
 
     #[test]

@@ -1,0 +1,241 @@
+//! `sbc-edge` and `sbc-inbound`: the session border controller pods of an
+//! inbound SIP platform on Kubernetes, after Vapi's (seed 002). Inbound
+//! calls go carrier -> `sbc-edge-i` -> `sbc-inbound-j` -> `sip-k`, for
+//! signalling and for media.
+//!
+//! Each pod is a transaction-stateful SIP proxy ([`proxy`]) that
+//! record-routes, so the whole dialog crosses it, and anchors media
+//! ([`relay`]): it rewrites the SDP of the INVITE and of the responses to
+//! a media address of its section and relays the media datagrams. Every
+//! pod pair is its own turmoil link, so a fault can break one pair.
+//!
+//! What the pods do when the next hop fails (all config):
+//! - no response at all from the next hop within `next_hop_timeout`:
+//!   another next hop when `attempts_max` allows, else `timeout_code`
+//!   (480) upstream;
+//! - a 503 from the next hop: another next hop when allowed, else the 503;
+//! - no usable next hop: 503;
+//! - the caller's CANCEL: 200, then 487 upstream (and CANCEL downstream);
+//! - admission on the pod's workers (`pool`, `invite_cpu`), which carry the
+//!   host's fault settings: a rate limit answers its code (429), a gray or
+//!   saturated pod 503;
+//! - health checks of the next hops with SIP OPTIONS ([`crate::nodes::health`]);
+//!   with `eject`, unhealthy next hops get no new calls.
+//!
+//! Under `NodeFaults.gray = media` a pod keeps signalling and drops the
+//! media it should relay. Pods are deployable resources with an admin port,
+//! like the LB ([`crate::nodes::admin`]).
+
+pub mod proxy;
+pub mod relay;
+
+use super::admin;
+use super::health::HealthCheckConfig;
+use super::workers::PoolConfig;
+use super::NodeCtx;
+use crate::scenario::nodes::NodeConfig;
+use crate::scenario::{Dur, FieldError, Topology};
+use crate::sip::SipTimers;
+use serde::{Deserialize, Serialize};
+
+/// Which pod anchors a call's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaAnchor {
+    /// The pod that carries the call's signalling (media and signalling
+    /// cross the same pod pairs).
+    #[default]
+    Signalling,
+    /// A pod of the section picked by the call id, as a separate RTP-proxy
+    /// pool would be: media may cross other pod pairs than signalling.
+    Pool,
+}
+
+/// `[nodes.sbc-edge]` and `[nodes.sbc-inbound]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SbcConfig {
+    /// Pods of this section. Default 1.
+    #[serde(default = "default_pods")]
+    pub pods: u32,
+    /// Next hops, as hosts or sections. Default: `sbc-inbound` for the
+    /// edge, `sip` for the inbound pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hops: Option<Vec<String>>,
+    /// Health checks of the next hops.
+    #[serde(default)]
+    pub health: HealthCheckConfig,
+    /// How long a next hop may stay silent (not even a 100 Trying) before
+    /// it is given up. Default 2s.
+    #[serde(default = "default_next_hop_timeout")]
+    pub next_hop_timeout: Dur,
+    /// Next hops a new call may try, the first included (1: no retry).
+    /// Default 1.
+    #[serde(default = "default_attempts_max")]
+    pub attempts_max: u32,
+    /// The final response when every next hop tried stayed silent.
+    /// Default 480.
+    #[serde(default = "default_timeout_code")]
+    pub timeout_code: u16,
+    /// How long an INVITE may stay unanswered after the next hop's first
+    /// response (timer C) before it is cancelled with 408. Default 180s.
+    #[serde(default = "default_proceeding_timeout")]
+    pub proceeding_timeout: Dur,
+    /// Which pod anchors a call's media. Default `signalling`.
+    #[serde(default)]
+    pub media_anchor: MediaAnchor,
+    /// Calls whose media one pod relays at once; the oldest is forgotten
+    /// beyond it. Default 4096.
+    #[serde(default = "default_relays_max")]
+    pub relays_max: u32,
+    /// Workers that admit new INVITEs (they carry the host's rate limit,
+    /// gray and saturation faults). Default 8 / 64.
+    #[serde(default)]
+    pub pool: PoolConfig,
+    /// CPU time of admitting one INVITE. Default 1ms.
+    #[serde(default = "default_invite_cpu")]
+    pub invite_cpu: Dur,
+    /// SIP timers (T1 paces INVITE retransmissions to the next hop and
+    /// final-response retransmissions upstream). Default RFC 3261.
+    #[serde(default)]
+    pub timers: SipTimers,
+    /// Pods that start deleted (the deployer may create them). Default:
+    /// none.
+    #[serde(default)]
+    pub start_deleted: Vec<String>,
+}
+
+fn default_pods() -> u32 {
+    1
+}
+fn default_next_hop_timeout() -> Dur {
+    Dur::from_secs(2)
+}
+fn default_attempts_max() -> u32 {
+    1
+}
+fn default_timeout_code() -> u16 {
+    480
+}
+fn default_proceeding_timeout() -> Dur {
+    Dur::from_secs(180)
+}
+fn default_relays_max() -> u32 {
+    4096
+}
+fn default_invite_cpu() -> Dur {
+    Dur::from_millis(1)
+}
+
+impl Default for SbcConfig {
+    fn default() -> SbcConfig {
+        SbcConfig {
+            pods: default_pods(),
+            next_hops: None,
+            health: HealthCheckConfig::default(),
+            next_hop_timeout: default_next_hop_timeout(),
+            attempts_max: default_attempts_max(),
+            timeout_code: default_timeout_code(),
+            proceeding_timeout: default_proceeding_timeout(),
+            media_anchor: MediaAnchor::default(),
+            relays_max: default_relays_max(),
+            pool: PoolConfig::default(),
+            invite_cpu: default_invite_cpu(),
+            timers: SipTimers::default(),
+            start_deleted: Vec::new(),
+        }
+    }
+}
+
+impl SbcConfig {
+    /// The next hops of a pod of `section`, with the section's default.
+    pub fn next_hops(&self, section: &str) -> Vec<String> {
+        match &self.next_hops {
+            Some(hops) => hops.clone(),
+            None if section == "sbc-edge" => vec!["sbc-inbound".into()],
+            None => vec!["sip".into()],
+        }
+    }
+}
+
+impl NodeConfig for SbcConfig {
+    fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
+        let section = prefix.rsplit('.').next().unwrap_or(prefix);
+        let hops = self.next_hops(section);
+        if hops.is_empty() {
+            return Err(FieldError::new(
+                format!("{prefix}.next_hops"),
+                "needs at least one next hop",
+            ));
+        }
+        for (i, hop) in hops.iter().enumerate() {
+            if !topology.resolves(hop) {
+                let field = match self.next_hops {
+                    Some(_) => format!("{prefix}.next_hops[{i}]"),
+                    None => format!("{prefix}.next_hops"),
+                };
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "unknown node {hop:?}; known: {}",
+                        topology.names().join(", ")
+                    ),
+                ));
+            }
+        }
+        self.health.validate(&format!("{prefix}.health"))?;
+        for (name, value) in [
+            ("next_hop_timeout", self.next_hop_timeout),
+            ("proceeding_timeout", self.proceeding_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(FieldError::new(format!("{prefix}.{name}"), "must be > 0"));
+            }
+        }
+        if self.attempts_max == 0 {
+            return Err(FieldError::new(
+                format!("{prefix}.attempts_max"),
+                "must be >= 1 (1 means no retry)",
+            ));
+        }
+        if !(400..700).contains(&self.timeout_code) {
+            return Err(FieldError::new(
+                format!("{prefix}.timeout_code"),
+                "must be a final failure code, 400-699",
+            ));
+        }
+        if self.relays_max == 0 {
+            return Err(FieldError::new(
+                format!("{prefix}.relays_max"),
+                "must be >= 1",
+            ));
+        }
+        self.pool.validate(&format!("{prefix}.pool"))?;
+        super::lb::check_own_hosts(
+            prefix,
+            "start_deleted",
+            &self.start_deleted,
+            section,
+            topology,
+        )
+    }
+
+    fn pods(&self) -> Option<u32> {
+        Some(self.pods)
+    }
+}
+
+/// Runs one SBC pod: the admin server, and the data plane while live.
+pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+    let config: SbcConfig = ctx.config();
+    let start_created = !config.start_deleted.iter().any(|h| **h == *ctx.name);
+    let mut liveness = admin::serve(&ctx, start_created);
+    loop {
+        liveness.until_live().await;
+        let config: SbcConfig = ctx.config();
+        tokio::select! {
+            r = proxy::serve(&ctx, config) => r?,
+            _ = liveness.until_down() => {}
+        }
+    }
+}

@@ -1,0 +1,838 @@
+//! An SBC pod's data plane: a SIP proxy that keeps INVITE transactions
+//! (to retry, time out and cancel) and relays media, run as one event loop
+//! over the SIP socket, the media socket, its timers, the health checker
+//! and the admission results of its workers.
+//!
+//! An INVITE from upstream (RFC 3261 section 16, with the server and client
+//! transactions kept here in a compact form):
+//! 1. is admitted on the pod's workers (a refusal is its final answer);
+//! 2. gets 100 Trying, and its media anchored: the SDP now names the
+//!    anchor's media address;
+//! 3. goes to a usable next hop (rendezvous order of its Call-ID, skipping
+//!    hops already tried), retargeted, with this pod's Via and
+//!    Record-Route, retransmitted on T1, 2*T1, ... until the hop answers;
+//! 4. a hop silent for `next_hop_timeout`, or answering 503, is left for
+//!    the next one while `attempts_max` allows; after that the caller gets
+//!    `timeout_code` (or the 503);
+//! 5. provisional responses and the 2xx go upstream with the SDP rewritten
+//!    (the anchor learns the downstream media address); a final failure is
+//!    ACKed downstream and goes upstream, retransmitted on timer G until
+//!    the caller's ACK;
+//! 6. the caller's CANCEL gets 200 and the INVITE 487; the next hop gets a
+//!    CANCEL once it has answered anything.
+//!
+//! Every other request and response (the 2xx ACK, BYE, their answers) is
+//! forwarded statelessly, by Route and Request-URI for requests and by Via
+//! for responses; a BYE also ends the call's media relay.
+
+use super::relay::{self, Datagram, RelayTable, Side};
+use super::{MediaAnchor, SbcConfig};
+use crate::net::UdpEndpoint;
+use crate::nodes::health::{HealthChecker, PROBE_BRANCH_PREFIX};
+use crate::nodes::sipproxy::edit::{self, Edits};
+use crate::nodes::sipproxy::timers::TimerQueue;
+use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
+use crate::nodes::time::now_ms;
+use crate::nodes::workers::{Pool, Refusal};
+use crate::nodes::{ports, NodeCtx};
+use crate::scenario::NodeKind;
+use crate::sip::codec::{build_ack_for_non_2xx, build_cancel, error_response_for};
+use crate::sip::{parse, Message, Method};
+use crate::testbed::control::GrayMode;
+use crate::testbed::ControlHandle;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use tokio::sync::mpsc;
+
+/// A next hop: its name and its SIP address.
+struct Hop {
+    name: String,
+    sip: SocketAddr,
+}
+
+/// One forwarding of an INVITE to a next hop.
+struct Attempt {
+    hop: usize,
+    /// The INVITE as sent to the hop.
+    request: Message,
+    /// Whether the hop answered anything (a 100 Trying will do).
+    responded: bool,
+    /// Current retransmission interval.
+    interval_ms: u64,
+    /// Left for another hop or cancelled: no more retransmissions.
+    abandoned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the workers to admit it.
+    Admitting,
+    /// Forwarded, no final response yet.
+    Proceeding,
+    /// A final failure sent upstream, waiting for the ACK.
+    Completed,
+    /// A 2xx forwarded upstream.
+    Accepted,
+    /// The caller ACKed the final failure.
+    Confirmed,
+}
+
+/// An INVITE server transaction and its client side.
+struct Invite {
+    call: String,
+    /// The INVITE as received.
+    request: Message,
+    /// Where responses go (the top Via's address).
+    reply_to: SocketAddr,
+    phase: Phase,
+    /// The latest response sent upstream (answered again to a
+    /// retransmitted INVITE; retransmitted on timer G when final).
+    last_response: Option<Message>,
+    attempts: Vec<Attempt>,
+    cancelled: bool,
+    g_interval_ms: u64,
+}
+
+impl Invite {
+    fn current(&mut self) -> Option<&mut Attempt> {
+        self.attempts.last_mut()
+    }
+}
+
+enum Tm {
+    /// Timer A of attempt `n`.
+    Retransmit { key: String, n: usize },
+    /// The next hop of attempt `n` stayed silent.
+    NextHop { key: String, n: usize },
+    /// Timer C: no final response in time.
+    Proceeding { key: String },
+    /// Timer G: retransmit the final failure upstream.
+    Final { key: String },
+    /// Drop the transaction's state.
+    Forget { key: String },
+}
+
+struct Sbc {
+    name: String,
+    seed: u64,
+    config: SbcConfig,
+    control: ControlHandle,
+    sip: UdpEndpoint,
+    media: UdpEndpoint,
+    me: SocketAddr,
+    my_media: SocketAddr,
+    hops: Vec<Hop>,
+    /// Media addresses of the pods of this section (the anchor pool).
+    pool_media: Vec<(String, SocketAddr)>,
+    health: HealthChecker,
+    timers: TimerQueue<Tm>,
+    invites: BTreeMap<String, Invite>,
+    /// Downstream branch -> (transaction key, attempt index).
+    branches: BTreeMap<String, (String, usize)>,
+    relays: RelayTable,
+    workers: Pool,
+    admitted_tx: mpsc::UnboundedSender<(String, Result<(), Refusal>)>,
+}
+
+pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
+    let sip = UdpEndpoint::bind(ctx, ports::SIP).await?;
+    let media = UdpEndpoint::bind(ctx, ports::MEDIA).await?;
+    let hops: Vec<Hop> = config
+        .next_hops(ctx.section)
+        .iter()
+        .flat_map(|h| ctx.topology.expand(h))
+        .map(|name| Hop {
+            sip: crate::net::addr(&name, ports::SIP),
+            name,
+        })
+        .collect();
+    let targets: Vec<(String, SocketAddr)> =
+        hops.iter().map(|h| (h.name.clone(), h.sip)).collect();
+    let pool_media = ctx
+        .topology
+        .hosts_of(ctx.section)
+        .into_iter()
+        .map(|h| {
+            let addr = crate::net::addr(&h, ports::MEDIA);
+            (h, addr)
+        })
+        .collect();
+    let (admitted_tx, mut admitted_rx) = mpsc::unbounded_channel();
+    let mut sbc = Sbc {
+        name: ctx.name.to_string(),
+        seed: ctx.seed,
+        control: ctx.control.clone(),
+        me: sip.local_addr(),
+        my_media: media.local_addr(),
+        sip,
+        media,
+        hops,
+        pool_media,
+        health: HealthChecker::new(config.health.clone(), &targets, now_ms()),
+        timers: TimerQueue::default(),
+        invites: BTreeMap::new(),
+        branches: BTreeMap::new(),
+        relays: RelayTable::new(config.relays_max as usize),
+        workers: Pool::new(ctx, config.pool),
+        admitted_tx,
+        config,
+    };
+    debug_assert!(matches!(ctx.kind, NodeKind::SbcEdge | NodeKind::SbcInbound));
+    let mut sip_buf = vec![0u8; DATAGRAM_MAX];
+    let mut media_buf = vec![0u8; 512];
+    loop {
+        let deadline = [sbc.timers.next_deadline_ms(), sbc.health.next_deadline_ms()]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            received = sbc.sip.recv_from(&mut sip_buf) => {
+                let (n, from) = received?;
+                sbc.on_sip(&sip_buf[..n], from).await;
+            }
+            received = sbc.media.recv_from(&mut media_buf) => {
+                let (n, from) = received?;
+                sbc.on_media(&media_buf[..n], from).await;
+            }
+            Some((key, admitted)) = admitted_rx.recv() => {
+                sbc.on_admitted(&key, admitted).await;
+            }
+            _ = sleep_until(deadline) => {
+                sbc.on_timers().await;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline_ms: Option<u64>) {
+    match deadline_ms {
+        Some(at) => crate::nodes::time::sleep_until_ms(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The key of the server transaction of a request (INVITE, its CANCEL and
+/// its non-2xx ACK share it): top Via branch and sent-by.
+fn server_key(request: &Message) -> String {
+    let via = request.top_via();
+    format!("{}|{}", via.branch().unwrap_or_default(), via.sent_by())
+}
+
+impl Sbc {
+    fn t1_ms(&self) -> u64 {
+        self.config.timers.t1.as_millis() as u64
+    }
+
+    // ---- media ----
+
+    async fn on_media(&mut self, bytes: &[u8], from: SocketAddr) {
+        match relay::parse(bytes) {
+            Some(Datagram::Media { call }) => {
+                if self.control.faults().gray == Some(GrayMode::Media) {
+                    return;
+                }
+                if let Some(to) = self.relays.forward(call, from) {
+                    let _ = self.media.send_to(bytes, to).await;
+                }
+            }
+            Some(Datagram::Set { call, side, addr }) => self.relays.set(call, side, addr),
+            Some(Datagram::End { call }) => self.relays.end(call),
+            None => {}
+        }
+    }
+
+    /// The anchor of a call's media: `None` for this pod itself, else the
+    /// media address of the pool pod that anchors it.
+    fn anchor_of(&self, call: &str) -> (SocketAddr, bool) {
+        match self.config.media_anchor {
+            MediaAnchor::Signalling => (self.my_media, true),
+            MediaAnchor::Pool => {
+                let names: Vec<&str> = self.pool_media.iter().map(|(n, _)| n.as_str()).collect();
+                let first = px::rendezvous(self.seed, call, &names)[0];
+                let addr = self.pool_media[first].1;
+                (addr, addr == self.my_media)
+            }
+        }
+    }
+
+    /// Programs one side of a call's relay on its anchor.
+    async fn program(&mut self, call: &str, side: Side, addr: SocketAddr) {
+        let (anchor, local) = self.anchor_of(call);
+        if local {
+            self.relays.set(call, side, addr);
+        } else {
+            let message = relay::set_message(call, side, addr);
+            let _ = self.media.send_to(message.as_bytes(), anchor).await;
+        }
+    }
+
+    async fn end_relay(&mut self, call: &str) {
+        let (anchor, local) = self.anchor_of(call);
+        if local {
+            self.relays.end(call);
+        } else {
+            let message = relay::end_message(call);
+            let _ = self.media.send_to(message.as_bytes(), anchor).await;
+        }
+    }
+
+    /// The message with its SDP (if any) moved to the call's anchor, after
+    /// telling the anchor where `side`'s media is.
+    async fn anchor_sdp(&mut self, message: &Message, call: &str, side: Side) -> Option<Vec<u8>> {
+        let theirs = relay::sdp_media_addr(message.body())?;
+        self.program(call, side, theirs).await;
+        let (anchor, _) = self.anchor_of(call);
+        relay::sdp_rewrite(message.body(), anchor)
+    }
+
+    // ---- SIP ----
+
+    async fn on_sip(&mut self, bytes: &[u8], from: SocketAddr) {
+        let message = match parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(answer) = error_response_for(bytes, &e, &self.name) {
+                    px::send(&self.sip, &answer, from, false).await;
+                }
+                return;
+            }
+        };
+        px::record_recv(&message, from, false);
+        if message.is_request() {
+            self.on_request(message, from).await;
+        } else {
+            self.on_response(message).await;
+        }
+    }
+
+    async fn answer(&self, request: &Message, code: u16, to: SocketAddr) {
+        if let Some(response) = px::local_response(request, code, &self.name) {
+            px::send(&self.sip, &response, to, false).await;
+        }
+    }
+
+    async fn on_request(&mut self, request: Message, from: SocketAddr) {
+        let method = request.method().cloned().expect("a request has a method");
+        if request.max_forwards() == Some(0) {
+            if method != Method::Ack {
+                self.answer(&request, 483, from).await;
+            }
+            return;
+        }
+        let initial = request.to_tag().is_none();
+        let routed = request
+            .routes()
+            .iter()
+            .any(|r| !px::uri_is(&r.uri, self.me));
+        match method {
+            Method::Invite if initial && !routed => self.on_invite(request, from).await,
+            Method::Cancel => self.on_cancel(request, from).await,
+            Method::Ack if self.invites.contains_key(&server_key(&request)) => {
+                self.on_non_2xx_ack(&request)
+            }
+            Method::Options if initial && !routed && self.is_for_me(&request) => {
+                self.answer(&request, 200, from).await
+            }
+            _ => self.forward_stateless(request, from, method).await,
+        }
+    }
+
+    fn is_for_me(&self, request: &Message) -> bool {
+        let uri = request.request_uri().unwrap_or_default();
+        px::uri_addr(uri).is_some_and(|a| a.ip() == self.me.ip())
+            || crate::sip::uri::parse_uri(uri)
+                .ok()
+                .and_then(|u| u.sip)
+                .is_some_and(|sip| sip.host.eq_ignore_ascii_case(&self.name))
+    }
+
+    /// Forwards a request by its Route set or Request-URI; an initial
+    /// request for this pod goes to a usable next hop.
+    async fn forward_stateless(&mut self, request: Message, from: SocketAddr, method: Method) {
+        let pop_route = request
+            .routes()
+            .first()
+            .is_some_and(|r| px::uri_is(&r.uri, self.me));
+        let uri = request.request_uri().unwrap_or_default().to_string();
+        let next_route = request.routes().get(usize::from(pop_route));
+        let (target, retarget) = match next_route {
+            Some(route) => (px::uri_addr(&route.uri), false),
+            None if self.is_for_me(&request) => {
+                (self.pick_hop(request.call_id(), &[]).map(|h| self.hops[h].sip), true)
+            }
+            None => (px::uri_addr(&uri), false),
+        };
+        let Some(target) = target else {
+            if method != Method::Ack {
+                self.answer(&request, 503, from).await;
+            }
+            return;
+        };
+        if method == Method::Bye {
+            if let Some(call) = request.callsim_call() {
+                self.end_relay(&call.to_string()).await;
+            }
+        }
+        let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
+        let edits = Edits {
+            request_uri: retarget.then(|| px::retarget(&uri, target)),
+            push_via: Some(px::via_line(self.me, &branch)),
+            pop_route,
+            decrement_max_forwards: true,
+            ..Edits::default()
+        };
+        if let Ok(forwarded) = edit::apply(&request, &edits) {
+            px::send(&self.sip, &forwarded, target, false).await;
+        }
+    }
+
+    /// A usable next hop not in `tried`, first in the Call-ID's order.
+    fn pick_hop(&self, call_id: &str, tried: &[usize]) -> Option<usize> {
+        let names: Vec<&str> = self.hops.iter().map(|h| h.name.as_str()).collect();
+        px::rendezvous(self.seed, call_id, &names)
+            .into_iter()
+            .find(|i| !tried.contains(i) && self.health.usable(&self.hops[*i].name))
+    }
+
+    async fn on_invite(&mut self, request: Message, from: SocketAddr) {
+        let key = server_key(&request);
+        if let Some(invite) = self.invites.get(&key) {
+            // A retransmission: answer with the latest response, if any.
+            if let Some(last) = &invite.last_response {
+                px::send(&self.sip, last, invite.reply_to, true).await;
+            }
+            return;
+        }
+        let reply_to = px::via_addr(request.top_via()).unwrap_or(from);
+        let call = request.callsim_call().unwrap_or_default().to_string();
+        self.invites.insert(
+            key.clone(),
+            Invite {
+                call,
+                request,
+                reply_to,
+                phase: Phase::Admitting,
+                last_response: None,
+                attempts: Vec::new(),
+                cancelled: false,
+                g_interval_ms: self.t1_ms(),
+            },
+        );
+        // Admission costs CPU on the pod's workers; the loop goes on while
+        // it runs and hears the result through the channel.
+        let (workers, cpu, tx) = (
+            self.workers.clone(),
+            self.config.invite_cpu.0,
+            self.admitted_tx.clone(),
+        );
+        crate::testbed::spawn(async move {
+            let admitted = workers.serve(cpu).await;
+            let _ = tx.send((key, admitted));
+        });
+    }
+
+    async fn on_admitted(&mut self, key: &str, admitted: Result<(), Refusal>) {
+        let Some(invite) = self.invites.get(key) else {
+            return;
+        };
+        if invite.phase != Phase::Admitting {
+            return;
+        }
+        if let Err(refusal) = admitted {
+            self.finish(key, refusal.status()).await;
+            return;
+        }
+        let trying = px::local_response(&invite.request, 100, &self.name);
+        let reply_to = invite.reply_to;
+        if let Some(trying) = trying {
+            px::send(&self.sip, &trying, reply_to, false).await;
+            self.invites.get_mut(key).expect("present").last_response = Some(trying);
+        }
+        self.invites.get_mut(key).expect("present").phase = Phase::Proceeding;
+        self.start_attempt(key).await;
+    }
+
+    /// Forwards the INVITE to the next usable hop, or gives up.
+    async fn start_attempt(&mut self, key: &str) {
+        let (call_id, call, request, tried, last_code) = {
+            let invite = &self.invites[key];
+            (
+                invite.request.call_id().to_string(),
+                invite.call.clone(),
+                invite.request.clone(),
+                invite.attempts.iter().map(|a| a.hop).collect::<Vec<_>>(),
+                invite.attempts.len(),
+            )
+        };
+        let Some(hop) = self.pick_hop(&call_id, &tried) else {
+            // Nothing (more) to try: no usable hop at all is a 503; hops
+            // that stayed silent give the timeout code.
+            let code = if last_code == 0 {
+                503
+            } else {
+                self.config.timeout_code
+            };
+            self.finish(key, code).await;
+            return;
+        };
+        let body = self.anchor_sdp(&request, &call, Side::Up).await;
+        let n = tried.len();
+        let branch = px::derived_branch(
+            &format!("{}:{n}", request.branch().unwrap_or_default()),
+            &self.name,
+        );
+        let target = self.hops[hop].sip;
+        let uri = request.request_uri().unwrap_or_default();
+        let pop_route = request
+            .routes()
+            .first()
+            .is_some_and(|r| px::uri_is(&r.uri, self.me));
+        let edits = Edits {
+            request_uri: Some(px::retarget(uri, target)),
+            push_via: Some(px::via_line(self.me, &branch)),
+            pop_route,
+            push_record_route: Some(px::record_route_line(self.me)),
+            decrement_max_forwards: true,
+            body,
+            ..Edits::default()
+        };
+        let Ok(forwarded) = edit::apply(&request, &edits) else {
+            self.finish(key, 500).await;
+            return;
+        };
+        px::send(&self.sip, &forwarded, target, false).await;
+        let now = now_ms();
+        let t1 = self.t1_ms();
+        self.branches.insert(branch, (key.to_string(), n));
+        let invite = self.invites.get_mut(key).expect("present");
+        invite.attempts.push(Attempt {
+            hop,
+            request: forwarded,
+            responded: false,
+            interval_ms: t1,
+            abandoned: false,
+        });
+        let key = key.to_string();
+        self.timers.push(
+            now + t1,
+            Tm::Retransmit {
+                key: key.clone(),
+                n,
+            },
+        );
+        self.timers.push(
+            now + self.config.next_hop_timeout.as_millis(),
+            Tm::NextHop { key, n },
+        );
+    }
+
+    /// Sends a final failure upstream (the transaction is then Completed).
+    async fn finish(&mut self, key: &str, code: u16) {
+        let Some(invite) = self.invites.get_mut(key) else {
+            return;
+        };
+        if !matches!(invite.phase, Phase::Admitting | Phase::Proceeding) {
+            return;
+        }
+        let Some(response) = px::local_response(&invite.request, code, &self.name) else {
+            return;
+        };
+        self.complete(key, response).await;
+    }
+
+    /// Sends `response` (a final failure) upstream and keeps retransmitting
+    /// it on timer G until the ACK, or timer H.
+    async fn complete(&mut self, key: &str, response: Message) {
+        let now = now_ms();
+        let (t1, timer_h) = (self.t1_ms(), self.config.timers.timer_h.as_millis() as u64);
+        let invite = self.invites.get_mut(key).expect("present");
+        invite.phase = Phase::Completed;
+        invite.g_interval_ms = t1;
+        for attempt in &mut invite.attempts {
+            attempt.abandoned = true;
+        }
+        let reply_to = invite.reply_to;
+        invite.last_response = Some(response.clone());
+        px::send(&self.sip, &response, reply_to, false).await;
+        let key = key.to_string();
+        self.timers.push(now + t1, Tm::Final { key: key.clone() });
+        self.timers.push(now + timer_h, Tm::Forget { key });
+    }
+
+    fn on_non_2xx_ack(&mut self, ack: &Message) {
+        let key = server_key(ack);
+        let t4 = self.config.timers.timer_i.as_millis() as u64;
+        if let Some(invite) = self.invites.get_mut(&key) {
+            if invite.phase == Phase::Completed {
+                // Absorb the ACK, stop timer G (it checks the phase),
+                // forget after timer I.
+                invite.phase = Phase::Confirmed;
+                self.timers.push(now_ms() + t4, Tm::Forget { key });
+            }
+        }
+    }
+
+    async fn on_cancel(&mut self, cancel: Message, from: SocketAddr) {
+        let key = server_key(&cancel);
+        if !self.invites.contains_key(&key) {
+            self.answer(&cancel, 481, from).await;
+            return;
+        }
+        self.answer(&cancel, 200, from).await;
+        let invite = self.invites.get_mut(&key).expect("present");
+        let invite_phase = invite.phase;
+        if !matches!(invite_phase, Phase::Admitting | Phase::Proceeding) {
+            return;
+        }
+        invite.cancelled = true;
+        let pending = invite.current().filter(|a| !a.abandoned).map(|a| {
+            a.abandoned = true;
+            (a.responded, a.request.clone(), a.hop)
+        });
+        if let Some((true, forwarded, hop)) = pending {
+            if let Ok(cancel) = build_cancel(&forwarded) {
+                px::send(&self.sip, &cancel, self.hops[hop].sip, false).await;
+            }
+        }
+        self.finish(&key, 487).await;
+    }
+
+    async fn on_response(&mut self, response: Message) {
+        let top = response.top_via();
+        if !px::via_is(top, self.me) {
+            return;
+        }
+        let branch = top.branch().unwrap_or_default().to_string();
+        if branch.starts_with(PROBE_BRANCH_PREFIX) {
+            let code = response.status().unwrap_or(0);
+            if code >= 200 {
+                self.health.on_answer(&branch, code < 500);
+            }
+            return;
+        }
+        match self.branches.get(&branch).cloned() {
+            Some((key, n)) if response.cseq().method == Method::Invite => {
+                self.on_invite_response(&key, n, response).await
+            }
+            _ => self.forward_response(&response).await,
+        }
+    }
+
+    /// A response to something forwarded statelessly: back by Via.
+    async fn forward_response(&self, response: &Message) {
+        let Some(next) = response.vias().get(1).and_then(px::via_addr) else {
+            return;
+        };
+        let edits = Edits {
+            pop_via: true,
+            ..Edits::default()
+        };
+        if let Ok(forwarded) = edit::apply(response, &edits) {
+            px::send(&self.sip, &forwarded, next, false).await;
+        }
+    }
+
+    async fn on_invite_response(&mut self, key: &str, n: usize, response: Message) {
+        let code = response.status().unwrap_or(0);
+        let Some(invite) = self.invites.get_mut(key) else {
+            return;
+        };
+        let phase = invite.phase;
+        let cancelled = invite.cancelled;
+        let call = invite.call.clone();
+        let current = invite.attempts.len().saturating_sub(1);
+        let attempt = &mut invite.attempts[n];
+        let first_response = !attempt.responded;
+        attempt.responded = true;
+        let (hop, forwarded) = (attempt.hop, attempt.request.clone());
+        let abandoned = attempt.abandoned;
+        let hop_addr = self.hops[hop].sip;
+
+        if code >= 300 {
+            // Every final failure is ACKed to the hop (hop by hop).
+            if let Ok(ack) = build_ack_for_non_2xx(&forwarded, &response) {
+                px::send(&self.sip, &ack, hop_addr, false).await;
+            }
+        }
+        if first_response && !abandoned && n == current {
+            self.timers.push(
+                now_ms() + self.config.proceeding_timeout.as_millis(),
+                Tm::Proceeding {
+                    key: key.to_string(),
+                },
+            );
+        }
+        if cancelled {
+            // The caller gave up: cancel a hop that answered late; a 2xx
+            // still reaches the caller, who hangs it up.
+            if code < 200 && first_response {
+                if let Ok(cancel) = build_cancel(&forwarded) {
+                    px::send(&self.sip, &cancel, hop_addr, false).await;
+                }
+            }
+            if !(200..300).contains(&code) {
+                return;
+            }
+        }
+        match code {
+            100 => {}
+            101..=199 if phase == Phase::Proceeding && n == current => {
+                let body = self.anchor_sdp(&response, &call, Side::Down).await;
+                self.relay_up(key, &response, body, false).await;
+            }
+            200..=299 => {
+                let body = self.anchor_sdp(&response, &call, Side::Down).await;
+                let invite = self.invites.get_mut(key).expect("present");
+                let retransmission = invite.phase == Phase::Accepted;
+                if !retransmission {
+                    invite.phase = Phase::Accepted;
+                    for a in &mut invite.attempts {
+                        a.abandoned = true;
+                    }
+                    let forget = now_ms() + self.config.timers.timer_h.as_millis() as u64;
+                    self.timers.push(
+                        forget,
+                        Tm::Forget {
+                            key: key.to_string(),
+                        },
+                    );
+                }
+                self.relay_up(key, &response, body, retransmission).await;
+            }
+            300..=699 if phase == Phase::Proceeding && n == current && !abandoned => {
+                let retry = code == 503 && self.may_retry(key);
+                if retry {
+                    self.invites.get_mut(key).expect("present").attempts[n].abandoned = true;
+                    self.start_attempt(key).await;
+                } else {
+                    let edits = Edits {
+                        pop_via: true,
+                        ..Edits::default()
+                    };
+                    if let Ok(up) = edit::apply(&response, &edits) {
+                        self.complete(key, up).await;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn may_retry(&self, key: &str) -> bool {
+        self.invites[key].attempts.len() < self.config.attempts_max as usize
+    }
+
+    /// Sends a downstream response upstream, with its SDP moved to the
+    /// anchor when it carried one.
+    async fn relay_up(
+        &mut self,
+        key: &str,
+        response: &Message,
+        body: Option<Vec<u8>>,
+        retransmission: bool,
+    ) {
+        let edits = Edits {
+            pop_via: true,
+            body,
+            ..Edits::default()
+        };
+        let Ok(up) = edit::apply(response, &edits) else {
+            return;
+        };
+        let invite = self.invites.get_mut(key).expect("present");
+        let reply_to = invite.reply_to;
+        invite.last_response = Some(up.clone());
+        px::send(&self.sip, &up, reply_to, retransmission).await;
+    }
+
+    // ---- timers ----
+
+    async fn on_timers(&mut self) {
+        let now = now_ms();
+        for probe in self.health.on_timer(now) {
+            if let Some(options) = px::probe_request(self.me, &self.name, &probe) {
+                px::send(&self.sip, &options, probe.addr, false).await;
+            }
+        }
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.on_timer(timer, now).await;
+        }
+    }
+
+    async fn on_timer(&mut self, timer: Tm, now: u64) {
+        match timer {
+            Tm::Retransmit { key, n } => {
+                let Some(invite) = self.invites.get_mut(&key) else {
+                    return;
+                };
+                let attempt = &mut invite.attempts[n];
+                if attempt.responded || attempt.abandoned {
+                    return;
+                }
+                attempt.interval_ms *= 2;
+                let (request, hop, interval) =
+                    (attempt.request.clone(), attempt.hop, attempt.interval_ms);
+                px::send(&self.sip, &request, self.hops[hop].sip, true).await;
+                self.timers.push(now + interval, Tm::Retransmit { key, n });
+            }
+            Tm::NextHop { key, n } => {
+                let Some(invite) = self.invites.get_mut(&key) else {
+                    return;
+                };
+                let attempt = &mut invite.attempts[n];
+                if attempt.responded || attempt.abandoned || invite.phase != Phase::Proceeding {
+                    return;
+                }
+                attempt.abandoned = true;
+                if self.may_retry(&key) {
+                    self.start_attempt(&key).await;
+                } else {
+                    let code = self.config.timeout_code;
+                    self.finish(&key, code).await;
+                }
+            }
+            Tm::Proceeding { key } => {
+                let Some(invite) = self.invites.get_mut(&key) else {
+                    return;
+                };
+                if invite.phase != Phase::Proceeding {
+                    return;
+                }
+                let pending = invite.current().filter(|a| !a.abandoned).map(|a| {
+                    a.abandoned = true;
+                    (a.request.clone(), a.hop)
+                });
+                if let Some((forwarded, hop)) = pending {
+                    if let Ok(cancel) = build_cancel(&forwarded) {
+                        px::send(&self.sip, &cancel, self.hops[hop].sip, false).await;
+                    }
+                }
+                self.finish(&key, 408).await;
+            }
+            Tm::Final { key } => {
+                let t2 = self.config.timers.t2.as_millis() as u64;
+                let Some(invite) = self.invites.get_mut(&key) else {
+                    return;
+                };
+                if invite.phase != Phase::Completed {
+                    return;
+                }
+                invite.g_interval_ms = (invite.g_interval_ms * 2).min(t2);
+                let (response, to, interval) = (
+                    invite.last_response.clone(),
+                    invite.reply_to,
+                    invite.g_interval_ms,
+                );
+                if let Some(response) = response {
+                    px::send(&self.sip, &response, to, true).await;
+                }
+                self.timers.push(now + interval, Tm::Final { key });
+            }
+            Tm::Forget { key } => {
+                if self.invites.remove(&key).is_some() {
+                    self.branches.retain(|_, (k, _)| *k != key);
+                }
+            }
+        }
+    }
+}
