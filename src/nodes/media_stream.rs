@@ -10,6 +10,11 @@
 //! last relay, when there is one). The endpoint also remembers when each
 //! call last received media, for silence detection.
 //!
+//! A stream either knows its peer ([`MediaEndpoint::start`], the answerer,
+//! which read the offered address) or learns it by latching
+//! ([`MediaEndpoint::latch`], the offerer: it sends back to wherever the
+//! call's first datagram came from, as symmetric-media endpoints do).
+//!
 //! Sending goes through `net::UdpEndpoint`, so per-packet faults (loss,
 //! jitter) apply to media as to signalling.
 //!
@@ -25,6 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Largest media datagram read.
 const DATAGRAM_MAX: usize = 256;
@@ -50,8 +56,11 @@ pub fn call_of(payload: &[u8]) -> Option<&str> {
 #[derive(Clone)]
 pub struct MediaEndpoint {
     socket: UdpEndpoint,
-    /// Call -> sim ms of the last datagram received.
+    /// Tracked call -> sim ms of the last datagram received (or of the
+    /// stream's start). Only calls with a stream are tracked.
     last_rx: Rc<RefCell<BTreeMap<String, u64>>>,
+    /// Latching streams waiting for their call's first datagram.
+    latches: Rc<RefCell<BTreeMap<String, oneshot::Sender<SocketAddr>>>>,
 }
 
 /// A running outgoing stream; dropping it stops the stream.
@@ -72,6 +81,7 @@ impl MediaEndpoint {
         let endpoint = MediaEndpoint {
             socket,
             last_rx: Rc::default(),
+            latches: Rc::default(),
         };
         let receiver = endpoint.clone();
         crate::testbed::spawn(async move { receiver.receive().await });
@@ -89,13 +99,13 @@ impl MediaEndpoint {
             let Some(call) = call_of(&buf[..n]) else {
                 continue;
             };
-            let from = crate::net::host_of(from);
-            emit(Event::MediaRx { call, from: &from });
-            let mut last = self.last_rx.borrow_mut();
-            if let Some(t) = last.get_mut(call) {
+            let host = crate::net::host_of(from);
+            emit(Event::MediaRx { call, from: &host });
+            if let Some(t) = self.last_rx.borrow_mut().get_mut(call) {
                 *t = now_ms();
-            } else {
-                last.insert(call.to_string(), now_ms());
+            }
+            if let Some(latch) = self.latches.borrow_mut().remove(call) {
+                let _ = latch.send(from);
             }
         }
     }
@@ -109,19 +119,26 @@ impl MediaEndpoint {
             .or_insert_with(now_ms);
         let socket = self.socket.clone();
         let call = call.to_string();
+        let task =
+            crate::testbed::spawn(async move { send_every(&socket, &call, peer, interval).await });
+        MediaStream { task }
+    }
+
+    /// Starts sending for `call` to the source of the call's first
+    /// datagram received from now on (symmetric media), one per
+    /// `interval`. Sends nothing until that datagram comes.
+    pub fn latch(&self, call: &str, interval: Duration) -> MediaStream {
+        let (tx, rx) = oneshot::channel();
+        self.latches.borrow_mut().insert(call.to_string(), tx);
+        self.last_rx
+            .borrow_mut()
+            .entry(call.to_string())
+            .or_insert_with(now_ms);
+        let socket = self.socket.clone();
+        let call = call.to_string();
         let task = crate::testbed::spawn(async move {
-            for seq in 1u64.. {
-                // A failed send (socket closed as the host stops) ends
-                // the stream; media is best effort.
-                if socket
-                    .send_to(payload(&call, seq).as_bytes(), peer)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::time::sleep(interval).await;
-            }
+            let Ok(peer) = rx.await else { return };
+            send_every(&socket, &call, peer, interval).await;
         });
         MediaStream { task }
     }
@@ -138,6 +155,23 @@ impl MediaEndpoint {
     /// Forgets a finished call.
     pub fn forget(&self, call: &str) {
         self.last_rx.borrow_mut().remove(call);
+        self.latches.borrow_mut().remove(call);
+    }
+}
+
+/// Sends `call`'s datagrams to `peer` until the task is aborted.
+async fn send_every(socket: &UdpEndpoint, call: &str, peer: SocketAddr, interval: Duration) {
+    for seq in 1u64.. {
+        // A failed send (socket closed as the host stops) ends the
+        // stream; media is best effort.
+        if socket
+            .send_to(payload(call, seq).as_bytes(), peer)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

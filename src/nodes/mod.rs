@@ -13,6 +13,9 @@
 //! - `methods`: the internal RPC methods and their bodies.
 //! - `sdp`: the minimal SDP body (media addresses) calls exchange.
 //! - `media_stream`: one datagram per second each way per connected call.
+//! - `sip_glue`: how calls carry media addresses over the SIP user agent.
+//! - `sip`: the SIP service, a B2BUA (hosts `sip-1`..).
+//! - `carrier`: the PSTN/trunk: callees and inbound callers (host `carrier`).
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
 //! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
 //! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
@@ -44,6 +47,7 @@ pub mod origin;
 pub mod ports;
 pub mod sdp;
 pub mod sip;
+pub mod sip_glue;
 pub mod telemetry;
 pub mod time;
 pub mod workers;
@@ -98,6 +102,8 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         NodeKind::Gateway => gateway::run(ctx).await,
         NodeKind::Bus => bus::run(ctx).await,
         NodeKind::Agent => agent::run(ctx).await,
+        NodeKind::Sip => sip::run(ctx).await,
+        NodeKind::Carrier => carrier::run(ctx).await,
         NodeKind::Deployer => deployer::run(ctx).await,
         NodeKind::Lb => lb::run(ctx).await,
         NodeKind::Media => media::run(ctx).await,
