@@ -124,11 +124,7 @@ pub struct NodesConfig {
     pub deployer: Option<nodes::deployer::DeployerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<nodes::lb::LbConfig>,
-    #[serde(
-        default,
-        rename = "sbc-edge",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "sbc-edge", skip_serializing_if = "Option::is_none")]
     pub sbc_edge: Option<nodes::sbc::SbcConfig>,
     #[serde(
         default,
@@ -173,7 +169,12 @@ impl NodesConfig {
         push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
         push(&mut out, "lb", NodeKind::Lb, &self.lb);
         push(&mut out, "sbc-edge", NodeKind::SbcEdge, &self.sbc_edge);
-        push(&mut out, "sbc-inbound", NodeKind::SbcInbound, &self.sbc_inbound);
+        push(
+            &mut out,
+            "sbc-inbound",
+            NodeKind::SbcInbound,
+            &self.sbc_inbound,
+        );
         push(&mut out, "media", NodeKind::Media, &self.media);
         push(&mut out, "origin", NodeKind::Origin, &self.origin);
         push(&mut out, "telemetry", NodeKind::Telemetry, &self.telemetry);

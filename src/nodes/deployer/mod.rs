@@ -145,7 +145,10 @@ fn default_env() -> String {
 
 /// Kinds whose hosts have an admin port and so can be deployed.
 pub fn is_resource_kind(kind: NodeKind) -> bool {
-    matches!(kind, NodeKind::Lb | NodeKind::SbcEdge | NodeKind::SbcInbound)
+    matches!(
+        kind,
+        NodeKind::Lb | NodeKind::SbcEdge | NodeKind::SbcInbound
+    )
 }
 
 impl DeployerConfig {

@@ -146,8 +146,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
             name,
         })
         .collect();
-    let targets: Vec<(String, SocketAddr)> =
-        hops.iter().map(|h| (h.name.clone(), h.sip)).collect();
+    let targets: Vec<(String, SocketAddr)> = hops.iter().map(|h| (h.name.clone(), h.sip)).collect();
     let pool_media = ctx
         .topology
         .hosts_of(ctx.section)
@@ -357,9 +356,11 @@ impl Sbc {
         let next_route = request.routes().get(usize::from(pop_route));
         let (target, retarget) = match next_route {
             Some(route) => (px::uri_addr(&route.uri), false),
-            None if self.is_for_me(&request) => {
-                (self.pick_hop(request.call_id(), &[]).map(|h| self.hops[h].sip), true)
-            }
+            None if self.is_for_me(&request) => (
+                self.pick_hop(request.call_id(), &[])
+                    .map(|h| self.hops[h].sip),
+                true,
+            ),
             None => (px::uri_addr(&uri), false),
         };
         let Some(target) = target else {

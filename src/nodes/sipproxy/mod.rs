@@ -13,9 +13,11 @@ use crate::history::event::SipFields;
 use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
 use crate::nodes::health::Probe;
-use crate::sip::codec::{build_request, build_response, AddrSpec, Message, RequestSpec, ResponseSpec, ViaSpec};
-use crate::sip::Method;
+use crate::sip::codec::{
+    build_request, build_response, AddrSpec, Message, RequestSpec, ResponseSpec, ViaSpec,
+};
 use crate::sip::uri::parse_uri;
+use crate::sip::Method;
 use crate::sip::Via;
 use std::net::{IpAddr, SocketAddr};
 
@@ -208,7 +210,10 @@ mod tests {
         );
         assert_eq!(uri_addr("sip:+1555@lb-1"), None);
         let target = "192.168.0.9:5060".parse().unwrap();
-        assert_eq!(retarget("sip:+1555@lb-1", target), "sip:+1555@192.168.0.9:5060");
+        assert_eq!(
+            retarget("sip:+1555@lb-1", target),
+            "sip:+1555@192.168.0.9:5060"
+        );
         assert_eq!(retarget("sip:lb-1", target), "sip:192.168.0.9:5060");
     }
 
