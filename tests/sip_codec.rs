@@ -237,3 +237,57 @@ fn unparsable_requests_get_400_when_answerable() {
     let err = parse(garbage).expect_err("garbage");
     assert!(error_response_for(garbage, &err, "e1").is_none());
 }
+
+#[test]
+fn a_proxy_edits_requests_and_responses() {
+    let invite = build_request(&invite_spec()).expect("builds");
+    // Forward: our Via on top, Record-Route, Max-Forwards down by one, retargeted.
+    let mut edit = invite.edit();
+    edit.push_via(&ViaSpec {
+        host: "10.0.0.9".into(),
+        port: 5060,
+        branch: "z9hG4bKproxy".into(),
+    });
+    edit.push_record_route("sip:10.0.0.9:5060");
+    edit.decrement_max_forwards().expect("70 hops left");
+    edit.set_request_uri("sip:bob@10.0.0.3:5060");
+    let forwarded = edit.finish().expect("valid");
+    assert_eq!(forwarded.branch(), Some("z9hG4bKproxy"));
+    assert_eq!(forwarded.vias().len(), 2);
+    assert_eq!(forwarded.max_forwards(), Some(69));
+    assert_eq!(forwarded.record_routes()[0].uri, "sip:10.0.0.9:5060;lr");
+    assert_eq!(forwarded.request_uri(), Some("sip:bob@10.0.0.3:5060"));
+    assert_eq!(forwarded.body(), invite.body());
+    assert_eq!(forwarded.callsim_call(), Some("out-1"));
+    // Back: the UAS answers the forwarded request; the proxy pops its Via.
+    let ringing = build_response(&forwarded, 180, &ResponseSpec::default()).expect("builds");
+    let mut edit = ringing.edit();
+    let ours = edit.pop_via().expect("a Via");
+    assert_eq!(ours.branch(), Some("z9hG4bKproxy"));
+    let back = edit.finish().expect("valid");
+    assert_eq!(back.branch(), invite.branch());
+    assert_eq!(
+        back.top_via().response_addr(),
+        Some("10.0.0.1:5060".parse().expect("addr"))
+    );
+    assert_eq!(
+        back.record_routes().len(),
+        1,
+        "kept for the UAC's route set"
+    );
+}
+
+#[test]
+fn a_proxy_refuses_exhausted_max_forwards_and_pops_routes() {
+    let mut spec = invite_spec();
+    spec.max_forwards = 0;
+    spec.routes = vec!["<sip:10.0.0.9;lr>".into(), "<sip:10.0.0.8;lr>".into()];
+    let invite = build_request(&spec).expect("builds");
+    let mut edit = invite.edit();
+    assert!(edit.decrement_max_forwards().is_err());
+    let top = edit.pop_route().expect("a Route");
+    assert_eq!(top.uri, "sip:10.0.0.9;lr");
+    let rest = edit.finish().expect("valid");
+    let routes: Vec<&str> = rest.routes().iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(routes, vec!["sip:10.0.0.8;lr"]);
+}

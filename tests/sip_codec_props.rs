@@ -172,6 +172,23 @@ proptest! {
     }
 
     #[test]
+    fn proxy_push_then_pop_via_restores_the_hops(spec in request_spec(), host in host(), port in 1u16..) {
+        let request = build_request(&spec).expect("builds");
+        let mut edit = request.edit();
+        edit.push_via(&ViaSpec { host, port, branch: "z9hG4bKp".into() });
+        edit.push_record_route("sip:proxy.example.com");
+        let _ = edit.decrement_max_forwards();
+        let forwarded = edit.finish().expect("a forwarded request validates");
+        prop_assert_eq!(forwarded.vias().len(), 2);
+        prop_assert_eq!(forwarded.body(), request.body());
+        let response = build_response(&forwarded, 200, &ResponseSpec::default()).expect("builds");
+        let mut edit = response.edit();
+        prop_assert_eq!(edit.pop_via().and_then(|v| v.branch().map(str::to_string)), Some("z9hG4bKp".to_string()));
+        let back = edit.finish().expect("validates");
+        prop_assert_eq!(back.vias(), request.vias());
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let result = parse(&bytes);
         if let Err(e) = &result {

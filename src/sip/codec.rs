@@ -198,6 +198,11 @@ impl Message {
     pub fn as_bytes(&self) -> &[u8] {
         &self.wire
     }
+
+    /// Starts an edit of this message, for a proxy (see [`super::edit`]).
+    pub fn edit(&self) -> super::edit::MessageEdit {
+        super::edit::MessageEdit::new(self.start.clone(), self.headers.clone(), self.body.clone())
+    }
 }
 
 impl fmt::Debug for Message {

@@ -142,6 +142,23 @@ impl Via {
         find_param(&self.params, "branch").and_then(|p| p.value.as_deref())
     }
 
+    /// Where a response to this hop goes (section 18.2.2, with RFC 3581 `rport`): the
+    /// `received` address or the sent-by host, when it is an IP literal, and the `rport`
+    /// value or the sent-by port (5060 by default). `None` for a host name: names from the
+    /// wire are not looked up.
+    pub fn response_addr(&self) -> Option<std::net::SocketAddr> {
+        let host = find_param(&self.params, "received")
+            .and_then(|p| p.value.as_deref())
+            .unwrap_or(&self.host);
+        let ip: std::net::IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+        let port = find_param(&self.params, "rport")
+            .and_then(|p| p.value.as_deref())
+            .and_then(|v| v.parse().ok())
+            .or(self.port)
+            .unwrap_or(5060);
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+
     /// `host[:port]` as written, used to match server transactions (section 17.2.3).
     pub fn sent_by(&self) -> String {
         match self.port {

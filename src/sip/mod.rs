@@ -5,6 +5,8 @@
 //! - [`codec`]: parse and build messages; the only module that knows rsip. In front of it,
 //!   the validating layer: `validate` (framing, header names, required headers, scalar
 //!   ranges), `grammar` (header value syntax) and [`uri`].
+//! - [`edit`]: editing a parsed message for proxies (Via, Record-Route, Route,
+//!   Max-Forwards, Request-URI).
 //! - [`header`]: the typed header values the other layers read (Method, Via, CSeq, ...).
 //! - [`ids`]: branches, tags and Call-IDs from the caller's seeded RNG.
 //! - [`timers`]: T1, T2, T4 and timers B, D, F, H, I, J, K, each settable.
@@ -20,6 +22,7 @@
 
 pub mod codec;
 pub mod dialog;
+pub mod edit;
 mod grammar;
 pub mod header;
 pub mod ids;
