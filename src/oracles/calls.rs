@@ -3,6 +3,8 @@
 //! `api.response`, its `call.end`, what the carrier recorded
 //! (`callee.outcome`) and when the platform learned that outcome.
 //!
+//! "The carrier recorded it" is the earlier of its `callee.outcome` and its
+//! sending that final response on the wire.
 //! "The platform learned it" is the first `sip.recv` of the callee's final
 //! response to the INVITE on a host other than the carrier's. When the
 //! history holds no SIP event for the call (hand-written histories, or a
@@ -69,11 +71,28 @@ impl<'h> CallView<'h> {
             .map(|r| (r.t_ms, r.u64("status").unwrap_or(0) as u16))
     }
 
-    /// The carrier's outcome, its code and when it recorded it.
+    /// The carrier's outcome, its code and when the carrier recorded it:
+    /// the earlier of its `callee.outcome` and its first `sip.send` of that
+    /// code as a final response to the INVITE (a carrier may write its
+    /// record only once the dialog is confirmed, after it answered on the
+    /// wire; the answer is what counts).
     pub fn callee_outcome(&self) -> Option<(CalleeOutcome, u16, u64)> {
         let r = self.outcome?;
         let outcome = CalleeOutcome::parse(r.str("outcome")?)?;
-        Some((outcome, r.u64("code").unwrap_or(0) as u16, r.t_ms))
+        let code = r.u64("code").unwrap_or(0) as u16;
+        let code_text = code.to_string();
+        let on_wire = self
+            .sip
+            .iter()
+            .find(|s| {
+                s.is("sip.send")
+                    && *s.host == *r.host
+                    && s.str("start_line") == Some(code_text.as_str())
+                    && s.str("cseq")
+                        .is_some_and(|c| c.split_whitespace().nth(1) == Some("INVITE"))
+            })
+            .map(|s| s.t_ms);
+        Some((outcome, code, on_wire.map_or(r.t_ms, |t| t.min(r.t_ms))))
     }
 
     /// When the platform learned the carrier's outcome: the first

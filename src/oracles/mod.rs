@@ -298,6 +298,7 @@ pub fn evaluate_with(
     history: &History,
     context: &Context,
 ) -> Vec<Violation> {
+    let history = &*time_ordered(history);
     let mut violations = Vec::new();
     for def in &REGISTRY {
         if let Some(value) = oracles.get(def.name) {
@@ -311,6 +312,20 @@ pub fn evaluate_with(
     }
     violations.sort_by(|a, b| (a.at_ms, &a.oracle).cmp(&(b.at_ms, &b.oracle)));
     violations
+}
+
+/// The history in time order. Each host stamps its events with its own
+/// view of sim time, so two hosts stepped in the same tick can record out
+/// of order (a host's timer at 3521 ms before another's event at 3520 ms);
+/// oracles and monitors judge a stable sort by time, which keeps the
+/// recorded order among events of the same millisecond.
+pub fn time_ordered(history: &History) -> std::borrow::Cow<'_, History> {
+    if history.records.windows(2).all(|w| w[0].t_ms <= w[1].t_ms) {
+        return std::borrow::Cow::Borrowed(history);
+    }
+    let mut sorted = history.clone();
+    sorted.records.sort_by_key(|r| r.t_ms);
+    std::borrow::Cow::Owned(sorted)
 }
 
 #[cfg(test)]

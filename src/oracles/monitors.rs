@@ -232,6 +232,7 @@ pub fn evaluate_with(
     history: &History,
     end_ms: u64,
 ) -> Vec<Firing> {
+    let history = &*super::time_ordered(history);
     let mut out = Vec::new();
     for (name, value) in monitors {
         if let toml::Value::Boolean(false) = value {

@@ -211,6 +211,32 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_on_the_wire_counts_even_if_the_record_comes_later() {
+        // The carrier writes callee.outcome once the ACK arrives, after the
+        // API already answered 200: its 200 on the wire came first.
+        let sip = |start_line, cseq| crate::history::event::SipFields {
+            call: "out-1",
+            sip_call_id: "c1",
+            start_line,
+            cseq,
+            peer: "sip-1",
+            retransmission: false,
+        };
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        s.at(6730, "carrier", Event::SipSend(sip("200", "1 INVITE")));
+        response(&mut s, 6820, 200);
+        outcome(&mut s, 6890, CalleeOutcome::Answered, 200);
+        assert_eq!(run(&s), vec![]);
+        // Without the wire evidence the record alone is too late.
+        let mut s = Script::new();
+        start(&mut s, Mode::Sync);
+        response(&mut s, 6820, 200);
+        outcome(&mut s, 6890, CalleeOutcome::Answered, 200);
+        assert_eq!(run(&s).len(), 1);
+    }
+
+    #[test]
     fn answered_then_200_before_the_timeout_is_fine() {
         let mut s = Script::new();
         start(&mut s, Mode::Sync);

@@ -14,6 +14,7 @@
 
 pub mod ringing;
 
+use crate::history::History;
 use crate::oracles::{Context, Violation};
 use crate::scenario::Scenario;
 use std::collections::BTreeMap;
@@ -22,15 +23,17 @@ use std::collections::BTreeMap;
 /// oracle (default parameters), returning that oracle's violations. An
 /// incomplete run is reported as `Err` with the reason.
 pub fn judge_with(scenario: &Scenario, oracle: &str) -> Result<Vec<Violation>, String> {
+    run_judged(scenario, oracle).map(|(_, violations)| violations)
+}
+
+/// [`judge_with`], also returning the run's history.
+pub fn run_judged(scenario: &Scenario, oracle: &str) -> Result<(History, Vec<Violation>), String> {
     let output = crate::testbed::run(scenario, scenario.run.seed).map_err(|e| e.to_string())?;
     let mut only = BTreeMap::new();
     only.insert(
         oracle.to_string(),
         toml::Value::Table(toml::map::Map::new()),
     );
-    Ok(crate::oracles::evaluate_with(
-        &only,
-        &output.history,
-        &Context::of(scenario),
-    ))
+    let violations = crate::oracles::evaluate_with(&only, &output.history, &Context::of(scenario));
+    Ok((output.history, violations))
 }

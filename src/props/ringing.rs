@@ -42,11 +42,13 @@ pub struct RingingCase {
     pub faults: Vec<LinkFault>,
 }
 
-/// A fault on the SIP link, over `[at_ms, at_ms + for_ms)`.
+/// A fault on the SIP link. It starts when the call has rung for
+/// `at_permille` thousandths of its ringing_timeout (so it always falls
+/// inside the run, and where it matters) and lasts `for_ms`.
 #[derive(Clone, Copy, PartialEq)]
 pub struct LinkFault {
     pub kind: LinkFaultKind,
-    pub at_ms: u64,
+    pub at_permille: u64,
     pub for_ms: u64,
 }
 
@@ -73,7 +75,7 @@ impl fmt::Debug for LinkFault {
             LinkFaultKind::Duplicate(p) => write!(f, "duplicate {p}%")?,
             LinkFaultKind::Hold => write!(f, "hold")?,
         }
-        write!(f, " @{}+{}ms", self.at_ms, self.for_ms)
+        write!(f, " @{}‰rt+{}ms", self.at_permille, self.for_ms)
     }
 }
 
@@ -154,11 +156,12 @@ impl RingingCase {
             ms(self.ringing_timeout_ms)
         );
         for fault in &self.faults {
-            let until = (fault.at_ms + fault.for_ms).min(self.duration_ms());
+            let at_ms = CALL_AT_MS + self.ringing_timeout_ms * fault.at_permille / 1000;
+            let until = (at_ms + fault.for_ms).min(self.duration_ms());
             let _ = write!(
                 s,
                 "[[faults]]\nbetween = [\"sip-1\", \"carrier\"]\nat = {}\nuntil = {}\n",
-                ms(fault.at_ms),
+                ms(at_ms),
                 ms(until)
             );
             let _ = match fault.kind {
@@ -199,9 +202,9 @@ pub fn link_fault() -> impl Strategy<Value = LinkFault> {
         (1u8..=20).prop_map(LinkFaultKind::Duplicate),
         Just(LinkFaultKind::Hold),
     ];
-    (kind, 0u64..20_000, 100u64..=3000).prop_map(|(kind, at_ms, for_ms)| LinkFault {
+    (kind, 0u64..1000, 100u64..=3000).prop_map(|(kind, at_permille, for_ms)| LinkFault {
         kind,
-        at_ms,
+        at_permille,
         for_ms,
     })
 }
