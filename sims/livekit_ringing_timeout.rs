@@ -36,9 +36,17 @@ const ID: &str = "livekit-ringing-timeout";
 #[test]
 fn buggy_reproduces_and_fixed_holds() {
     let incident = common::incident(ID);
-    let buggy = common::run_as(&incident, Variant::Buggy, &common::scenario(&incident, Variant::Buggy));
+    let buggy = common::run_as(
+        &incident,
+        Variant::Buggy,
+        &common::scenario(&incident, Variant::Buggy),
+    );
     assert!(buggy.reproduced, "buggy variant: {:?}", buggy.misses);
-    let fixed = common::run_as(&incident, Variant::Fixed, &common::scenario(&incident, Variant::Fixed));
+    let fixed = common::run_as(
+        &incident,
+        Variant::Fixed,
+        &common::scenario(&incident, Variant::Fixed),
+    );
     assert!(fixed.reproduced, "fixed variant: {:?}", fixed.misses);
     assert!(fixed.violations.is_empty());
     insta::assert_snapshot!("buggy", common::summary(&buggy));
@@ -56,12 +64,21 @@ fn the_knob_moves_the_figure() {
         .iter()
         .position(|f| f.field.as_deref() == Some("rpc_client.tracing_default_timeout"))
         .expect("the buggy scenario sets the tracing timeout");
-    let moved = common::edited(&base, &[(&format!("faults[{knob}].value"), Value::String("5s".into()))]);
+    let moved = common::edited(
+        &base,
+        &[(&format!("faults[{knob}].value"), Value::String("5s".into()))],
+    );
     let result = common::run_as(&incident, Variant::Buggy, &moved);
     let min = result.figures["premature_408_end_ms_min"];
     let max = result.figures["premature_408_end_ms_max"];
-    assert!((5000.0..=5030.0).contains(&min), "earliest premature 408 at {min} ms");
-    assert!((5000.0..=5030.0).contains(&max), "latest premature 408 at {max} ms");
+    assert!(
+        (5000.0..=5030.0).contains(&min),
+        "earliest premature 408 at {min} ms"
+    );
+    assert!(
+        (5000.0..=5030.0).contains(&max),
+        "latest premature 408 at {max} ms"
+    );
 }
 
 /// With the fix, a callee answering at 25 s gets 200, and an unanswered
@@ -107,11 +124,18 @@ fn fixed_rings_until_ringing_timeout() {
             _ => {
                 unanswered += 1;
                 assert_eq!(c.status, Some(408), "{}", c.id);
-                assert!((30_000..=30_100).contains(&duration), "{} ended after {duration} ms", c.id);
+                assert!(
+                    (30_000..=30_100).contains(&duration),
+                    "{} ended after {duration} ms",
+                    c.id
+                );
             }
         }
     }
-    assert!(answered > 0 && unanswered > 0, "both kinds of callee were drawn");
+    assert!(
+        answered > 0 && unanswered > 0,
+        "both kinds of callee were drawn"
+    );
 }
 
 /// Why the e2e tests missed it: a suite whose bot answers within 1 s sees
@@ -129,11 +153,20 @@ fn a_fast_answering_probe_stays_green_under_the_bug() {
     );
     let report = common::run(&scenario);
     let calls = callsim::incidents::metrics::calls(&report.history);
-    let probes: Vec<_> = calls.iter().filter(|c| c.id.starts_with("probe-")).collect();
+    let probes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.id.starts_with("probe-"))
+        .collect();
     assert!(probes.len() >= 8, "a probe a minute: {}", probes.len());
-    assert!(probes.iter().all(|c| c.status == Some(200)), "every probe call got 200");
     assert!(
-        !report.violations.iter().any(|v| v.call.as_deref().is_some_and(|c| c.starts_with("probe-"))),
+        probes.iter().all(|c| c.status == Some(200)),
+        "every probe call got 200"
+    );
+    assert!(
+        !report
+            .violations
+            .iter()
+            .any(|v| v.call.as_deref().is_some_and(|c| c.starts_with("probe-"))),
         "the probe's calls never break the property"
     );
 }
@@ -148,8 +181,15 @@ fn without_a_duration_monitor_nothing_fires() {
     scenario.monitors.remove("call_duration");
     let report = common::run(&scenario);
     assert!(
-        report.violations.iter().any(|v| v.oracle == "ringing_timeout_respected"),
+        report
+            .violations
+            .iter()
+            .any(|v| v.oracle == "ringing_timeout_respected"),
         "the bug is there"
     );
-    assert!(report.alerts.is_empty(), "no alarm fired: {:?}", report.alerts);
+    assert!(
+        report.alerts.is_empty(),
+        "no alarm fired: {:?}",
+        report.alerts
+    );
 }

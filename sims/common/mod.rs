@@ -95,7 +95,12 @@ pub fn summary(result: &VariantResult) -> String {
     use std::collections::BTreeMap;
     let mut s = format!(
         "{} {:?}: verdict {:?}, reproduced {}, seed {}, sim {} ms\n",
-        result.incident, result.variant, result.verdict, result.reproduced, result.seed, result.sim_ms
+        result.incident,
+        result.variant,
+        result.verdict,
+        result.reproduced,
+        result.seed,
+        result.sim_ms
     );
     s.push_str("figures:\n");
     for (name, value) in &result.figures {

@@ -11,6 +11,11 @@
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
 //! - `methods`: the internal RPC methods and their bodies.
+//! - `sdp`: the minimal SDP body (media addresses) calls exchange.
+//! - `media_stream`: one datagram per second each way per connected call.
+//! - `sip_glue`: how calls carry media addresses over the SIP user agent.
+//! - `sip`: the SIP service, a B2BUA (hosts `sip-1`..).
+//! - `carrier`: the PSTN/trunk: callees and inbound callers (host `carrier`).
 //! - `workload`: the `[workload]` section (calls the agent and carrier make).
 //! - `workers`: the CPU and queue model (a bounded pool of simulated workers).
 //! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
@@ -29,6 +34,7 @@ pub mod admin;
 pub mod agent;
 pub mod bus;
 pub mod call_control;
+pub mod carrier;
 pub mod check;
 pub mod deployer;
 pub mod gateway;
@@ -36,9 +42,13 @@ pub mod harness;
 pub mod health;
 pub mod lb;
 pub mod media;
+pub mod media_stream;
 pub mod methods;
 pub mod origin;
 pub mod ports;
+pub mod sdp;
+pub mod sip;
+pub mod sip_glue;
 pub mod sipproxy;
 pub mod telemetry;
 pub mod time;
@@ -94,6 +104,8 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         NodeKind::Gateway => gateway::run(ctx).await,
         NodeKind::Bus => bus::run(ctx).await,
         NodeKind::Agent => agent::run(ctx).await,
+        NodeKind::Sip => sip::run(ctx).await,
+        NodeKind::Carrier => carrier::run(ctx).await,
         NodeKind::Deployer => deployer::run(ctx).await,
         NodeKind::Lb => lb::run(ctx).await,
         NodeKind::Media => media::run(ctx).await,

@@ -373,6 +373,77 @@ mod tests {
     }
 
     #[test]
+    fn violations_carry_the_ladder_of_their_call_in_time_order() {
+        use crate::history::event::{Direction, Mode, SipFields};
+        use crate::history::Event;
+        let mut s = testkit::Script::new();
+        s.at(
+            0,
+            "gateway",
+            Event::CallStart {
+                call: "out-7",
+                direction: Direction::Outbound,
+                mode: Mode::Sync,
+                ringing_timeout_ms: 30_000,
+            },
+        );
+        s.at(
+            5,
+            "sip-1",
+            Event::SipSend(SipFields {
+                call: "out-7",
+                sip_call_id: "c7",
+                start_line: "INVITE",
+                cseq: "1 INVITE",
+                peer: "carrier",
+                retransmission: false,
+            }),
+        );
+        s.at(
+            3000,
+            "gateway",
+            Event::ApiResponse {
+                call: "out-7",
+                method: "CreateSIPParticipant",
+                status: 408,
+            },
+        );
+        s.at(
+            3000,
+            "gateway",
+            Event::CallEnd {
+                call: "out-7",
+                status: 408,
+                reason: "rpc timeout",
+            },
+        );
+        let mut oracles = BTreeMap::new();
+        oracles.insert(
+            ringing::NAME.to_string(),
+            toml::Value::Table(Default::default()),
+        );
+        oracles.insert(
+            deploy::NAME.to_string(),
+            toml::Value::Table(Default::default()),
+        );
+        let v = evaluate_with(
+            &oracles,
+            &s.history(),
+            &Context {
+                end_ms: 60_000,
+                heal_ms: None,
+            },
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].oracle, ringing::NAME);
+        assert_eq!(v[0].kind, OracleKind::Safety);
+        assert_eq!((v[0].at_ms, v[0].call.as_deref()), (3000, Some("out-7")));
+        assert!(v[0].ladder.starts_with("call out-7\n"), "{}", v[0].ladder);
+        assert!(v[0].ladder.contains("INVITE"), "{}", v[0].ladder);
+        assert!(v[0].ladder.contains("status=408"), "{}", v[0].ladder);
+    }
+
+    #[test]
     fn bad_names_and_params_name_their_field() {
         assert_eq!(field_of("ringing_timeout = {}"), "oracles.ringing_timeout");
         assert_eq!(

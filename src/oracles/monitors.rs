@@ -792,6 +792,44 @@ mod tests {
     }
 
     #[test]
+    fn report_build_fills_alerts_and_merges_alert_records() {
+        let text = "[run]\nduration = \"120s\"\n[nodes.pinger]\n[nodes.echo]\n[oracles]\ndatagrams_answered = { ratio_min = 0.0 }\n[monitors]\napi_5xx_rate = { threshold = 0.05, window = \"60s\" }\n";
+        let scenario = Scenario::from_toml(text, "t.toml".as_ref()).expect("valid");
+        let mut history = api(70_000, 80_000);
+        // datagrams_answered needs one datagram to judge.
+        history.records.insert(
+            0,
+            crate::history::Record {
+                t_ms: 0,
+                host: Arc::from("pinger"),
+                kind: "net.datagram".into(),
+                fields: vec![("dir", Value::Str("send".into()))],
+            },
+        );
+        let output = crate::testbed::RunOutput {
+            history,
+            seed: 1,
+            sim_ms: 120_000,
+            hosts: 2,
+            tick_ms: 10,
+            applied: Vec::new(),
+        };
+        let report = crate::report::Report::build(&scenario, output, 0);
+        assert_eq!(
+            report.alerts,
+            vec![crate::report::Alert {
+                monitor: "api_5xx_rate".into(),
+                at_ms: 120_000
+            }]
+        );
+        let fired: Vec<_> = report.history.of_kind("alert.fire").collect();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(&*fired[0].host, HOST);
+        assert_eq!(fired[0].f64("threshold"), Some(0.05));
+        assert_eq!(report.violations, vec![]);
+    }
+
+    #[test]
     fn bad_monitor_config_names_its_field() {
         let load = |m: &str| {
             let text = format!("[run]\nduration = \"5s\"\n[nodes.pinger]\n[nodes.echo]\n[oracles]\ndatagrams_answered = {{ ratio_min = 0.5 }}\n[monitors]\n{m}\n");

@@ -25,6 +25,10 @@ pub enum NodeKind {
     Bus,
     /// The customer's application: places and answers calls.
     Agent,
+    /// The SIP service: a B2BUA between the platform and the carrier.
+    Sip,
+    /// The PSTN or trunk: callees and inbound callers.
+    Carrier,
     /// Deployment automation: renders, diffs and applies resources.
     Deployer,
     /// SIP load balancer for inbound calls (a deployable resource).
@@ -109,6 +113,10 @@ pub struct NodesConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<nodes::agent::AgentConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip: Option<nodes::sip::SipConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<nodes::carrier::CarrierConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployer: Option<nodes::deployer::DeployerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lb: Option<nodes::lb::LbConfig>,
@@ -144,6 +152,8 @@ impl NodesConfig {
         push(&mut out, "gateway", NodeKind::Gateway, &self.gateway);
         push(&mut out, "bus", NodeKind::Bus, &self.bus);
         push(&mut out, "agent", NodeKind::Agent, &self.agent);
+        push(&mut out, "sip", NodeKind::Sip, &self.sip);
+        push(&mut out, "carrier", NodeKind::Carrier, &self.carrier);
         push(&mut out, "deployer", NodeKind::Deployer, &self.deployer);
         push(&mut out, "lb", NodeKind::Lb, &self.lb);
         push(&mut out, "media", NodeKind::Media, &self.media);
@@ -178,13 +188,18 @@ impl NodesConfig {
     }
 
     pub fn validate(&self, topology: &Topology) -> Result<(), FieldError> {
-        for section in self.sections() {
+        let sections = self.sections();
+        // Pod counts first: other sections' references are judged against
+        // the topology those counts make.
+        for section in &sections {
             if section.pods == Some(0) {
                 return Err(FieldError::new(
                     format!("nodes.{}.pods", section.name),
                     "must be >= 1",
                 ));
             }
+        }
+        for section in &sections {
             (section.validate)(topology)?;
         }
         Ok(())

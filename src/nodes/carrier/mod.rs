@@ -1,0 +1,192 @@
+//! The carrier (host `carrier`): the PSTN, or a SIP trunk, and the people
+//! on it.
+//!
+//! As a UAS ([`uas`]) it takes the platform's outbound calls: each call's
+//! callee behaviour is drawn per call ([`callee`]): answer after a delay
+//! and hang up after a hold, busy (486), decline (603), unavailable (480),
+//! unreachable (404), or no answer (rings until cancelled, or 480 after
+//! `no_answer_limit`). It emits `callee.outcome` with what the callee did
+//! (`cancelled` when the platform gave up first).
+//!
+//! As a UAC ([`uac`]) it generates the `[workload] inbound` calls (`in-1`,
+//! ..) towards its entry hosts (`inbound_entry`: LB pods, SBC edge pods, or
+//! the SIP service itself), rotating the first entry per call and moving to
+//! the next entry when one does not respond within `entry_timeout` or
+//! answers 503, at most `entry_attempts_max` entries per call. It emits the
+//! inbound calls' `call.start` and `call.end` (status: the final SIP code
+//! it received; for an answered call 200, after it hung up at the end of
+//! its hold, reason `completed`).
+//!
+//! Both sides send media on connected calls and record what they receive
+//! (`media.rx`), so that oracles can compare what the platform reported
+//! with what the outside world saw.
+
+pub mod callee;
+mod uac;
+mod uas;
+
+use crate::net::UdpEndpoint;
+use crate::nodes::media_stream::MediaEndpoint;
+use crate::nodes::{check, ports, NodeCtx};
+use crate::scenario::nodes::NodeConfig;
+use crate::scenario::{Dur, FieldError, Topology};
+use crate::sip::ua::{SipUa, UaConfig};
+use crate::sip::SipTimers;
+use callee::Profile;
+use serde::{Deserialize, Serialize};
+
+/// `[nodes.carrier]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierConfig {
+    /// Callee profiles drawn by weight per call. Default: one profile that
+    /// answers after 1s and holds 30s.
+    #[serde(default = "default_callees")]
+    pub callees: Vec<Profile>,
+    /// Profiles for specific dialled numbers (`to`), e.g. an e2e probe's
+    /// bot. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<Profile>,
+    /// A `no_answer` callee rings this long, then the carrier answers 480.
+    /// Default 180s.
+    #[serde(default = "default_no_answer_limit")]
+    pub no_answer_limit: Dur,
+    /// Where inbound calls enter the platform: section or host names, in
+    /// order. Default `["sip"]`.
+    #[serde(default = "default_inbound_entry")]
+    pub inbound_entry: Vec<String>,
+    /// Entries tried per inbound call. Default 2.
+    #[serde(default = "default_entry_attempts_max")]
+    pub entry_attempts_max: u32,
+    /// An entry that sends no response at all within this time is left for
+    /// the next. Default 2s.
+    #[serde(default = "default_entry_timeout")]
+    pub entry_timeout: Dur,
+    /// The carrier's callers give up (CANCEL) after ringing this long.
+    /// Default 60s.
+    #[serde(default = "default_ringing_timeout")]
+    pub inbound_ringing_timeout: Dur,
+    /// Gap between media datagrams. Default 1s.
+    #[serde(default = "default_media_interval")]
+    pub media_interval: Dur,
+    /// SIP timers. Default: RFC 3261's.
+    #[serde(default)]
+    pub sip_timers: SipTimers,
+}
+
+fn default_callees() -> Vec<Profile> {
+    toml::from_str::<toml::Table>("p = [{}]")
+        .ok()
+        .and_then(|t| t.get("p").cloned())
+        .and_then(|v| v.try_into().ok())
+        .expect("the default profile parses")
+}
+fn default_no_answer_limit() -> Dur {
+    Dur::from_secs(180)
+}
+fn default_inbound_entry() -> Vec<String> {
+    vec!["sip".into()]
+}
+fn default_entry_attempts_max() -> u32 {
+    2
+}
+fn default_entry_timeout() -> Dur {
+    Dur::from_secs(2)
+}
+fn default_ringing_timeout() -> Dur {
+    Dur::from_secs(60)
+}
+fn default_media_interval() -> Dur {
+    Dur::from_secs(1)
+}
+
+impl NodeConfig for CarrierConfig {
+    fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
+        if self.callees.is_empty() {
+            return Err(FieldError::new(
+                check::field(prefix, "callees"),
+                "needs at least one profile",
+            ));
+        }
+        for (i, p) in self.callees.iter().enumerate() {
+            p.validate(&format!("{prefix}.callees[{i}]"))?;
+        }
+        if self.callees.iter().map(|p| p.weight).sum::<f64>() <= 0.0 {
+            return Err(FieldError::new(
+                check::field(prefix, "callees"),
+                "the weights sum to 0",
+            ));
+        }
+        for (i, p) in self.numbers.iter().enumerate() {
+            let field = format!("{prefix}.numbers[{i}]");
+            p.validate(&field)?;
+            if p.to.is_none() {
+                return Err(FieldError::new(
+                    format!("{field}.to"),
+                    "a profile in `numbers` needs the number it is for",
+                ));
+            }
+        }
+        check::positive(prefix, "no_answer_limit", self.no_answer_limit)?;
+        if self.inbound_entry.is_empty() {
+            return Err(FieldError::new(
+                check::field(prefix, "inbound_entry"),
+                "needs at least one entry host or section",
+            ));
+        }
+        for (i, entry) in self.inbound_entry.iter().enumerate() {
+            check::known_node(prefix, &format!("inbound_entry[{i}]"), entry, topology)?;
+        }
+        check::at_least_one(prefix, "entry_attempts_max", self.entry_attempts_max)?;
+        check::positive(prefix, "entry_timeout", self.entry_timeout)?;
+        check::positive(
+            prefix,
+            "inbound_ringing_timeout",
+            self.inbound_ringing_timeout,
+        )?;
+        check::positive(prefix, "media_interval", self.media_interval)?;
+        self.sip_timers
+            .validate()
+            .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;
+        Ok(())
+    }
+}
+
+/// What the carrier's tasks share.
+#[derive(Clone)]
+struct Carrier {
+    ctx: NodeCtx,
+    ua: SipUa,
+    media: MediaEndpoint,
+}
+
+impl Carrier {
+    fn config(&self) -> CarrierConfig {
+        self.ctx.config()
+    }
+}
+
+pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+    let config: CarrierConfig = ctx.config();
+    let socket = UdpEndpoint::bind(&ctx, ports::SIP).await?;
+    let (ua, mut incoming) = SipUa::start(
+        socket,
+        UaConfig {
+            timers: config.sip_timers,
+            user: ctx.name.to_string(),
+        },
+        ctx.rng("sip.ua"),
+    );
+    let carrier = Carrier {
+        media: MediaEndpoint::bind(&ctx).await?,
+        ua,
+        ctx,
+    };
+    let generator = carrier.clone();
+    crate::testbed::spawn(async move { generator.generate_inbound().await });
+    while let Some(call) = incoming.next().await {
+        let carrier = carrier.clone();
+        crate::testbed::spawn(async move { carrier.callee(call).await });
+    }
+    Ok(())
+}

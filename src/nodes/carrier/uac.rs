@@ -1,0 +1,146 @@
+//! The carrier's callers: the `[workload] inbound` calls, sent into the
+//! platform through its entry hosts.
+
+use super::Carrier;
+use crate::history::event::{Direction, Mode};
+use crate::history::{emit, Event};
+use crate::nodes::time::{sleep, sleep_until_ms};
+use crate::nodes::workload::{arrival_times, InboundLoad};
+use crate::nodes::{ports, sip_glue};
+use crate::sip::ua::{ActiveCall, CallEvent, CallOutcome, EndReason, OutgoingCall};
+
+/// How one attempt through one entry ended.
+enum Attempt {
+    Final(CallOutcome),
+    /// No response at all within `entry_timeout`, or a 503: try the next.
+    NextEntry(CallOutcome),
+}
+
+impl Carrier {
+    pub(super) async fn generate_inbound(&self) {
+        let Some(load) = self.ctx.scenario.workload.inbound.clone() else {
+            return;
+        };
+        let mut rng = self.ctx.rng("workload.inbound.arrivals");
+        let times = arrival_times(
+            load.calls,
+            load.rate_per_s,
+            load.arrivals,
+            load.start,
+            &mut rng,
+        );
+        for (i, at) in times.into_iter().enumerate() {
+            sleep_until_ms(at).await;
+            let carrier = self.clone();
+            let load = load.clone();
+            crate::testbed::spawn(async move { carrier.inbound_call(i as u32 + 1, &load).await });
+        }
+    }
+
+    async fn inbound_call(&self, n: u32, load: &InboundLoad) {
+        let config = self.config();
+        let call = format!("in-{n}");
+        emit(Event::CallStart {
+            call: &call,
+            direction: Direction::Inbound,
+            mode: Mode::Sync,
+            ringing_timeout_ms: config.inbound_ringing_timeout.as_millis(),
+        });
+        let entries: Vec<String> = config
+            .inbound_entry
+            .iter()
+            .flat_map(|e| self.ctx.topology.expand(e))
+            .collect();
+        let first = (n as usize - 1) % entries.len().max(1);
+        let tries = (config.entry_attempts_max as usize).min(entries.len());
+        let mut outcome = CallOutcome::TransportFailure;
+        for k in 0..tries {
+            let entry = &entries[(first + k) % entries.len()];
+            match self.attempt(&call, entry, load).await {
+                Attempt::Final(o) => {
+                    outcome = o;
+                    break;
+                }
+                Attempt::NextEntry(o) => outcome = o,
+            }
+        }
+        let (status, reason) = match outcome {
+            CallOutcome::Answered(active) => self.talk(&call, active, load).await,
+            CallOutcome::Rejected(code) => (code, "rejected".to_string()),
+            CallOutcome::TimedOut => (487, "ringing timeout".into()),
+            CallOutcome::Cancelled => (487, "no response from entry".into()),
+            CallOutcome::TransportFailure => (408, "no response".into()),
+        };
+        emit(Event::CallEnd {
+            call: &call,
+            status,
+            reason: &reason,
+        });
+    }
+
+    /// One INVITE through one entry host.
+    async fn attempt(&self, call: &str, entry: &str, load: &InboundLoad) -> Attempt {
+        let config = self.config();
+        let mut leg = self.ua.place_call(sip_glue::call_request(
+            call,
+            crate::net::addr(entry, ports::SIP),
+            format!("sip:{}@{entry}", load.to),
+            config.inbound_ringing_timeout.0,
+            self.media.local_addr(),
+        ));
+        // Wait for a first response (100 Trying is not reported, so the
+        // first event may already be the final outcome).
+        let first = tokio::select! {
+            event = leg.next_event() => Some(event),
+            _ = sleep(config.entry_timeout.0) => None,
+        };
+        let outcome = match first {
+            Some(CallEvent::Final(o)) => o,
+            Some(CallEvent::Progress(_)) => final_outcome(&mut leg).await,
+            None => {
+                // Silent entry: give up on it (CANCEL once it responds at
+                // all) and move on.
+                leg.cancel();
+                crate::testbed::spawn(async move {
+                    if let CallOutcome::Answered(active) = leg.outcome().await {
+                        let _ = active.hangup().await;
+                    }
+                });
+                return Attempt::NextEntry(CallOutcome::TransportFailure);
+            }
+        };
+        match outcome {
+            CallOutcome::Rejected(503) | CallOutcome::TransportFailure => {
+                Attempt::NextEntry(outcome)
+            }
+            other => Attempt::Final(other),
+        }
+    }
+
+    /// An answered inbound call: media for `hold`, then hang up.
+    async fn talk(&self, call: &str, mut active: ActiveCall, load: &InboundLoad) -> (u16, String) {
+        let config = self.config();
+        let _media = self.media.latch(call, config.media_interval.0);
+        let reason = tokio::select! {
+            reason = active.ended() => match reason {
+                EndReason::RemoteHangup => "platform hung up",
+                EndReason::NoAck => "no ack",
+                EndReason::LocalHangup => "completed",
+            },
+            _ = sleep(load.hold.0) => {
+                let _ = active.hangup().await;
+                "completed"
+            }
+        };
+        self.media.forget(call);
+        (200, reason.to_string())
+    }
+}
+
+async fn final_outcome(leg: &mut OutgoingCall) -> CallOutcome {
+    loop {
+        if let CallEvent::Final(o) = leg.next_event().await {
+            return o;
+        }
+    }
+}

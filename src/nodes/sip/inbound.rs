@@ -1,0 +1,65 @@
+//! Incoming INVITEs: ring, ask the agent (through the gateway), then answer
+//! or reject.
+
+use super::connected::{Connected, Direction};
+use super::Service;
+use crate::history::{emit, Event};
+use crate::nodes::methods::{self, Decision, Dispatch};
+use crate::nodes::sip_glue;
+use crate::nodes::time::now_ms;
+use crate::rpc::ErrorCode;
+use crate::sip::ua::IncomingCall;
+
+impl Service {
+    pub(super) async fn inbound(&self, mut incoming: IncomingCall) {
+        let config = self.config();
+        let call = incoming.call().to_string();
+        if let Err(refusal) = self.pool.serve(config.invite_service_time.0).await {
+            incoming.reject(refusal.status());
+            return;
+        }
+        incoming.ring();
+        let invite = incoming.invite();
+        let dispatch = Dispatch {
+            call: call.clone(),
+            from: invite.from().uri.clone(),
+            to: invite.to().uri.clone(),
+        };
+        let peer = sip_glue::offered_media(invite);
+        let deadline = now_ms() + config.dispatch_timeout.as_millis();
+        let asked = self.gateway.call(
+            &config.rpc_client,
+            &call,
+            methods::GATEWAY_DISPATCH,
+            methods::to_body(&dispatch),
+            deadline,
+        );
+        let decision = tokio::select! {
+            result = asked => result,
+            // The caller gave up; the user agent has answered 487.
+            _ = incoming.cancelled() => return,
+        };
+        let code = match decision.and_then(methods::from_body::<Decision>) {
+            Ok(Decision::Accept) => None,
+            Ok(Decision::Reject { code }) => Some(code),
+            Err(e) => Some(match e.code {
+                ErrorCode::Timeout | ErrorCode::DeadlineExceeded => 408,
+                ErrorCode::ResourceExhausted => 503,
+                _ => 480,
+            }),
+        };
+        if let Some(code) = code {
+            incoming.reject(code);
+            return;
+        }
+        let Ok(active) = incoming.answer().await else {
+            // Cancelled at the last moment, or never acknowledged.
+            return;
+        };
+        emit(Event::CallAnswered { call: &call });
+        // The carrier reports the call's end; the service only follows it.
+        let _ = Connected::start_to(self, &call, active, Direction::Inbound, peer)
+            .run(self)
+            .await;
+    }
+}

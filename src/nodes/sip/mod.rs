@@ -1,0 +1,199 @@
+//! The SIP service (hosts `sip-1`..`sip-N`, `pods = N`): a B2BUA between
+//! the platform and the carrier.
+//!
+//! Outbound ([`outbound`]): a `sip.dial` RPC (from the gateway, through the
+//! bus) costs a job on the worker pool, then places the SIP leg to the
+//! trunk: an INVITE with an SDP offer. The user agent enforces the ringing
+//! timeout with CANCEL. A sync dial is answered when the leg is answered,
+//! rejected or timed out; an async one as soon as the INVITE is sent. When
+//! the caller gives up (an RPC `cancel`, the connection closed, or the
+//! propagated deadline passed), the leg is cancelled (CANCEL, so the callee
+//! sees `cancelled`/487), or hung up if the answer crossed the cancel: a
+//! call the API did not report as answered never stays up. Calls that the
+//! API reported 200 for are followed to their end, which is reported to the
+//! gateway (`gateway.call_ended`).
+//!
+//! Inbound ([`inbound`]): an INVITE (through an LB or an SBC) costs a job,
+//! rings (180), and is dispatched to the agent through the gateway
+//! (`gateway.dispatch`, with this service's own `rpc_client` stack and
+//! `dispatch_timeout`); the agent's decision answers (200 with SDP) or
+//! rejects the call. A dispatch that fails gives 480 (agent unreachable),
+//! 408 (timed out) or 503 (overload).
+//!
+//! A connected call ([`connected`]) gets a media stream (one datagram per
+//! `media_interval` to the address of the peer's SDP), runs call control
+//! ([`call_control`]), and lasts until a party hangs up, until
+//! `call_duration_max`, or, when `silence_timeout` is set, until no media
+//! came for that long. `call.answered` is emitted here for both directions.
+//!
+//! # Layout
+//! - `outbound`: the `sip.dial` handler.
+//! - `inbound`: incoming INVITEs.
+//! - `connected`: a connected call's life.
+//! - `call_control`: the verb hook (Play/Say).
+
+pub mod call_control;
+mod connected;
+mod inbound;
+mod outbound;
+
+use crate::net::UdpEndpoint;
+use crate::nodes::call_control::{CallControlConfig, Verb};
+use crate::nodes::media_stream::MediaEndpoint;
+use crate::nodes::workers::{Pool, PoolConfig};
+use crate::nodes::{check, ports, NodeCtx};
+use crate::rpc::{self, RpcClient, RpcClientConfig};
+use crate::scenario::nodes::NodeConfig;
+use crate::scenario::{Dur, FieldError, Topology};
+use crate::sip::ua::{SipUa, UaConfig};
+use crate::sip::SipTimers;
+use serde::{Deserialize, Serialize};
+
+/// `[nodes.sip]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Instances (hosts `sip-1`..`sip-N`). Default 1.
+    #[serde(default = "default_pods")]
+    pub pods: u32,
+    /// Where inbound dispatches and call-ended notices go. Default `gateway`.
+    #[serde(default = "default_gateway")]
+    pub gateway: String,
+    /// This service's RPC client stack (dispatches and notices).
+    #[serde(default)]
+    pub rpc_client: RpcClientConfig,
+    /// The service's workers.
+    #[serde(default)]
+    pub pool: PoolConfig,
+    /// Worker time per dial. Default 5ms.
+    #[serde(default = "default_service_time")]
+    pub dial_service_time: Dur,
+    /// Worker time per incoming INVITE. Default 5ms.
+    #[serde(default = "default_service_time")]
+    pub invite_service_time: Dur,
+    /// Deadline of an inbound dispatch to the agent. Default 10s.
+    #[serde(default = "default_dispatch_timeout")]
+    pub dispatch_timeout: Dur,
+    /// Deadline of a call-ended notice to the gateway. Default 10s.
+    #[serde(default = "default_notice_timeout")]
+    pub notice_timeout: Dur,
+    /// Gap between media datagrams of a connected call. Default 1s.
+    #[serde(default = "default_media_interval")]
+    pub media_interval: Dur,
+    /// Hang up a connected call that received no media for this long.
+    /// Default: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_timeout: Option<Dur>,
+    /// Hang up a connected call after this long. Default 1h.
+    #[serde(default = "default_call_duration_max")]
+    pub call_duration_max: Dur,
+    /// SIP timers (T1, T2, T4, B, ...). Default: RFC 3261's.
+    #[serde(default)]
+    pub sip_timers: SipTimers,
+    /// The verb executor's settings (media proxies, verb timeout, drop
+    /// share). Default: none (no call control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_control: Option<CallControlConfig>,
+    /// The flow every connected call runs, e.g.
+    /// `[{ verb = "play", url = "hold.wav" }]`. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verbs: Vec<Verb>,
+}
+
+fn default_pods() -> u32 {
+    1
+}
+fn default_gateway() -> String {
+    "gateway".into()
+}
+fn default_service_time() -> Dur {
+    Dur::from_millis(5)
+}
+fn default_dispatch_timeout() -> Dur {
+    Dur::from_secs(10)
+}
+fn default_notice_timeout() -> Dur {
+    Dur::from_secs(10)
+}
+fn default_media_interval() -> Dur {
+    Dur::from_secs(1)
+}
+fn default_call_duration_max() -> Dur {
+    Dur::from_secs(3600)
+}
+
+impl NodeConfig for SipConfig {
+    fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
+        check::known_node(prefix, "gateway", &self.gateway, topology)?;
+        self.rpc_client
+            .validate(&check::field(prefix, "rpc_client"))?;
+        self.pool.validate(&check::field(prefix, "pool"))?;
+        check::positive(prefix, "dial_service_time", self.dial_service_time)?;
+        check::positive(prefix, "invite_service_time", self.invite_service_time)?;
+        check::positive(prefix, "dispatch_timeout", self.dispatch_timeout)?;
+        check::positive(prefix, "notice_timeout", self.notice_timeout)?;
+        check::positive(prefix, "media_interval", self.media_interval)?;
+        if let Some(t) = self.silence_timeout {
+            check::positive(prefix, "silence_timeout", t)?;
+        }
+        check::positive(prefix, "call_duration_max", self.call_duration_max)?;
+        self.sip_timers
+            .validate()
+            .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;
+        call_control::validate(prefix, &self.call_control, &self.verbs, topology)?;
+        Ok(())
+    }
+
+    fn pods(&self) -> Option<u32> {
+        Some(self.pods)
+    }
+}
+
+/// What the service's tasks share.
+#[derive(Clone)]
+struct Service {
+    ctx: NodeCtx,
+    ua: SipUa,
+    media: MediaEndpoint,
+    pool: Pool,
+    gateway: RpcClient,
+}
+
+impl Service {
+    fn config(&self) -> SipConfig {
+        self.ctx.config()
+    }
+}
+
+pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+    let config: SipConfig = ctx.config();
+    let socket = UdpEndpoint::bind(&ctx, ports::SIP).await?;
+    let (ua, mut incoming) = SipUa::start(
+        socket,
+        UaConfig {
+            timers: config.sip_timers,
+            user: ctx.name.to_string(),
+        },
+        ctx.rng("sip.ua"),
+    );
+    let service = Service {
+        media: MediaEndpoint::bind(&ctx).await?,
+        pool: Pool::new(&ctx, config.pool),
+        gateway: RpcClient::new(&config.gateway, ports::GATEWAY_RPC),
+        ua,
+        ctx,
+    };
+    let dialer = service.clone();
+    crate::testbed::spawn(async move {
+        let _ = rpc::serve(ports::SIP_RPC, move |req| {
+            let service = dialer.clone();
+            async move { service.dial(req).await }
+        })
+        .await;
+    });
+    while let Some(call) = incoming.next().await {
+        let service = service.clone();
+        crate::testbed::spawn(async move { service.inbound(call).await });
+    }
+    Ok(())
+}
