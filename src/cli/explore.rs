@@ -207,7 +207,8 @@ pub fn write_bundle(
     let bundle = Bundle {
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
-        fault_plan: scenario.faults.iter().map(|f| f.describe()).collect(),
+        // As expanded for this seed: process occurrences, swarm picks.
+        fault_plan: crate::faults::plan(scenario, &scenario.topology(), result.seed).describe(),
         commit: git_commit(),
         replay: replay_command(&scenario.source.display().to_string(), result.seed),
         error,
