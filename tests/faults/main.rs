@@ -10,6 +10,7 @@
 mod control;
 mod demos;
 mod plan;
+mod platform;
 mod swarm;
 mod validation;
 

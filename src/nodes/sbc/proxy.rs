@@ -275,13 +275,24 @@ impl Sbc {
         }
     }
 
-    /// The message with its SDP (if any) moved to the call's anchor, after
-    /// telling the anchor where `side`'s media is.
-    async fn anchor_sdp(&mut self, message: &Message, call: &str, side: Side) -> Option<Vec<u8>> {
-        let theirs = relay::sdp_media_addr(message.body())?;
-        self.program(call, side, theirs).await;
+    /// Moves a message's media address (SDP body, or the offer header) to
+    /// the call's anchor, after telling the anchor where `side`'s media
+    /// is; returns the edits that do it (none when the message names no
+    /// media address).
+    async fn anchor_media(&mut self, message: &Message, call: &str, side: Side) -> Edits {
         let (anchor, _) = self.anchor_of(call);
-        relay::sdp_rewrite(message.body(), anchor)
+        let mut edits = Edits::default();
+        if let Some(theirs) = relay::sdp_media_addr(message.body()) {
+            self.program(call, side, theirs).await;
+            edits.body = relay::sdp_rewrite(message.body(), anchor);
+        } else if let Some(theirs) = message
+            .header(relay::MEDIA_OFFER_HEADER)
+            .and_then(|v| v.trim().parse::<SocketAddr>().ok())
+        {
+            self.program(call, side, theirs).await;
+            edits.set_headers = vec![(relay::MEDIA_OFFER_HEADER.to_string(), anchor.to_string())];
+        }
+        edits
     }
 
     // ---- SIP ----
@@ -371,7 +382,7 @@ impl Sbc {
         };
         if method == Method::Bye {
             if let Some(call) = request.callsim_call() {
-                self.end_relay(call).await;
+                self.end_relay(&call.to_string()).await;
             }
         }
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
@@ -476,7 +487,7 @@ impl Sbc {
             self.finish(key, code).await;
             return;
         };
-        let body = self.anchor_sdp(&request, &call, Side::Up).await;
+        let media = self.anchor_media(&request, &call, Side::Up).await;
         let n = tried.len();
         let branch = px::derived_branch(
             &format!("{}:{n}", request.branch().unwrap_or_default()),
@@ -494,8 +505,7 @@ impl Sbc {
             pop_route,
             push_record_route: Some(px::record_route_line(self.me)),
             decrement_max_forwards: true,
-            body,
-            ..Edits::default()
+            ..media
         };
         let Ok(forwarded) = edit::apply(&request, &edits) else {
             self.finish(key, 500).await;
@@ -678,11 +688,11 @@ impl Sbc {
         match code {
             100 => {}
             101..=199 if phase == Phase::Proceeding && n == current => {
-                let body = self.anchor_sdp(&response, &call, Side::Down).await;
-                self.relay_up(key, &response, body, false).await;
+                let media = self.anchor_media(&response, &call, Side::Down).await;
+                self.relay_up(key, &response, media, false).await;
             }
             200..=299 => {
-                let body = self.anchor_sdp(&response, &call, Side::Down).await;
+                let media = self.anchor_media(&response, &call, Side::Down).await;
                 let invite = self.invites.get_mut(key).expect("present");
                 let retransmission = invite.phase == Phase::Accepted;
                 if !retransmission {
@@ -698,7 +708,7 @@ impl Sbc {
                         },
                     );
                 }
-                self.relay_up(key, &response, body, retransmission).await;
+                self.relay_up(key, &response, media, retransmission).await;
             }
             300..=699 if phase == Phase::Proceeding && n == current && !abandoned => {
                 let retry = code == 503 && self.may_retry(key);
@@ -723,19 +733,18 @@ impl Sbc {
         self.invites[key].attempts.len() < self.config.attempts_max as usize
     }
 
-    /// Sends a downstream response upstream, with its SDP moved to the
-    /// anchor when it carried one.
+    /// Sends a downstream response upstream, with its media address moved
+    /// to the anchor (`media`) when it carried one.
     async fn relay_up(
         &mut self,
         key: &str,
         response: &Message,
-        body: Option<Vec<u8>>,
+        media: Edits,
         retransmission: bool,
     ) {
         let edits = Edits {
             pop_via: true,
-            body,
-            ..Edits::default()
+            ..media
         };
         let Ok(up) = edit::apply(response, &edits) else {
             return;

@@ -16,8 +16,15 @@
 //! different pod pair from its signalling, so a broken pair can silence a
 //! call whose signalling went through.
 //!
-//! SDP: the signalling pod rewrites the `c=`/`m=` (and `o=`) lines of the
-//! INVITE and of the responses with SDP to the anchor's media address.
+//! The offer: the signalling pod rewrites the media address of the INVITE
+//! to the anchor's: the `c=`/`m=` (and `o=`) lines of an SDP body, and the
+//! [`MEDIA_OFFER_HEADER`] that the platform's user agents use while they
+//! carry no bodies. The answer: the SDP of a response when it has one, else
+//! learned by latching on the first datagram from downstream.
+
+/// The header that carries an INVITE's media offer when it has no SDP
+/// body (the nodes' user-agent glue writes it; keep the two in step).
+pub const MEDIA_OFFER_HEADER: &str = "X-Callsim-Media";
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -131,12 +138,16 @@ impl RelayTable {
         }
     }
 
-    /// Where a datagram of `call` from `from` goes.
-    pub fn forward(&self, call: &str, from: SocketAddr) -> Option<SocketAddr> {
-        let relay = self.relays.get(call)?;
+    /// Where a datagram of `call` from `from` goes. A downstream side not
+    /// programmed yet is learned from the first datagram that does not come
+    /// from upstream (latching, as symmetric-media relays do: the answer
+    /// carries no address when the signalling has no SDP).
+    pub fn forward(&mut self, call: &str, from: SocketAddr) -> Option<SocketAddr> {
+        let relay = self.relays.get_mut(call)?;
         if Some(from) == relay.up {
             relay.down
-        } else if Some(from) == relay.down {
+        } else if relay.down.is_none() || Some(from) == relay.down {
+            relay.down = Some(from);
             relay.up
         } else {
             None
@@ -233,10 +244,11 @@ mod tests {
         let mut t = RelayTable::new(2);
         t.set("in-1", Side::Up, up);
         assert_eq!(t.forward("in-1", up), None, "no downstream yet");
-        t.set("in-1", Side::Down, down);
+        assert_eq!(t.forward("in-1", down), Some(up), "latched");
         assert_eq!(t.forward("in-1", up), Some(down));
-        assert_eq!(t.forward("in-1", down), Some(up));
         assert_eq!(t.forward("in-1", other), None);
+        t.set("in-1", Side::Down, other);
+        assert_eq!(t.forward("in-1", up), Some(other), "programmed wins");
         t.set("in-2", Side::Up, up);
         t.set("in-3", Side::Up, up);
         assert_eq!(t.len(), 2);

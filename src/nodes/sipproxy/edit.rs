@@ -30,6 +30,8 @@ pub struct Edits {
     pub decrement_max_forwards: bool,
     /// A new body (the Content-Type stays as it was).
     pub body: Option<Vec<u8>>,
+    /// New values for headers already present (name, value).
+    pub set_headers: Vec<(String, String)>,
 }
 
 /// `message` with `edits` applied, validated.
@@ -84,7 +86,14 @@ pub fn apply(message: &Message, edits: &Edits) -> Result<Message, ParseError> {
                 line(&mut text, "Max-Forwards", &hops.to_string());
             }
             "Content-Length" => {}
-            name => line(&mut text, name, &h.value),
+            name => match edits
+                .set_headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                Some((_, value)) => line(&mut text, name, value),
+                None => line(&mut text, name, &h.value),
+            },
         }
     }
     let body = edits.body.as_deref().unwrap_or(message.body());

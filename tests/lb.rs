@@ -1,0 +1,159 @@
+//! The SIP load balancer between a caller (`carrier`) and answerers
+//! (`sip-N`) built on the platform's user agent: it spreads calls over its
+//! backends, keeps the dialog (Record-Route), ejects a backend its health
+//! checks lose, answers 503 with no backend left, and stops serving while
+//! the deployer has it deleted.
+
+mod support;
+
+use std::time::Duration;
+use support::{by_status, Answer, Calls, Harness};
+
+fn calls(count: u32, gap_ms: u64) -> Calls {
+    Calls {
+        count,
+        gap: Duration::from_millis(gap_ms),
+        targets: vec!["lb-1".into()],
+        talk: Duration::from_secs(3),
+        ringing_timeout: Duration::from_secs(8),
+    }
+}
+
+fn harness(nodes: &str, calls: Calls, duration_s: u64) -> Harness {
+    Harness {
+        nodes: nodes.to_string(),
+        answerers: 2,
+        calls,
+        answer: Answer {
+            after: Duration::from_millis(500),
+        },
+        duration: Duration::from_secs(duration_s),
+        seed: 11,
+        actions: Vec::new(),
+    }
+}
+
+const LB: &str = r#"
+[lb]
+pods = 1
+health = { interval = "500ms", timeout = "200ms", failures_max = 2 }
+"#;
+
+#[test]
+fn calls_spread_over_backends_and_keep_the_lb_in_the_dialog() {
+    let out = harness(LB, calls(20, 200), 20).run();
+    assert_eq!(
+        by_status(&out.calls).get(&200),
+        Some(&20),
+        "{:?}",
+        out.calls
+    );
+    for backend in ["sip-1", "sip-2"] {
+        let invites = out
+            .history
+            .of_kind("sip.recv")
+            .filter(|r| &*r.host == backend && r.str("start_line") == Some("INVITE"))
+            .count();
+        assert!(invites >= 4, "{backend} got {invites} INVITEs");
+    }
+    // Record-Route: the carrier's ACK and BYE cross the LB.
+    for method in ["ACK", "BYE"] {
+        let relayed = out
+            .history
+            .of_kind("sip.send")
+            .filter(|r| &*r.host == "lb-1" && r.str("start_line") == Some(method))
+            .count();
+        assert_eq!(relayed, 20, "{method} relayed by the LB");
+    }
+    // Media flowed both ways (it does not cross the LB).
+    assert!(out.calls.iter().all(|c| c.media_in >= 1), "{:?}", out.calls);
+    assert!(out.answerer_media.values().all(|&n| n >= 1));
+}
+
+#[test]
+fn a_backend_cut_off_is_ejected_and_calls_go_to_the_other() {
+    let mut h = harness(LB, calls(30, 200), 25);
+    h.actions.push((
+        0,
+        Box::new(|sim, _| {
+            sim.partition("lb-1", "sip-2");
+        }),
+    ));
+    let out = h.run();
+    let ejected = out
+        .history
+        .of_kind("health.change")
+        .find(|r| r.str("target") == Some("sip-2") && r.bool("healthy") == Some(false))
+        .expect("sip-2 ejected");
+    assert!(ejected.t_ms <= 2_000, "ejected at {} ms", ejected.t_ms);
+    let late: Vec<_> = out
+        .calls
+        .iter()
+        .filter(|c| c.started_ms > ejected.t_ms)
+        .collect();
+    assert!(late.len() >= 20);
+    assert!(late.iter().all(|c| c.status == 200), "{late:?}");
+}
+
+#[test]
+fn no_backend_left_gives_503() {
+    let mut h = harness(LB, calls(10, 300), 15);
+    h.actions.push((
+        0,
+        Box::new(|sim, _| {
+            sim.partition("lb-1", "sip-1");
+            sim.partition("lb-1", "sip-2");
+        }),
+    ));
+    let out = h.run();
+    let after: Vec<_> = out.calls.iter().filter(|c| c.started_ms > 2_000).collect();
+    assert!(!after.is_empty());
+    assert!(after.iter().all(|c| c.status == 503), "{after:?}");
+}
+
+#[test]
+fn a_deleted_lb_serves_nothing_until_it_is_created_again() {
+    let nodes = format!(
+        "{LB}
+[deployer]
+templates = {{ jsonnet = [\"production/lb-1\"] }}
+deploys = [
+  {{ at = \"6s\", steps = [], trigger = \"ci\" }},
+  {{ at = \"14s\", action = \"revert\", reviewed = true }},
+]
+"
+    );
+    let out = harness(&nodes, calls(45, 500), 40).run();
+    let applies: Vec<_> = out.history.of_kind("deploy.apply").collect();
+    assert_eq!(applies.len(), 2);
+    assert_eq!(applies[0].str("deleted"), Some("production/lb-1"));
+    assert_eq!(applies[1].str("created"), Some("production/lb-1"));
+    for c in &out.calls {
+        let deleted = (6_000..14_000).contains(&c.started_ms);
+        let settled = c.started_ms < 5_000 || c.started_ms > 15_000;
+        if deleted {
+            // The caller retransmits its INVITE (T1, 2*T1, ...): a call
+            // may still get through once the LB is back at 14 s, never
+            // before (answered + 3 s of talk).
+            assert!(c.status != 200 || c.ended_ms >= 17_000, "{c:?}");
+            if c.started_ms < 9_000 {
+                assert_ne!(
+                    c.status, 200,
+                    "{c:?}: its last retransmission fell in the outage"
+                );
+            }
+        } else if settled {
+            assert_eq!(c.status, 200, "{c:?}");
+        }
+    }
+    // While deleted (from the first apply, stamped by the deployer once its
+    // admin call returned, to the revert's start at 14 s), the LB sent
+    // nothing.
+    let (deleted_at, created_at) = (applies[0].t_ms, 14_000);
+    let sent_while_deleted = out
+        .history
+        .of_kind("sip.send")
+        .filter(|r| &*r.host == "lb-1" && (deleted_at..created_at).contains(&r.t_ms))
+        .count();
+    assert_eq!(sent_while_deleted, 0);
+}

@@ -1,0 +1,377 @@
+//! A small harness for the infrastructure nodes (LB, SBC pods, deployer)
+//! with stand-in endpoints: a caller (`carrier`) and answerers (`sip-N`)
+//! built on the platform's SIP user agent, with media sessions (one
+//! datagram per second each way: the offer in `X-Callsim-Media`, the answer
+//! by latching, as the platform's endpoints do).
+//!
+//! The harness builds the turmoil sim by hand, like the test-bed does, so
+//! a test can reach the control handles (fault settings, deployer
+//! commands) and turmoil's links at scheduled times, and read what the
+//! endpoints saw.
+
+#![allow(dead_code)]
+
+use callsim::history::{emit, host_span, Event, History, Recorder};
+use callsim::net::UdpEndpoint;
+use callsim::nodes::NodeCtx;
+use callsim::scenario::{HostSpec, NodeKind, NodesConfig, Scenario};
+use callsim::sip::ua::{CallOutcome, CallRequest, SipUa, UaConfig};
+use callsim::sip::SipTimers;
+use callsim::testbed::Control;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+pub const SIP_PORT: u16 = 5060;
+pub const MEDIA_PORT: u16 = 10000;
+pub const MEDIA_HEADER: &str = "X-Callsim-Media";
+
+/// What the caller saw of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSeen {
+    pub call: String,
+    pub started_ms: u64,
+    /// 200, a rejection code, 408 for the caller's own timeout, 0 for no
+    /// response at all.
+    pub status: u16,
+    pub ended_ms: u64,
+    /// Media datagrams the caller received while connected.
+    pub media_in: u32,
+}
+
+/// The calls the caller places.
+#[derive(Debug, Clone)]
+pub struct Calls {
+    pub count: u32,
+    pub gap: Duration,
+    /// Hosts the caller sends INVITEs to, round robin.
+    pub targets: Vec<String>,
+    /// How long an answered call lasts before the caller hangs up.
+    pub talk: Duration,
+    /// The caller's CANCEL after this long without an answer.
+    pub ringing_timeout: Duration,
+}
+
+/// How the answerers behave.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub after: Duration,
+}
+
+pub type Action = Box<dyn FnOnce(&mut turmoil::Sim<'_>, &BTreeMap<String, Control>)>;
+
+pub struct Harness {
+    pub nodes: String,
+    pub answerers: u32,
+    pub calls: Calls,
+    pub answer: Answer,
+    pub duration: Duration,
+    pub seed: u64,
+    /// Done at sim times (ms).
+    pub actions: Vec<(u64, Action)>,
+}
+
+pub struct Outcome {
+    pub history: History,
+    pub calls: Vec<CallSeen>,
+    /// Media datagrams each answerer host received per call.
+    pub answerer_media: BTreeMap<String, u32>,
+}
+
+fn ms() -> u64 {
+    turmoil::sim_elapsed()
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Harness {
+    pub fn run(self) -> Outcome {
+        let nodes: NodesConfig = toml::from_str(&self.nodes).expect("nodes TOML");
+        let mut topology = nodes.topology();
+        for pod in 1..=self.answerers {
+            topology.hosts.push(HostSpec {
+                name: format!("sip-{pod}"),
+                kind: NodeKind::Echo,
+                pod,
+                section: "sip",
+            });
+        }
+        topology.hosts.push(HostSpec {
+            name: "carrier".into(),
+            kind: NodeKind::Echo,
+            pod: 0,
+            section: "carrier",
+        });
+        for section in nodes.sections() {
+            let name = section.name;
+            let prefix = format!("nodes.{name}");
+            // Each section's own checks, against the stand-in topology.
+            NodesConfig::check_section_value(name, &section.value, &topology)
+                .unwrap_or_else(|e| panic!("{prefix}: {}: {}", e.field, e.message));
+        }
+        let mut scenario = Scenario::new(callsim::scenario::RunConfig::new(self.duration.into()));
+        scenario.nodes = nodes.clone();
+        scenario.run.seed = self.seed;
+        let recorder = Recorder::new();
+        let subscriber = tracing_subscriber::registry().with(recorder.clone());
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let answerer_media = Rc::new(RefCell::new(BTreeMap::new()));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut sim = turmoil::Builder::new()
+                .rng_seed(self.seed)
+                .tick_duration(Duration::from_millis(10))
+                .simulation_duration(self.duration + Duration::from_secs(1))
+                .build();
+            let topology = Arc::new(topology.clone());
+            let shared = Arc::new(scenario.clone());
+            let mut controls = BTreeMap::new();
+            for host in topology.hosts.iter() {
+                let value = nodes
+                    .section_value(host.section)
+                    .unwrap_or(toml::Value::Table(Default::default()));
+                let control = Control::new(value);
+                let ctx = NodeCtx {
+                    name: Arc::from(host.name.as_str()),
+                    kind: host.kind,
+                    pod: host.pod,
+                    section: host.section,
+                    seed: self.seed,
+                    incarnation: 0,
+                    control: control.handle(),
+                    scenario: shared.clone(),
+                    topology: topology.clone(),
+                };
+                controls.insert(host.name.clone(), control);
+                match host.section {
+                    "sip" => {
+                        let (answer, media) = (self.answer.clone(), answerer_media.clone());
+                        sim.host(host.name.as_str(), move || {
+                            let ctx = ctx.clone();
+                            let (answer, media) = (answer.clone(), media.clone());
+                            let span = host_span(&ctx.name);
+                            async move { answerer(ctx, answer, media).await }.instrument(span)
+                        });
+                    }
+                    "carrier" => {
+                        let (calls, seen) = (self.calls.clone(), seen.clone());
+                        sim.client(
+                            host.name.as_str(),
+                            caller(ctx, calls, seen).instrument(host_span(&host.name)),
+                        );
+                    }
+                    _ => {
+                        sim.host(host.name.as_str(), move || {
+                            let ctx = ctx.clone();
+                            let span = host_span(&ctx.name);
+                            async move { callsim::nodes::run(ctx).await }.instrument(span)
+                        });
+                    }
+                }
+            }
+            let mut actions = self.actions;
+            actions.sort_by_key(|(at, _)| *at);
+            let mut actions = actions.into_iter().peekable();
+            let end_ms = self.duration.as_millis() as u64;
+            loop {
+                let now = sim.elapsed().as_millis() as u64;
+                recorder.set_clock_ms(now);
+                while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
+                    action(&mut sim, &controls);
+                }
+                if now >= end_ms {
+                    break;
+                }
+                match sim.step() {
+                    Ok(_) => {}
+                    Err(e) => panic!("sim failed at {now} ms: {e}"),
+                }
+            }
+        });
+        let calls = seen.borrow().clone();
+        let answerer_media = answerer_media.borrow().clone();
+        Outcome {
+            history: recorder.take(),
+            calls,
+            answerer_media,
+        }
+    }
+}
+
+fn ua_config(user: &str) -> UaConfig {
+    UaConfig {
+        timers: SipTimers::default(),
+        user: user.to_string(),
+    }
+}
+
+/// Media of one host: one socket, datagrams `MEDIA <call> <seq>`; counts
+/// what arrives per call and remembers each call's first sender.
+#[derive(Clone)]
+struct Media {
+    socket: UdpEndpoint,
+    received: Rc<RefCell<BTreeMap<String, (u32, Option<SocketAddr>)>>>,
+}
+
+impl Media {
+    async fn bind(ctx: &NodeCtx) -> Media {
+        let socket = UdpEndpoint::bind(ctx, MEDIA_PORT)
+            .await
+            .expect("media port");
+        let media = Media {
+            socket,
+            received: Rc::default(),
+        };
+        let rx = media.clone();
+        callsim::testbed::spawn(async move {
+            let mut buf = [0u8; 256];
+            while let Ok((n, from)) = rx.socket.recv_from(&mut buf).await {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let mut parts = text.split(' ');
+                if parts.next() != Some("MEDIA") {
+                    continue;
+                }
+                let Some(call) = parts.next() else { continue };
+                emit(Event::MediaRx {
+                    call,
+                    from: &callsim::net::host_of(from),
+                });
+                let mut received = rx.received.borrow_mut();
+                let entry = received.entry(call.to_string()).or_insert((0, None));
+                entry.0 += 1;
+                entry.1.get_or_insert(from);
+            }
+        });
+        media
+    }
+
+    fn count(&self, call: &str) -> u32 {
+        self.received.borrow().get(call).map_or(0, |e| e.0)
+    }
+
+    fn first_sender(&self, call: &str) -> Option<SocketAddr> {
+        self.received.borrow().get(call).and_then(|e| e.1)
+    }
+
+    /// Sends one datagram per second for `call` to `to` until `stop`.
+    fn stream(&self, call: String, to: SocketAddr, stop: Rc<std::cell::Cell<bool>>) {
+        let socket = self.socket.clone();
+        callsim::testbed::spawn(async move {
+            let mut seq = 0u64;
+            while !stop.get() {
+                seq += 1;
+                let _ = socket
+                    .send_to(format!("MEDIA {call} {seq}").as_bytes(), to)
+                    .await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+async fn answerer(
+    ctx: NodeCtx,
+    answer: Answer,
+    media_seen: Rc<RefCell<BTreeMap<String, u32>>>,
+) -> turmoil::Result {
+    let socket = UdpEndpoint::bind(&ctx, SIP_PORT).await?;
+    let media = Media::bind(&ctx).await;
+    let (_ua, mut incoming) = SipUa::start(socket, ua_config(&ctx.name), ctx.rng("ua"));
+    while let Some(call) = incoming.next().await {
+        let (media, media_seen, after) = (media.clone(), media_seen.clone(), answer.after);
+        callsim::testbed::spawn(async move {
+            let id = call.call().to_string();
+            let offer: Option<SocketAddr> = call
+                .invite()
+                .header(MEDIA_HEADER)
+                .and_then(|v| v.trim().parse().ok());
+            call.ring();
+            tokio::time::sleep(after).await;
+            let Ok(mut active) = call.answer().await else {
+                return;
+            };
+            let stop = Rc::new(std::cell::Cell::new(false));
+            if let Some(offer) = offer {
+                media.stream(id.clone(), offer, stop.clone());
+            }
+            active.ended().await;
+            stop.set(true);
+            *media_seen.borrow_mut().entry(id.clone()).or_default() += media.count(&id);
+        });
+    }
+    Ok(())
+}
+
+async fn caller(ctx: NodeCtx, calls: Calls, seen: Rc<RefCell<Vec<CallSeen>>>) -> turmoil::Result {
+    let socket = UdpEndpoint::bind(&ctx, SIP_PORT).await?;
+    let media = Media::bind(&ctx).await;
+    let my_media = media.socket.local_addr();
+    let (ua, _incoming) = SipUa::start(socket, ua_config("carrier"), ctx.rng("ua"));
+    let mut tasks = Vec::new();
+    for n in 1..=calls.count {
+        let target_host = &calls.targets[(n as usize - 1) % calls.targets.len()];
+        let target = callsim::net::addr(target_host, SIP_PORT);
+        let request = CallRequest {
+            call: format!("in-{n}"),
+            target,
+            uri: format!("sip:+1555{n:04}@{target_host}"),
+            ringing_timeout: calls.ringing_timeout,
+            extra_headers: vec![(MEDIA_HEADER.to_string(), my_media.to_string())],
+        };
+        let (ua, media, seen, talk) = (ua.clone(), media.clone(), seen.clone(), calls.talk);
+        tasks.push(callsim::testbed::spawn(async move {
+            let call = request.call.clone();
+            let started_ms = ms();
+            let outcome = ua.place_call(request).outcome().await;
+            let (status, media_in) = match outcome {
+                CallOutcome::Answered(active) => {
+                    let stop = Rc::new(std::cell::Cell::new(false));
+                    // Latching: answer to whoever sends this call's media.
+                    let latch_media = media.clone();
+                    let (latch_call, latch_stop) = (call.clone(), stop.clone());
+                    callsim::testbed::spawn(async move {
+                        while !latch_stop.get() {
+                            if let Some(peer) = latch_media.first_sender(&latch_call) {
+                                latch_media.stream(latch_call, peer, latch_stop);
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    });
+                    tokio::time::sleep(talk).await;
+                    stop.set(true);
+                    active.hangup().await;
+                    (200, media.count(&call))
+                }
+                CallOutcome::Rejected(code) => (code, 0),
+                CallOutcome::TimedOut | CallOutcome::Cancelled => (408, 0),
+                CallOutcome::TransportFailure => (0, 0),
+            };
+            seen.borrow_mut().push(CallSeen {
+                call,
+                started_ms,
+                status,
+                ended_ms: ms(),
+                media_in,
+            });
+        }));
+        tokio::time::sleep(calls.gap).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+/// Counts of the caller's outcomes by status.
+pub fn by_status(calls: &[CallSeen]) -> BTreeMap<u16, u32> {
+    let mut out = BTreeMap::new();
+    for c in calls {
+        *out.entry(c.status).or_default() += 1;
+    }
+    out
+}
