@@ -214,6 +214,8 @@ pub enum Stat {
     Min,
     Max,
     Mean,
+    /// Max - min: how long a run of events or calls lasted.
+    Span,
 }
 
 fn stat(values: &[f64], s: Stat) -> f64 {
@@ -224,6 +226,7 @@ fn stat(values: &[f64], s: Stat) -> f64 {
         Stat::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
         Stat::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         Stat::Mean => values.iter().sum::<f64>() / values.len() as f64,
+        Stat::Span => stat(values, Stat::Max) - stat(values, Stat::Min),
     }
 }
 
@@ -247,6 +250,13 @@ pub enum Metric {
     },
     /// A statistic of call durations (end - start), in ms.
     CallDurationMs {
+        #[serde(default)]
+        filter: CallFilter,
+        stat: Stat,
+    },
+    /// A statistic of the start times of calls matching `filter`, in ms of
+    /// sim time (`span`: from the first such start to the last).
+    CallStartMs {
         #[serde(default)]
         filter: CallFilter,
         stat: Stat,
@@ -305,6 +315,15 @@ impl Metric {
                     .filter(|c| filter.matches(c))
                     .filter_map(|c| c.duration_ms())
                     .map(|d| d as f64)
+                    .collect();
+                stat(&values, *s)
+            }
+            Metric::CallStartMs { filter, stat: s } => {
+                let values: Vec<f64> = calls
+                    .iter()
+                    .filter(|c| filter.matches(c))
+                    .filter_map(|c| c.start_ms)
+                    .map(|t| t as f64)
                     .collect();
                 stat(&values, *s)
             }
