@@ -15,7 +15,7 @@
 //! index, and reports and the SEED block list the plan with it.
 
 use super::process::{self, Candidate};
-use super::spec::{FaultKind, FaultSpec};
+use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd};
 use super::{buggify, swarm};
 use crate::scenario::{Dur, Scenario, Topology};
 use crate::testbed::rng::{rng_for, SimRng};
@@ -230,17 +230,24 @@ pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
             pending.candidates.len(),
             &mut pending.rng,
         );
+        let by_restart = pending.spec.ends_with == Some(ProcessEnd::OperatorRestart);
+        let (drawn, restarts) = if by_restart {
+            ended_by_restarts(drawn, &pending.candidates)
+        } else {
+            (drawn, BTreeSet::new())
+        };
         for (n, occ) in drawn.into_iter().enumerate() {
             let candidate = &pending.candidates[occ.candidate];
             let mut concrete = process::occurrence_spec(&pending.spec, inner, candidate);
             concrete.at = Dur::from_millis(occ.start_ms);
             concrete.until = (!inner.is_instant()).then(|| Dur::from_millis(occ.end_ms));
+            let origin = Origin::Process {
+                of: pending.of,
+                n: n as u32 + 1,
+            };
             faults.push(PlannedFault {
                 index: faults.len(),
-                origin: Origin::Process {
-                    of: pending.of,
-                    n: n as u32 + 1,
-                },
+                origin,
                 spec: concrete,
                 target: candidate.target.clone(),
                 links: candidate.links.clone(),
@@ -248,6 +255,27 @@ pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
                 start_ms: occ.start_ms,
                 end_ms: Some(occ.end_ms),
             });
+            if restarts.contains(&(n, occ.end_ms)) {
+                if let Some(drain) = pending.spec.drain {
+                    let from = occ
+                        .end_ms
+                        .saturating_sub(drain.as_millis())
+                        .max(occ.start_ms);
+                    faults.push(operator_drain(
+                        faults.len(),
+                        origin,
+                        candidate,
+                        from,
+                        occ.end_ms,
+                    ));
+                }
+                faults.push(operator_restart(
+                    faults.len(),
+                    origin,
+                    candidate,
+                    occ.end_ms,
+                ));
+            }
         }
     }
 
@@ -255,6 +283,100 @@ pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
         faults,
         sites: buggify::activate(&scenario.fault_settings, seed),
         heal_ms,
+    }
+}
+
+/// The host an operator restarts to end an occurrence on `candidate`.
+fn restarted_host(candidate: &Candidate) -> &str {
+    candidate
+        .hosts
+        .first()
+        .or_else(|| candidate.links.first().map(|(a, _)| a))
+        .expect("a candidate has a host or a link")
+}
+
+/// Occurrences that end with an operator restart of their host: a restart
+/// ends every occurrence on that host under way at that moment, so an
+/// occurrence ends at its drawn end or at an earlier restart of its host,
+/// whichever comes first. Returns the occurrences with their ends so cut,
+/// and which (occurrence number, time) carry the restart itself.
+fn ended_by_restarts(
+    mut drawn: Vec<process::Occurrence>,
+    candidates: &[Candidate],
+) -> (Vec<process::Occurrence>, BTreeSet<(usize, u64)>) {
+    let mut order: Vec<usize> = (0..drawn.len()).collect();
+    order.sort_by_key(|&i| (drawn[i].end_ms, i));
+    let mut restarts_of: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut restarts = BTreeSet::new();
+    for i in order {
+        let occ = &mut drawn[i];
+        let host = restarted_host(&candidates[occ.candidate]);
+        let earlier = restarts_of.get(host).and_then(|ts| {
+            ts.iter()
+                .copied()
+                .find(|&t| t > occ.start_ms && t <= occ.end_ms)
+        });
+        match earlier {
+            Some(t) => occ.end_ms = t,
+            None => {
+                restarts_of.entry(host).or_default().push(occ.end_ms);
+                restarts.insert((i, occ.end_ms));
+            }
+        }
+    }
+    (drawn, restarts)
+}
+
+/// The operator's restart that ends a process occurrence: of the
+/// candidate's host, or of the first host of its pair.
+fn operator_restart(
+    index: usize,
+    origin: Origin,
+    candidate: &Candidate,
+    at_ms: u64,
+) -> PlannedFault {
+    let host = restarted_host(candidate).to_string();
+    PlannedFault {
+        index,
+        origin,
+        spec: FaultSpec {
+            node: Some(host.clone()),
+            action: Some(OperatorAction::Restart),
+            ..FaultSpec::new(FaultKind::Operator, Dur::from_millis(at_ms))
+        },
+        target: host.clone(),
+        links: Vec::new(),
+        hosts: vec![host],
+        start_ms: at_ms,
+        end_ms: Some(at_ms),
+    }
+}
+
+/// The drain before an operator's restart: the host refuses new work with
+/// 503 from `from_ms` to the restart.
+fn operator_drain(
+    index: usize,
+    origin: Origin,
+    candidate: &Candidate,
+    from_ms: u64,
+    to_ms: u64,
+) -> PlannedFault {
+    let host = restarted_host(candidate).to_string();
+    PlannedFault {
+        index,
+        origin,
+        spec: FaultSpec {
+            node: Some(host.clone()),
+            per_s: Some(0),
+            code: Some(503),
+            until: Some(Dur::from_millis(to_ms)),
+            ..FaultSpec::new(FaultKind::RateLimit, Dur::from_millis(from_ms))
+        },
+        target: host.clone(),
+        links: Vec::new(),
+        hosts: vec![host],
+        start_ms: from_ms,
+        end_ms: Some(to_ms),
     }
 }
 

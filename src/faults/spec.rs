@@ -126,7 +126,15 @@ impl FaultKind {
             FaultKind::Set => &["field", "value"],
             FaultKind::Deploy => &["steps", "change", "target_env", "trigger", "reviewed"],
             FaultKind::Operator => &["action", "reviewed"],
-            FaultKind::Process => &["fault", "pairs", "targets", "rate_per_min", "duration"],
+            FaultKind::Process => &[
+                "fault",
+                "pairs",
+                "targets",
+                "rate_per_min",
+                "duration",
+                "ends_with",
+                "drain",
+            ],
         }
     }
 }
@@ -343,6 +351,36 @@ pub struct FaultSpec {
     /// `process`: how long each occurrence lasts (not for `restart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,
+    /// `process`: what ends each occurrence besides its clock. With
+    /// `operator_restart`, an operator restarts the occurrence's first host
+    /// (of a pair, the one from the pair's first name) at the occurrence's
+    /// end: the fault lasts until someone bounces the pod by hand, and
+    /// `duration` is how long that takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_with: Option<ProcessEnd>,
+    /// `process` with `ends_with = "operator_restart"`: the operator
+    /// drains the host first, as a graceful pod deletion does: for this
+    /// long before the restart it refuses new work with 503 (a rate limit
+    /// of 0 per second), so calls in setup finish or go elsewhere. Default:
+    /// none, a hard restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Dur>,
+}
+
+/// What ends a process occurrence (`ends_with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessEnd {
+    /// An operator restarts the faulty host by hand.
+    OperatorRestart,
+}
+
+impl ProcessEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessEnd::OperatorRestart => "operator_restart",
+        }
+    }
 }
 
 impl FaultSpec {
@@ -378,6 +416,8 @@ impl FaultSpec {
             targets: None,
             rate_per_min: None,
             duration: None,
+            ends_with: None,
+            drain: None,
         }
     }
 
@@ -415,6 +455,8 @@ impl FaultSpec {
         add("targets", self.targets.is_some());
         add("rate_per_min", self.rate_per_min.is_some());
         add("duration", self.duration.is_some());
+        add("ends_with", self.ends_with.is_some());
+        add("drain", self.drain.is_some());
         out
     }
 
@@ -508,6 +550,12 @@ impl FaultSpec {
         }
         if let Some(v) = &self.duration {
             word("duration", v.to_string());
+        }
+        if let Some(v) = &self.ends_with {
+            word("ends_with", v.name().to_string());
+        }
+        if let Some(v) = &self.drain {
+            word("drain", v.to_string());
         }
         s
     }

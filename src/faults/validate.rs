@@ -509,6 +509,21 @@ fn check_process(
         .unwrap_or(scenario.run.duration);
     check_expected(rate, f.at, end, field("rate_per_min"))?;
     check_duration(f.duration, inner, field("duration"))?;
+    if f.ends_with.is_some() && inner.is_instant() {
+        return Err(FieldError::new(
+            field("ends_with"),
+            format!(
+                "a {} occurrence is instant: nothing lasts for an operator to end",
+                inner.name()
+            ),
+        ));
+    }
+    if f.drain.is_some() && f.ends_with.is_none() {
+        return Err(FieldError::new(
+            field("drain"),
+            "`drain` goes with `ends_with = \"operator_restart\"`: it is how the operator restarts",
+        ));
+    }
     check_params(inner, f, field)
 }
 

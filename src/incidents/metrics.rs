@@ -261,6 +261,16 @@ pub enum Metric {
         filter: CallFilter,
         stat: Stat,
     },
+    /// For each event matching `event`, the calls matching `filter` that
+    /// started in the `window` before it; a statistic of those counts
+    /// ("did calls keep failing right up to each restart?").
+    CallsBefore {
+        #[serde(default)]
+        filter: CallFilter,
+        event: EventFilter,
+        window: Dur,
+        stat: Stat,
+    },
     /// Sim time of the monitor's first alert; -1 when it never fired.
     AlertAtMs { monitor: String },
     /// Number of alerts the monitor fired.
@@ -326,6 +336,27 @@ impl Metric {
                     .map(|t| t as f64)
                     .collect();
                 stat(&values, *s)
+            }
+            Metric::CallsBefore {
+                filter,
+                event,
+                window,
+                stat: s,
+            } => {
+                let counts: Vec<f64> = history
+                    .records
+                    .iter()
+                    .filter(|r| event.matches(r))
+                    .map(|r| {
+                        let from = r.t_ms.saturating_sub(window.as_millis());
+                        calls
+                            .iter()
+                            .filter(|c| c.start_ms.is_some_and(|t| t >= from && t < r.t_ms))
+                            .filter(|c| filter.matches(c))
+                            .count() as f64
+                    })
+                    .collect();
+                stat(&counts, *s)
             }
             Metric::AlertAtMs { monitor } => history
                 .of_kind("alert.fire")

@@ -19,7 +19,9 @@
 //!    `ack_wait` (64*T1) for it (RFC 3261 section 15).
 //!
 //! Obligations to act (rules 1-3) triggered less than `settle` before the
-//! end of the run are not judged.
+//! end of the run are not judged. A host that was restarted, crashed or
+//! handled by an operator (a `fault.start` on it) lost its transactions:
+//! a CANCEL it receives for an INVITE from before that owes nothing.
 
 use super::{OracleKind, Violation};
 use crate::history::{History, Record};
@@ -115,10 +117,22 @@ pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> 
             by_dialog.entry(id).or_default().push(msg);
         }
     }
+    let mut state_losses: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for r in history.of_kind("fault.start") {
+        if matches!(r.str("fault_kind"), Some("restart" | "crash" | "operator")) {
+            if let Some(host) = r.str("target") {
+                state_losses.entry(host).or_default().push(r.t_ms);
+            }
+        }
+    }
     let judge_until = end_ms.saturating_sub(params.settle.as_millis());
     let mut out = Vec::new();
     for (id, msgs) in &by_dialog {
-        let d = Dialog { id, msgs };
+        let d = Dialog {
+            id,
+            msgs,
+            state_losses: &state_losses,
+        };
         d.acks(judge_until, &mut out);
         d.cancels(judge_until, &mut out);
         d.byes(params.ack_wait.as_millis(), &mut out);
@@ -129,9 +143,18 @@ pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> 
 struct Dialog<'a, 'h> {
     id: &'a str,
     msgs: &'a [Msg<'h>],
+    /// When each host lost its state (restart, crash, operator action).
+    state_losses: &'a BTreeMap<&'h str, Vec<u64>>,
 }
 
 impl<'h> Dialog<'_, 'h> {
+    /// Did `host` lose its state in `(after, until]`?
+    fn lost_state(&self, host: &str, after: u64, until: u64) -> bool {
+        self.state_losses
+            .get(host)
+            .is_some_and(|ts| ts.iter().any(|&t| t > after && t <= until))
+    }
+
     /// Did `host` pass `m` (which it received) on to another peer?
     fn relayed(&self, m: &Msg<'h>) -> bool {
         self.msgs.iter().any(|s| {
@@ -213,6 +236,7 @@ impl<'h> Dialog<'_, 'h> {
                     && s.start_line == "INVITE"
                     && s.cseq_num == m.cseq_num
                     && s.t_ms <= m.t_ms
+                    && !self.lost_state(m.host, s.t_ms, m.t_ms)
             });
             let answered_before = self.msgs.iter().any(|s| {
                 s.send

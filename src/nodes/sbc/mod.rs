@@ -103,6 +103,12 @@ pub struct SbcConfig {
     /// none.
     #[serde(default)]
     pub start_deleted: Vec<String>,
+    /// Rebuild the relay of a call this pod does not know (lost with a
+    /// restart) from the call's own datagrams: a datagram from a next hop
+    /// is the downstream side, any other the upstream side (symmetric
+    /// media latching). Default false: such datagrams are dropped.
+    #[serde(default)]
+    pub relearn_media: bool,
 }
 
 fn default_pods() -> u32 {
@@ -143,6 +149,7 @@ impl Default for SbcConfig {
             invite_cpu: default_invite_cpu(),
             timers: SipTimers::default(),
             start_deleted: Vec::new(),
+            relearn_media: false,
         }
     }
 }

@@ -230,6 +230,9 @@ impl Sbc {
                 if self.control.faults().gray == Some(GrayMode::Media) {
                     return;
                 }
+                if self.config.relearn_media {
+                    self.relearn(call, from);
+                }
                 if let Some(to) = self.relays.forward(call, from) {
                     let _ = self.media.send_to(bytes, to).await;
                 }
@@ -237,6 +240,26 @@ impl Sbc {
             Some(Datagram::Set { call, side, addr }) => self.relays.set(call, side, addr),
             Some(Datagram::End { call }) => self.relays.end(call),
             None => {}
+        }
+    }
+
+    /// `relearn_media`: a datagram of a call this pod has no relay for
+    /// (lost with a restart) sets the side it comes from: downstream from a
+    /// next hop, else upstream. An upstream datagram from a new address
+    /// moves the upstream side there (media handover: a restarted pod
+    /// upstream may have passed the answer on without rewriting it, so
+    /// the caller now sends here directly).
+    fn relearn(&mut self, call: &str, from: SocketAddr) {
+        let downstream = self.hops.iter().any(|h| h.sip.ip() == from.ip());
+        match self.relays.sides(call) {
+            None => {
+                let side = if downstream { Side::Down } else { Side::Up };
+                self.relays.set(call, side, from);
+            }
+            Some((up, down)) if !downstream && up != Some(from) && down != Some(from) => {
+                self.relays.set(call, Side::Up, from);
+            }
+            Some(_) => {}
         }
     }
 

@@ -154,6 +154,11 @@ impl RelayTable {
         }
     }
 
+    /// The (upstream, downstream) addresses of `call`'s relay, if any.
+    pub fn sides(&self, call: &str) -> Option<(Option<SocketAddr>, Option<SocketAddr>)> {
+        self.relays.get(call).map(|r| (r.up, r.down))
+    }
+
     pub fn len(&self) -> usize {
         self.relays.len()
     }
