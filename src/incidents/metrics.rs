@@ -128,6 +128,10 @@ pub struct CallFilter {
     /// Has ended (a `call.end` was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<bool>,
+    /// The first `call.end` gave one of these reasons (for an inbound call,
+    /// the carrier's: `platform hung up` is a call the platform dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Vec<String>>,
 }
 
 impl CallFilter {
@@ -170,6 +174,10 @@ impl CallFilter {
             && self.started_until.is_none_or(|u| start < u.as_millis())
             && self.silent.is_none_or(|s| s == c.is_silent())
             && self.ended.is_none_or(|e| e == c.end_ms.is_some())
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|rs| c.end_ms.is_some() && rs.iter().any(|r| *r == c.reason))
     }
 }
 
