@@ -333,7 +333,8 @@ fn main() {
 
     // 5. Explore: seeds per second with 1 and 2 jobs.
     let explore_target = Path::new("fixtures/scenarios/outbound-sync.toml");
-    let binary = Path::new("target/release/callsim");
+    // Cargo builds the binary for benchmarks and names it here.
+    let binary = Path::new(env!("CARGO_BIN_EXE_callsim"));
     if explore_target.exists() && binary.exists() {
         let _ = writeln!(
             md,

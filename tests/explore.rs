@@ -95,7 +95,11 @@ fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
         .expect("json");
         assert_eq!(b["seed"], seed);
         assert_eq!(b["replay"], f["replay"]);
-        assert_eq!(b["fault_plan"][0], "partition pinger<->echo at=5s until=8s");
+        // The plan as expanded for the seed (index, then the fault).
+        assert_eq!(
+            b["fault_plan"][0],
+            "[0] partition pinger<->echo at=5s until=8s"
+        );
         assert!(b["commit"].is_string());
         assert_eq!(b["violations"], f["violations"]);
         let copy = std::fs::read_to_string(bundle.join("scenario.toml")).expect("read");

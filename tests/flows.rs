@@ -1,5 +1,6 @@
 //! The example flows of fixtures/scenarios (outbound sync, outbound async,
-//! inbound through the LB): each passes every oracle it names, ends every
+//! inbound through the LB, inbound through the SBC chain, Play/Say media,
+//! a deployment that adds and removes an LB): each passes every oracle it names, ends every
 //! call with a sensible status, and the ladder of a representative call is
 //! pinned by a snapshot.
 
@@ -98,4 +99,86 @@ fn inbound_lb() {
         .filter(|r| r.host.as_ref() == "carrier" && r.str("start_line") == Some("INVITE"))
         .all(|r| r.str("peer").is_some_and(|p| p.starts_with("lb-"))));
     insta::assert_snapshot!("inbound_lb_answered", ladder(&report.history, "in-1"));
+}
+
+#[test]
+fn inbound_sbc() {
+    let report = run("inbound-sbc.toml");
+    assert_eq!(report.calls.total, 100);
+    let statuses = by_status(&report);
+    assert_eq!(
+        statuses.keys().collect::<Vec<_>>(),
+        vec!["200", "603"],
+        "{statuses:?}"
+    );
+    // Every INVITE crossed an edge pod and then an inbound pod.
+    let invites_from = |host_prefix: &str, peer_prefix: &str| {
+        report
+            .history
+            .of_kind("sip.send")
+            .filter(|r| r.host.starts_with(host_prefix) && r.str("start_line") == Some("INVITE"))
+            .filter(|r| r.bool("retransmission") != Some(true))
+            .filter(|r| r.str("peer").is_some_and(|p| p.starts_with(peer_prefix)))
+            .count()
+    };
+    assert_eq!(invites_from("carrier", "sbc-edge-"), 100);
+    assert_eq!(invites_from("sbc-edge-", "sbc-inbound-"), 100);
+    assert_eq!(invites_from("sbc-inbound-", "sip-"), 100);
+    insta::assert_snapshot!("inbound_sbc_answered", ladder(&report.history, "in-1"));
+}
+
+#[test]
+fn media_play() {
+    let report = run("media-play.toml");
+    assert_eq!(report.calls.total, 100);
+    let results: Vec<_> = report.history.of_kind("verb.result").collect();
+    // Two verbs (Play, Say) per answered call, all played.
+    assert_eq!(results.len(), 200);
+    assert!(results.iter().all(|r| r.bool("ok") == Some(true)));
+    assert_eq!(by_status(&report).get("200"), Some(&100));
+    insta::assert_snapshot!("media_play_answered", ladder(&report.history, "in-1"));
+}
+
+#[test]
+fn deploy_lb() {
+    let report = run("deploy-lb.toml");
+    assert_eq!(report.calls.total, 100);
+    assert_eq!(by_status(&report).get("200"), Some(&100));
+    let applies: Vec<(String, String)> = report
+        .history
+        .of_kind("deploy.apply")
+        .map(|r| {
+            (
+                r.str("created").unwrap_or_default().to_string(),
+                r.str("deleted").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        applies,
+        vec![
+            ("production/lb-3".to_string(), String::new()),
+            (String::new(), "production/lb-3".to_string()),
+        ]
+    );
+    // lb-3 carried calls while it existed, and only then.
+    let lb3_invites: Vec<u64> = report
+        .history
+        .of_kind("sip.recv")
+        .filter(|r| &*r.host == "lb-3" && r.str("start_line") == Some("INVITE"))
+        .map(|r| r.t_ms)
+        .collect();
+    assert!(!lb3_invites.is_empty());
+    assert!(lb3_invites.iter().all(|t| (20_000..60_200).contains(t)));
+    let first_through_lb3 = report
+        .history
+        .of_kind("sip.recv")
+        .find(|r| &*r.host == "lb-3" && r.str("start_line") == Some("INVITE"))
+        .and_then(|r| r.call())
+        .expect("a call through lb-3")
+        .to_string();
+    insta::assert_snapshot!(
+        "deploy_lb_call_through_the_new_lb",
+        ladder(&report.history, &first_through_lb3)
+    );
 }

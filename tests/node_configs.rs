@@ -280,3 +280,104 @@ fn a_workload_without_its_nodes_is_refused() {
     let e = load(text).expect_err("no agent");
     assert_eq!((e.field.as_str(), e.line), ("workload.outbound", 6));
 }
+
+/// A platform with the resource and media nodes; `#<SECTION>` marks the
+/// line each case replaces.
+const RESOURCES: &str = r#"[run]
+seed = 1
+duration = "10s"
+[nodes.gateway]
+[nodes.bus]
+[nodes.agent]
+[nodes.sip]
+[nodes.carrier]
+[nodes.lb]
+#LB
+[nodes.sbc-edge]
+#EDGE
+[nodes.sbc-inbound]
+[nodes.media]
+#MEDIA
+[nodes.origin]
+#ORIGIN
+[nodes.telemetry]
+#TELEMETRY
+"#;
+
+/// [`check`] on [`RESOURCES`].
+fn check_resources(marker: &str, line: &str, field: &str) {
+    let text = RESOURCES.replace(marker, line);
+    let e = load(&text).expect_err(line);
+    let at = RESOURCES
+        .lines()
+        .position(|l| l == marker)
+        .expect("marker in RESOURCES")
+        + 1;
+    assert_eq!((e.field.as_str(), e.line), (field, at), "{line}: {e}");
+}
+
+#[test]
+fn the_resources_base_is_valid() {
+    load(RESOURCES).expect("valid");
+}
+
+#[test]
+fn lb() {
+    check_resources("#LB", "pods = 0", "nodes.lb.pods");
+    check_resources("#LB", "backends = [\"nowhere\"]", "nodes.lb.backends[0]");
+    check_resources(
+        "#LB",
+        "health = { interval = \"0s\" }",
+        "nodes.lb.health.interval",
+    );
+    check_resources("#LB", "sticky_max = 0", "nodes.lb.sticky_max");
+}
+
+#[test]
+fn sbc() {
+    check_resources("#EDGE", "pods = 0", "nodes.sbc-edge.pods");
+    check_resources(
+        "#EDGE",
+        "next_hops = [\"nowhere\"]",
+        "nodes.sbc-edge.next_hops[0]",
+    );
+    check_resources(
+        "#EDGE",
+        "next_hop_timeout = \"0s\"",
+        "nodes.sbc-edge.next_hop_timeout",
+    );
+}
+
+#[test]
+fn media() {
+    check_resources(
+        "#MEDIA",
+        "pool = { workers = 0 }",
+        "nodes.media.pool.workers",
+    );
+    check_resources(
+        "#MEDIA",
+        "origin_timeout = \"0s\"",
+        "nodes.media.origin_timeout",
+    );
+    check_resources("#MEDIA", "origin = \"nowhere\"", "nodes.media.origin");
+    check_resources(
+        "#MEDIA",
+        "telemetry = { buffer_bytes = 0 }",
+        "nodes.media.telemetry.buffer_bytes",
+    );
+}
+
+#[test]
+fn origin_and_telemetry() {
+    check_resources(
+        "#ORIGIN",
+        "connections_max = 0",
+        "nodes.origin.connections_max",
+    );
+    check_resources(
+        "#TELEMETRY",
+        "connections_max = 0",
+        "nodes.telemetry.connections_max",
+    );
+}
