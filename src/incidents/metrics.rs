@@ -177,7 +177,7 @@ impl CallFilter {
             && self
                 .reason
                 .as_ref()
-                .is_none_or(|rs| c.end_ms.is_some() && rs.iter().any(|r| *r == c.reason))
+                .is_none_or(|rs| c.end_ms.is_some() && rs.contains(&c.reason))
     }
 }
 

@@ -209,12 +209,15 @@ fn ua_config(user: &str) -> UaConfig {
     }
 }
 
+/// Per call: datagrams received, and the first sender.
+type ReceivedByCall = BTreeMap<String, (u32, Option<SocketAddr>)>;
+
 /// Media of one host: one socket, datagrams `MEDIA <call> <seq>`; counts
 /// what arrives per call and remembers each call's first sender.
 #[derive(Clone)]
 struct Media {
     socket: UdpEndpoint,
-    received: Rc<RefCell<BTreeMap<String, (u32, Option<SocketAddr>)>>>,
+    received: Rc<RefCell<ReceivedByCall>>,
 }
 
 impl Media {

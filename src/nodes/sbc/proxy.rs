@@ -405,7 +405,7 @@ impl Sbc {
         };
         if method == Method::Bye {
             if let Some(call) = request.callsim_call() {
-                self.end_relay(&call.to_string()).await;
+                self.end_relay(call).await;
             }
         }
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
