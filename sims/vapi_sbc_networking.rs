@@ -41,20 +41,7 @@ const ID: &str = "vapi-sbc-networking";
 
 #[test]
 fn buggy_reproduces_and_fixed_holds() {
-    let incident = common::incident(ID);
-    let buggy = common::run_as(
-        &incident,
-        Variant::Buggy,
-        &common::scenario(&incident, Variant::Buggy),
-    );
-    assert!(buggy.reproduced, "buggy variant: {:?}", buggy.misses);
-    let fixed = common::run_as(
-        &incident,
-        Variant::Fixed,
-        &common::scenario(&incident, Variant::Fixed),
-    );
-    assert!(fixed.reproduced, "fixed variant: {:?}", fixed.misses);
-    assert!(fixed.violations.is_empty());
+    let (buggy, fixed) = common::both_variants(ID);
     insta::assert_snapshot!("buggy", common::summary(&buggy));
     insta::assert_snapshot!("fixed", common::summary(&fixed));
 }

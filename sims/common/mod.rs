@@ -35,6 +35,28 @@ pub fn run_as(incident: &Incident, variant: Variant, scenario: &Scenario) -> Var
     judge(incident, variant, report)
 }
 
+/// Runs both variants of `id` as the catalogue gives them and checks the
+/// catalogue's expectations: the buggy variant reproduces, the fixed one
+/// holds with no violation. Returns (buggy, fixed) for snapshots and
+/// deeper checks.
+pub fn both_variants(id: &str) -> (VariantResult, VariantResult) {
+    let incident = incident(id);
+    let buggy = run_as(
+        &incident,
+        Variant::Buggy,
+        &scenario(&incident, Variant::Buggy),
+    );
+    assert!(buggy.reproduced, "buggy variant: {:?}", buggy.misses);
+    let fixed = run_as(
+        &incident,
+        Variant::Fixed,
+        &scenario(&incident, Variant::Fixed),
+    );
+    assert!(fixed.reproduced, "fixed variant: {:?}", fixed.misses);
+    assert!(fixed.violations.is_empty(), "{:?}", fixed.violations);
+    (buggy, fixed)
+}
+
 /// Runs a scenario at its own seed.
 pub fn run(scenario: &Scenario) -> Report {
     callsim::cli::run::run_once(scenario, scenario.run.seed).unwrap_or_else(|e| {

@@ -336,20 +336,12 @@ fn operator_restart(
     at_ms: u64,
 ) -> PlannedFault {
     let host = restarted_host(candidate).to_string();
-    PlannedFault {
-        index,
-        origin,
-        spec: FaultSpec {
-            node: Some(host.clone()),
-            action: Some(OperatorAction::Restart),
-            ..FaultSpec::new(FaultKind::Operator, Dur::from_millis(at_ms))
-        },
-        target: host.clone(),
-        links: Vec::new(),
-        hosts: vec![host],
-        start_ms: at_ms,
-        end_ms: Some(at_ms),
-    }
+    let spec = FaultSpec {
+        node: Some(host.clone()),
+        action: Some(OperatorAction::Restart),
+        ..FaultSpec::new(FaultKind::Operator, Dur::from_millis(at_ms))
+    };
+    on_host(index, origin, host, spec, at_ms, at_ms)
 }
 
 /// The drain before an operator's restart: the host refuses new work with
@@ -362,21 +354,34 @@ fn operator_drain(
     to_ms: u64,
 ) -> PlannedFault {
     let host = restarted_host(candidate).to_string();
+    let spec = FaultSpec {
+        node: Some(host.clone()),
+        per_s: Some(0),
+        code: Some(503),
+        until: Some(Dur::from_millis(to_ms)),
+        ..FaultSpec::new(FaultKind::RateLimit, Dur::from_millis(from_ms))
+    };
+    on_host(index, origin, host, spec, from_ms, to_ms)
+}
+
+/// A planned fault on one host, from `start_ms` to `end_ms`.
+fn on_host(
+    index: usize,
+    origin: Origin,
+    host: String,
+    spec: FaultSpec,
+    start_ms: u64,
+    end_ms: u64,
+) -> PlannedFault {
     PlannedFault {
         index,
         origin,
-        spec: FaultSpec {
-            node: Some(host.clone()),
-            per_s: Some(0),
-            code: Some(503),
-            until: Some(Dur::from_millis(to_ms)),
-            ..FaultSpec::new(FaultKind::RateLimit, Dur::from_millis(from_ms))
-        },
+        spec,
         target: host.clone(),
         links: Vec::new(),
         hosts: vec![host],
-        start_ms: from_ms,
-        end_ms: Some(to_ms),
+        start_ms,
+        end_ms: Some(end_ms),
     }
 }
 
