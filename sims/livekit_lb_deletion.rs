@@ -16,8 +16,8 @@
 //!   the carrier's INVITEs going unanswered.
 //! - The fix: the deployer's guards (the report's remediations): abort on a
 //!   missing template dependency, keep CI deploys off production, review
-//!   production changes and large deletions. Any one of the first two
-//!   stops this deploy on its own, as a test below shows.
+//!   production changes and large deletions. Each one stops this deploy on
+//!   its own, as a test below shows.
 //! - Oracles that catch it: `inbound_availability` (calls failing while a
 //!   healthy path existed) and `deploy_safety` (a CI deploy to staging
 //!   changed production); the `inbound_success` monitor pages like the
@@ -59,7 +59,8 @@ fn first_deploy_only(variant: Variant, revert_at: &str) -> callsim::scenario::Sc
     )
 }
 
-/// (first, last) start of an inbound call that did not end 200, in ms.
+/// (first start, last start, count) of the inbound calls that did not end
+/// 200, in ms.
 fn failed_span(report: &Report) -> (u64, u64, usize) {
     let calls = callsim::incidents::metrics::calls(&report.history);
     let failed: Vec<u64> = calls

@@ -11,17 +11,19 @@
 //!   inbound calls at 1/s cross carrier -> sbc-edge-i -> sbc-inbound-j ->
 //!   sip for signalling and media. A fault process breaks one edge/inbound
 //!   pod pair now and then; each break lasts until an operator restarts the
-//!   faulty edge pod by hand (`ends_with = "operator_restart"`). The rate
+//!   faulty edge pod by hand, after draining it for 20 s
+//!   (`ends_with = "operator_restart"`, `drain`). The rate
 //!   and how long an operator takes are inputs; failures, codes, bursts and
 //!   silent calls emerge. In the buggy variant the pods do not health-check
 //!   their next hops, a call gets one next hop, and media is anchored by a
 //!   pool picked per call, so it can cross a broken pair its signalling
 //!   never touched.
-//! - The fix (config only; the same fault process runs): health checks that
-//!   eject a silent next hop, a second next hop per call, 503 instead of
-//!   480 when every next hop stayed silent (so the caller tries the other
-//!   edge), media anchored on the signalling pods, relays rebuilt from the
-//!   calls' datagrams after a restart, and a drained (graceful) restart.
+//! - The fix (SBC config only; the same fault process, with the same
+//!   drained restarts, runs): health checks that eject a silent next hop,
+//!   a second next hop per call, 503 instead of 480 when every next hop
+//!   stayed silent (so the caller tries the other edge), media anchored on
+//!   the signalling pods, and relays rebuilt from the calls' datagrams
+//!   after a restart.
 //! - Oracles that catch it: `inbound_availability` (calls failing while a
 //!   healthy path existed) and `media_flows` (connected, silent).
 //! - Figures reproduced (fixtures/incidents.toml): the failure share over
@@ -46,27 +48,61 @@ fn buggy_reproduces_and_fixed_holds() {
     insta::assert_snapshot!("fixed", common::summary(&fixed));
 }
 
-/// The pair breaks (targets and times) are the same in both variants: the
-/// fix survives the fault rather than removing it. Only the operator's way
-/// of restarting (drained first, in the fixed variant) differs.
+/// The fault plan, as expanded for the seed (pair breaks, the operator's
+/// drains and restarts), is the same in both variants: the fix survives
+/// the fault rather than removing it.
 #[test]
 fn the_same_fault_process_runs_in_both_variants() {
     let incident = common::incident(ID);
-    let breaks = |variant| {
+    let expanded = |variant| {
         let scenario = common::scenario(&incident, variant);
-        let plan = plan(&scenario, &scenario.topology(), scenario.run.seed);
-        plan.faults
+        plan(&scenario, &scenario.topology(), scenario.run.seed)
+            .faults
             .iter()
-            .filter(|f| f.spec.kind.name() == "partition" || f.spec.kind.name() == "operator")
-            .map(|f| (f.spec.kind.name(), f.target.clone(), f.start_ms, f.end_ms))
+            .map(|f| f.describe())
             .collect::<Vec<_>>()
     };
-    let buggy = breaks(Variant::Buggy);
+    let buggy = expanded(Variant::Buggy);
     assert!(
-        buggy.iter().any(|b| b.0 == "partition"),
-        "the buggy plan breaks a pair: {buggy:?}"
+        buggy.iter().any(|f| f.contains("partition sbc-edge-")),
+        "the plan breaks a pair: {buggy:?}"
     );
-    assert_eq!(buggy, breaks(Variant::Fixed));
+    assert!(buggy.iter().any(|f| f.contains("action=restart")));
+    assert_eq!(buggy, expanded(Variant::Fixed));
+}
+
+/// In the fixed variant, every pair break is followed within 5 s by the
+/// edge pod of that pair marking that inbound pod unhealthy: the ejection
+/// the catalogue bounds, matched pair by pair.
+#[test]
+fn each_broken_pair_is_ejected_by_its_own_edge_pod() {
+    let (_, fixed) = common::both_variants(ID);
+    let history = &fixed.history;
+    let breaks: Vec<(u64, String, String)> = history
+        .of_kind("fault.start")
+        .filter(|r| r.str("fault_kind") == Some("partition"))
+        .filter_map(|r| {
+            let (edge, inbound) = r.str("target")?.split_once("<->")?;
+            Some((r.t_ms, edge.to_string(), inbound.to_string()))
+        })
+        .collect();
+    assert!(!breaks.is_empty());
+    for (at, edge, inbound) in &breaks {
+        let ejected = history
+            .of_kind("health.change")
+            .find(|r| {
+                r.t_ms >= *at
+                    && *r.host == **edge
+                    && r.str("target") == Some(inbound.as_str())
+                    && r.bool("healthy") == Some(false)
+            })
+            .unwrap_or_else(|| panic!("{edge} never ejected {inbound} after {at} ms"));
+        assert!(
+            ejected.t_ms - at <= 5_000,
+            "{edge} ejected {inbound} {} ms after the break",
+            ejected.t_ms - at
+        );
+    }
 }
 
 /// Health checks and retries alone fix the failed calls but not the silent

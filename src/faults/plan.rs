@@ -453,3 +453,48 @@ pub fn resolve_hosts(spec: &FaultSpec, topology: &Topology) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(a: &str, b: &str) -> Candidate {
+        Candidate {
+            target: format!("{a}<->{b}"),
+            links: vec![(a.into(), b.into()), (b.into(), a.into())],
+            hosts: Vec::new(),
+        }
+    }
+
+    fn occ(start_ms: u64, end_ms: u64, candidate: usize) -> process::Occurrence {
+        process::Occurrence {
+            start_ms,
+            end_ms,
+            candidate,
+        }
+    }
+
+    /// A restart of a host ends every occurrence under way on it; an
+    /// occurrence on another host keeps its own end and restart.
+    #[test]
+    fn a_restart_ends_every_occurrence_on_its_host() {
+        let candidates = [
+            pair("edge-1", "in-1"),
+            pair("edge-1", "in-2"),
+            pair("edge-2", "in-1"),
+        ];
+        let drawn = vec![
+            occ(100, 900, 0),
+            occ(200, 500, 1),
+            occ(300, 800, 2),
+            occ(950, 990, 0),
+        ];
+        let (cut, restarts) = ended_by_restarts(drawn, &candidates);
+        let ends: Vec<u64> = cut.iter().map(|o| o.end_ms).collect();
+        assert_eq!(ends, vec![500, 500, 800, 990]);
+        assert_eq!(
+            restarts.into_iter().collect::<Vec<_>>(),
+            vec![(1, 500), (2, 800), (3, 990)]
+        );
+    }
+}

@@ -13,6 +13,13 @@
 //! time). The expansion happens once, before the run, with an RNG derived
 //! from the seed and the process's index; the expanded occurrences are part
 //! of the reported plan.
+//!
+//! `ends_with = "operator_restart"` makes each occurrence last until an
+//! operator restarts its host (a pair's first host): `duration` is then how
+//! long the operator takes, a restart ends every occurrence under way on
+//! that host, and an occurrence clipped to the window ends with a restart at
+//! the window's end. `drain = "20s"` has the operator drain the host first
+//! (503 to new work for that long). `plan.rs` does the expansion.
 
 use super::plan::pair_links;
 use super::spec::{DurationSpec, FaultKind, FaultSpec};

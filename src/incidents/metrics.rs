@@ -422,3 +422,97 @@ impl Metric {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::{Direction, Mode};
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    /// Three inbound calls: in-1 completes, in-2 and in-3 are dropped by
+    /// the platform; a restart comes at 70 s.
+    fn history() -> History {
+        let mut s = Script::new();
+        for (id, start, end, reason) in [
+            ("in-1", 1_000, 20_000, "completed"),
+            ("in-2", 30_000, 40_000, "platform hung up"),
+            ("in-3", 65_000, 80_000, "platform hung up"),
+        ] {
+            s.at(
+                start,
+                "carrier",
+                Event::CallStart {
+                    call: id,
+                    direction: Direction::Inbound,
+                    mode: Mode::Sync,
+                    ringing_timeout_ms: 60_000,
+                },
+            );
+            s.at(
+                end,
+                "carrier",
+                Event::CallEnd {
+                    call: id,
+                    status: 200,
+                    reason,
+                },
+            );
+        }
+        s.at(
+            70_000,
+            "testbed",
+            Event::FaultStart {
+                fault: 1,
+                kind: "operator",
+                target: "sbc-edge-1",
+            },
+        );
+        s.history()
+    }
+
+    fn measure(metric: &str) -> f64 {
+        let h = history();
+        let m: Metric = toml::from_str::<toml::Table>(&format!("m = {metric}")).expect("toml")["m"]
+            .clone()
+            .try_into()
+            .expect("a metric");
+        m.measure(&h, &calls(&h))
+    }
+
+    #[test]
+    fn reason_filter_and_start_span() {
+        let dropped = r#"{ reason = ["platform hung up"] }"#;
+        assert_eq!(
+            measure(&format!(r#"{{ kind = "calls", filter = {dropped} }}"#)),
+            2.0
+        );
+        assert_eq!(
+            measure(&format!(
+                r#"{{ kind = "call_start_ms", stat = "span", filter = {dropped} }}"#
+            )),
+            35_000.0
+        );
+        assert_eq!(
+            measure(r#"{ kind = "call_start_ms", stat = "min", filter = { id_prefix = "in-" } }"#),
+            1_000.0
+        );
+        assert!(measure(
+            r#"{ kind = "call_start_ms", stat = "span", filter = { id_prefix = "out-" } }"#
+        )
+        .is_nan());
+    }
+
+    #[test]
+    fn calls_before_counts_per_event_in_the_window() {
+        let before = |window: &str| {
+            measure(&format!(
+                r#"{{ kind = "calls_before", filter = {{ reason = ["platform hung up"] }}, event = {{ event = "fault.start", fields = {{ fault_kind = "operator" }} }}, window = "{window}", stat = "min" }}"#
+            ))
+        };
+        // in-3 started 5 s before the restart, in-2 40 s before.
+        assert_eq!(before("10s"), 1.0);
+        assert_eq!(before("60s"), 2.0);
+        assert_eq!(before("1s"), 0.0);
+    }
+}

@@ -148,11 +148,18 @@ struct Dialog<'a, 'h> {
 }
 
 impl<'h> Dialog<'_, 'h> {
-    /// Did `host` lose its state in `(after, until]`?
+    /// Did `host` lose its state in `(after, until]`? A fault's target may
+    /// name the host or its section (`sip` for `sip-1`, `sip-2`, ..).
     fn lost_state(&self, host: &str, after: u64, until: u64) -> bool {
-        self.state_losses
-            .get(host)
-            .is_some_and(|ts| ts.iter().any(|&t| t > after && t <= until))
+        let section = host
+            .rsplit_once('-')
+            .filter(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            .map(|(s, _)| s);
+        [Some(host), section]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.state_losses.get(name))
+            .any(|ts| ts.iter().any(|&t| t > after && t <= until))
     }
 
     /// Did `host` pass `m` (which it received) on to another peer?
@@ -445,6 +452,48 @@ mod tests {
         msg(&mut s, 0, "sip-1", "carrier", "INVITE", "1 INVITE");
         msg(&mut s, 30_000, "sip-1", "carrier", "CANCEL", "1 CANCEL");
         assert_eq!(run(&s).len(), 1);
+    }
+
+    /// A host restarted between the INVITE and the CANCEL lost the
+    /// transaction: it owes no 487. A restart before the INVITE, or of
+    /// another host, forgives nothing. A section target covers its pods.
+    #[test]
+    fn a_restart_between_invite_and_cancel_forgives_the_487() {
+        let restart = |s: &mut Script, t: u64, target: &'static str| {
+            s.at(
+                t,
+                "testbed",
+                Event::FaultStart {
+                    fault: 0,
+                    kind: "restart",
+                    target,
+                },
+            );
+        };
+        for (at, target, forgiven) in [
+            (10_000, "carrier", true),
+            (10_000, "carrier-1", false),
+            (10_000, "sip-1", false),
+            (0, "carrier", false),
+        ] {
+            let mut s = Script::new();
+            restart(&mut s, at, target);
+            msg(&mut s, 5, "sip-1", "carrier", "INVITE", "1 INVITE");
+            msg(&mut s, 30_000, "sip-1", "carrier", "CANCEL", "1 CANCEL");
+            assert_eq!(run(&s).is_empty(), forgiven, "restart of {target} at {at}");
+        }
+        let mut s = Script::new();
+        restart(&mut s, 10_000, "sbc-edge");
+        msg(&mut s, 5, "carrier", "sbc-edge-2", "INVITE", "1 INVITE");
+        msg(
+            &mut s,
+            30_000,
+            "carrier",
+            "sbc-edge-2",
+            "CANCEL",
+            "1 CANCEL",
+        );
+        assert_eq!(run(&s), vec![], "the section's restart covers its pods");
     }
 
     #[test]

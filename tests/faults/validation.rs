@@ -369,3 +369,15 @@ proptest! {
         }
     }
 }
+refused!(
+    operator_restart_ending_an_instant_fault,
+    "[[faults]]\nkind = \"process\"\nfault = \"restart\"\ntargets = [\"echo\"]\nrate_per_min = 1\nends_with = \"operator_restart\"\n",
+    "faults[0].ends_with",
+    15
+);
+refused!(
+    drain_without_an_operator_restart,
+    "[[faults]]\nkind = \"process\"\nfault = \"partition\"\npairs = [[\"pinger\", \"echo\"]]\nrate_per_min = 1\nduration = \"1s\"\ndrain = \"1s\"\n",
+    "faults[0].drain",
+    16
+);

@@ -244,12 +244,15 @@ impl Sbc {
     }
 
     /// `relearn_media`: a datagram of a call this pod has no relay for
-    /// (lost with a restart) sets the side it comes from: downstream from a
+    /// (lost with a restart, not ended here) sets the side it comes from: downstream from a
     /// next hop, else upstream. An upstream datagram from a new address
     /// moves the upstream side there (media handover: a restarted pod
     /// upstream may have passed the answer on without rewriting it, so
     /// the caller now sends here directly).
     fn relearn(&mut self, call: &str, from: SocketAddr) {
+        if self.relays.has_ended(call) {
+            return;
+        }
         let downstream = self.hops.iter().any(|h| h.sip.ip() == from.ip());
         match self.relays.sides(call) {
             None => {

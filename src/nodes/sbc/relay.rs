@@ -105,6 +105,9 @@ pub struct RelayTable {
     relays: BTreeMap<String, Relay>,
     order: VecDeque<String>,
     max: usize,
+    /// Calls whose relay was ended, newest last (bounded by `max`): a late
+    /// datagram of one must not bring its relay back.
+    ended: VecDeque<String>,
 }
 
 impl RelayTable {
@@ -114,6 +117,7 @@ impl RelayTable {
             relays: BTreeMap::new(),
             order: VecDeque::new(),
             max,
+            ended: VecDeque::new(),
         }
     }
 
@@ -136,6 +140,17 @@ impl RelayTable {
         if self.relays.remove(call).is_some() {
             self.order.retain(|c| c != call);
         }
+        if !self.ended.iter().any(|c| c == call) {
+            self.ended.push_back(call.to_string());
+            if self.ended.len() > self.max {
+                self.ended.pop_front();
+            }
+        }
+    }
+
+    /// Was `call`'s relay ended here (recently: the last `max` ended)?
+    pub fn has_ended(&self, call: &str) -> bool {
+        self.ended.iter().any(|c| c == call)
     }
 
     /// Where a datagram of `call` from `from` goes. A downstream side not
