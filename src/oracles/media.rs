@@ -62,7 +62,7 @@ impl MediaParams {
 }
 
 /// Does `host` belong to the endpoint `name` (a host or a section)?
-fn in_endpoint(host: &str, name: &str) -> bool {
+pub(super) fn in_endpoint(host: &str, name: &str) -> bool {
     host == name
         || host
             .strip_prefix(name)

@@ -23,6 +23,7 @@
 //! handled by an operator (a `fault.start` on it) lost its transactions:
 //! a CANCEL it receives for an INVITE from before that owes nothing.
 
+use super::media::in_endpoint;
 use super::{OracleKind, Violation};
 use crate::history::{History, Record};
 use crate::scenario::Dur;
@@ -151,15 +152,10 @@ impl<'h> Dialog<'_, 'h> {
     /// Did `host` lose its state in `(after, until]`? A fault's target may
     /// name the host or its section (`sip` for `sip-1`, `sip-2`, ..).
     fn lost_state(&self, host: &str, after: u64, until: u64) -> bool {
-        let section = host
-            .rsplit_once('-')
-            .filter(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-            .map(|(s, _)| s);
-        [Some(host), section]
-            .into_iter()
-            .flatten()
-            .filter_map(|name| self.state_losses.get(name))
-            .any(|ts| ts.iter().any(|&t| t > after && t <= until))
+        self.state_losses
+            .iter()
+            .filter(|(target, _)| in_endpoint(host, target))
+            .any(|(_, ts)| ts.iter().any(|&t| t > after && t <= until))
     }
 
     /// Did `host` pass `m` (which it received) on to another peer?

@@ -26,8 +26,9 @@
 /// body (the nodes' user-agent glue writes it; keep the two in step).
 pub const MEDIA_OFFER_HEADER: &str = "X-Callsim-Media";
 
+use crate::nodes::sdp;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 /// One call's relay: where each side's media comes from and goes to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,43 +184,16 @@ impl RelayTable {
     }
 }
 
-/// The media address an SDP body announces (`c=` address, `m=audio` port).
+/// The media address an SDP body announces ([`crate::nodes::sdp::media_addr`]
+/// on the raw body).
 pub fn sdp_media_addr(body: &[u8]) -> Option<SocketAddr> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut ip: Option<IpAddr> = None;
-    let mut port: Option<u16> = None;
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(rest) = line.strip_prefix("c=") {
-            ip = rest.split_whitespace().nth(2).and_then(|a| a.parse().ok());
-        } else if let Some(rest) = line.strip_prefix("m=audio ") {
-            port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
-        }
-    }
-    Some(SocketAddr::new(ip?, port?))
+    sdp::media_addr(std::str::from_utf8(body).ok()?)
 }
 
-/// `body` announcing `addr` instead; `None` when it announces no media.
+/// `body` announcing `addr` instead ([`crate::nodes::sdp::rewrite`] on the
+/// raw body); `None` when it announces no media.
 pub fn sdp_rewrite(body: &[u8], addr: SocketAddr) -> Option<Vec<u8>> {
-    sdp_media_addr(body)?;
-    let text = std::str::from_utf8(body).ok()?;
-    let ip = addr.ip();
-    let mut out = String::with_capacity(text.len() + 16);
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with("c=") {
-            out.push_str(&format!("c=IN IP4 {ip}"));
-        } else if line.starts_with("o=") {
-            out.push_str(&format!("o=- 0 0 IN IP4 {ip}"));
-        } else if let Some(rest) = line.strip_prefix("m=audio ") {
-            let tail: Vec<&str> = rest.split_whitespace().skip(1).collect();
-            out.push_str(&format!("m=audio {} {}", addr.port(), tail.join(" ")));
-        } else {
-            out.push_str(line);
-        }
-        out.push_str("\r\n");
-    }
-    Some(out.into_bytes())
+    sdp::rewrite(std::str::from_utf8(body).ok()?, addr).map(String::into_bytes)
 }
 
 #[cfg(test)]
