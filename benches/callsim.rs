@@ -8,6 +8,11 @@
 
 mod raw_floor;
 
+/// The same allocator as the `callsim` binary, so in-process runs measure
+/// what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use callsim::report::Report;
 use callsim::scenario::Scenario;
 use std::fmt::Write as _;

@@ -5,6 +5,12 @@ use callsim::cli;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// mimalloc: the simulation allocates many small, short-lived objects
+/// (messages, events, futures); glibc's malloc spent about a fifth of a
+/// load run in its free lists (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "callsim",

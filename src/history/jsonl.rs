@@ -12,8 +12,8 @@ pub fn record_line(record: &Record) -> String {
     out.push_str(",\"host\":");
     out.push_str(&json_str(&record.host));
     out.push_str(",\"kind\":");
-    out.push_str(&json_str(&record.kind));
-    for (name, value) in &record.fields {
+    out.push_str(&json_str(record.kind()));
+    for (name, value) in record.fields() {
         out.push(',');
         out.push_str(&json_str(name));
         out.push(':');

@@ -26,7 +26,7 @@ const NOTE_KINDS: [&str; 9] = [
 pub fn ladder(history: &History, call: &str) -> String {
     let events: Vec<&Record> = history
         .of_call(call)
-        .filter(|r| r.is("sip.send") || NOTE_KINDS.contains(&&*r.kind))
+        .filter(|r| r.is("sip.send") || NOTE_KINDS.contains(&r.kind()))
         .collect();
     if events.is_empty() {
         return String::new();
@@ -133,9 +133,9 @@ fn trim(row: Vec<char>) -> String {
 }
 
 fn note_text(r: &Record) -> String {
-    let mut s = format!("{} {}", r.host, r.kind);
-    for (name, value) in &r.fields {
-        if *name != "call" {
+    let mut s = format!("{} {}", r.host, r.kind());
+    for (name, value) in r.fields() {
+        if name != "call" {
             s.push_str(&format!(" {name}={value}"));
         }
     }

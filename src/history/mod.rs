@@ -24,14 +24,15 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// A field value. Only these types reach the history, so that hashing and
-/// writing are exact (no float formatting differences across runs).
+/// writing are exact (no float formatting differences across runs). Every
+/// variant is 8 bytes of payload, so a value is 16 bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     U64(u64),
     I64(i64),
     F64(f64),
     Bool(bool),
-    Str(Box<str>),
+    Str(Text),
 }
 
 impl std::fmt::Display for Value {
@@ -41,27 +42,109 @@ impl std::fmt::Display for Value {
             Value::I64(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),
-            Value::Str(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
         }
     }
 }
 
-/// One recorded event.
+/// A string field value: a thin, shared pointer, so that the recorder can
+/// keep one copy of a string that thousands of events carry (call ids,
+/// hosts, start lines) and a value stays 16 bytes.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(Arc<String>);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self.0, f)
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Arc::new(s.to_string()))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::new(s))
+    }
+}
+
+/// An event's kind and the names of its fields, in emission order. Every
+/// event of one kind has one shape, which the recorder shares between its
+/// records instead of storing names with every value.
+#[derive(Debug, PartialEq)]
+pub struct Shape {
+    pub kind: Box<str>,
+    pub names: Box<[&'static str]>,
+}
+
+/// One recorded event: 48 bytes plus 16 per field value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Sim time in milliseconds.
     pub t_ms: u64,
     /// The host that emitted it (`testbed` for the test-bed's own events).
     pub host: Arc<str>,
-    /// The event kind, e.g. `sip.send`.
-    pub kind: Box<str>,
-    /// The other fields, in the order they were emitted.
-    pub fields: Vec<(&'static str, Value)>,
+    shape: Arc<Shape>,
+    values: Box<[Value]>,
 }
 
 impl Record {
+    /// A record with its own shape (tests and synthetic events; the
+    /// recorder shares shapes instead).
+    pub fn new(t_ms: u64, host: &str, kind: &str, fields: Vec<(&'static str, Value)>) -> Record {
+        let (names, values): (Vec<_>, Vec<_>) = fields.into_iter().unzip();
+        let shape = Arc::new(Shape {
+            kind: kind.into(),
+            names: names.into(),
+        });
+        Record::with_shape(t_ms, Arc::from(host), shape, values.into())
+    }
+
+    /// A record of an interned shape; `values` follow `shape.names`.
+    pub fn with_shape(
+        t_ms: u64,
+        host: Arc<str>,
+        shape: Arc<Shape>,
+        values: Box<[Value]>,
+    ) -> Record {
+        debug_assert_eq!(shape.names.len(), values.len());
+        Record {
+            t_ms,
+            host,
+            shape,
+            values,
+        }
+    }
+
+    /// The event kind, e.g. `sip.send`.
+    pub fn kind(&self) -> &str {
+        &self.shape.kind
+    }
+
+    /// The fields other than the kind, in the order they were emitted.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &Value)> + '_ {
+        self.shape.names.iter().copied().zip(self.values.iter())
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        let i = self.shape.names.iter().position(|n| *n == name)?;
+        self.values.get(i)
     }
 
     pub fn str(&self, name: &str) -> Option<&str> {
@@ -101,7 +184,7 @@ impl Record {
     }
 
     pub fn is(&self, kind: &str) -> bool {
-        &*self.kind == kind
+        self.kind() == kind
     }
 }
 
@@ -156,8 +239,8 @@ impl History {
 
     /// One event as a short line, for divergence and violation messages.
     pub fn describe(record: &Record) -> String {
-        let mut s = format!("t={}ms {} {}", record.t_ms, record.host, record.kind);
-        for (name, value) in &record.fields {
+        let mut s = format!("t={}ms {} {}", record.t_ms, record.host, record.kind());
+        for (name, value) in record.fields() {
             let _ = write!(s, " {name}={value}");
         }
         s
@@ -168,9 +251,9 @@ fn hash_record(h: &mut Fnv, r: &Record) {
     h.write(&r.t_ms.to_le_bytes());
     h.write(r.host.as_bytes());
     h.write(&[0]);
-    h.write(r.kind.as_bytes());
+    h.write(r.kind().as_bytes());
     h.write(&[0]);
-    for (name, value) in &r.fields {
+    for (name, value) in r.fields() {
         h.write(name.as_bytes());
         h.write(&[0]);
         match value {

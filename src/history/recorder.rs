@@ -11,7 +11,10 @@
 //! the clock the test-bed's step loop advances; and with `host` from the
 //! nearest enclosing `host{name}` span.
 
-use super::{History, Record, Value};
+use super::{History, Record, Shape, Text, Value};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
@@ -33,7 +36,7 @@ pub fn host_span(name: &str) -> tracing::Span {
 /// Shared state of one run's recorder.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    records: Arc<Mutex<Vec<Record>>>,
+    store: Arc<Mutex<Store>>,
     /// Sim time in ms for events emitted outside any host.
     clock_ms: Arc<AtomicU64>,
     testbed_host: Arc<str>,
@@ -41,10 +44,59 @@ pub struct Recorder {
 
 struct HostName(Arc<str>);
 
+/// A fixed hasher: the interning maps are only looked up, never iterated,
+/// but a fixed one keeps the run free of OS randomness all the same.
+type Fixed = BuildHasherDefault<DefaultHasher>;
+
+/// The records and what they share: one copy of each string value and one
+/// [`Shape`] per event kind. A load run's events repeat a few strings per
+/// call (call id, SIP Call-ID, start lines, peers), so interning keeps
+/// memory per event near its 48 bytes plus 16 per field.
+#[derive(Default)]
+struct Store {
+    records: Vec<Record>,
+    texts: HashSet<Text, Fixed>,
+    shapes: HashMap<Box<str>, Vec<Arc<Shape>>, Fixed>,
+    names: Vec<&'static str>,
+    values: Vec<Value>,
+}
+
+impl Store {
+    fn text(&mut self, value: &str) -> Text {
+        if let Some(text) = self.texts.get(value) {
+            return text.clone();
+        }
+        let text = Text::from(value);
+        self.texts.insert(text.clone());
+        text
+    }
+
+    /// The shared shape of `kind` with the field names collected so far.
+    fn shape(&mut self, kind: &str) -> Arc<Shape> {
+        let names = &self.names;
+        if let Some(shape) = self
+            .shapes
+            .get(kind)
+            .and_then(|shapes| shapes.iter().find(|s| *s.names == **names))
+        {
+            return shape.clone();
+        }
+        let shape = Arc::new(Shape {
+            kind: kind.into(),
+            names: names.as_slice().into(),
+        });
+        self.shapes
+            .entry(kind.into())
+            .or_default()
+            .push(shape.clone());
+        shape
+    }
+}
+
 impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
-            records: Arc::default(),
+            store: Arc::default(),
             clock_ms: Arc::default(),
             testbed_host: Arc::from("testbed"),
         }
@@ -55,15 +107,26 @@ impl Recorder {
         self.clock_ms.store(t_ms, Ordering::Relaxed);
     }
 
-    /// Takes the recorded history, leaving the recorder empty.
+    /// Takes the recorded history, leaving the recorder empty, in time
+    /// order: each host stamps its events with its own view of sim time,
+    /// so two hosts stepped in the same tick can record out of order (a
+    /// host's timer at 3521 ms before another's event at 3520 ms). The sort
+    /// is stable (the recorded order stays among events of the same
+    /// millisecond) and cheap, as the records are nearly sorted already.
     pub fn take(&self) -> History {
-        let records = std::mem::take(&mut *self.records.lock().expect("recorder lock"));
+        let mut records = {
+            let mut store = self.store.lock().expect("recorder lock");
+            store.texts.clear();
+            store.shapes.clear();
+            std::mem::take(&mut store.records)
+        };
+        records.sort_by_key(|r| r.t_ms);
         History { records }
     }
 
     /// Number of events recorded so far.
     pub fn len(&self) -> usize {
-        self.records.lock().expect("recorder lock").len()
+        self.store.lock().expect("recorder lock").records.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -117,18 +180,18 @@ where
         let t_ms = turmoil::sim_elapsed()
             .map(|d| d.as_millis() as u64)
             .unwrap_or_else(|| self.clock_ms.load(Ordering::Relaxed));
-        let mut visitor = FieldVisitor {
-            kind: None,
-            fields: Vec::with_capacity(8),
-        };
+        let mut store = self.store.lock().expect("recorder lock");
+        let store = &mut *store;
+        store.names.clear();
+        store.values.clear();
+        let mut visitor = FieldVisitor { store, kind: None };
         event.record(&mut visitor);
-        let record = Record {
-            t_ms,
-            host,
-            kind: visitor.kind.unwrap_or_else(|| "unknown".into()),
-            fields: visitor.fields,
-        };
-        self.records.lock().expect("recorder lock").push(record);
+        let kind = visitor.kind.take();
+        let shape = store.shape(kind.as_deref().unwrap_or("unknown"));
+        let values = store.values.as_slice().into();
+        store
+            .records
+            .push(Record::with_shape(t_ms, host, shape, values));
     }
 }
 
@@ -148,41 +211,49 @@ impl Visit for NameVisitor {
     }
 }
 
-struct FieldVisitor {
-    kind: Option<Box<str>>,
-    fields: Vec<(&'static str, Value)>,
+struct FieldVisitor<'a> {
+    store: &'a mut Store,
+    kind: Option<Text>,
 }
 
-impl Visit for FieldVisitor {
+impl FieldVisitor<'_> {
+    fn push(&mut self, field: &Field, value: Value) {
+        self.store.names.push(field.name());
+        self.store.values.push(value);
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        let text = self.store.text(value);
         if field.name() == "kind" {
-            self.kind = Some(value.into());
+            self.kind = Some(text);
         } else {
-            self.fields.push((field.name(), Value::Str(value.into())));
+            self.push(field, Value::Str(text));
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.push((field.name(), Value::U64(value)));
+        self.push(field, Value::U64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name(), Value::I64(value)));
+        self.push(field, Value::I64(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.push((field.name(), Value::F64(value)));
+        self.push(field, Value::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name(), Value::Bool(value)));
+        self.push(field, Value::Bool(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             return;
         }
-        self.fields
-            .push((field.name(), Value::Str(format!("{value:?}").into())));
+        let text = self.store.text(&format!("{value:?}"));
+        self.push(field, Value::Str(text));
     }
 }

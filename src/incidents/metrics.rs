@@ -55,7 +55,7 @@ pub fn calls(history: &History) -> Vec<CallSummary> {
             out.len() - 1
         });
         let c = &mut out[i];
-        match &*r.kind {
+        match r.kind() {
             "call.start" => {
                 c.start_ms = Some(r.t_ms);
                 c.direction = r.str("direction").unwrap_or_default().to_string();
@@ -196,7 +196,7 @@ pub struct EventFilter {
 impl EventFilter {
     pub fn matches(&self, r: &crate::history::Record) -> bool {
         use crate::history::Value;
-        if *r.kind != *self.event {
+        if r.kind() != &*self.event {
             return false;
         }
         if let Some(p) = &self.host_prefix {

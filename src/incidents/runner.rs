@@ -149,10 +149,10 @@ pub fn timeline(history: &History) -> Vec<String> {
     let mut lines: Vec<String> = history
         .records
         .iter()
-        .filter(|r| TIMELINE_KINDS.contains(&&*r.kind))
+        .filter(|r| TIMELINE_KINDS.contains(&r.kind()))
         .map(|r| {
-            let mut s = format!("{:>9} ms {} {}", r.t_ms, r.host, r.kind);
-            for (name, value) in &r.fields {
+            let mut s = format!("{:>9} ms {} {}", r.t_ms, r.host, r.kind());
+            for (name, value) in r.fields() {
                 let text = value.to_string();
                 if !text.is_empty() {
                     s.push_str(&format!(" {name}={text}"));

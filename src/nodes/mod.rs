@@ -93,7 +93,10 @@ impl NodeCtx {
     }
 
     /// This node's current config, typed.
-    pub fn config<T: for<'de> serde::Deserialize<'de>>(&self) -> T {
+    pub fn config<T>(&self) -> T
+    where
+        T: for<'de> serde::Deserialize<'de> + Clone + Send + Sync + 'static,
+    {
         self.control.config()
     }
 }

@@ -131,7 +131,7 @@ pub fn calls(history: &History) -> BTreeMap<&str, CallView<'_>> {
             id,
             ..CallView::default()
         });
-        let slot = match &*r.kind {
+        let slot = match r.kind() {
             "call.start" => &mut view.start,
             "api.response" => &mut view.api_response,
             "call.end" => &mut view.end,

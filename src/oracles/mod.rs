@@ -314,11 +314,9 @@ pub fn evaluate_with(
     violations
 }
 
-/// The history in time order. Each host stamps its events with its own
-/// view of sim time, so two hosts stepped in the same tick can record out
-/// of order (a host's timer at 3521 ms before another's event at 3520 ms);
-/// oracles and monitors judge a stable sort by time, which keeps the
-/// recorded order among events of the same millisecond.
+/// The history in time order. A recorded history already is (see
+/// `Recorder::take`), so this borrows it; a history built by hand or read
+/// back from elsewhere is sorted (stably) into a copy.
 pub fn time_ordered(history: &History) -> std::borrow::Cow<'_, History> {
     if history.records.windows(2).all(|w| w[0].t_ms <= w[1].t_ms) {
         return std::borrow::Cow::Borrowed(history);

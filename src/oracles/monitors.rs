@@ -29,7 +29,6 @@ use crate::history::{History, Record, Value};
 use crate::scenario::{Dur, FieldError, Scenario};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The host name alert records carry.
 pub const HOST: &str = "monitor";
@@ -471,16 +470,16 @@ fn lb_health(p: &LbHealth, history: &History, end_ms: u64) -> Vec<Firing> {
 
 /// The `alert.fire` record of a firing.
 pub fn record(firing: &Firing) -> Record {
-    Record {
-        t_ms: firing.at_ms,
-        host: Arc::from(HOST),
-        kind: "alert.fire".into(),
-        fields: vec![
+    Record::new(
+        firing.at_ms,
+        HOST,
+        "alert.fire",
+        vec![
             ("monitor", Value::Str(firing.monitor.as_str().into())),
             ("value", Value::F64(firing.value)),
             ("threshold", Value::F64(firing.threshold)),
         ],
-    }
+    )
 }
 
 /// Merges the firings' `alert.fire` records into the history in time order
@@ -788,7 +787,7 @@ mod tests {
             .map(|r| (r.t_ms, r.str("monitor").unwrap_or("")))
             .collect();
         assert_eq!(alerts, vec![(0, "a"), (60_500, "b"), (500_000, "c")]);
-        assert_eq!(h.records[1].kind.as_ref(), "alert.fire");
+        assert_eq!(h.records[1].kind(), "alert.fire");
         assert_eq!(&*h.of_kind("alert.fire").next().expect("one").host, HOST);
     }
 
@@ -800,12 +799,12 @@ mod tests {
         // datagrams_answered needs one datagram to judge.
         history.records.insert(
             0,
-            crate::history::Record {
-                t_ms: 0,
-                host: Arc::from("pinger"),
-                kind: "net.datagram".into(),
-                fields: vec![("dir", Value::Str("send".into()))],
-            },
+            crate::history::Record::new(
+                0,
+                "pinger",
+                "net.datagram",
+                vec![("dir", Value::Str("send".into()))],
+            ),
         );
         let output = crate::testbed::RunOutput {
             history,

@@ -133,7 +133,7 @@ fn rpc_events(h: &History) -> Vec<(String, u64, String)> {
         .filter(|r| r.is("rpc.request") || r.is("rpc.response"))
         .map(|r| {
             (
-                r.kind.to_string(),
+                r.kind().to_string(),
                 r.u64("deadline_ms").expect("deadline_ms"),
                 r.str("outcome").unwrap_or("").to_string(),
             )

@@ -7,6 +7,7 @@
 //! limit, in-code fault points) and the per-packet rules the `net` wrapper
 //! applies to what the host sends.
 
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -80,6 +81,10 @@ pub struct Control {
 
 struct Inner {
     config: watch::Sender<toml::Value>,
+    /// The config deserialised once per type and kept until the next
+    /// `set_config`: nodes read their config on every call, and
+    /// deserialising TOML each time was a measurable share of a load run.
+    typed_config: Mutex<BTreeMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     faults: watch::Sender<NodeFaults>,
     packet_rules: Mutex<BTreeMap<IpAddr, PacketRule>>,
     /// Active fault points with how many times each was reached.
@@ -121,6 +126,7 @@ impl Control {
         Control {
             inner: Arc::new(Inner {
                 config: watch::Sender::new(config),
+                typed_config: Mutex::new(BTreeMap::new()),
                 faults: watch::Sender::new(NodeFaults::default()),
                 packet_rules: Mutex::new(BTreeMap::new()),
                 fault_points: Mutex::new(BTreeMap::new()),
@@ -137,6 +143,11 @@ impl Control {
 
     /// Replaces the node's config (already validated by the caller).
     pub fn set_config(&self, value: toml::Value) {
+        self.inner
+            .typed_config
+            .lock()
+            .expect("control lock")
+            .clear();
         self.inner.config.send_replace(value);
     }
 
@@ -195,13 +206,25 @@ impl Control {
 impl ControlHandle {
     /// The node's current config, typed. Panics only if the test-bed let an
     /// invalid config through, which validation prevents.
-    pub fn config<T: for<'de> serde::Deserialize<'de>>(&self) -> T {
-        self.inner
-            .config
-            .borrow()
+    pub fn config<T>(&self) -> T
+    where
+        T: for<'de> serde::Deserialize<'de> + Clone + Send + Sync + 'static,
+    {
+        let mut cache = self.inner.typed_config.lock().expect("control lock");
+        let typed = cache.entry(TypeId::of::<T>()).or_insert_with(|| {
+            let value: T = self
+                .inner
+                .config
+                .borrow()
+                .clone()
+                .try_into()
+                .expect("node config was validated before it reached the node");
+            Arc::new(value)
+        });
+        typed
+            .downcast_ref::<T>()
+            .expect("the cache is keyed by type")
             .clone()
-            .try_into()
-            .expect("node config was validated before it reached the node")
     }
 
     /// A receiver that wakes when the config changes.

@@ -27,7 +27,7 @@ fn calls(history: &History) -> BTreeMap<String, Call> {
             continue;
         };
         let call = out.entry(id.to_string()).or_default();
-        match &*r.kind {
+        match r.kind() {
             "call.start" => call.start = r.t_ms,
             "call.end" => call.status = r.u64("status"),
             "call.answered" => call.answered = Some(r.t_ms),
