@@ -284,6 +284,16 @@ impl Fnv {
     }
 }
 
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        Fnv::write(self, bytes);
+    }
+}
+
 impl Default for Fnv {
     fn default() -> Fnv {
         Fnv::new()

@@ -11,8 +11,7 @@
 //! the clock the test-bed's step loop advances; and with `host` from the
 //! nearest enclosing `host{name}` span.
 
-use super::{History, Record, Shape, Text, Value};
-use std::collections::hash_map::DefaultHasher;
+use super::{Fnv, History, Record, Shape, Text, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,9 +43,9 @@ pub struct Recorder {
 
 struct HostName(Arc<str>);
 
-/// A fixed hasher: the interning maps are only looked up, never iterated,
-/// but a fixed one keeps the run free of OS randomness all the same.
-type Fixed = BuildHasherDefault<DefaultHasher>;
+/// A fixed, fast hasher (FNV-1a) for the interning maps: they are only
+/// looked up, never iterated, and their keys are short strings.
+type Fixed = BuildHasherDefault<Fnv>;
 
 /// The records and what they share: one copy of each string value and one
 /// [`Shape`] per event kind. A load run's events repeat a few strings per

@@ -24,9 +24,16 @@ pub use super::validate::{ParseError, ParseErrorKind, HEADER_LINES_MAX, MESSAGE_
 /// The header that carries callsim's platform-wide call id on every leg (CONTRACTS.md).
 pub const CALLSIM_CALL_HEADER: &str = "X-Callsim-Call";
 
-/// A parsed, validated SIP message, with the bytes it travels as.
+/// A parsed, validated SIP message, with the bytes it travels as. Immutable and
+/// shared: transactions keep the request and last response for retransmission, dialogs
+/// keep the INVITE and ACK, and a clone is a reference count, not a deep copy.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
+    p: std::sync::Arc<Parts>,
+}
+
+#[derive(PartialEq, Eq)]
+struct Parts {
     start: StartLine,
     headers: Vec<Header>,
     body: Vec<u8>,
@@ -43,11 +50,18 @@ pub struct Message {
 }
 
 /// Parses one SIP message from a datagram. Bytes after the body that Content-Length
-/// announces are ignored (RFC 3261 section 18.3).
+/// announces are ignored (RFC 3261 section 18.3). Recent successful parses are
+/// remembered per thread (see [`super::parse_memo`]): the same bytes give the same,
+/// shared message without being parsed again.
 pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+    super::parse_memo::parse_with(bytes, parse_uncached)
+}
+
+/// [`parse`] without the memo: always frames and validates.
+pub fn parse_uncached(bytes: &[u8]) -> Result<Message, ParseError> {
     let framed = validate::frame(bytes)?;
     let core = validate::validate(&framed)?;
-    Ok(Message {
+    let parts = Parts {
         start: core.start,
         vias: core.vias,
         from: core.from,
@@ -61,21 +75,24 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
         wire: bytes[framed.span].to_vec(),
         headers: framed.headers,
         body: framed.body,
+    };
+    Ok(Message {
+        p: std::sync::Arc::new(parts),
     })
 }
 
 impl Message {
     pub fn is_request(&self) -> bool {
-        matches!(self.start, StartLine::Request { .. })
+        matches!(self.p.start, StartLine::Request { .. })
     }
 
     pub fn start_line(&self) -> &StartLine {
-        &self.start
+        &self.p.start
     }
 
     /// The request method, for a request.
     pub fn method(&self) -> Option<&Method> {
-        match &self.start {
+        match &self.p.start {
             StartLine::Request { method, .. } => Some(method),
             StartLine::Response { .. } => None,
         }
@@ -83,7 +100,7 @@ impl Message {
 
     /// The Request-URI, for a request.
     pub fn request_uri(&self) -> Option<&str> {
-        match &self.start {
+        match &self.p.start {
             StartLine::Request { uri, .. } => Some(uri),
             StartLine::Response { .. } => None,
         }
@@ -91,7 +108,7 @@ impl Message {
 
     /// The status code, for a response.
     pub fn status(&self) -> Option<u16> {
-        match &self.start {
+        match &self.p.start {
             StartLine::Response { code, .. } => Some(*code),
             StartLine::Request { .. } => None,
         }
@@ -99,7 +116,7 @@ impl Message {
 
     /// The reason phrase, for a response.
     pub fn reason(&self) -> Option<&str> {
-        match &self.start {
+        match &self.p.start {
             StartLine::Response { reason, .. } => Some(reason),
             StartLine::Request { .. } => None,
         }
@@ -108,27 +125,28 @@ impl Message {
     /// `INVITE` for a request, `180` for a response: the `start_line` field of the
     /// `sip.send`/`sip.recv` events.
     pub fn start_label(&self) -> String {
-        match &self.start {
+        match &self.p.start {
             StartLine::Request { method, .. } => method.to_string(),
             StartLine::Response { code, .. } => code.to_string(),
         }
     }
 
     pub fn cseq(&self) -> &CSeq {
-        &self.cseq
+        &self.p.cseq
     }
 
     pub fn call_id(&self) -> &str {
-        &self.call_id
+        &self.p.call_id
     }
 
     /// Every Via entry, top first; never empty.
     pub fn vias(&self) -> &[Via] {
-        &self.vias
+        &self.p.vias
     }
 
     pub fn top_via(&self) -> &Via {
-        self.vias
+        self.p
+            .vias
             .first()
             .expect("the validating layer requires a Via")
     }
@@ -139,36 +157,36 @@ impl Message {
     }
 
     pub fn from(&self) -> &NameAddr {
-        &self.from
+        &self.p.from
     }
 
     pub fn to(&self) -> &NameAddr {
-        &self.to
+        &self.p.to
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        self.from.tag()
+        self.p.from.tag()
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to.tag()
+        self.p.to.tag()
     }
 
     pub fn max_forwards(&self) -> Option<u8> {
-        self.max_forwards
+        self.p.max_forwards
     }
 
     /// Contact addresses in order (empty for `Contact: *` or none).
     pub fn contacts(&self) -> &[NameAddr] {
-        &self.contacts
+        &self.p.contacts
     }
 
     pub fn routes(&self) -> &[NameAddr] {
-        &self.routes
+        &self.p.routes
     }
 
     pub fn record_routes(&self) -> &[NameAddr] {
-        &self.record_routes
+        &self.p.record_routes
     }
 
     /// The `X-Callsim-Call` value: the platform-wide call id.
@@ -179,7 +197,8 @@ impl Message {
     /// The first value of a header; names compare case-insensitively, compact forms are
     /// already expanded (`i` is found as `Call-ID`).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.p
+            .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str())
@@ -187,27 +206,31 @@ impl Message {
 
     /// Every header field in order, with canonical names and unfolded values.
     pub fn headers(&self) -> &[Header] {
-        &self.headers
+        &self.p.headers
     }
 
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.p.body
     }
 
     /// The message's bytes: as received, or as built.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.wire
+        &self.p.wire
     }
 
     /// Starts an edit of this message, for a proxy (see [`super::edit`]).
     pub fn edit(&self) -> super::edit::MessageEdit {
-        super::edit::MessageEdit::new(self.start.clone(), self.headers.clone(), self.body.clone())
+        super::edit::MessageEdit::new(
+            self.p.start.clone(),
+            self.p.headers.clone(),
+            self.p.body.clone(),
+        )
     }
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(&self.wire))
+        write!(f, "{:?}", String::from_utf8_lossy(&self.p.wire))
     }
 }
 
@@ -478,7 +501,7 @@ pub fn build_response(
     spec: &ResponseSpec,
 ) -> Result<Message, BuildError> {
     let mut headers = Vec::new();
-    for h in &request.headers {
+    for h in &request.p.headers {
         match h.name.as_str() {
             "Via" | "From" | "Call-ID" | "CSeq" => headers.push(raw_header(&h.name, &h.value)),
             "To" => {
@@ -567,7 +590,7 @@ fn same_transaction_request(
         raw_header("Call-ID", invite.call_id()),
         raw_header("CSeq", &format!("{} {}", invite.cseq().seq, method)),
     ];
-    for h in invite.headers.iter().filter(|h| h.name == "Route") {
+    for h in invite.p.headers.iter().filter(|h| h.name == "Route") {
         headers.push(raw_header("Route", &h.value));
     }
     if let Some(call) = invite.callsim_call() {

@@ -13,6 +13,7 @@
 //! - [`transaction`]: the four RFC 3261 section 17 state machines, free of I/O.
 //! - [`dialog`]: UAC and UAS dialog state and in-dialog requests.
 //! - [`lint`]: the library side of `callsim sip-lint`.
+//! - `parse_memo`: recent parses per thread, so the same bytes are validated once.
 //! - [`ua`]: the user agent nodes use: a driver task per host over the simulated UDP
 //!   network, placing and taking calls.
 //!
@@ -27,6 +28,7 @@ mod grammar;
 pub mod header;
 pub mod ids;
 pub mod lint;
+mod parse_memo;
 pub mod status;
 pub mod timers;
 pub mod transaction;
