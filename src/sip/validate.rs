@@ -186,8 +186,24 @@ pub(crate) fn canonical_name(name: &str) -> String {
         .map_or_else(|| name.to_string(), |c| (*c).to_string())
 }
 
-fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// A line split at LF without its CR (the last line of the header section has
+/// none), or `None` if it holds a bare CR or LF.
+fn crlf_line(line: &str, last: bool) -> Option<&str> {
+    let line = if last { line } else { line.strip_suffix('\r')? };
+    (!line.as_bytes().contains(&b'\r')).then_some(line)
+}
+
+/// Where the first CRLF CRLF starts: one pass over the bytes, looking back
+/// from each LF (the hot path of every parse).
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    (3..bytes.len())
+        .find(|&i| {
+            bytes[i] == b'\n'
+                && bytes[i - 1] == b'\r'
+                && bytes[i - 2] == b'\n'
+                && bytes[i - 3] == b'\r'
+        })
+        .map(|i| i - 3)
 }
 
 /// Splits a datagram into start line, header fields and body (section 7 and 18.3).
@@ -211,27 +227,22 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
     if input.is_empty() {
         return Err(ParseError::new(K::Framing, "empty message"));
     }
-    let Some(head_len) = find_subslice(input, b"\r\n\r\n") else {
+    let Some(head_len) = find_blank_line(input) else {
         return Err(missing_blank_line(input));
     };
     let head = std::str::from_utf8(&input[..head_len])
         .map_err(|_| ParseError::new(K::Framing, "header section is not valid UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let start_line = lines.next().unwrap_or_default().to_string();
-    if start_line.contains(['\r', '\n']) {
-        return Err(ParseError::new(
-            K::Framing,
-            "bare CR or LF in the start line",
-        ));
-    }
-    let mut headers: Vec<Header> = Vec::new();
-    for line in lines {
-        if line.contains(['\r', '\n']) {
-            return Err(ParseError::new(
-                K::Framing,
-                "bare CR or LF in the header section",
-            ));
-        }
+    // Lines end in CRLF: split at LF, then every line but the last must have
+    // lost its CR, and no line may hold another CR (a bare CR or LF).
+    let mut lines = head.split('\n');
+    let line_count = head.bytes().filter(|&b| b == b'\n').count() + 1;
+    let start_line = crlf_line(lines.next().unwrap_or_default(), line_count == 1)
+        .ok_or_else(|| ParseError::new(K::Framing, "bare CR or LF in the start line"))?
+        .to_string();
+    let mut headers: Vec<Header> = Vec::with_capacity(line_count);
+    for (i, line) in lines.enumerate() {
+        let line = crlf_line(line, i + 2 == line_count)
+            .ok_or_else(|| ParseError::new(K::Framing, "bare CR or LF in the header section"))?;
         if line.starts_with([' ', '\t']) {
             // A folded continuation line: equivalent to a single space (section 7.3.1).
             let last = headers.last_mut().ok_or_else(|| {
