@@ -4,7 +4,8 @@
 //! and the date). Figures, not assertions: run with
 //! `cargo bench --bench callsim` (release build).
 //!
-//! Set `CALLSIM_BENCH_QUICK=1` for a smaller run (skips 10,000 calls).
+//! Set `CALLSIM_BENCH_QUICK=1` for a smaller run: one run per figure instead
+//! of the best of three, and no 10,000-call or memory runs.
 
 mod raw_floor;
 
@@ -41,11 +42,30 @@ impl Row {
     }
 }
 
+/// How many times each timed run is repeated; the table keeps the fastest,
+/// which damps the noise of a shared 2-core VM (about 10% run to run).
+fn repeats() -> usize {
+    if std::env::var("CALLSIM_BENCH_QUICK").is_ok() {
+        1
+    } else {
+        3
+    }
+}
+
+/// Runs `scenario` [`repeats`] times (the history is the same each time:
+/// same seed) and reports the fastest.
 fn run_scenario(name: &str, scenario: &Scenario) -> Row {
     let seed = scenario.run.seed;
-    let wall_start = Instant::now();
-    let output = callsim::testbed::run(scenario, seed).expect("benchmark scenarios run");
-    let wall = wall_start.elapsed();
+    let mut best: Option<(Duration, callsim::testbed::RunOutput)> = None;
+    for _ in 0..repeats() {
+        let wall_start = Instant::now();
+        let output = callsim::testbed::run(scenario, seed).expect("benchmark scenarios run");
+        let wall = wall_start.elapsed();
+        if best.as_ref().is_none_or(|(b, _)| wall < *b) {
+            best = Some((wall, output));
+        }
+    }
+    let (wall, output) = best.expect("at least one run");
     let report = Report::build(scenario, output, wall.as_millis() as u64);
     Row {
         name: name.to_string(),
@@ -236,7 +256,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut overheads: Vec<(String, f64)> = Vec::new();
     let mut calls_per_s: Option<f64> = None;
-    let mut peak_kib_10k: Option<u64> = None;
+    let mut peak_mib: Vec<(u64, f64)> = Vec::new();
     let mut speedup: Option<f64> = None;
     let mut files = scenario_files();
     files.retain(|p| !p.ends_with("load.toml"));
@@ -248,12 +268,17 @@ fn main() {
             .to_string();
         let scenario = load(path);
         let row = run_scenario(&name, &scenario);
-        let raw = raw_floor::raw_floor(
-            row.hosts.max(2),
-            Duration::from_millis(row.tick_ms),
-            Duration::from_millis(row.sim_ms),
-            row.sip_messages.max(row.events as u64 / 4),
-        );
+        let raw = (0..repeats())
+            .map(|_| {
+                raw_floor::raw_floor(
+                    row.hosts.max(2),
+                    Duration::from_millis(row.tick_ms),
+                    Duration::from_millis(row.sim_ms),
+                    row.sip_messages.max(row.events as u64 / 4),
+                )
+            })
+            .min()
+            .expect("at least one run");
         let raw_ms = raw.as_secs_f64() * 1000.0;
         let line = format!(
             "| {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {:.0} | {:.2}x |",
@@ -355,24 +380,41 @@ fn main() {
             let _ = writeln!(md, "{line}");
         }
 
-        // 4. Peak memory of the 10,000-call run, in a fresh process.
+        // 4. Peak memory of the 10,000- and 100,000-call runs, each in a
+        // fresh process.
         if !quick {
-            let exe = std::env::current_exe().expect("own path");
-            let out = Command::new(exe)
-                .env(CHILD_ENV, load_path)
-                .env("CALLSIM_BENCH_CALLS", "10000")
-                .output()
-                .expect("child runs");
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            peak_kib_10k = text
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("peak_rss_kib="))
-                .and_then(|v| v.parse().ok());
             let _ = writeln!(
                 md,
-                "\n## Peak memory\n\n10,000-call load run in a fresh process: `{text}` (VmHWM)."
+                "\n## Peak memory (load.toml, each run in a fresh process, VmHWM)\n"
             );
-            eprintln!("memory: {text}");
+            let _ = writeln!(md, "| calls | wall ms | peak MiB | KiB per call |");
+            let _ = writeln!(md, "|---|---|---|---|");
+            for calls in [10_000u64, 100_000] {
+                let exe = std::env::current_exe().expect("own path");
+                let out = Command::new(exe)
+                    .env(CHILD_ENV, load_path)
+                    .env("CALLSIM_BENCH_CALLS", calls.to_string())
+                    .output()
+                    .expect("child runs");
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let field = |name: &str| -> Option<f64> {
+                    text.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .and_then(|v| v.parse().ok())
+                };
+                let (Some(kib), Some(wall)) = (field("peak_rss_kib="), field("wall_ms=")) else {
+                    eprintln!("memory: the {calls}-call child printed {text:?}");
+                    continue;
+                };
+                let line = format!(
+                    "| {calls} | {wall:.0} | {:.0} | {:.1} |",
+                    kib / 1024.0,
+                    kib / calls as f64
+                );
+                eprintln!("{line}");
+                let _ = writeln!(md, "{line}");
+                peak_mib.push((calls, kib / 1024.0));
+            }
         }
     }
 
@@ -456,13 +498,11 @@ fn main() {
             verdict(s >= 1.8)
         );
     }
-    if let Some(kib) = peak_kib_10k {
-        let per_100k_mib = kib as f64 * 10.0 / 1024.0;
+    if let Some((calls, mib)) = peak_mib.iter().max_by_key(|(calls, _)| *calls) {
         let _ = writeln!(
             md,
-            "| 100,000 calls under 1 GiB | 10,000 calls peak {:.0} MiB; x10 about {per_100k_mib:.0} MiB (the history grows with calls) | {} |",
-            kib as f64 / 1024.0,
-            verdict(per_100k_mib < 1024.0)
+            "| 100,000 calls under 1 GiB | {calls} calls: peak {mib:.0} MiB, measured | {} |",
+            verdict(*calls >= 100_000 && *mib < 1024.0)
         );
     }
     md.push_str(WHERE_THE_TIME_GOES);
