@@ -66,6 +66,13 @@ impl std::fmt::Debug for Text {
     }
 }
 
+impl Text {
+    /// Whether two texts are one interned copy (not just equal).
+    pub fn shares_storage_with(&self, other: &Text) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 impl std::borrow::Borrow<str> for Text {
     fn borrow(&self) -> &str {
         &self.0

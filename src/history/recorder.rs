@@ -256,3 +256,62 @@ impl Visit for FieldVisitor<'_> {
         self.push(field, Value::Str(text));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{emit, Event};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Records `events` (time, host, call) outside any turmoil host, as the
+    /// test-bed's step loop would stamp them.
+    fn record(events: &[(u64, &str, &str)]) -> History {
+        let recorder = Recorder::new();
+        let subscriber = tracing_subscriber::registry().with(recorder.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for (t_ms, host, call) in events {
+                recorder.set_clock_ms(*t_ms);
+                let _entered = host_span(host).entered();
+                emit(Event::MediaRx {
+                    call,
+                    from: "carrier",
+                });
+            }
+        });
+        recorder.take()
+    }
+
+    #[test]
+    fn records_share_their_strings_and_their_shape() {
+        let history = record(&[(1, "sip-1", "out-1"), (2, "sip-2", "out-1")]);
+        let [a, b] = &history.records[..] else {
+            panic!("two records, got {}", history.len());
+        };
+        let (Some(Value::Str(call_a)), Some(Value::Str(call_b))) = (a.get("call"), b.get("call"))
+        else {
+            panic!("both carry a call");
+        };
+        assert!(call_a.shares_storage_with(call_b), "one copy of `out-1`");
+        assert!(Arc::ptr_eq(&a.shape, &b.shape), "one shape for media.rx");
+        assert_eq!(a.kind(), "media.rx");
+        assert_eq!(
+            a.fields().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["call", "from"]
+        );
+    }
+
+    #[test]
+    fn take_sorts_by_time_and_keeps_the_recorded_order_within_a_millisecond() {
+        let history = record(&[
+            (20, "sip-1", "late"),
+            (10, "sip-2", "first"),
+            (10, "sip-1", "second"),
+        ]);
+        let order: Vec<(u64, &str)> = history
+            .records
+            .iter()
+            .map(|r| (r.t_ms, r.call().expect("call")))
+            .collect();
+        assert_eq!(order, [(10, "first"), (10, "second"), (20, "late")]);
+    }
+}

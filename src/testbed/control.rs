@@ -278,3 +278,23 @@ impl ControlHandle {
         Some((*point, before))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+    struct Knob {
+        timeout_ms: u64,
+    }
+
+    #[test]
+    fn a_typed_config_is_kept_until_set_config_replaces_it() {
+        let control = Control::new(toml::toml! { timeout_ms = 3000 }.into());
+        let handle = control.handle();
+        assert_eq!(handle.config::<Knob>(), Knob { timeout_ms: 3000 });
+        assert_eq!(handle.config::<Knob>(), Knob { timeout_ms: 3000 });
+        control.set_config(toml::toml! { timeout_ms = 30000 }.into());
+        assert_eq!(handle.config::<Knob>(), Knob { timeout_ms: 30000 });
+    }
+}
