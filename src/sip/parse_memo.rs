@@ -21,6 +21,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// Entries per generation; the memo holds up to two generations.
 const GENERATION_MAX: usize = 2048;
 
+/// Key bytes per generation, so that a run of large messages (bodies up to
+/// 64 KiB) cannot make the memo large: 4 MiB of keys, about as much again
+/// in parsed messages, twice over.
+const GENERATION_BYTES_MAX: usize = 4 << 20;
+
 type Table = HashMap<Box<[u8]>, Message, BuildHasherDefault<WordHasher>>;
 
 /// Two generations: lookups try both, inserts go to `young`, and when
@@ -30,6 +35,8 @@ type Table = HashMap<Box<[u8]>, Message, BuildHasherDefault<WordHasher>>;
 struct Memo {
     young: Table,
     old: Table,
+    /// Key bytes held by `young`.
+    young_bytes: usize,
 }
 
 thread_local! {
@@ -65,9 +72,11 @@ impl Memo {
     }
 
     fn insert_owned(&mut self, key: Box<[u8]>, message: Message) {
-        if self.young.len() >= GENERATION_MAX {
+        if self.young.len() >= GENERATION_MAX || self.young_bytes >= GENERATION_BYTES_MAX {
             self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
         }
+        self.young_bytes += key.len();
         self.young.insert(key, message);
     }
 }
@@ -145,5 +154,25 @@ mod tests {
         assert!(memo.young.len() + memo.old.len() <= 2 * GENERATION_MAX);
         assert!(memo.get(&(GENERATION_MAX * 3 - 1).to_le_bytes()).is_some());
         assert!(memo.get(&0usize.to_le_bytes()).is_none());
+    }
+
+    #[test]
+    fn large_messages_turn_a_generation_over_by_bytes() {
+        let mut memo = Memo::default();
+        let message = super::super::codec::parse_uncached(OPTIONS).expect("valid");
+        let big = 64 << 10;
+        for i in 0..200u8 {
+            memo.insert(&vec![i; big], message.clone());
+        }
+        let held: usize = memo
+            .young
+            .keys()
+            .chain(memo.old.keys())
+            .map(|k| k.len())
+            .sum();
+        assert!(
+            held <= 2 * (GENERATION_BYTES_MAX + big),
+            "{held} key bytes held"
+        );
     }
 }
