@@ -73,7 +73,10 @@ impl Memo {
 
     fn insert_owned(&mut self, key: Box<[u8]>, message: Message) {
         if self.young.len() >= GENERATION_MAX || self.young_bytes >= GENERATION_BYTES_MAX {
-            self.old = std::mem::take(&mut self.young);
+            // `young` becomes `old`; what `old` held is dropped, and its
+            // table (already at full size) is reused for the new `young`.
+            std::mem::swap(&mut self.young, &mut self.old);
+            self.young.clear();
             self.young_bytes = 0;
         }
         self.young_bytes += key.len();

@@ -175,6 +175,10 @@ const CANONICAL: [&str; 34] = [
 /// The canonical name of a header: compact forms expanded, known names re-cased; unknown
 /// names are kept as written (compare them case-insensitively).
 pub(crate) fn canonical_name(name: &str) -> String {
+    // Most names arrive already canonical: try an exact match first.
+    if let Some(c) = CANONICAL.iter().find(|c| **c == name) {
+        return (*c).to_string();
+    }
     if name.len() == 1 {
         if let Some((_, full)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
             return (*full).to_string();
@@ -190,20 +194,15 @@ pub(crate) fn canonical_name(name: &str) -> String {
 /// none), or `None` if it holds a bare CR or LF.
 fn crlf_line(line: &str, last: bool) -> Option<&str> {
     let line = if last { line } else { line.strip_suffix('\r')? };
-    (!line.as_bytes().contains(&b'\r')).then_some(line)
+    memchr::memchr(b'\r', line.as_bytes())
+        .is_none()
+        .then_some(line)
 }
 
-/// Where the first CRLF CRLF starts: one pass over the bytes, looking back
-/// from each LF (the hot path of every parse).
+/// Where the first CRLF CRLF starts (SIMD substring search: this runs over
+/// every datagram a host receives).
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    (3..bytes.len())
-        .find(|&i| {
-            bytes[i] == b'\n'
-                && bytes[i - 1] == b'\r'
-                && bytes[i - 2] == b'\n'
-                && bytes[i - 3] == b'\r'
-        })
-        .map(|i| i - 3)
+    memchr::memmem::find(bytes, b"\r\n\r\n")
 }
 
 /// Splits a datagram into start line, header fields and body (section 7 and 18.3).
@@ -235,7 +234,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
     // Lines end in CRLF: split at LF, then every line but the last must have
     // lost its CR, and no line may hold another CR (a bare CR or LF).
     let mut lines = head.split('\n');
-    let line_count = head.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_count = memchr::memchr_iter(b'\n', head.as_bytes()).count() + 1;
     let start_line = crlf_line(lines.next().unwrap_or_default(), line_count == 1)
         .ok_or_else(|| ParseError::new(K::Framing, "bare CR or LF in the start line"))?
         .to_string();
