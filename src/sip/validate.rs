@@ -175,9 +175,25 @@ const CANONICAL: [&str; 34] = [
 /// The canonical name of a header: compact forms expanded, known names re-cased; unknown
 /// names are kept as written (compare them case-insensitively).
 pub(crate) fn canonical_name(name: &str) -> String {
-    // Most names arrive already canonical: try an exact match first.
-    if let Some(c) = CANONICAL.iter().find(|c| **c == name) {
-        return (*c).to_string();
+    // Most names arrive as callsim writes them: a match compiles to a few
+    // length and byte comparisons.
+    let common = match name {
+        "Via" => Some("Via"),
+        "From" => Some("From"),
+        "To" => Some("To"),
+        "Call-ID" => Some("Call-ID"),
+        "CSeq" => Some("CSeq"),
+        "Contact" => Some("Contact"),
+        "Max-Forwards" => Some("Max-Forwards"),
+        "Content-Length" => Some("Content-Length"),
+        "Content-Type" => Some("Content-Type"),
+        "Record-Route" => Some("Record-Route"),
+        "Route" => Some("Route"),
+        "X-Callsim-Call" => Some("X-Callsim-Call"),
+        _ => None,
+    };
+    if let Some(c) = common {
+        return c.to_string();
     }
     if name.len() == 1 {
         if let Some((_, full)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
@@ -190,10 +206,13 @@ pub(crate) fn canonical_name(name: &str) -> String {
         .map_or_else(|| name.to_string(), |c| (*c).to_string())
 }
 
-/// A line split at LF without its CR (the last line of the header section has
-/// none), or `None` if it holds a bare CR or LF.
-fn crlf_line(line: &str, last: bool) -> Option<&str> {
-    let line = if last { line } else { line.strip_suffix('\r')? };
+/// A line from `split_inclusive('\n')` without its CRLF (the last line of the
+/// header section has no terminator), or `None` if it holds a bare CR or LF.
+fn crlf_line(line: &str) -> Option<&str> {
+    let line = match line.strip_suffix('\n') {
+        Some(terminated) => terminated.strip_suffix('\r')?,
+        None => line,
+    };
     memchr::memchr(b'\r', line.as_bytes())
         .is_none()
         .then_some(line)
@@ -231,16 +250,16 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
     };
     let head = std::str::from_utf8(&input[..head_len])
         .map_err(|_| ParseError::new(K::Framing, "header section is not valid UTF-8"))?;
-    // Lines end in CRLF: split at LF, then every line but the last must have
-    // lost its CR, and no line may hold another CR (a bare CR or LF).
-    let mut lines = head.split('\n');
-    let line_count = memchr::memchr_iter(b'\n', head.as_bytes()).count() + 1;
-    let start_line = crlf_line(lines.next().unwrap_or_default(), line_count == 1)
+    // Lines end in CRLF: split after each LF; a line ending in LF must end
+    // in CRLF, and no line may hold another CR (a bare CR or LF). The last
+    // line has no terminator (the blank line's CRLF CRLF is not in `head`).
+    let mut lines = head.split_inclusive('\n');
+    let start_line = crlf_line(lines.next().unwrap_or_default())
         .ok_or_else(|| ParseError::new(K::Framing, "bare CR or LF in the start line"))?
         .to_string();
-    let mut headers: Vec<Header> = Vec::with_capacity(line_count);
-    for (i, line) in lines.enumerate() {
-        let line = crlf_line(line, i + 2 == line_count)
+    let mut headers: Vec<Header> = Vec::with_capacity(16);
+    for line in lines {
+        let line = crlf_line(line)
             .ok_or_else(|| ParseError::new(K::Framing, "bare CR or LF in the header section"))?;
         if line.starts_with([' ', '\t']) {
             // A folded continuation line: equivalent to a single space (section 7.3.1).
@@ -262,8 +281,7 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
                 format!("more than {HEADER_LINES_MAX} header fields"),
             ));
         }
-        let colon = line
-            .find(':')
+        let colon = memchr::memchr(b':', line.as_bytes())
             .ok_or_else(|| header_err(clip(line), "header line without ':'"))?;
         let name = line[..colon].trim_end_matches([' ', '\t']);
         if !grammar::is_token(name) {
