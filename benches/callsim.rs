@@ -28,8 +28,6 @@ const CHILD_ENV: &str = "CALLSIM_BENCH_CHILD";
 struct Row {
     name: String,
     hosts: usize,
-    /// turmoil links (host pairs that exchanged a message).
-    links: usize,
     tick_ms: u64,
     sim_ms: u64,
     wall_ms: f64,
@@ -73,12 +71,10 @@ fn run_scenario_times(name: &str, scenario: &Scenario, times: usize) -> Row {
         }
     }
     let (wall, output) = best.expect("at least one run");
-    let links = output.links;
     let report = Report::build(scenario, output, wall.as_millis() as u64);
     Row {
         name: name.to_string(),
         hosts: report.hosts,
-        links,
         tick_ms: report.tick_ms,
         sim_ms: report.sim_ms,
         wall_ms: wall.as_secs_f64() * 1000.0,
@@ -333,9 +329,9 @@ fn main() {
 
     // 1. Time compression and overhead against raw turmoil, per scenario.
     let _ = writeln!(md, "## Time compression and overhead against raw turmoil\n");
-    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts, ticks, turmoil links (host pairs that exchanged a message; turmoil visits each for each host on every tick) and number of UDP messages on bare turmoil (no recorder, no SIP, no nodes), in the same process. Each figure is the fastest of three runs.\n");
-    let _ = writeln!(md, "| scenario | hosts | links | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | events | raw floor wall ms | overhead |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts, ticks and number of UDP messages on bare turmoil (no recorder, no SIP, no nodes), in the same process.\n");
+    let _ = writeln!(md, "| scenario | hosts | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | events | raw floor wall ms | overhead |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     let mut overheads: Vec<(String, f64)> = Vec::new();
     let mut calls_per_s: Option<f64> = None;
@@ -355,7 +351,6 @@ fn main() {
             .map(|_| {
                 raw_floor::raw_floor(
                     row.hosts.max(2),
-                    row.links,
                     Duration::from_millis(row.tick_ms),
                     Duration::from_millis(row.sim_ms),
                     row.sip_messages.max(row.events as u64 / 4),
@@ -365,10 +360,9 @@ fn main() {
             .expect("at least one run");
         let raw_ms = raw.as_secs_f64() * 1000.0;
         let line = format!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {:.0} | {:.2}x |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {:.0} | {:.2}x |",
             row.name,
             row.hosts,
-            row.links,
             row.tick_ms,
             row.sim_ms as f64 / 1000.0,
             row.wall_ms,
@@ -456,7 +450,6 @@ fn main() {
             let row = run_scenario("hosts", &scenario);
             let raw = raw_floor::raw_floor(
                 row.hosts,
-                row.links,
                 Duration::from_millis(row.tick_ms),
                 Duration::from_millis(row.sim_ms),
                 row.sip_messages,

@@ -812,7 +812,6 @@ mod tests {
             sim_ms: 120_000,
             hosts: 2,
             tick_ms: 10,
-            links: 1,
             applied: Vec::new(),
         };
         let report = crate::report::Report::build(&scenario, output, 0);

@@ -94,10 +94,6 @@ pub struct RunOutput {
     pub sim_ms: u64,
     pub hosts: usize,
     pub tick_ms: u64,
-    /// turmoil links at the end: host pairs that exchanged at least one
-    /// message. turmoil visits every link for every host on every tick, so
-    /// this is part of the run's floor (the benchmarks rebuild it).
-    pub links: usize,
     /// Labels of the actions the step loop applied, in order.
     pub applied: Vec<String>,
 }
@@ -189,8 +185,6 @@ fn run_recorded(
         })?;
     }
     let sim_ms = sim.elapsed().as_millis() as u64;
-    let mut links = 0;
-    sim.links(|iter| links = iter.count());
     drop(sim);
     Ok(RunOutput {
         history: recorder.take(),
@@ -198,7 +192,6 @@ fn run_recorded(
         sim_ms,
         hosts: topology.hosts.len(),
         tick_ms: tick.as_millis() as u64,
-        links,
         applied,
     })
 }
