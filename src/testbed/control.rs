@@ -143,12 +143,14 @@ impl Control {
 
     /// Replaces the node's config (already validated by the caller).
     pub fn set_config(&self, value: toml::Value) {
+        // Replace, then forget the typed copies: a read between the two
+        // steps can only cache the new value or be recomputed after.
+        self.inner.config.send_replace(value);
         self.inner
             .typed_config
             .lock()
             .expect("control lock")
             .clear();
-        self.inner.config.send_replace(value);
     }
 
     pub fn config(&self) -> toml::Value {
