@@ -175,25 +175,10 @@ const CANONICAL: [&str; 34] = [
 /// The canonical name of a header: compact forms expanded, known names re-cased; unknown
 /// names are kept as written (compare them case-insensitively).
 pub(crate) fn canonical_name(name: &str) -> String {
-    // Most names arrive as callsim writes them: a match compiles to a few
-    // length and byte comparisons.
-    let common = match name {
-        "Via" => Some("Via"),
-        "From" => Some("From"),
-        "To" => Some("To"),
-        "Call-ID" => Some("Call-ID"),
-        "CSeq" => Some("CSeq"),
-        "Contact" => Some("Contact"),
-        "Max-Forwards" => Some("Max-Forwards"),
-        "Content-Length" => Some("Content-Length"),
-        "Content-Type" => Some("Content-Type"),
-        "Record-Route" => Some("Record-Route"),
-        "Route" => Some("Route"),
-        "X-Callsim-Call" => Some("X-Callsim-Call"),
-        _ => None,
-    };
-    if let Some(c) = common {
-        return c.to_string();
+    // Most names arrive already canonical (as callsim writes them): an exact
+    // match first, before the case-insensitive scan.
+    if let Some(c) = CANONICAL.iter().find(|c| **c == name) {
+        return (*c).to_string();
     }
     if name.len() == 1 {
         if let Some((_, full)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
