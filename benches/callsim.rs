@@ -42,10 +42,15 @@ impl Row {
     }
 }
 
+/// `CALLSIM_BENCH_QUICK` is set: the smaller run.
+fn quick() -> bool {
+    std::env::var("CALLSIM_BENCH_QUICK").is_ok()
+}
+
 /// How many times each timed run is repeated; the table keeps the fastest,
 /// which damps the noise of a shared 2-core VM (about 10% run to run).
 fn repeats() -> usize {
-    if std::env::var("CALLSIM_BENCH_QUICK").is_ok() {
+    if quick() {
         1
     } else {
         3
@@ -342,7 +347,7 @@ fn main() {
         return;
     }
     // `cargo bench` passes `--bench`; ignore every argument.
-    let quick = std::env::var("CALLSIM_BENCH_QUICK").is_ok();
+    let quick = quick();
     let mut md = String::new();
     let _ = writeln!(md, "# callsim benchmarks\n");
     let _ = writeln!(
