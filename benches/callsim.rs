@@ -33,6 +33,11 @@ struct Row {
     wall_ms: f64,
     calls: u64,
     sip_messages: u64,
+    /// Messages the run put on turmoil's links (UDP datagrams and TCP
+    /// segments), counted in one extra, untimed run by [`run_scenario`]
+    /// (zero from [`run_scenario_times`]): what the raw floor moves.
+    network: callsim::history::NetworkCounts,
+    history_hash: u64,
     events: usize,
 }
 
@@ -58,9 +63,19 @@ fn repeats() -> usize {
 }
 
 /// Runs `scenario` [`repeats`] times (the history is the same each time:
-/// same seed) and reports the fastest.
+/// same seed) and reports the fastest, then once more, untimed, to count
+/// the messages it puts on turmoil's links.
 fn run_scenario(name: &str, scenario: &Scenario) -> Row {
-    run_scenario_times(name, scenario, repeats())
+    let mut row = run_scenario_times(name, scenario, repeats());
+    let (counted, network) = callsim::testbed::run_counting_network(scenario, scenario.run.seed)
+        .expect("benchmark scenarios run");
+    assert_eq!(
+        counted.history.hash(),
+        row.history_hash,
+        "{name}: counting the network must not change the run"
+    );
+    row.network = network;
+    row
 }
 
 /// Runs `scenario` `times` times and reports the fastest.
@@ -76,6 +91,7 @@ fn run_scenario_times(name: &str, scenario: &Scenario, times: usize) -> Row {
         }
     }
     let (wall, output) = best.expect("at least one run");
+    let history_hash = output.history.hash();
     let report = Report::build(scenario, output, wall.as_millis() as u64);
     Row {
         name: name.to_string(),
@@ -86,6 +102,8 @@ fn run_scenario_times(name: &str, scenario: &Scenario, times: usize) -> Row {
         calls: report.calls.total,
         sip_messages: report.sip.requests.values().sum::<u64>()
             + report.sip.responses.values().sum::<u64>(),
+        network: Default::default(),
+        history_hash,
         events: report.history.len(),
     }
 }
@@ -359,9 +377,9 @@ fn main() {
 
     // 1. Time compression and overhead against raw turmoil, per scenario.
     let _ = writeln!(md, "## Time compression and overhead against raw turmoil\n");
-    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts, ticks and number of UDP messages on bare turmoil (no recorder, no SIP, no nodes), in the same process. Each figure is the fastest of three runs.\n");
-    let _ = writeln!(md, "| scenario | hosts | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | events | raw floor wall ms | overhead |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts and ticks on bare turmoil (no recorder, no SIP, no nodes), in the same process, and puts as many UDP datagrams on its links as the scenario put messages on turmoil's links: its UDP datagrams (SIP and media) and its TCP segments (RPC, fetches, telemetry), counted in one extra run. Each figure is the fastest of three runs.\n");
+    let _ = writeln!(md, "| scenario | hosts | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | UDP datagrams | TCP segments | events | raw floor wall ms | overhead |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     let mut overheads: Vec<(String, f64)> = Vec::new();
     let mut calls_per_s: Option<f64> = None;
@@ -383,14 +401,14 @@ fn main() {
                     row.hosts.max(2),
                     Duration::from_millis(row.tick_ms),
                     Duration::from_millis(row.sim_ms),
-                    row.sip_messages.max(row.events as u64 / 4),
+                    row.network.total(),
                 )
             })
             .min()
             .expect("at least one run");
         let raw_ms = raw.as_secs_f64() * 1000.0;
         let line = format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {:.0} | {:.2}x |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0}x | {} | {} | {} | {} | {} | {:.0} | {:.2}x |",
             row.name,
             row.hosts,
             row.tick_ms,
@@ -399,6 +417,8 @@ fn main() {
             row.compression(),
             row.calls,
             row.sip_messages,
+            row.network.udp_datagrams,
+            row.network.tcp_segments,
             row.events,
             raw_ms,
             row.wall_ms / raw_ms.max(0.001)
@@ -482,7 +502,7 @@ fn main() {
                 row.hosts,
                 Duration::from_millis(row.tick_ms),
                 Duration::from_millis(row.sim_ms),
-                row.sip_messages,
+                row.network.total(),
             );
             let line = format!(
                 "| {} | {:.0} | {:.0}x | {:.0}x |",

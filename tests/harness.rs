@@ -217,3 +217,45 @@ fn a_failing_run_prints_the_seed_block() {
         "{stderr}"
     );
 }
+
+/// The benchmark's network count sees every datagram the self-test puts on
+/// a link, those the partition drops included (150 pings, 120 echoes), and
+/// counting does not change the history.
+#[test]
+fn counting_the_network_sees_every_datagram_and_changes_nothing() {
+    let scenario = load();
+    let (counted, network) =
+        callsim::testbed::run_counting_network(&scenario, scenario.run.seed).expect("run");
+    let sends = counted
+        .history
+        .of_kind("net.datagram")
+        .filter(|r| matches!(r.str("dir"), Some("send") | Some("echo")))
+        .count() as u64;
+    assert_eq!(sends, 270);
+    assert_eq!(network.udp_datagrams, sends);
+    assert_eq!(network.tcp_segments, 0);
+    let plain = callsim::testbed::run(&scenario, scenario.run.seed).expect("run");
+    assert_eq!(counted.history.hash(), plain.history.hash());
+}
+
+/// RPC goes over TCP: an outbound call's API request and bus dial add
+/// segments (a connection is at least a SYN, a request, a response and a
+/// FIN), and every SIP message is a datagram.
+#[test]
+fn counting_the_network_sees_tcp_segments_and_sip_datagrams() {
+    let scenario =
+        Scenario::load(Path::new("fixtures/scenarios/outbound-sync.toml")).expect("valid scenario");
+    let (output, network) =
+        callsim::testbed::run_counting_network(&scenario, scenario.run.seed).expect("run");
+    let requests = output.history.of_kind("rpc.request").count() as u64;
+    let sip_sends = output.history.of_kind("sip.send").count() as u64;
+    assert!(requests > 0 && sip_sends > 0);
+    assert!(
+        network.tcp_segments >= 4 * requests,
+        "{network:?} for {requests} RPC requests"
+    );
+    assert!(
+        network.udp_datagrams >= sip_sends,
+        "{network:?} for {sip_sends} SIP sends"
+    );
+}

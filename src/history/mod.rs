@@ -18,7 +18,7 @@ pub mod ladder;
 pub mod recorder;
 
 pub use event::{emit, Event};
-pub use recorder::{host_span, Recorder};
+pub use recorder::{host_span, NetworkCounts, Recorder};
 
 use std::fmt::Write as _;
 use std::sync::Arc;

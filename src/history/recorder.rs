@@ -6,6 +6,11 @@
 //! histories. Its `register_callsite` says `never` to every other target,
 //! which keeps turmoil's per-host, per-tick INFO span free.
 //!
+//! A recorder made with [`Recorder::counting_network`] also counts the
+//! messages turmoil puts on its links (its `Send` trace events, UDP
+//! datagrams and TCP segments apart), for the benchmark's raw-turmoil floor;
+//! the count does not enter the history.
+//!
 //! Each event is stamped with `t_ms` from `turmoil::sim_elapsed()` (which
 //! works inside a host) or, outside hosts (the test-bed's own events), from
 //! the clock the test-bed's step loop advances; and with `host` from the
@@ -39,9 +44,66 @@ pub struct Recorder {
     /// Sim time in ms for events emitted outside any host.
     clock_ms: Arc<AtomicU64>,
     testbed_host: Arc<str>,
+    /// Set by [`Recorder::counting_network`].
+    network: Option<Arc<NetworkTally>>,
 }
 
-struct HostName(Arc<str>);
+/// What the recorder keeps on a `host{name}` span: the name, and the
+/// host's sim clock, anchored at the incarnation's first event.
+struct HostData {
+    name: Arc<str>,
+    /// The host's tokio time and `turmoil::sim_elapsed()` at one moment.
+    /// turmoil advances a host's paused tokio clock by exactly the time it
+    /// adds to the host's elapsed time, so sim time is this anchor plus the
+    /// tokio time since: the same value `turmoil::sim_elapsed()` gives,
+    /// without its hashed lookup of the current host on every event. A
+    /// restarted host runs a new runtime under a new span, with a new
+    /// anchor.
+    anchor: std::sync::OnceLock<(tokio::time::Instant, std::time::Duration)>,
+}
+
+impl HostData {
+    /// Sim time now, inside this host's runtime; `None` outside any host.
+    fn sim_elapsed(&self) -> Option<std::time::Duration> {
+        if let Some((instant, sim)) = self.anchor.get() {
+            return Some(*sim + (tokio::time::Instant::now() - *instant));
+        }
+        let sim = turmoil::sim_elapsed()?;
+        let _ = self.anchor.set((tokio::time::Instant::now(), sim));
+        Some(sim)
+    }
+}
+
+/// The messages turmoil put on its links during a run, by protocol.
+/// Loopback traffic never reaches a link and is not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetworkCounts {
+    pub udp_datagrams: u64,
+    /// Every TCP segment: SYN, data, FIN and RST.
+    pub tcp_segments: u64,
+}
+
+impl NetworkCounts {
+    pub fn total(&self) -> u64 {
+        self.udp_datagrams + self.tcp_segments
+    }
+}
+
+#[derive(Default)]
+struct NetworkTally {
+    udp: AtomicU64,
+    tcp: AtomicU64,
+}
+
+/// turmoil's trace events about a message entering a link: `Send`, and the
+/// `Hold` and `Drop` that may follow it (all in its `top.rs`, all with a
+/// `protocol` field).
+fn is_turmoil_link_event(metadata: &Metadata<'_>) -> bool {
+    metadata.target() == "turmoil"
+        && metadata.is_event()
+        && metadata.file().is_some_and(|f| f.ends_with("top.rs"))
+        && metadata.fields().field("protocol").is_some()
+}
 
 /// A fixed, fast hasher (FNV-1a) for the interning maps: they are only
 /// looked up, never iterated, and their keys are short strings.
@@ -98,7 +160,48 @@ impl Recorder {
             store: Arc::default(),
             clock_ms: Arc::default(),
             testbed_host: Arc::from("testbed"),
+            network: None,
         }
+    }
+
+    /// A recorder that also counts turmoil's link messages (see
+    /// [`Recorder::network_counts`]). It costs a dispatch per message, so
+    /// only the benchmark uses it, outside its timed runs.
+    pub fn counting_network() -> Recorder {
+        Recorder {
+            network: Some(Arc::default()),
+            ..Recorder::new()
+        }
+    }
+
+    /// The link messages counted so far; `None` unless made with
+    /// [`Recorder::counting_network`].
+    pub fn network_counts(&self) -> Option<NetworkCounts> {
+        self.network.as_ref().map(|tally| NetworkCounts {
+            udp_datagrams: tally.udp.load(Ordering::Relaxed),
+            tcp_segments: tally.tcp.load(Ordering::Relaxed),
+        })
+    }
+
+    fn counts_network(&self, metadata: &Metadata<'_>) -> bool {
+        self.network.is_some() && is_turmoil_link_event(metadata)
+    }
+
+    fn tally_link_event(&self, event: &Event<'_>) {
+        let Some(tally) = &self.network else {
+            return;
+        };
+        let mut visitor = LinkEventVisitor::default();
+        event.record(&mut visitor);
+        if !visitor.is_send {
+            return;
+        }
+        let counter = if visitor.protocol.starts_with("UDP") {
+            &tally.udp
+        } else {
+            &tally.tcp
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Advances the clock used for events emitted outside hosts.
@@ -142,7 +245,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if is_ours(metadata) {
+        if is_ours(metadata) || self.counts_network(metadata) {
             Interest::always()
         } else {
             Interest::never()
@@ -150,7 +253,7 @@ where
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        is_ours(metadata)
+        is_ours(metadata) || self.counts_network(metadata)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -160,23 +263,34 @@ where
         let mut visitor = NameVisitor(None);
         attrs.record(&mut visitor);
         if let (Some(name), Some(span)) = (visitor.0, ctx.span(id)) {
-            span.extensions_mut().insert(HostName(Arc::from(name)));
+            span.extensions_mut().insert(HostData {
+                name: Arc::from(name),
+                anchor: Default::default(),
+            });
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !is_ours(event.metadata()) {
+            if self.counts_network(event.metadata()) {
+                self.tally_link_event(event);
+            }
             return;
         }
-        let host = ctx
-            .event_scope(event)
-            .and_then(|scope| {
-                scope
-                    .into_iter()
-                    .find_map(|span| span.extensions().get::<HostName>().map(|h| h.0.clone()))
+        let stamp = ctx.event_scope(event).and_then(|scope| {
+            scope.into_iter().find_map(|span| {
+                span.extensions()
+                    .get::<HostData>()
+                    .map(|h| (h.name.clone(), h.sim_elapsed()))
             })
-            .unwrap_or_else(|| self.testbed_host.clone());
-        let t_ms = turmoil::sim_elapsed()
+        });
+        let (host, elapsed) = match stamp {
+            Some((host, elapsed)) => (host, elapsed),
+            // Outside host spans: a host's own clock if one is running,
+            // else the test-bed's.
+            None => (self.testbed_host.clone(), turmoil::sim_elapsed()),
+        };
+        let t_ms = elapsed
             .map(|d| d.as_millis() as u64)
             .unwrap_or_else(|| self.clock_ms.load(Ordering::Relaxed));
         let mut store = self.store.lock().expect("recorder lock");
@@ -191,6 +305,64 @@ where
         store
             .records
             .push(Record::with_shape(t_ms, host, shape, values));
+    }
+}
+
+/// Reads a turmoil link event: is it a `Send`, and the first characters of
+/// its protocol (`UDP ...`, `TCP ...`; the rest, a hex dump of the payload,
+/// is cut off unformatted).
+#[derive(Default)]
+struct LinkEventVisitor {
+    is_send: bool,
+    protocol: Prefix,
+}
+
+impl Visit for LinkEventVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        match field.name() {
+            "message" => {
+                let mut message = Prefix::default();
+                let _ = write!(message, "{value:?}");
+                self.is_send = message.as_str() == "Send";
+            }
+            "protocol" => {
+                let _ = write!(self.protocol, "{value:?}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The first few bytes written to it; a longer write fails, which stops
+/// the formatting.
+#[derive(Default)]
+struct Prefix {
+    bytes: [u8; 8],
+    len: usize,
+}
+
+impl Prefix {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+
+    fn starts_with(&self, prefix: &str) -> bool {
+        self.as_str().starts_with(prefix)
+    }
+}
+
+impl std::fmt::Write for Prefix {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.bytes.len() - self.len;
+        let take = s.len().min(room);
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        if take < s.len() {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
     }
 }
 

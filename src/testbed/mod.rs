@@ -18,7 +18,7 @@ pub mod rng;
 
 pub use control::{Control, ControlHandle};
 
-use crate::history::{host_span, History, Recorder};
+use crate::history::{host_span, History, NetworkCounts, Recorder};
 use crate::nodes::NodeCtx;
 use crate::scenario::{Scenario, Topology};
 use std::collections::BTreeMap;
@@ -103,6 +103,23 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
     let recorder = Recorder::new();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
+}
+
+/// [`run`], also counting the messages turmoil put on its links (UDP
+/// datagrams and TCP segments). Slower than [`run`]: the benchmark uses it
+/// to size its raw-turmoil floor, outside its timed runs.
+pub fn run_counting_network(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<(RunOutput, NetworkCounts), TestbedError> {
+    let recorder = Recorder::counting_network();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    let output =
+        tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))?;
+    let counts = recorder
+        .network_counts()
+        .expect("a counting recorder has counts");
+    Ok((output, counts))
 }
 
 fn run_recorded(
