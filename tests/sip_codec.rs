@@ -291,3 +291,86 @@ fn a_proxy_refuses_exhausted_max_forwards_and_pops_routes() {
     let routes: Vec<&str> = rest.routes().iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(routes, vec!["sip:10.0.0.8;lr"]);
 }
+
+/// The exact bytes callsim writes for an INVITE, its 180 and 200, a CANCEL
+/// and a non-2xx ACK: pinned, so a change in how messages are serialised
+/// shows here.
+#[test]
+fn built_messages_have_the_pinned_bytes() {
+    let invite = build_request(&invite_spec()).expect("builds");
+    let mut out = String::new();
+    let mut add = |m: &callsim::sip::codec::Message| {
+        out.push_str(&String::from_utf8_lossy(m.as_bytes()).replace("\r\n", "\\r\\n\n"));
+        out.push_str("----\n");
+    };
+    add(&invite);
+    for (code, tag) in [(180, Some("t9")), (200, Some("t9")), (486, Some("t9"))] {
+        let spec = ResponseSpec {
+            to_tag: tag.map(String::from),
+            contact: Some("sip:bob@10.0.0.2:5060".into()),
+            ..Default::default()
+        };
+        add(&build_response(&invite, code, &spec).expect("builds"));
+    }
+    add(&build_cancel(&invite).expect("builds"));
+    let busy = build_response(
+        &invite,
+        486,
+        &ResponseSpec {
+            to_tag: Some("t9".into()),
+            ..Default::default()
+        },
+    )
+    .expect("builds");
+    add(&build_ack_for_non_2xx(&invite, &busy).expect("builds"));
+    let mut bye = invite_spec();
+    bye.method = Method::Bye;
+    bye.cseq = 2;
+    bye.to.tag = Some("t9".into());
+    bye.contact = None;
+    bye.routes = vec!["<sip:proxy.example;lr>".into()];
+    bye.extra_headers.clear();
+    bye.content_type = None;
+    bye.body.clear();
+    add(&build_request(&bye).expect("builds"));
+    insta::assert_snapshot!("built_messages", out);
+}
+
+/// `write_message` writes what rsip's own `Display` writes for a whole
+/// message (request and response), one buffer instead of a string a header.
+#[test]
+fn write_message_matches_rsips_display() {
+    use rsip::headers::UntypedHeader;
+    let headers: Vec<rsip::Header> = vec![
+        rsip::headers::Via::new("SIP/2.0/UDP h:5060;branch=z9hG4bKx").into(),
+        rsip::headers::From::new("<sip:a@h>;tag=1").into(),
+        rsip::headers::CallId::new("c@h").into(),
+        rsip::Header::Other("X-Callsim-Call".into(), "out-7".into()),
+        rsip::headers::ContentLength::new("0").into(),
+    ];
+    let request: rsip::SipMessage = rsip::Request {
+        method: rsip::Method::Options,
+        uri: rsip::Uri {
+            scheme: Some(rsip::Scheme::Sip),
+            host_with_port: rsip::HostWithPort::from(rsip::Host::from("example.com")),
+            ..Default::default()
+        },
+        version: rsip::Version::V2,
+        headers: headers.clone().into(),
+        body: Vec::new(),
+    }
+    .into();
+    let response: rsip::SipMessage = rsip::Response {
+        status_code: rsip::StatusCode::Other(404, "Not Found".into()),
+        version: rsip::Version::V2,
+        headers: headers.into(),
+        body: Vec::new(),
+    }
+    .into();
+    for message in [request, response] {
+        assert_eq!(
+            callsim::sip::codec::write_message(&message),
+            message.to_string()
+        );
+    }
+}
