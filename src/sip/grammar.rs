@@ -6,7 +6,7 @@
 //! returns `Err(reason)` with a sentence a person can act on; none of them panics.
 
 use super::header::{CSeq, Method, NameAddr, Param, Via};
-use super::uri::{parse_port, parse_uri};
+use super::uri::{check_uri, parse_port};
 
 /// `token` characters (RFC 3261 section 25.1).
 pub(crate) fn is_token_char(b: u8) -> bool {
@@ -229,7 +229,7 @@ fn name_addr(c: &mut Cursor<'_>, form: AddrForm) -> Result<NameAddr, String> {
         if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
             return Err("whitespace inside <URI>".into());
         }
-        parse_uri(uri)?;
+        check_uri(uri)?;
         uri
     } else {
         if form == AddrForm::NameAddrOnly {
@@ -241,7 +241,7 @@ fn name_addr(c: &mut Cursor<'_>, form: AddrForm) -> Result<NameAddr, String> {
         if uri.contains('?') {
             return Err("a URI with headers ('?') must be enclosed in <>".into());
         }
-        parse_uri(uri)?;
+        check_uri(uri)?;
         uri
     };
     let params = params(c)?;

@@ -106,6 +106,52 @@ fn check_chars(s: &str, what: &str, allowed: fn(u8) -> bool) -> Result<(), Strin
 
 /// Parses and validates a URI.
 pub fn parse_uri(s: &str) -> Result<Uri, String> {
+    let mut params = Vec::new();
+    let view = scan_uri(s, |name, value| {
+        params.push(Param {
+            name: name.to_string(),
+            value: value.map(str::to_string),
+        })
+    })?;
+    Ok(Uri {
+        scheme: view.scheme.to_ascii_lowercase(),
+        sip: view.sip.map(|sip| SipUri {
+            user: sip.user.map(str::to_string),
+            host: sip.host.to_string(),
+            port: sip.port,
+            params,
+            has_headers: sip.has_headers,
+        }),
+    })
+}
+
+/// Validates a URI without keeping its parts (the grammar checks every URI in every
+/// address it meets; most are not looked at again). Same rules as [`parse_uri`].
+pub fn check_uri(s: &str) -> Result<UriView<'_>, String> {
+    scan_uri(s, |_, _| {})
+}
+
+/// A validated URI's parts, borrowed from its text.
+pub struct UriView<'a> {
+    /// The scheme as written (compare case-insensitively).
+    pub scheme: &'a str,
+    pub sip: Option<SipView<'a>>,
+}
+
+/// The parts of a SIP or SIPS URI, borrowed; parameters went to the caller of
+/// [`scan_uri`].
+pub struct SipView<'a> {
+    pub user: Option<&'a str>,
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub has_headers: bool,
+}
+
+/// The URI grammar: validates `s` and hands each SIP URI parameter to `on_param`.
+fn scan_uri<'a>(
+    s: &'a str,
+    on_param: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<UriView<'a>, String> {
     if s.is_empty() {
         return Err("empty URI".into());
     }
@@ -129,23 +175,25 @@ pub fn parse_uri(s: &str) -> Result<Uri, String> {
     if !scheme_ok {
         return Err(format!("bad URI scheme {scheme:?}"));
     }
-    let scheme = scheme.to_ascii_lowercase();
     let rest = &s[colon + 1..];
-    if scheme == "sip" || scheme == "sips" {
-        let sip = parse_sip_rest(rest)?;
-        return Ok(Uri {
+    if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        let sip = scan_sip_rest(rest, on_param)?;
+        return Ok(UriView {
             scheme,
             sip: Some(sip),
         });
     }
     if rest.is_empty() {
-        return Err(format!("empty {scheme}: URI"));
+        return Err(format!("empty {}: URI", scheme.to_ascii_lowercase()));
     }
     check_chars(rest, "", |b| is_reserved(b) || is_unreserved(b))?;
-    Ok(Uri { scheme, sip: None })
+    Ok(UriView { scheme, sip: None })
 }
 
-fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
+fn scan_sip_rest<'a>(
+    rest: &'a str,
+    mut on_param: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<SipView<'a>, String> {
     // No valid character after the host part may be '@', so the first '@' ends the userinfo.
     let (user, hostpart) = match rest.find('@') {
         Some(at) => {
@@ -161,7 +209,7 @@ fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
             if let Some(password) = password {
                 check_chars(password, "password", is_password_char)?;
             }
-            (Some(user.to_string()), &rest[at + 1..])
+            (Some(user), &rest[at + 1..])
         }
         None => (None, rest),
     };
@@ -192,7 +240,7 @@ fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
         }
         end
     };
-    let host = hostpart[..host_end].to_string();
+    let host = &hostpart[..host_end];
     let mut rest = &hostpart[host_end..];
     let mut port = None;
     if let Some(after) = rest.strip_prefix(':') {
@@ -200,7 +248,6 @@ fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
         port = Some(parse_port(&after[..end])?);
         rest = &after[end..];
     }
-    let mut params = Vec::new();
     while let Some(after) = rest.strip_prefix(';') {
         let end = after.find([';', '?']).unwrap_or(after.len());
         let param = &after[..end];
@@ -218,10 +265,7 @@ fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
             }
             check_chars(value, "parameter", is_param_char)?;
         }
-        params.push(Param {
-            name: name.to_string(),
-            value: value.map(str::to_string),
-        });
+        on_param(name, value);
         rest = &after[end..];
     }
     let mut has_headers = false;
@@ -240,11 +284,10 @@ fn parse_sip_rest(rest: &str) -> Result<SipUri, String> {
     if !rest.is_empty() {
         return Err(format!("unexpected {rest:?} in SIP URI"));
     }
-    Ok(SipUri {
+    Ok(SipView {
         user,
         host,
         port,
-        params,
         has_headers,
     })
 }

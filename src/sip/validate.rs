@@ -18,7 +18,7 @@
 
 use super::grammar::{self, AddrForm};
 use super::header::{CSeq, Method, NameAddr, Via};
-use super::uri::parse_uri;
+use super::uri::check_uri;
 
 /// The largest message accepted, in bytes: a UDP datagram's payload limit.
 pub const MESSAGE_BYTES_MAX: usize = 65_535;
@@ -429,7 +429,7 @@ pub(crate) fn start_line(line: &str) -> Result<StartLine, ParseError> {
             "Request-URI must not be enclosed in <>",
         ));
     }
-    let parsed = parse_uri(uri)
+    let parsed = check_uri(uri)
         .map_err(|why| ParseError::new(K::StartLine, format!("Request-URI: {why}")))?;
     if parsed.sip.as_ref().is_some_and(|s| s.has_headers) {
         return Err(ParseError::new(
