@@ -81,7 +81,7 @@ fn is_header_char(b: u8) -> bool {
 }
 
 /// Checks that `s` is made of `allowed` characters and `%HH` escapes.
-fn check_chars(s: &str, what: &str, allowed: fn(u8) -> bool) -> Result<(), String> {
+fn check_chars(s: &str, what: &str, allowed: impl Fn(u8) -> bool) -> Result<(), String> {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
