@@ -283,19 +283,19 @@ fn scaled_load(path: &Path, calls: u64) -> Scenario {
 /// livekit-lb-deletion-fixed); kept with the harness so BENCHMARKS.md
 /// always carries it. Update it when a profile changes the picture.
 const WHERE_THE_TIME_GOES: &str = "
-## Where the time goes, and why targets are missed
+## Where the time goes, and why a target is missed
 
 Profiled with `perf record -g` (frame pointers) and `valgrind
 --tool=callgrind` (instruction counts, which this VM's noise does not move)
-on `load.toml` with 1,000 and 10,000 calls and on
-`twilio-telemetry-overflow-buggy`, release build.
+on `load.toml` (3,000 calls), `twilio-telemetry-overflow-fixed` and
+`vapi-sbc-networking-fixed`, release build.
 
 A word on noise: this is a shared 2-core VM. The same binary runs the same
-scenario up to 25% slower from one minute to the next (twilio-buggy took
-443 ms in one full run and 546 ms in the next, raw floor included), so a
-figure within about 15% of its target can land either side of it. Each
-figure is the fastest of three runs; instruction counts are the stable
-measure of what a change did.
+scenario up to 25% slower from one minute to the next (twilio-fixed took
+431 ms and 525 ms in two runs a minute apart), so a figure within about
+15% of its target can land either side of it. Each figure is the fastest
+of three runs; instruction counts are the stable measure of what a change
+did.
 
 What changed since the first measurement (2026-11-22):
 
@@ -303,60 +303,80 @@ What changed since the first measurement (2026-11-22):
   binary and this bench use mimalloc.
 - The history interns its strings and shares one shape per event kind: 48
   bytes a record plus 16 a field, down from about 1 KiB an event. It is
-  sorted by time once, when the run hands it over, instead of cloned by
-  each oracle pass.
+  sorted by time once, when the run hands it over. An event's time comes
+  from its host's tokio clock, anchored once per host incarnation, instead
+  of a hashed lookup of the current host per event.
 - A SIP `Message` is shared (`Arc`), not deep-copied; recent parses are
   memoised per thread, so the sender's check of what it built and each
   receiver's parse validate a datagram once; framing uses memchr and splits
-  lines once; RPC frames are read in one pass instead of through serde's
-  buffered tagged enum; node configs are deserialised once per change.
-- Together: load.toml with 1,000 calls went from 2.07 to 1.64 billion
-  instructions (-21%) on top of the allocator; 10,000 calls from 7.2 s to
-  2.0-2.4 s wall; 100,000 calls from an extrapolated 3 GiB to about
-  600 MiB measured.
+  lines once; URIs in addresses are checked without being copied.
+- SIP building fills rsip's `Request`/`Response` with header values callsim
+  writes, instead of rsip's typed headers (which rsip formats twice, the
+  second time through a `Vec` of per-header strings), and serialises it
+  with rsip's `Display` one element at a time into one buffer: the same
+  bytes (pinned by a snapshot test, and compared on the wire logs of all 22
+  SIP scenarios), about 6% fewer instructions on a load run.
+- RPC frames are read in one pass instead of through serde's buffered
+  tagged enum; node configs are deserialised once per change.
+- Together: load.toml (3,000 calls) from 4.20 to 3.88 billion instructions
+  in this session (the simulation itself, without oracles and report, from
+  3.85 to 3.53, -8%), on top of -21% in the session before; 10,000 calls
+  from 7.2 s (2026-11-22) to about 2.0 s wall; 100,000 calls from an
+  extrapolated 3 GiB to about 600 MiB measured.
+- The raw floor now moves as many messages as the scenario put on turmoil's
+  links, media datagrams and TCP segments included (it used to move only
+  the SIP messages). It barely moved: twilio's floor is 174-182 ms with
+  62,652 messages and was 179 ms with 14,000, because turmoil's floor is
+  its per-tick cost, not its per-message cost.
 
-Where a load run's instructions go now (callgrind, 1,000 calls):
+Where a load run's instructions go now (callgrind, 3,000 calls, the
+simulation's 3.53 billion):
 
 - The turmoil and tokio floor: each tick runs every host's runtime, its
-  timer wheel and clock; turmoil links every pair of hosts when they are
-  registered and, on every tick, scans every link for every host
-  (`deliver_messages`: n hosts cost n x n(n-1)/2 link visits a tick, which
-  is why the raw floor falls from about 970x at 8 hosts to about 380x at
-  16). Its tables are `IndexMap`s hashed with SipHash: 7% of all
-  instructions are SipHash on `IpAddr`/`SocketAddr` keys
-  (`deliver_messages`, `current_host_mut`, `sim_elapsed`). The raw-floor
-  column is this cost with the same hosts and datagrams and nothing else.
-- SIP, about 40%: serialising through rsip's `Display` with its typed
-  headers (about 10%; every message is built with rsip), framing and
-  validating each distinct message once (about 10%: about 27,000
-  instructions for a 500-byte INVITE, most of it URI and name-addr
-  grammar), transactions, dialogs and the driver.
-- RPC, about 7%: each request opens a fresh TCP connection and sends JSON
-  frames, by design (turmoil's TCP has no retransmission, and a refused
-  connection is how a deleted load balancer shows).
-- History events, about 6%: tracing dispatch, the host span lookup,
-  `turmoil::sim_elapsed` and interning.
-- Oracles and the report, about 5%; they run after the simulation and are
-  not in the wall times above.
+  timer wheel and clock (`Rt::now` enters each runtime every tick); turmoil
+  links every pair of hosts and, on every tick, scans every link for every
+  host (`deliver_messages`: n hosts cost n x n(n-1)/2 link visits a tick,
+  which is why the raw floor falls from about 960x at 8 hosts to about 390x
+  at 16). Its tables are `IndexMap`s hashed with SipHash. This is what the
+  raw-floor column measures.
+- SIP, about 40%: building (rsip serialisation about 4%, the parse-back
+  check of every built message about 13%: about 21,500 instructions for a
+  400-byte message, most of it the address, Via and URI grammar), and the
+  transactions, dialogs, timers and driver around them.
+- RPC, about 15%: four TCP connections a call (the agent's API request,
+  the gateway's dial through the bus, the bus's to the SIP service, the
+  service's end-of-call notice), each opened for one request by design
+  (see `rpc/wire.rs`), with turmoil's
+  connect, accept and teardown (about 30,000 instructions a connection)
+  and JSON frames.
+- History events, about 7%: tracing dispatch, the host span lookup and
+  interning (about 2,700 instructions an event, 32 events a call).
+- Oracles and the report run after the simulation and are not in the wall
+  times above.
 
-Why the targets below are missed:
+Why the overhead target is missed (twilio and vapi-fixed; every other
+scenario is at or under 1.5x):
 
-- Overhead against raw turmoil: the raw floor moves the same number of UDP
-  datagrams between two hosts and does nothing with them. Scenarios with
-  little signalling per simulated second sit at 1.0-1.4x; the dense ones
-  pay for per-message SIP work and per-request TCP connections that the
-  floor leaves out by construction. twilio-telemetry-overflow runs 2,000
-  calls in 150 s (13 new calls and about 93 SIP messages per simulated
-  second, each call with an RPC and a Play through the media proxy) at
-  about 20 µs of wall time per SIP message above the floor; the vapi fixed
-  variant relays 39,000 SIP messages through SBC proxies.
-- Calls per wall second (about 4,200-4,950 against 5,000) and twilio's
-  compression (about 250-340x against 300x, with the noise above): both
-  are bound by the same per-call work. What is left to take is building SIP
-  text without rsip's typed-header formatter (the mission requires rsip),
-  reusing RPC connections (a behaviour the incidents rely on), and a
-  leaner URI and name-addr grammar (the RFC 4475 conformance suite guards
-  it); none is done.
+- twilio-telemetry-overflow runs 2,000 calls in 150 s on 9 hosts: 13 new
+  calls and about 93 SIP messages per simulated second, each call with a
+  Play fetched through the media proxy over TCP and telemetry batches to a
+  collector. Its simulation costs 3.29 billion instructions against 1.71
+  billion for its raw floor (the same 9 hosts, 15,000 ticks and 62,652
+  messages): 1.9x in instructions, 2.5x in wall time (callsim's working set
+  is larger than the floor's). Of the 1.6 billion above the floor, SIP is
+  about 0.9 (27,000 instructions a message to build and check, about
+  38,000 more in the transaction and driver layers), RPC and TCP about
+  0.25 (6,000 connections), events about 0.15, and the media streams,
+  proxy pools and telemetry the rest. At this ratio of wall time to
+  instructions, 1.5x would mean about 2.0 billion instructions: taking 1.3
+  of the 1.6 billion callsim adds, more than its whole SIP layer. That
+  would mean giving up the parse-back check of what callsim builds (the
+  codec's guarantee that it never sends what it would reject), the
+  connection per RPC, or rsip's message model; none is done.
+- vapi-sbc-networking-fixed relays 38,925 SIP messages through SBC pods
+  that also probe their next hops with OPTIONS (7,196 probes, each a
+  distinct message built and checked); it sits at about 1.7x for the same
+  reason.
 ";
 
 fn main() {
