@@ -71,6 +71,19 @@ fn invite_spec() -> RequestSpec {
     }
 }
 
+/// A 486 to `invite` with our To tag.
+fn busy_here(invite: &Message, to_tag: &str) -> Message {
+    build_response(
+        invite,
+        486,
+        &ResponseSpec {
+            to_tag: Some(to_tag.into()),
+            ..Default::default()
+        },
+    )
+    .expect("builds")
+}
+
 #[test]
 fn plain_request_parses_with_accessors() {
     let m = check_ok(OPTIONS);
@@ -208,15 +221,7 @@ fn cancel_and_ack_reuse_the_invite_branch() {
     assert_eq!(cancel.branch(), invite.branch());
     assert_eq!(cancel.cseq().seq, invite.cseq().seq);
     assert_eq!(cancel.request_uri(), invite.request_uri());
-    let busy = build_response(
-        &invite,
-        486,
-        &ResponseSpec {
-            to_tag: Some("t1".into()),
-            ..Default::default()
-        },
-    )
-    .expect("builds");
+    let busy = busy_here(&invite, "t1");
     let ack = build_ack_for_non_2xx(&invite, &busy).expect("builds");
     assert_eq!(ack.method(), Some(&Method::Ack));
     assert_eq!(ack.branch(), invite.branch());
@@ -299,7 +304,7 @@ fn a_proxy_refuses_exhausted_max_forwards_and_pops_routes() {
 fn built_messages_have_the_pinned_bytes() {
     let invite = build_request(&invite_spec()).expect("builds");
     let mut out = String::new();
-    let mut add = |m: &callsim::sip::codec::Message| {
+    let mut add = |m: &Message| {
         out.push_str(&String::from_utf8_lossy(m.as_bytes()).replace("\r\n", "\\r\\n\n"));
         out.push_str("----\n");
     };
@@ -313,15 +318,7 @@ fn built_messages_have_the_pinned_bytes() {
         add(&build_response(&invite, code, &spec).expect("builds"));
     }
     add(&build_cancel(&invite).expect("builds"));
-    let busy = build_response(
-        &invite,
-        486,
-        &ResponseSpec {
-            to_tag: Some("t9".into()),
-            ..Default::default()
-        },
-    )
-    .expect("builds");
+    let busy = busy_here(&invite, "t9");
     add(&build_ack_for_non_2xx(&invite, &busy).expect("builds"));
     let mut bye = invite_spec();
     bye.method = Method::Bye;
