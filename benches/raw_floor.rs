@@ -1,13 +1,20 @@
-//! The raw-turmoil floor: the same number of hosts, ticks and UDP messages
-//! as a callsim run, with none of callsim's layers (no recorder, no SIP, no
+//! The raw-turmoil floor: the same number of hosts, ticks and messages as a
+//! callsim run, with none of callsim's layers (no recorder, no SIP, no
 //! nodes): what the simulation would cost if callsim added nothing.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Runs `hosts` turmoil hosts for `sim` at `tick`; two of them exchange
-/// `messages` UDP datagrams (ping-pong pairs spread evenly over the run),
-/// the rest idle like callsim's idle nodes. Returns the wall time.
+/// Time left at the end of the run for the last echoes to arrive.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// Runs `hosts` turmoil hosts for `sim` at `tick`. One of them sends
+/// `messages / 2` UDP pings to another, paced evenly over the run without
+/// waiting for answers, and the other echoes each: `2 * (messages / 2)`
+/// datagrams on the links, checked at the end. The rest idle like
+/// callsim's idle nodes. Returns the wall time of the step loop.
 pub fn raw_floor(hosts: usize, tick: Duration, sim: Duration, messages: u64) -> Duration {
     assert!(hosts >= 2, "the floor needs a sender and an echo");
     let mut s = turmoil::Builder::new()
@@ -17,12 +24,20 @@ pub fn raw_floor(hosts: usize, tick: Duration, sim: Duration, messages: u64) -> 
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(1))
         .build();
-    s.host("echo", || async {
-        let socket = turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9)).await?;
-        let mut buf = [0u8; 1500];
-        loop {
-            let (n, from) = socket.recv_from(&mut buf).await?;
-            socket.send_to(&buf[..n], from).await?;
+    let echoed = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let echo_count = echoed.clone();
+    s.host("echo", move || {
+        let echoed = echo_count.clone();
+        async move {
+            let socket =
+                turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9)).await?;
+            let mut buf = [0u8; 1500];
+            loop {
+                let (n, from) = socket.recv_from(&mut buf).await?;
+                socket.send_to(&buf[..n], from).await?;
+                echoed.fetch_add(1, Ordering::Relaxed);
+            }
         }
     });
     for i in 2..hosts {
@@ -31,23 +46,42 @@ pub fn raw_floor(hosts: usize, tick: Duration, sim: Duration, messages: u64) -> 
             Ok(())
         });
     }
-    let pings = (messages / 2).max(1);
-    let gap = sim.as_nanos() as u64 / pings;
-    s.host("sender", move || async move {
-        let socket = turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9)).await?;
-        let payload = [7u8; 400];
-        let mut buf = [0u8; 1500];
-        for _ in 0..pings {
-            socket.send_to(&payload, ("echo", 9)).await?;
-            let _ = socket.recv_from(&mut buf).await?;
-            tokio::time::sleep(Duration::from_nanos(gap)).await;
+    let pings = messages / 2;
+    let window = sim.saturating_sub(DRAIN).max(tick);
+    let gap = Duration::from_nanos((window.as_nanos() as u64 / pings.max(1)).max(1));
+    let sent_count = sent.clone();
+    s.host("sender", move || {
+        let sent = sent_count.clone();
+        async move {
+            let socket = Arc::new(
+                turmoil::net::UdpSocket::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9)).await?,
+            );
+            let drain = socket.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1500];
+                while drain.recv_from(&mut buf).await.is_ok() {}
+            });
+            let payload = [7u8; 400];
+            let start = tokio::time::Instant::now();
+            for i in 0..pings {
+                tokio::time::sleep_until(start + gap * i as u32).await;
+                socket.send_to(&payload, ("echo", 9)).await?;
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            std::future::pending::<()>().await;
+            Ok(())
         }
-        std::future::pending::<()>().await;
-        Ok(())
     });
     let wall_start = Instant::now();
     while s.elapsed() < sim {
         s.step().expect("the raw floor runs");
     }
-    wall_start.elapsed()
+    let wall = wall_start.elapsed();
+    let moved = sent.load(Ordering::Relaxed) + echoed.load(Ordering::Relaxed);
+    assert_eq!(
+        moved,
+        2 * pings,
+        "the floor must move the messages it was sized for"
+    );
+    wall
 }

@@ -371,3 +371,48 @@ fn write_message_matches_rsips_display() {
         );
     }
 }
+
+/// What `build_request` refuses to build, with the URI and the reason: URI
+/// headers in From/To/Contact, other schemes there, passwords (in any URI,
+/// the Request-URI included: they used to be dropped silently), and text
+/// that is not one URI.
+#[test]
+fn unbuildable_uris_are_refused_by_name() {
+    use callsim::sip::codec::BuildError;
+    let cases: Vec<(&str, Box<dyn Fn(&mut RequestSpec)>, &str)> = vec![
+        (
+            "sip:alice@10.0.0.1?Subject=hi",
+            Box::new(|s| s.from.uri = "sip:alice@10.0.0.1?Subject=hi".into()),
+            "URI headers cannot be built",
+        ),
+        (
+            "tel:+15551234567",
+            Box::new(|s| s.to.uri = "tel:+15551234567".into()),
+            "not a sip: or sips: URI",
+        ),
+        (
+            "sip:bob:secret@10.0.0.2",
+            Box::new(|s| s.uri = "sip:bob:secret@10.0.0.2".into()),
+            "URI passwords cannot be built",
+        ),
+        (
+            "sip:a@h>\r\nX-Injected: y",
+            Box::new(|s| s.contact = Some("sip:a@h>\r\nX-Injected: y".into())),
+            "whitespace inside a URI",
+        ),
+    ];
+    for (uri, edit, why) in cases {
+        let mut spec = invite_spec();
+        edit(&mut spec);
+        match build_request(&spec) {
+            Err(BuildError::Uri {
+                uri: got,
+                why: reason,
+            }) => {
+                assert_eq!(got, uri);
+                assert_eq!(reason, why, "{uri}");
+            }
+            other => panic!("{uri}: expected a URI error, got {other:?}"),
+        }
+    }
+}

@@ -9,16 +9,20 @@
 //! - `event`: the typed event API ([`Event`]) and its vocabulary.
 //! - `recorder`: the tracing-subscriber `Layer` that records, and the
 //!   `host{name}` span the test-bed wraps around each host.
+//! - `network`: the optional count of messages turmoil put on its links
+//!   (for the benchmark's raw floor).
 //! - `jsonl`: the JSON-lines writer (`--trace FILE.jsonl`).
 //! - `ladder`: the text ladder (call-flow) diagram of one call.
 
 pub mod event;
 pub mod jsonl;
 pub mod ladder;
+pub mod network;
 pub mod recorder;
 
 pub use event::{emit, Event};
-pub use recorder::{host_span, NetworkCounts, Recorder};
+pub use network::NetworkCounts;
+pub use recorder::{host_span, Recorder};
 
 use std::fmt::Write as _;
 use std::sync::Arc;

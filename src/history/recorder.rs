@@ -11,11 +11,13 @@
 //! datagrams and TCP segments apart), for the benchmark's raw-turmoil floor;
 //! the count does not enter the history.
 //!
-//! Each event is stamped with `t_ms` from `turmoil::sim_elapsed()` (which
-//! works inside a host) or, outside hosts (the test-bed's own events), from
-//! the clock the test-bed's step loop advances; and with `host` from the
-//! nearest enclosing `host{name}` span.
+//! Each event is stamped with `host` from the nearest enclosing `host{name}`
+//! span and with `t_ms`, the sim time `turmoil::sim_elapsed()` gives inside
+//! a host: read from the host's anchored tokio clock when the tick allows it
+//! ([`Recorder::with_tick`]), else from turmoil; outside hosts (the
+//! test-bed's own events), from the clock the test-bed's step loop advances.
 
+use super::network::{self, NetworkCounts};
 use super::{Fnv, History, Record, Shape, Text, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
@@ -45,7 +47,10 @@ pub struct Recorder {
     clock_ms: Arc<AtomicU64>,
     testbed_host: Arc<str>,
     /// Set by [`Recorder::counting_network`].
-    network: Option<Arc<NetworkTally>>,
+    network: Option<Arc<network::Tally>>,
+    /// Whether events take their time from the host's anchored tokio clock
+    /// (see [`HostData`]); set by [`Recorder::with_tick`].
+    anchored_clock: bool,
 }
 
 /// What the recorder keeps on a `host{name}` span: the name, and the
@@ -53,18 +58,24 @@ pub struct Recorder {
 struct HostData {
     name: Arc<str>,
     /// The host's tokio time and `turmoil::sim_elapsed()` at one moment.
-    /// turmoil advances a host's paused tokio clock by exactly the time it
-    /// adds to the host's elapsed time, so sim time is this anchor plus the
-    /// tokio time since: the same value `turmoil::sim_elapsed()` gives,
-    /// without its hashed lookup of the current host on every event. A
-    /// restarted host runs a new runtime under a new span, with a new
-    /// anchor.
+    /// With a tick of whole milliseconds, turmoil advances a host's paused
+    /// tokio clock by exactly the time it adds to the host's elapsed time
+    /// (tokio rounds sleeps up to whole milliseconds, so other ticks drift),
+    /// so sim time is this anchor plus the tokio time since: the value
+    /// `turmoil::sim_elapsed()` gives, without its hashed lookup of the
+    /// current host on every event. A restarted host runs a new runtime
+    /// under a new span, with a new anchor.
     anchor: std::sync::OnceLock<(tokio::time::Instant, std::time::Duration)>,
 }
 
 impl HostData {
-    /// Sim time now, inside this host's runtime; `None` outside any host.
+    /// Sim time now from the anchored clock. Only inside a runtime: an
+    /// event from a drop outside one (a crashed host's tasks, the end of
+    /// the run) would read the wall clock through tokio, so it asks turmoil.
     fn sim_elapsed(&self) -> Option<std::time::Duration> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return turmoil::sim_elapsed();
+        }
         if let Some((instant, sim)) = self.anchor.get() {
             return Some(*sim + (tokio::time::Instant::now() - *instant));
         }
@@ -72,37 +83,6 @@ impl HostData {
         let _ = self.anchor.set((tokio::time::Instant::now(), sim));
         Some(sim)
     }
-}
-
-/// The messages turmoil put on its links during a run, by protocol.
-/// Loopback traffic never reaches a link and is not counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetworkCounts {
-    pub udp_datagrams: u64,
-    /// Every TCP segment: SYN, data, FIN and RST.
-    pub tcp_segments: u64,
-}
-
-impl NetworkCounts {
-    pub fn total(&self) -> u64 {
-        self.udp_datagrams + self.tcp_segments
-    }
-}
-
-#[derive(Default)]
-struct NetworkTally {
-    udp: AtomicU64,
-    tcp: AtomicU64,
-}
-
-/// turmoil's trace events about a message entering a link: `Send`, and the
-/// `Hold` and `Drop` that may follow it (all in its `top.rs`, all with a
-/// `protocol` field).
-fn is_turmoil_link_event(metadata: &Metadata<'_>) -> bool {
-    metadata.target() == "turmoil"
-        && metadata.is_event()
-        && metadata.file().is_some_and(|f| f.ends_with("top.rs"))
-        && metadata.fields().field("protocol").is_some()
 }
 
 /// A fixed, fast hasher (FNV-1a) for the interning maps: they are only
@@ -161,6 +141,18 @@ impl Recorder {
             clock_ms: Arc::default(),
             testbed_host: Arc::from("testbed"),
             network: None,
+            anchored_clock: false,
+        }
+    }
+
+    /// Takes event times from each host's anchored tokio clock (see
+    /// [`HostData`]) when `tick` is a whole number of milliseconds, the
+    /// only case where it equals `turmoil::sim_elapsed()`; otherwise every
+    /// event asks turmoil.
+    pub fn with_tick(self, tick: std::time::Duration) -> Recorder {
+        Recorder {
+            anchored_clock: tick.subsec_nanos().is_multiple_of(1_000_000),
+            ..self
         }
     }
 
@@ -177,31 +169,11 @@ impl Recorder {
     /// The link messages counted so far; `None` unless made with
     /// [`Recorder::counting_network`].
     pub fn network_counts(&self) -> Option<NetworkCounts> {
-        self.network.as_ref().map(|tally| NetworkCounts {
-            udp_datagrams: tally.udp.load(Ordering::Relaxed),
-            tcp_segments: tally.tcp.load(Ordering::Relaxed),
-        })
+        self.network.as_deref().map(network::Tally::counts)
     }
 
     fn counts_network(&self, metadata: &Metadata<'_>) -> bool {
-        self.network.is_some() && is_turmoil_link_event(metadata)
-    }
-
-    fn tally_link_event(&self, event: &Event<'_>) {
-        let Some(tally) = &self.network else {
-            return;
-        };
-        let mut visitor = LinkEventVisitor::default();
-        event.record(&mut visitor);
-        if !visitor.is_send {
-            return;
-        }
-        let counter = if visitor.protocol.starts_with("UDP") {
-            &tally.udp
-        } else {
-            &tally.tcp
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.network.is_some() && network::is_link_event(metadata)
     }
 
     /// Advances the clock used for events emitted outside hosts.
@@ -272,16 +244,26 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !is_ours(event.metadata()) {
-            if self.counts_network(event.metadata()) {
-                self.tally_link_event(event);
+            if let Some(tally) = self
+                .network
+                .as_deref()
+                .filter(|_| self.counts_network(event.metadata()))
+            {
+                tally.record(event);
             }
             return;
         }
+        let anchored = self.anchored_clock;
         let stamp = ctx.event_scope(event).and_then(|scope| {
             scope.into_iter().find_map(|span| {
-                span.extensions()
-                    .get::<HostData>()
-                    .map(|h| (h.name.clone(), h.sim_elapsed()))
+                span.extensions().get::<HostData>().map(|h| {
+                    let elapsed = if anchored {
+                        h.sim_elapsed()
+                    } else {
+                        turmoil::sim_elapsed()
+                    };
+                    (h.name.clone(), elapsed)
+                })
             })
         });
         let (host, elapsed) = match stamp {
@@ -305,64 +287,6 @@ where
         store
             .records
             .push(Record::with_shape(t_ms, host, shape, values));
-    }
-}
-
-/// Reads a turmoil link event: is it a `Send`, and the first characters of
-/// its protocol (`UDP ...`, `TCP ...`; the rest, a hex dump of the payload,
-/// is cut off unformatted).
-#[derive(Default)]
-struct LinkEventVisitor {
-    is_send: bool,
-    protocol: Prefix,
-}
-
-impl Visit for LinkEventVisitor {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        match field.name() {
-            "message" => {
-                let mut message = Prefix::default();
-                let _ = write!(message, "{value:?}");
-                self.is_send = message.as_str() == "Send";
-            }
-            "protocol" => {
-                let _ = write!(self.protocol, "{value:?}");
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The first few bytes written to it; a longer write fails, which stops
-/// the formatting.
-#[derive(Default)]
-struct Prefix {
-    bytes: [u8; 8],
-    len: usize,
-}
-
-impl Prefix {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
-    }
-
-    fn starts_with(&self, prefix: &str) -> bool {
-        self.as_str().starts_with(prefix)
-    }
-}
-
-impl std::fmt::Write for Prefix {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let room = self.bytes.len() - self.len;
-        let take = s.len().min(room);
-        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
-            Err(std::fmt::Error)
-        } else {
-            Ok(())
-        }
     }
 }
 

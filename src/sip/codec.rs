@@ -5,10 +5,11 @@
 //! 0.4's tokenizer alone accepts 7 of the 13 valid RFC 4475 messages, rejects 8 of the 19
 //! invalid ones, and its closed `Method` enum cannot hold extension methods. Building goes
 //! through rsip's message model (`rsip::Request`/`rsip::Response`, its `Method`, `Uri` and
-//! `StatusCode`, and its headers, whose values we write: rsip's typed headers cost about
-//! 6% of a load run to format, twice) and its serialiser, one element at a time
-//! ([`write_message`]); every built message is then parsed back through the validating
-//! layer, so we never send what we would reject. Status lines
+//! `StatusCode`, and its headers, whose values we write) and its serialiser, one element
+//! at a time ([`write_message`]): rsip's typed headers are formatted once into a string
+//! and again into the message, and its message `Display` joins a `String` per header;
+//! avoiding both saved about 6% of a load run. Every built message is then parsed back
+//! through the validating layer, so we never send what we would reject. Status lines
 //! carry RFC 3261 reason phrases ([`reason_phrase`]), not rsip's variant names, and every id
 //! comes from the caller (see [`super::ids`]), never from rsip's uuid-based defaults.
 //!
@@ -19,7 +20,7 @@ use std::fmt;
 
 use super::header::{CSeq, Method, NameAddr, Via};
 pub use super::status::reason_phrase;
-use super::uri::parse_uri;
+use super::uri::{check_uri, parse_uri};
 use super::validate::{self, Header, StartLine};
 pub use super::validate::{ParseError, ParseErrorKind, HEADER_LINES_MAX, MESSAGE_BYTES_MAX};
 
@@ -322,30 +323,51 @@ fn host_port(host: &str, port: Option<u16>) -> rsip::HostWithPort {
     }
 }
 
-/// Our URI (validated) in rsip's model; only SIP/SIPS URIs without headers or passwords.
-fn rsip_uri(uri: &str) -> Result<rsip::Uri, BuildError> {
-    let err = |why: &str| BuildError::Uri {
-        uri: uri.to_string(),
-        why: why.to_string(),
-    };
-    let parsed = parse_uri(uri).map_err(|why| err(&why))?;
-    let sip = parsed.sip.ok_or_else(|| err("not a sip: or sips: URI"))?;
-    if sip.has_headers {
-        return Err(err("URI headers cannot be built"));
+/// Why a URI cannot be built into a message, from its SIP parts (`None` for another
+/// scheme) as (has URI headers, has a password): callsim builds SIP and SIPS URIs without
+/// URI headers or passwords (From, To and Contact must not carry headers, RFC 3261
+/// Table 1, and no callsim URI has a password).
+fn refusal(sip: Option<(bool, bool)>) -> Option<&'static str> {
+    match sip {
+        None => Some("not a sip: or sips: URI"),
+        Some((true, _)) => Some("URI headers cannot be built"),
+        Some((_, true)) => Some("URI passwords cannot be built"),
+        Some(_) => None,
     }
+}
+
+fn uri_error(uri: &str, why: impl Into<String>) -> BuildError {
+    BuildError::Uri {
+        uri: uri.to_string(),
+        why: why.into(),
+    }
+}
+
+/// Checks a From, To or Contact URI (see [`refusal`]) without copying it.
+fn check_buildable(uri: &str) -> Result<(), BuildError> {
+    let view = check_uri(uri).map_err(|why| uri_error(uri, why))?;
+    match refusal(view.sip.map(|s| (s.has_headers, s.has_password))) {
+        Some(why) => Err(uri_error(uri, why)),
+        None => Ok(()),
+    }
+}
+
+/// Our URI (validated, see [`refusal`]) in rsip's model.
+fn rsip_uri(uri: &str) -> Result<rsip::Uri, BuildError> {
+    let parsed = parse_uri(uri).map_err(|why| uri_error(uri, why))?;
+    if let Some(why) = refusal(parsed.sip.as_ref().map(|s| (s.has_headers, s.has_password))) {
+        return Err(uri_error(uri, why));
+    }
+    let sip = parsed.sip.expect("refusal checked the scheme");
     let scheme = if parsed.scheme == "sips" {
         rsip::Scheme::Sips
     } else {
         rsip::Scheme::Sip
     };
-    let auth = match sip.user {
-        Some(user) if user.contains(':') => return Err(err("URI passwords cannot be built")),
-        Some(user) => Some(rsip::Auth {
-            user,
-            password: None,
-        }),
-        None => None,
-    };
+    let auth = sip.user.map(|user| rsip::Auth {
+        user,
+        password: None,
+    });
     Ok(rsip::Uri {
         scheme: Some(scheme),
         auth,
@@ -428,12 +450,16 @@ fn assemble(
     parse(&wire).map_err(BuildError::Invalid)
 }
 
-/// A body-less rsip message as text, through rsip's `Display` for each element: the
-/// start line's method, URI, version and status, and each header. The same bytes as the
-/// message's own `Display`, which formats every header into a `String` of its own and
-/// joins them; this writes them into one buffer.
+/// A body-less rsip message as text (the caller appends the body as bytes), through
+/// rsip's `Display` for each element: the start line's method, URI, version and status,
+/// and each header. The same bytes as the message's own `Display`, which formats every
+/// header into a `String` of its own and joins them; this writes them into one buffer.
 pub fn write_message(message: &rsip::SipMessage) -> String {
     use std::fmt::Write as _;
+    debug_assert!(
+        message.body().is_empty(),
+        "write_message writes no body; the caller appends it as bytes"
+    );
     let mut text = String::with_capacity(512);
     let headers = match message {
         rsip::SipMessage::Request(r) => {
@@ -453,9 +479,10 @@ pub fn write_message(message: &rsip::SipMessage) -> String {
 }
 
 /// Builds a new request (out of dialog, or in dialog from [`super::dialog::Dialog`]).
-/// The Request-URI goes through rsip's URI model; the header values are written here
-/// (`<uri>;tag=...`, as rsip's typed From and To would write them) and carried in
-/// rsip's headers, and the whole is checked by parsing it back.
+/// The Request-URI goes through rsip's URI model; the From, To and Contact URIs are
+/// checked as buildable ([`refusal`]) and their header values written here (`<uri>;tag=...`,
+/// as rsip's typed From and To would write them) and carried in rsip's headers; the
+/// whole is checked by parsing it back.
 pub fn build_request(spec: &RequestSpec) -> Result<Message, BuildError> {
     let method = rsip_method(&spec.method)?;
     let via = format!(
@@ -465,12 +492,13 @@ pub fn build_request(spec: &RequestSpec) -> Result<Message, BuildError> {
     let mut headers: Vec<rsip::Header> = vec![
         raw_header("Via", &via),
         raw_header("Max-Forwards", &spec.max_forwards.to_string()),
-        raw_header("From", &addr_value(&spec.from)),
-        raw_header("To", &addr_value(&spec.to)),
+        raw_header("From", &addr_value(&spec.from)?),
+        raw_header("To", &addr_value(&spec.to)?),
         raw_header("Call-ID", &spec.call_id),
         raw_header("CSeq", &format!("{} {}", spec.cseq, method)),
     ];
     if let Some(contact) = &spec.contact {
+        check_buildable(contact)?;
         headers.push(raw_header("Contact", &format!("<{contact}>")));
     }
     for route in &spec.routes {
@@ -487,7 +515,8 @@ pub fn build_request(spec: &RequestSpec) -> Result<Message, BuildError> {
 }
 
 /// A From or To value: `<uri>`, then `;tag=` and the tag if there is one.
-fn addr_value(addr: &AddrSpec) -> String {
+fn addr_value(addr: &AddrSpec) -> Result<String, BuildError> {
+    check_buildable(&addr.uri)?;
     let mut value = String::with_capacity(addr.uri.len() + 24);
     value.push('<');
     value.push_str(&addr.uri);
@@ -496,7 +525,7 @@ fn addr_value(addr: &AddrSpec) -> String {
         value.push_str(";tag=");
         value.push_str(tag);
     }
-    value
+    Ok(value)
 }
 
 /// Builds a response to `request` (section 8.2.6): Via, From, Call-ID, CSeq and

@@ -28,6 +28,8 @@ pub struct SipUri {
     pub params: Vec<Param>,
     /// Whether the URI carries `?headers` (forbidden in a Request-URI).
     pub has_headers: bool,
+    /// Whether the user part carries a `:password` (not kept in `user`).
+    pub has_password: bool,
 }
 
 impl Uri {
@@ -121,6 +123,7 @@ pub fn parse_uri(s: &str) -> Result<Uri, String> {
             port: sip.port,
             params,
             has_headers: sip.has_headers,
+            has_password: sip.has_password,
         }),
     })
 }
@@ -145,6 +148,7 @@ pub struct SipView<'a> {
     pub host: &'a str,
     pub port: Option<u16>,
     pub has_headers: bool,
+    pub has_password: bool,
 }
 
 /// The URI grammar: validates `s` and hands each SIP URI parameter to `on_param`.
@@ -195,6 +199,7 @@ fn scan_sip_rest<'a>(
     mut on_param: impl FnMut(&'a str, Option<&'a str>),
 ) -> Result<SipView<'a>, String> {
     // No valid character after the host part may be '@', so the first '@' ends the userinfo.
+    let mut has_password = false;
     let (user, hostpart) = match rest.find('@') {
         Some(at) => {
             let userinfo = &rest[..at];
@@ -208,6 +213,7 @@ fn scan_sip_rest<'a>(
             check_chars(user, "user part", is_user_char)?;
             if let Some(password) = password {
                 check_chars(password, "password", is_password_char)?;
+                has_password = true;
             }
             (Some(user), &rest[at + 1..])
         }
@@ -289,6 +295,7 @@ fn scan_sip_rest<'a>(
         host,
         port,
         has_headers,
+        has_password,
     })
 }
 

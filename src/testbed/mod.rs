@@ -100,7 +100,7 @@ pub struct RunOutput {
 
 /// Runs `scenario` with `seed`. The scenario must be validated.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
-    let recorder = Recorder::new();
+    let recorder = Recorder::new().with_tick(scenario.run.tick.0);
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
 }
@@ -112,7 +112,7 @@ pub fn run_counting_network(
     scenario: &Scenario,
     seed: u64,
 ) -> Result<(RunOutput, NetworkCounts), TestbedError> {
-    let recorder = Recorder::counting_network();
+    let recorder = Recorder::counting_network().with_tick(scenario.run.tick.0);
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     let output =
         tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))?;
