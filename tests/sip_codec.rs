@@ -379,25 +379,26 @@ fn write_message_matches_rsips_display() {
 #[test]
 fn unbuildable_uris_are_refused_by_name() {
     use callsim::sip::codec::BuildError;
-    let cases: Vec<(&str, Box<dyn Fn(&mut RequestSpec)>, &str)> = vec![
+    type Edit = fn(&mut RequestSpec);
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "sip:alice@10.0.0.1?Subject=hi",
-            Box::new(|s| s.from.uri = "sip:alice@10.0.0.1?Subject=hi".into()),
+            |s| s.from.uri = "sip:alice@10.0.0.1?Subject=hi".into(),
             "URI headers cannot be built",
         ),
         (
             "tel:+15551234567",
-            Box::new(|s| s.to.uri = "tel:+15551234567".into()),
+            |s| s.to.uri = "tel:+15551234567".into(),
             "not a sip: or sips: URI",
         ),
         (
             "sip:bob:secret@10.0.0.2",
-            Box::new(|s| s.uri = "sip:bob:secret@10.0.0.2".into()),
+            |s| s.uri = "sip:bob:secret@10.0.0.2".into(),
             "URI passwords cannot be built",
         ),
         (
             "sip:a@h>\r\nX-Injected: y",
-            Box::new(|s| s.contact = Some("sip:a@h>\r\nX-Injected: y".into())),
+            |s| s.contact = Some("sip:a@h>\r\nX-Injected: y".into()),
             "whitespace inside a URI",
         ),
     ];
