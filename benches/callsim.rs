@@ -314,20 +314,24 @@ What changed since the first measurement (2026-11-22):
   writes, instead of rsip's typed headers (which rsip formats twice, the
   second time through a `Vec` of per-header strings), and serialises it
   with rsip's `Display` one element at a time into one buffer: the same
-  bytes (pinned by a snapshot test, and compared on the wire logs of all 22
-  SIP scenarios), about 6% fewer instructions on a load run.
+  bytes for every URI callsim writes (pinned by a snapshot test, and
+  compared on the wire logs of all 22 SIP scenarios; a URI spelled
+  unusually, `SIP:` or port `05060`, is now sent as written where rsip
+  used to normalise it), about 6% fewer instructions on a load run.
 - RPC frames are read in one pass instead of through serde's buffered
   tagged enum; node configs are deserialised once per change.
 - Together: load.toml (3,000 calls) from 4.20 to 3.88 billion instructions
   in this session (the simulation itself, without oracles and report, from
   3.85 to 3.53, -8%), on top of -21% in the session before; 10,000 calls
-  from 7.2 s (2026-11-22) to about 2.0 s wall; 100,000 calls from an
+  from 7.2 s (2026-11-22) to 1.8-2.0 s wall; 100,000 calls from an
   extrapolated 3 GiB to about 600 MiB measured.
 - The raw floor now moves as many messages as the scenario put on turmoil's
-  links, media datagrams and TCP segments included (it used to move only
-  the SIP messages). It barely moved: twilio's floor is 174-182 ms with
-  62,652 messages and was 179 ms with 14,000, because turmoil's floor is
-  its per-tick cost, not its per-message cost.
+  links, media datagrams and TCP segments included (it used to be sized by
+  the SIP messages alone), and paces its pings instead of waiting for each
+  echo, which had kept it to one round trip per two ticks: twilio's floor
+  moved 7,500 datagrams where it was asked for 14,000, and now moves the
+  62,652 it is asked for (the floor checks the count). Its wall time went
+  from about 175 ms to about 200 ms.
 
 Where a load run's instructions go now (callgrind, 3,000 calls, the
 simulation's 3.53 billion):
@@ -336,7 +340,7 @@ simulation's 3.53 billion):
   timer wheel and clock (`Rt::now` enters each runtime every tick); turmoil
   links every pair of hosts and, on every tick, scans every link for every
   host (`deliver_messages`: n hosts cost n x n(n-1)/2 link visits a tick,
-  which is why the raw floor falls from about 960x at 8 hosts to about 390x
+  which is why the raw floor falls from about 860x at 8 hosts to about 380x
   at 16). Its tables are `IndexMap`s hashed with SipHash. This is what the
   raw-floor column measures.
 - SIP, about 40%: building (rsip serialisation about 4%, the parse-back
@@ -354,28 +358,29 @@ simulation's 3.53 billion):
 - Oracles and the report run after the simulation and are not in the wall
   times above.
 
-Why the overhead target is missed (twilio and vapi-fixed; every other
-scenario is at or under 1.5x):
+Why the overhead target is missed (twilio at about 2.05x and vapi-fixed
+at about 1.6x; every other scenario is at or under 1.4x):
 
 - twilio-telemetry-overflow runs 2,000 calls in 150 s on 9 hosts: 13 new
   calls and about 93 SIP messages per simulated second, each call with a
   Play fetched through the media proxy over TCP and telemetry batches to a
-  collector. Its simulation costs 3.29 billion instructions against 1.71
+  collector. Its simulation costs 3.30 billion instructions against 1.97
   billion for its raw floor (the same 9 hosts, 15,000 ticks and 62,652
-  messages): 1.9x in instructions, 2.5x in wall time (callsim's working set
-  is larger than the floor's). Of the 1.6 billion above the floor, SIP is
-  about 0.9 (27,000 instructions a message to build and check, about
-  38,000 more in the transaction and driver layers), RPC and TCP about
-  0.25 (6,000 connections), events about 0.15, and the media streams,
-  proxy pools and telemetry the rest. At this ratio of wall time to
-  instructions, 1.5x would mean about 2.0 billion instructions: taking 1.3
-  of the 1.6 billion callsim adds, more than its whole SIP layer. That
-  would mean giving up the parse-back check of what callsim builds (the
-  codec's guarantee that it never sends what it would reject), the
-  connection per RPC, or rsip's message model; none is done.
+  messages): 1.68x in instructions, about 2.05x in wall time (callsim's
+  working set is larger than the floor's). Of the 1.33 billion above the
+  floor, SIP is about 0.9 (27,000 instructions a message to build and
+  check, about 38,000 more in the transaction and driver layers), RPC and
+  TCP about 0.25 (6,000 connections, whose setup and teardown in turmoil
+  cost more than the datagrams the floor sends in their place), events
+  about 0.15. At this ratio of wall time to instructions, 1.5x would mean
+  about 2.4 billion instructions: taking 0.9 of the 1.33 billion callsim
+  adds, all of its SIP layer. That would mean giving up the parse-back
+  check of what callsim builds (the codec's guarantee that it never sends
+  what it would reject), the connection per RPC, or rsip's message model;
+  none is done.
 - vapi-sbc-networking-fixed relays 38,925 SIP messages through SBC pods
   that also probe their next hops with OPTIONS (7,196 probes, each a
-  distinct message built and checked); it sits at about 1.7x for the same
+  distinct message built and checked); it sits at about 1.6x for the same
   reason.
 ";
 
