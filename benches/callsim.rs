@@ -328,10 +328,11 @@ What changed since the first measurement (2026-11-22):
 - The raw floor now moves as many messages as the scenario put on turmoil's
   links, media datagrams and TCP segments included (it used to be sized by
   the SIP messages alone), and paces its pings instead of waiting for each
-  echo, which had kept it to one round trip per two ticks: twilio's floor
-  moved 7,500 datagrams where it was asked for 14,000, and now moves the
-  62,652 it is asked for (the floor checks the count). Its wall time went
-  from about 175 ms to about 200 ms.
+  echo and then sleeping, which had held it to one round trip every two to
+  four ticks: sized by SIP messages, twilio's floor moved 7,500 of the
+  14,000 datagrams it was asked for, and sized by all link messages, 15,000
+  of 62,652. It now moves all 62,652 (and checks the count), and its wall
+  time went from about 175 ms to about 200 ms.
 
 Where a load run's instructions go now (callgrind, 3,000 calls, the
 simulation's 3.53 billion):
@@ -402,7 +403,7 @@ fn main() {
 
     // 1. Time compression and overhead against raw turmoil, per scenario.
     let _ = writeln!(md, "## Time compression and overhead against raw turmoil\n");
-    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts and ticks on bare turmoil (no recorder, no SIP, no nodes), in the same process, and puts as many UDP datagrams on its links as the scenario put messages on turmoil's links: its UDP datagrams (SIP and media) and its TCP segments (RPC, fetches, telemetry), counted in one extra run. Each figure is the fastest of three runs.\n");
+    let _ = writeln!(md, "Each scenario at its own seed and tick. The raw floor runs the same hosts and ticks on bare turmoil (no recorder, no SIP, no nodes), in the same process, and puts as many UDP datagrams on its links (pings and their echoes, so an even number, at most one short) as the scenario put messages on turmoil's links: its UDP datagrams (SIP and media) and its TCP segments (RPC, fetches, telemetry), counted in one extra run. Each figure is the fastest of three runs.\n");
     let _ = writeln!(md, "| scenario | hosts | tick ms | sim s | wall ms | sim/wall | calls | SIP msgs | UDP datagrams | TCP segments | events | raw floor wall ms | overhead |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Time left at the end of the run for the last echoes to arrive.
+/// Time left at the end of the run for the last echoes to arrive (plus
+/// two ticks: a ping sent in one step is echoed in the next).
 const DRAIN: Duration = Duration::from_millis(100);
 
 /// Runs `hosts` turmoil hosts for `sim` at `tick`. One of them sends
@@ -17,12 +18,27 @@ const DRAIN: Duration = Duration::from_millis(100);
 /// callsim's idle nodes. Returns the wall time of the step loop.
 pub fn raw_floor(hosts: usize, tick: Duration, sim: Duration, messages: u64) -> Duration {
     assert!(hosts >= 2, "the floor needs a sender and an echo");
+    assert!(!tick.is_zero(), "the floor needs a tick");
+    let pings = messages / 2;
+    let drain = DRAIN + tick * 2;
+    assert!(
+        pings == 0 || sim > drain + tick,
+        "a floor of {sim:?} leaves no time to send before the last echoes"
+    );
+    let window = sim.saturating_sub(drain).max(tick);
+    let gap = Duration::from_nanos((window.as_nanos() as u64 / pings.max(1)).max(1));
+    // Every ping goes to one socket, which turmoil fills once per tick:
+    // room for a tick's pings, so none is dropped for a full buffer
+    // (turmoil's default is 64; callsim spreads the same traffic over many
+    // sockets).
+    let per_tick = (tick.as_nanos() / u128::from(gap.as_nanos() as u64)) as usize + 1;
     let mut s = turmoil::Builder::new()
         .rng_seed(1)
         .tick_duration(tick)
         .simulation_duration(sim + tick * 16)
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(1))
+        .udp_capacity((2 * per_tick).max(64))
         .build();
     let echoed = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -46,9 +62,6 @@ pub fn raw_floor(hosts: usize, tick: Duration, sim: Duration, messages: u64) -> 
             Ok(())
         });
     }
-    let pings = messages / 2;
-    let window = sim.saturating_sub(DRAIN).max(tick);
-    let gap = Duration::from_nanos((window.as_nanos() as u64 / pings.max(1)).max(1));
     let sent_count = sent.clone();
     s.host("sender", move || {
         let sent = sent_count.clone();

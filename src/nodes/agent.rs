@@ -121,6 +121,7 @@ impl NodeConfig for AgentConfig {
             check::positive(&p, "interval", probe.interval)?;
             check::positive(&p, "ringing_timeout", probe.ringing_timeout)?;
             check::known_node(&p, "trunk", &probe.trunk, topology)?;
+            check::dial_number(&p, "to", &probe.to, "")?;
         }
         Ok(())
     }

@@ -60,3 +60,20 @@ pub fn known_node(
         ),
     ))
 }
+
+/// A dialled number (or a prefix of one, `sample` completing it): it becomes
+/// the user part of a SIP URI, so it must be one (RFC 3261 `user`, without
+/// the `:password` that `build_request` refuses).
+pub fn dial_number(prefix: &str, name: &str, value: &str, sample: &str) -> Result<(), FieldError> {
+    let user = format!("{value}{sample}");
+    let uri = format!("sip:{user}@host");
+    let why = match crate::sip::uri::check_uri(&uri) {
+        Err(why) => why,
+        Ok(_) if user.contains([':', '@']) => "':' and '@' cannot appear in a number".into(),
+        Ok(_) => return Ok(()),
+    };
+    Err(FieldError::new(
+        field(prefix, name),
+        format!("{value:?} is not a number to dial: {why}"),
+    ))
+}

@@ -173,6 +173,7 @@ impl Workload {
                 check::share(p, "sync_share", share)?;
             }
             check::known_node(p, "trunk", &out.trunk, topology)?;
+            check::dial_number(p, "to_prefix", &out.to_prefix, "0000001")?;
         }
         if let Some(inb) = &self.inbound {
             let p = "workload.inbound";
@@ -180,6 +181,7 @@ impl Workload {
             check::at_least_one(p, "calls", inb.calls)?;
             positive_rate(p, inb.rate_per_s)?;
             check::positive(p, "hold", inb.hold)?;
+            check::dial_number(p, "to", &inb.to, "")?;
         }
         Ok(())
     }
