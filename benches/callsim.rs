@@ -332,7 +332,7 @@ What changed since the first measurement (2026-11-22):
   four ticks: sized by SIP messages, twilio's floor moved 7,500 of the
   14,000 datagrams it was asked for, and sized by all link messages, 15,000
   of 62,652. It now moves all 62,652 (and checks the count), and its wall
-  time went from about 175 ms to about 200 ms.
+  time went from about 175 ms to about 200-210 ms.
 
 Where a load run's instructions go now (callgrind, 3,000 calls, the
 simulation's 3.53 billion):
@@ -341,7 +341,7 @@ simulation's 3.53 billion):
   timer wheel and clock (`Rt::now` enters each runtime every tick); turmoil
   links every pair of hosts and, on every tick, scans every link for every
   host (`deliver_messages`: n hosts cost n x n(n-1)/2 link visits a tick,
-  which is why the raw floor falls from about 860x at 8 hosts to about 380x
+  which is why the raw floor falls from about 810-860x at 8 hosts to about 360-380x
   at 16). Its tables are `IndexMap`s hashed with SipHash. This is what the
   raw-floor column measures.
 - SIP, about 40%: building (rsip serialisation about 4%, the parse-back
@@ -359,15 +359,16 @@ simulation's 3.53 billion):
 - Oracles and the report run after the simulation and are not in the wall
   times above.
 
-Why the overhead target is missed (twilio at about 2.05x and vapi-fixed
-at about 1.6x; every other scenario is at or under 1.4x):
+Why the overhead target is missed (twilio at about 2.0-2.1x and
+vapi-fixed at about 1.6-1.7x; every other scenario is at or under about
+1.4x):
 
 - twilio-telemetry-overflow runs 2,000 calls in 150 s on 9 hosts: 13 new
   calls and about 93 SIP messages per simulated second, each call with a
   Play fetched through the media proxy over TCP and telemetry batches to a
   collector. Its simulation costs 3.30 billion instructions against 1.97
   billion for its raw floor (the same 9 hosts, 15,000 ticks and 62,652
-  messages): 1.68x in instructions, about 2.05x in wall time (callsim's
+  messages): 1.68x in instructions, about 2.0-2.1x in wall time (callsim's
   working set is larger than the floor's). Of the 1.33 billion above the
   floor, SIP is about 0.9 (27,000 instructions a message to build and
   check, about 38,000 more in the transaction and driver layers), RPC and
@@ -381,7 +382,7 @@ at about 1.6x; every other scenario is at or under 1.4x):
   none is done.
 - vapi-sbc-networking-fixed relays 38,925 SIP messages through SBC pods
   that also probe their next hops with OPTIONS (7,196 probes, each a
-  distinct message built and checked); it sits at about 1.6x for the same
+  distinct message built and checked); it sits at about 1.6-1.7x for the same
   reason.
 ";
 
