@@ -136,6 +136,7 @@ fn agent() {
         r#"probe = { trunk = "pstn" }"#,
         "nodes.agent.probe.trunk",
     );
+    check(a, r#"probe = { to = "+1 555" }"#, "nodes.agent.probe.to");
 }
 
 #[test]
@@ -272,6 +273,34 @@ fn workload() {
         r#"inbound = { calls = 3, rate_per_s = 1, hold = "0s" }"#,
         "workload.inbound.hold",
     );
+}
+
+/// A dialled number becomes a SIP URI's user part: one that cannot (a ':'
+/// would read as a password, a space is not allowed) is refused with its
+/// field and the reason, not left to fail every call at run time.
+#[test]
+fn numbers_that_cannot_be_dialled() {
+    let w = "#WORKLOAD";
+    for (number, why) in [
+        ("+1:555", "would read as a URI password"),
+        ("+1 555", "whitespace inside a URI"),
+        ("+1@555", "bad host"),
+    ] {
+        let line = format!("outbound = {{ calls = 1, rate_per_s = 1, to_prefix = {number:?} }}");
+        check(w, &line, "workload.outbound.to_prefix");
+        let e = load(&BASE.replace(w, &line)).expect_err("refused");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    check(
+        w,
+        r#"inbound = { calls = 3, rate_per_s = 1, to = "1:2" }"#,
+        "workload.inbound.to",
+    );
+    load(&BASE.replace(
+        w,
+        r#"outbound = { calls = 1, rate_per_s = 1, to_prefix = "" }"#,
+    ))
+    .expect("an empty prefix dials the bare 7-digit number");
 }
 
 #[test]

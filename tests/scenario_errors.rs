@@ -170,35 +170,3 @@ fn cli_incidents_without_a_catalogue_never_passes() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(5));
 }
-
-/// A dialled number becomes a SIP URI's user part: one that cannot (a ':'
-/// would read as a password, a space is not allowed) is refused with its
-/// field, not left to fail every call at run time.
-#[test]
-fn a_number_that_cannot_be_dialled() {
-    let base = r#"[run]
-seed = 1
-duration = "10s"
-
-[nodes.gateway]
-[nodes.bus]
-[nodes.agent]
-[nodes.sip]
-[nodes.carrier]
-
-[workload]
-outbound = { calls = 1, rate_per_s = 1.0, to_prefix = "+1555" }
-"#;
-    Scenario::from_toml(base, Path::new("ok.toml")).expect("valid");
-    for (prefix, why) in [
-        ("+1:555", "':' and '@' cannot appear"),
-        ("+1 555", "whitespace inside a URI"),
-    ] {
-        let e = check(&base.replace("\"+1555\"", &format!("{prefix:?}")));
-        assert_eq!(
-            (e.line, e.field.as_str()),
-            (12, "workload.outbound.to_prefix")
-        );
-        assert!(e.to_string().contains(why), "{e}");
-    }
-}

@@ -69,7 +69,7 @@ pub fn dial_number(prefix: &str, name: &str, value: &str, sample: &str) -> Resul
     let uri = format!("sip:{user}@host");
     let why = match crate::sip::uri::check_uri(&uri) {
         Err(why) => why,
-        Ok(_) if user.contains([':', '@']) => "':' and '@' cannot appear in a number".into(),
+        Ok(_) if user.contains(':') => "a ':' would read as a URI password".into(),
         Ok(_) => return Ok(()),
     };
     Err(FieldError::new(
