@@ -69,11 +69,12 @@ struct HostData {
 }
 
 impl HostData {
-    /// Sim time now from the anchored clock. Only inside a runtime: an
-    /// event from a drop outside one (a crashed host's tasks, the end of
-    /// the run) would read the wall clock through tokio, so it asks turmoil.
-    fn sim_elapsed(&self) -> Option<std::time::Duration> {
-        if tokio::runtime::Handle::try_current().is_err() {
+    /// Sim time now: from the anchored clock when `anchored` (the tick
+    /// allows it, see [`Recorder::with_tick`]) and inside a runtime (an
+    /// event from a drop outside one, a crashed host's tasks or the end of
+    /// the run, would read the wall clock through tokio); else from turmoil.
+    fn sim_elapsed(&self, anchored: bool) -> Option<std::time::Duration> {
+        if !anchored || tokio::runtime::Handle::try_current().is_err() {
             return turmoil::sim_elapsed();
         }
         if let Some((instant, sim)) = self.anchor.get() {
@@ -244,26 +245,19 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !is_ours(event.metadata()) {
-            if let Some(tally) = self
-                .network
-                .as_deref()
-                .filter(|_| self.counts_network(event.metadata()))
-            {
-                tally.record(event);
+            if let Some(tally) = &self.network {
+                if network::is_link_event(event.metadata()) {
+                    tally.record(event);
+                }
             }
             return;
         }
         let anchored = self.anchored_clock;
         let stamp = ctx.event_scope(event).and_then(|scope| {
             scope.into_iter().find_map(|span| {
-                span.extensions().get::<HostData>().map(|h| {
-                    let elapsed = if anchored {
-                        h.sim_elapsed()
-                    } else {
-                        turmoil::sim_elapsed()
-                    };
-                    (h.name.clone(), elapsed)
-                })
+                span.extensions()
+                    .get::<HostData>()
+                    .map(|h| (h.name.clone(), h.sim_elapsed(anchored)))
             })
         });
         let (host, elapsed) = match stamp {

@@ -100,9 +100,7 @@ pub struct RunOutput {
 
 /// Runs `scenario` with `seed`. The scenario must be validated.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
-    let recorder = Recorder::new().with_tick(scenario.run.tick.0);
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
+    run_with(Recorder::new(), scenario, seed)
 }
 
 /// [`run`], also counting the messages turmoil put on its links (UDP
@@ -112,14 +110,19 @@ pub fn run_counting_network(
     scenario: &Scenario,
     seed: u64,
 ) -> Result<(RunOutput, NetworkCounts), TestbedError> {
-    let recorder = Recorder::counting_network().with_tick(scenario.run.tick.0);
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let output =
-        tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))?;
+    let recorder = Recorder::counting_network();
+    let output = run_with(recorder.clone(), scenario, seed)?;
     let counts = recorder
         .network_counts()
         .expect("a counting recorder has counts");
     Ok((output, counts))
+}
+
+/// Installs `recorder` (set to the scenario's tick) for the run.
+fn run_with(recorder: Recorder, scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
+    let recorder = recorder.with_tick(scenario.run.tick.0);
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
 }
 
 fn run_recorded(
