@@ -500,8 +500,8 @@ fn main() {
             md,
             "\n## Scaling in hosts (load.toml, 1,000 calls, SIP pods added)\n"
         );
-        let base_hosts = load(load_path).topology().hosts.len();
-        let base_pods = load(load_path).topology().hosts_of("sip").len();
+        let base = load(load_path).topology();
+        let (base_hosts, base_pods) = (base.hosts.len(), base.hosts_of("sip").len());
         // The smallest load topology has one SIP pod: agent, gateway, bus,
         // SIP and carrier make 5 hosts, so the 4-host point runs at 5.
         let smallest = base_hosts - base_pods + 1;
@@ -513,21 +513,10 @@ fn main() {
         let _ = writeln!(md, "|---|---|---|---|");
         for hosts in [4usize.max(smallest), 8, 16] {
             let pods = hosts - (base_hosts - base_pods);
-            let mut scenario = load_edited(load_path, |t| {
+            let scenario = load_edited(load_path, |t| {
                 set(t, "nodes.sip.pods", toml::Value::Integer(pods as i64));
+                set(t, "workload.outbound.calls", toml::Value::Integer(1000));
             });
-            scenario = {
-                let text = scenario.to_toml();
-                let edited: toml::Table = toml::from_str(&text).expect("toml");
-                let mut edited = edited;
-                set(
-                    &mut edited,
-                    "workload.outbound.calls",
-                    toml::Value::Integer(1000),
-                );
-                Scenario::from_toml(&toml::to_string(&edited).expect("toml"), load_path)
-                    .expect("valid")
-            };
             let row = run_scenario("hosts", &scenario);
             let raw = raw_floor::raw_floor(
                 row.hosts,
