@@ -17,8 +17,9 @@
 use super::process::{self, Candidate};
 use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd};
 use super::{buggify, swarm};
-use crate::scenario::{Dur, Scenario, Topology};
-use crate::testbed::rng::{rng_for, SimRng};
+use crate::scenario::Scenario;
+use crate::sim::rng::{rng_for, SimRng};
+use crate::sim::{Dur, Topology};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 

@@ -16,7 +16,9 @@ use super::node::set_path;
 use super::plan::{resolve_hosts, resolve_links};
 use super::process::{self, OCCURRENCES_MAX};
 use super::spec::{DurationSpec, FaultKind, FaultSpec, LatencySpec, OperatorAction, SwarmKind};
-use crate::scenario::{Dur, FieldError, NodeKind, NodesConfig, Scenario, Topology};
+use crate::nodes::NodesConfig;
+use crate::scenario::Scenario;
+use crate::sim::{Dur, FieldError, Topology};
 use std::collections::BTreeSet;
 
 /// Checks the fault plan and fault settings against the scenario.
@@ -253,7 +255,7 @@ fn check_deployer_command(
 ) -> Result<(), FieldError> {
     for host in resolve_hosts(f, topology) {
         let kind = topology.host(&host).map(|h| h.kind);
-        if kind != Some(NodeKind::Deployer) {
+        if kind != Some("deployer") {
             return Err(FieldError::new(
                 field("node"),
                 format!(
