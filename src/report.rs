@@ -102,7 +102,8 @@ impl Report {
             tick_ms: output.tick_ms,
             calls: call_counts(&output.history),
             sip: sip_counts(&output.history),
-            faults: crate::faults::plan(scenario, &scenario.topology(), output.seed).describe(),
+            faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
+                .describe(),
             violations,
             alerts,
             history: output.history,
@@ -159,7 +160,7 @@ pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
     s.push_str(&format!("  scenario: {}\n", scenario.source.display()));
     // The expanded plan: what this seed's processes, swarm and fault
     // points decided, not just what the file says.
-    let plan = crate::faults::plan(scenario, &scenario.topology(), seed).describe();
+    let plan = crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), seed).describe();
     if plan.is_empty() {
         s.push_str("  fault plan: (none)\n");
     } else {

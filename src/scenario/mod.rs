@@ -163,10 +163,20 @@ impl Scenario {
         }
         self.nodes.validate(&topology)?;
         self.workload.validate(&topology)?;
-        crate::faults::validate_plan(self, &topology)?;
+        crate::faults::validate_plan(&self.plan_inputs(), &topology)?;
         crate::oracles::validate_config(&self.oracles)?;
         crate::oracles::monitors::validate_config(&self.monitors)?;
         Ok(())
+    }
+
+    /// What the fault plan reads of this scenario.
+    pub fn plan_inputs(&self) -> crate::faults::PlanInputs<'_> {
+        crate::faults::PlanInputs {
+            run: &self.run,
+            nodes: &self.nodes,
+            faults: &self.faults,
+            fault_settings: &self.fault_settings,
+        }
     }
 
     /// What the oracles need to know of the run besides its history.

@@ -135,7 +135,7 @@ fn run_recorded(
         });
     }
 
-    let mut schedule = crate::faults::schedule(scenario, seed, &topology);
+    let mut schedule = crate::faults::schedule(&scenario.plan_inputs(), seed, &topology);
     // Stable: actions at the same time keep the plan's order.
     schedule.sort_by_key(|a| a.at_ms);
     let mut schedule = schedule.into_iter().peekable();

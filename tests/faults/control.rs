@@ -72,7 +72,7 @@ fn drive(
         let config = scenario.nodes.section_value(h.section).expect("section");
         controls.insert(h.name.clone(), Control::new(config));
     }
-    let mut actions: Vec<ScheduledAction> = schedule(scenario, 1, topology);
+    let mut actions: Vec<ScheduledAction> = schedule(&scenario.plan_inputs(), 1, topology);
     actions.sort_by_key(|a| a.at_ms);
     let mut actions = actions.into_iter().peekable();
     while let Some(first) = actions.next() {
