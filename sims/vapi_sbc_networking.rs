@@ -56,11 +56,15 @@ fn the_same_fault_process_runs_in_both_variants() {
     let incident = common::incident(ID);
     let expanded = |variant| {
         let scenario = common::scenario(&incident, variant);
-        plan(&scenario, &scenario.topology(), scenario.run.seed)
-            .faults
-            .iter()
-            .map(|f| f.describe())
-            .collect::<Vec<_>>()
+        plan(
+            &scenario.plan_inputs(),
+            &scenario.topology(),
+            scenario.run.seed,
+        )
+        .faults
+        .iter()
+        .map(|f| f.describe())
+        .collect::<Vec<_>>()
     };
     let buggy = expanded(Variant::Buggy);
     assert!(

@@ -9,18 +9,22 @@
 //! replays from its seed.
 //!
 //! # Layout
-//! - [`scenario`]: the scenario type, TOML loading and validation.
-//! - [`testbed`]: the turmoil harness, step loop and control handles.
+//! Bottom to top (a module imports only from those above it in this list;
+//! ARCHITECTURE.md has the table and `tests/layering.rs` enforces it):
 //! - [`history`]: the event vocabulary, the recorder, hash and writers.
+//! - [`sim`]: the context a node runs in (config access, control handles,
+//!   seeded RNGs, spawn, sim time, topology) and the world faults act on.
 //! - [`net`]: UDP with per-packet faults; framed JSON over TCP.
-//! - [`nodes`]: the simulated nodes, one turmoil host each.
-//! - [`rpc`]: internal RPC (framed JSON over TCP) and its client middleware.
-//! - [`faults`]: the fault plan and its application.
 //! - [`sip`]: SIP on rsip: codec, RFC 3261 transactions, dialogs, lint.
+//! - [`rpc`]: internal RPC (framed JSON over TCP) and its client middleware.
+//! - [`nodes`]: the node registry and the simulated nodes, one host each.
+//! - [`faults`]: the fault plan and its application.
 //! - [`oracles`]: properties over the history.
 //! - [`incidents`]: the incident catalogue and its generic figures.
-//! - [`props`]: proptest strategies over scenarios (property cases).
+//! - [`scenario`]: the scenario type, TOML loading and validation.
+//! - [`testbed`]: the turmoil harness and the step loop.
 //! - [`report`]: verdicts, figures, the `SEED=` block.
+//! - [`props`]: proptest strategies over scenarios (property cases).
 //! - [`cli`]: the commands of the `callsim` binary.
 //!
 //! # Example
@@ -53,5 +57,6 @@ pub mod props;
 pub mod report;
 pub mod rpc;
 pub mod scenario;
+pub mod sim;
 pub mod sip;
 pub mod testbed;

@@ -77,6 +77,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the node kinds and the faults each honours (the registry).
+    Kinds {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the incident catalogue (fixtures/incidents.toml).
     Incidents {
         #[arg(long)]
@@ -135,6 +140,7 @@ fn main() {
             json,
             bundles,
         }),
+        Command::Kinds { json } => cli::kinds::command(json),
         Command::Incidents { json } => cli::incidents::command(json),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),
     };

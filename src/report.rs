@@ -68,9 +68,17 @@ impl Report {
     /// judge it. `alerts` lists every `alert.fire` of the result.
     pub fn build(scenario: &Scenario, output: RunOutput, wall_ms: u64) -> Report {
         let mut output = output;
-        let firings = crate::oracles::monitors::evaluate(scenario, &output.history);
+        let firings = crate::oracles::monitors::evaluate_with(
+            &scenario.monitors,
+            &output.history,
+            scenario.run.duration.as_millis(),
+        );
         crate::oracles::monitors::merge(&mut output.history, &firings);
-        let violations = crate::oracles::evaluate(scenario, &output.history);
+        let violations = crate::oracles::evaluate(
+            &scenario.oracles,
+            &scenario.oracle_context(),
+            &output.history,
+        );
         let alerts = output
             .history
             .of_kind("alert.fire")
@@ -94,7 +102,8 @@ impl Report {
             tick_ms: output.tick_ms,
             calls: call_counts(&output.history),
             sip: sip_counts(&output.history),
-            faults: crate::faults::plan(scenario, &scenario.topology(), output.seed).describe(),
+            faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
+                .describe(),
             violations,
             alerts,
             history: output.history,
@@ -151,7 +160,7 @@ pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
     s.push_str(&format!("  scenario: {}\n", scenario.source.display()));
     // The expanded plan: what this seed's processes, swarm and fault
     // points decided, not just what the file says.
-    let plan = crate::faults::plan(scenario, &scenario.topology(), seed).describe();
+    let plan = crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), seed).describe();
     if plan.is_empty() {
         s.push_str("  fault plan: (none)\n");
     } else {
@@ -181,4 +190,13 @@ pub fn git_commit() -> String {
         .ok()
         .or_else(|| option_env!("CALLSIM_GIT_COMMIT").map(str::to_string))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Runs a scenario once and judges it; the wall time is measured here, at
+/// the edge, and never enters the history.
+pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed::TestbedError> {
+    let wall_start = std::time::Instant::now();
+    let output = crate::testbed::run(scenario, seed)?;
+    let wall_ms = wall_start.elapsed().as_millis() as u64;
+    Ok(Report::build(scenario, output, wall_ms))
 }

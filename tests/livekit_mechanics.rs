@@ -57,10 +57,14 @@ struct Run {
 fn run(middleware: &str, tracing_timeout: &str, answer_after: &str) -> Run {
     let scenario = scenario(middleware, tracing_timeout, answer_after);
     let output = callsim::testbed::run(&scenario, scenario.run.seed).expect("run completes");
-    let violations = callsim::oracles::evaluate(&scenario, &output.history)
-        .into_iter()
-        .map(|v| v.oracle)
-        .collect();
+    let violations = callsim::oracles::evaluate(
+        &scenario.oracles,
+        &scenario.oracle_context(),
+        &output.history,
+    )
+    .into_iter()
+    .map(|v| v.oracle)
+    .collect();
     Run {
         history: output.history,
         violations,

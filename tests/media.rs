@@ -8,9 +8,9 @@
 
 use callsim::history::{host_span, History, Recorder};
 use callsim::nodes::call_control::{CallControl, CallControlConfig, FlowOutcome, Verb};
-use callsim::nodes::NodeCtx;
-use callsim::scenario::{NodeKind, Scenario};
-use callsim::testbed::Control;
+use callsim::scenario::Scenario;
+use callsim::sim::Control;
+use callsim::sim::NodeCtx;
 use rand::Rng;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -44,8 +44,8 @@ fn run(nodes: &str, load: Load) -> Outcome {
             .simulation_duration(Duration::from_secs(600))
             .build();
         let topology = Arc::new(scenario.topology());
-        let shared = Arc::new(scenario.clone());
-        let ctx_for = |name: &str, kind: NodeKind, section: &'static str| {
+        let shared = Arc::new(toml::Value::try_from(&scenario.workload).expect("workload as TOML"));
+        let ctx_for = |name: &str, kind: &'static str, section: &'static str| {
             let config = scenario
                 .nodes
                 .section_value(section)
@@ -58,7 +58,7 @@ fn run(nodes: &str, load: Load) -> Outcome {
                 seed: scenario.run.seed,
                 incarnation: 0,
                 control: Control::new(config).handle(),
-                scenario: shared.clone(),
+                workload: shared.clone(),
                 topology: topology.clone(),
             }
         };
@@ -70,7 +70,7 @@ fn run(nodes: &str, load: Load) -> Outcome {
                 async move { callsim::nodes::run(ctx).instrument(span).await }
             });
         }
-        let driver = ctx_for("driver", NodeKind::Echo, "echo");
+        let driver = ctx_for("driver", "echo", "echo");
         let dropped_in = dropped.clone();
         sim.client(
             "driver",

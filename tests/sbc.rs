@@ -7,7 +7,7 @@
 mod support;
 
 use callsim::history::History;
-use callsim::testbed::control::GrayMode;
+use callsim::sim::control::GrayMode;
 use std::time::Duration;
 use support::{by_status, Answer, Calls, Harness};
 

@@ -20,14 +20,15 @@ use tracing_subscriber::layer::SubscriberExt;
 use callsim::history::ladder::ladder;
 use callsim::history::{emit, host_span, Event, History, Recorder};
 use callsim::net::UdpEndpoint;
-use callsim::nodes::NodeCtx;
-use callsim::scenario::{Dur, NodeKind, RunConfig, Scenario, Topology};
+use callsim::scenario::Topology;
+use callsim::sim::rng::rng_for;
+use callsim::sim::Control;
+use callsim::sim::NodeCtx;
 use callsim::sip::ua::{
     CallEvent, CallOutcome, CallRequest, HangupOutcome, IncomingCalls, SipUa, UaConfig,
 };
 use callsim::sip::SipTimers;
-use callsim::testbed::rng::rng_for;
-use callsim::testbed::{Control, EPOCH};
+use callsim::testbed::EPOCH;
 
 const SIP_PORT: u16 = 5060;
 const LATENCY: Duration = Duration::from_millis(10);
@@ -36,13 +37,13 @@ const LATENCY: Duration = Duration::from_millis(10);
 fn node_ctx(name: &str, control: &Control, seed: u64) -> NodeCtx {
     NodeCtx {
         name: Arc::from(name),
-        kind: NodeKind::Echo,
+        kind: "echo",
         pod: 0,
         section: "echo",
         seed,
         incarnation: 0,
         control: control.handle(),
-        scenario: Arc::new(Scenario::new(RunConfig::new(Dur::from_secs(600)))),
+        workload: Arc::new(toml::Value::Table(Default::default())),
         topology: Arc::new(Topology { hosts: Vec::new() }),
     }
 }
@@ -372,7 +373,7 @@ fn lossy_calls(seed: u64) -> (Vec<String>, History) {
         |incoming| async move {
             let mut incoming = incoming.expect("bob runs a user agent");
             while let Some(call) = incoming.next().await {
-                callsim::testbed::spawn(async move {
+                callsim::sim::spawn(async move {
                     call.ring();
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     if let Ok(mut active) = call.answer().await {

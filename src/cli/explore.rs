@@ -208,7 +208,8 @@ pub fn write_bundle(
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
         // As expanded for this seed: process occurrences, swarm picks.
-        fault_plan: crate::faults::plan(scenario, &scenario.topology(), result.seed).describe(),
+        fault_plan: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), result.seed)
+            .describe(),
         commit: git_commit(),
         replay: replay_command(&scenario.source.display().to_string(), result.seed),
         error,

@@ -5,6 +5,7 @@
 pub mod determinism;
 pub mod explore;
 pub mod incidents;
+pub mod kinds;
 pub mod run;
 pub mod sip_lint;
 

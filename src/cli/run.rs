@@ -2,7 +2,6 @@
 
 use super::{exit, load_scenario, resolve_seed};
 use crate::report::{seed_block, Report, Verdict};
-use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 
 pub struct RunArgs {
@@ -12,14 +11,7 @@ pub struct RunArgs {
     pub trace: Option<PathBuf>,
 }
 
-/// Runs a scenario once and judges it; the wall time is measured here, at
-/// the edge, and never enters the history.
-pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed::TestbedError> {
-    let wall_start = std::time::Instant::now();
-    let output = crate::testbed::run(scenario, seed)?;
-    let wall_ms = wall_start.elapsed().as_millis() as u64;
-    Ok(Report::build(scenario, output, wall_ms))
-}
+pub use crate::report::run_once;
 
 pub fn command(args: RunArgs) -> i32 {
     let scenario = match load_scenario(&args.scenario) {

@@ -1,11 +1,11 @@
 //! In-code fault points, in the style of FoundationDB's BUGGIFY.
 //!
 //! Node code marks the places where real stacks break, with its
-//! `NodeCtx` or control handle:
+//! `NodeCtx` or control handle (the node side lives in `sim::buggify`):
 //!
 //! ```
-//! use callsim::faults::{buggify, buggify::SIP_DROP_180};
-//! use callsim::testbed::Control;
+//! use callsim::sim::buggify::{buggify, SIP_DROP_180};
+//! use callsim::sim::Control;
 //! let control = Control::new(toml::Value::Table(Default::default()));
 //! let ctx = control.handle(); // in a node: `&ctx`, its NodeCtx
 //! if buggify(&ctx, SIP_DROP_180) {
@@ -37,70 +37,10 @@
 
 use super::plan::ActiveSite;
 use super::spec::FaultSettingsConfig;
-use crate::history::{emit, Event};
-use crate::nodes::NodeCtx;
-use crate::testbed::control::FaultPoint;
-use crate::testbed::rng::derive_seed;
-use crate::testbed::{ControlHandle, World};
-
-/// SIP: drop a `180 Ringing` instead of sending it (the caller never hears
-/// ringing; its timers must cope).
-pub const SIP_DROP_180: &str = "sip.drop_180";
-/// SIP: delay an ACK (for example by one T1) before sending it.
-pub const SIP_DELAY_ACK: &str = "sip.delay_ack";
-/// RPC: a handler takes much longer than its normal service time.
-pub const RPC_SLOW_HANDLER: &str = "rpc.slow_handler";
-/// RPC: the reply of a handled request is lost.
-pub const RPC_DROP_REPLY: &str = "rpc.drop_reply";
-/// Health checks: a health-check reply is lost (a false failure).
-pub const HEALTH_LOSE_REPLY: &str = "health.lose_reply";
-/// Media: a relayed media packet is dropped.
-pub const MEDIA_DROP_PACKET: &str = "media.drop_packet";
-/// Harness self-test: the echo node does not answer a datagram.
-pub const HARNESS_ECHO_DROP: &str = "harness.echo_drop";
-
-/// Every site name, in a fixed order.
-pub const SITES: [&str; 7] = [
-    SIP_DROP_180,
-    SIP_DELAY_ACK,
-    RPC_SLOW_HANDLER,
-    RPC_DROP_REPLY,
-    HEALTH_LOSE_REPLY,
-    MEDIA_DROP_PACKET,
-    HARNESS_ECHO_DROP,
-];
-
-/// Anything that carries a host's control handle.
-pub trait FaultPoints {
-    fn control_handle(&self) -> &ControlHandle;
-}
-
-impl FaultPoints for NodeCtx {
-    fn control_handle(&self) -> &ControlHandle {
-        &self.control
-    }
-}
-
-impl FaultPoints for ControlHandle {
-    fn control_handle(&self) -> &ControlHandle {
-        self
-    }
-}
-
-/// Whether the fault point `site` fires now. False unless the run
-/// activated the site; then true with its fire probability, drawn
-/// deterministically. Emits `fault.point` when it fires.
-pub fn buggify(at: &impl FaultPoints, site: &str) -> bool {
-    debug_assert!(SITES.contains(&site), "unknown fault point site {site:?}");
-    let Some((point, reached)) = at.control_handle().reach_fault_point(site) else {
-        return false;
-    };
-    let fired = unit(derive_seed(point.seed, &[&reached.to_string()])) < point.fire_probability;
-    if fired {
-        emit(Event::FaultPoint { site });
-    }
-    fired
-}
+pub use crate::sim::buggify::{buggify, unit, FaultPoints, SITES};
+use crate::sim::control::FaultPoint;
+use crate::sim::rng::derive_seed;
+use crate::sim::World;
 
 /// The sites active in a run with `seed` (empty when buggify is off).
 pub fn activate(settings: &FaultSettingsConfig, seed: u64) -> Vec<ActiveSite> {
@@ -136,9 +76,4 @@ pub fn install(world: &World<'_, '_>, sites: &[ActiveSite], seed: u64) {
             );
         }
     }
-}
-
-/// A uniform draw in [0, 1) from 64 random bits.
-pub fn unit(bits: u64) -> f64 {
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -16,8 +16,8 @@
 
 use super::plan::PlannedFault;
 use super::spec::{FaultKind, LatencySpec};
-use crate::testbed::control::PacketRule;
-use crate::testbed::World;
+use crate::sim::control::PacketRule;
+use crate::sim::World;
 use std::collections::BTreeMap;
 
 /// What the test-bed has applied to one host pair (named in order:
@@ -104,7 +104,7 @@ pub fn apply_link(
         }
     }
     if applied.latency != desired.latency {
-        let run = &world.scenario.run;
+        let run = &world.run;
         let (min, max) = match desired.latency {
             Some(LatencySpec::Fixed(d)) => (d, d),
             Some(LatencySpec::Range { min, max }) => (min, max),

@@ -69,3 +69,15 @@ pub use spec::{
     LatencySpec, OperatorAction, SwarmConfig, SwarmKind, Trigger,
 };
 pub use validate::validate_plan;
+
+/// What the fault plan reads of a scenario: the run settings, the node
+/// sections (for `set` checks), the `[[faults]]` and `[fault_settings]`.
+/// The scenario, one layer up, hands these over
+/// (`Scenario::plan_inputs`); the field names are the scenario's own.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInputs<'a> {
+    pub run: &'a crate::sim::RunConfig,
+    pub nodes: &'a crate::nodes::NodesConfig,
+    pub faults: &'a [FaultSpec],
+    pub fault_settings: &'a FaultSettingsConfig,
+}

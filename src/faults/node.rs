@@ -15,8 +15,8 @@
 
 use super::plan::PlannedFault;
 use super::spec::FaultKind;
-use crate::testbed::control::{NodeFaults, RateLimit};
-use crate::testbed::World;
+use crate::sim::control::{NodeFaults, RateLimit};
+use crate::sim::World;
 
 /// Default refusal code of a rate limit.
 pub const RATE_LIMIT_CODE_DEFAULT: u16 = 429;
@@ -81,9 +81,7 @@ pub fn desired_config<'f>(
         .ok_or_else(|| format!("unknown host {host}"))?
         .section;
     let mut config = world
-        .scenario
-        .nodes
-        .section_value(section)
+        .section_config(section)
         .ok_or_else(|| format!("host {host} has no config section"))?;
     let mut sets: Vec<&PlannedFault> = active
         .filter(|f| f.kind() == FaultKind::Set && f.hosts.iter().any(|h| h == host))

@@ -16,9 +16,10 @@
 
 use super::process::{self, Candidate};
 use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd};
+use super::PlanInputs;
 use super::{buggify, swarm};
-use crate::scenario::{Dur, Scenario, Topology};
-use crate::testbed::rng::{rng_for, SimRng};
+use crate::sim::rng::{rng_for, SimRng};
+use crate::sim::{Dur, Topology};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
@@ -134,7 +135,7 @@ impl FaultPlan {
 
 /// Expands the scenario's fault settings for one seed. The scenario must
 /// be validated.
-pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
+pub fn plan(scenario: &PlanInputs<'_>, topology: &Topology, seed: u64) -> FaultPlan {
     let duration_ms = scenario.run.duration.as_millis();
     let heal_ms = scenario.fault_settings.heal.map(|h| h.as_millis());
     let horizon_ms = heal_ms.unwrap_or(duration_ms);

@@ -23,8 +23,8 @@
 
 use super::plan::pair_links;
 use super::spec::{DurationSpec, FaultKind, FaultSpec};
-use crate::scenario::Topology;
-use crate::testbed::rng::SimRng;
+use crate::sim::rng::SimRng;
+use crate::sim::Topology;
 use rand::Rng;
 use std::collections::BTreeSet;
 

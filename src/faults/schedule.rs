@@ -18,15 +18,16 @@ use super::link::{self, pair_key, LinkStates};
 use super::node;
 use super::plan::{plan, PlannedFault};
 use super::spec::{FaultKind, OperatorAction};
+use super::PlanInputs;
 use crate::history::{emit, Event};
-use crate::scenario::{Scenario, Topology};
-use crate::testbed::{ScheduledAction, World};
+use crate::sim::Topology;
+use crate::sim::{ScheduledAction, World};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// The step loop's actions for the scenario's fault settings with `seed`.
-pub fn schedule(scenario: &Scenario, seed: u64, topology: &Topology) -> Vec<ScheduledAction> {
+pub fn schedule(scenario: &PlanInputs<'_>, seed: u64, topology: &Topology) -> Vec<ScheduledAction> {
     let plan = plan(scenario, topology, seed);
     let engine = Rc::new(RefCell::new(Engine::default()));
     let mut actions = Vec::new();

@@ -7,8 +7,8 @@
 //! refuses the rest, so a typo such as `probability` on a partition is an
 //! error with its line rather than a silently ignored field.
 
-use crate::scenario::Dur;
-use crate::testbed::control::GrayMode;
+use crate::sim::control::GrayMode;
+use crate::sim::Dur;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -25,8 +25,8 @@
 
 use super::process::{all_link_candidates, host_candidates, link_candidates, Candidate};
 use super::spec::{FaultKind, FaultSpec, LatencySpec, SwarmConfig, SwarmKind};
-use crate::scenario::{Dur, Topology};
-use crate::testbed::rng::{rng_for, SimRng};
+use crate::sim::rng::{rng_for, SimRng};
+use crate::sim::{Dur, Topology};
 use rand::Rng;
 
 /// A kind the swarm switched on for this seed.

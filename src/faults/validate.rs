@@ -16,11 +16,13 @@ use super::node::set_path;
 use super::plan::{resolve_hosts, resolve_links};
 use super::process::{self, OCCURRENCES_MAX};
 use super::spec::{DurationSpec, FaultKind, FaultSpec, LatencySpec, OperatorAction, SwarmKind};
-use crate::scenario::{Dur, FieldError, NodeKind, NodesConfig, Scenario, Topology};
+use super::PlanInputs;
+use crate::nodes::NodesConfig;
+use crate::sim::{Dur, FieldError, Topology};
 use std::collections::BTreeSet;
 
 /// Checks the fault plan and fault settings against the scenario.
-pub fn validate_plan(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+pub fn validate_plan(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), FieldError> {
     let duration = scenario.run.duration;
     let settings = &scenario.fault_settings;
     if let Some(heal) = settings.heal {
@@ -40,7 +42,7 @@ pub fn validate_plan(scenario: &Scenario, topology: &Topology) -> Result<(), Fie
 }
 
 fn validate_fault(
-    scenario: &Scenario,
+    scenario: &PlanInputs<'_>,
     topology: &Topology,
     i: usize,
     f: &FaultSpec,
@@ -245,7 +247,7 @@ fn validate_fault(
 /// the command: its own check (template steps it knows, resources that
 /// exist) runs here, before the run.
 fn check_deployer_command(
-    scenario: &Scenario,
+    scenario: &PlanInputs<'_>,
     topology: &Topology,
     f: &FaultSpec,
     command: &toml::Value,
@@ -253,7 +255,7 @@ fn check_deployer_command(
 ) -> Result<(), FieldError> {
     for host in resolve_hosts(f, topology) {
         let kind = topology.host(&host).map(|h| h.kind);
-        if kind != Some(NodeKind::Deployer) {
+        if kind != Some("deployer") {
             return Err(FieldError::new(
                 field("node"),
                 format!(
@@ -378,7 +380,7 @@ fn check_params(
 }
 
 fn check_set(
-    scenario: &Scenario,
+    scenario: &PlanInputs<'_>,
     topology: &Topology,
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
@@ -431,7 +433,7 @@ fn check_duration(
 }
 
 fn check_process(
-    scenario: &Scenario,
+    scenario: &PlanInputs<'_>,
     topology: &Topology,
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
@@ -541,7 +543,7 @@ fn check_expected(rate_per_min: f64, at: Dur, end: Dur, field: String) -> Result
     Ok(())
 }
 
-fn validate_buggify(scenario: &Scenario) -> Result<(), FieldError> {
+fn validate_buggify(scenario: &PlanInputs<'_>) -> Result<(), FieldError> {
     let Some(config) = &scenario.fault_settings.buggify else {
         return Ok(());
     };
@@ -583,7 +585,7 @@ fn validate_buggify(scenario: &Scenario) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn validate_swarm(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+fn validate_swarm(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), FieldError> {
     let Some(config) = &scenario.fault_settings.swarm else {
         return Ok(());
     };
@@ -836,7 +838,7 @@ fn lifecycle(f: &FaultSpec, topology: &Topology) -> Vec<(Dur, String, &'static s
 /// - two host-lifecycle events (crash, restart after a crash, restart,
 ///   operator restart) on one host at the same instant;
 /// - a restart of a host while a crash has it down.
-pub fn contradictions(scenario: &Scenario, topology: &Topology) -> Result<(), FieldError> {
+pub fn contradictions(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), FieldError> {
     let faults = &scenario.faults;
     let footprints: Vec<Footprint> = faults
         .iter()

@@ -4,7 +4,7 @@
 //! ringing_timeout?", "when did the call-duration monitor first fire?").
 
 use crate::history::History;
-use crate::scenario::Dur;
+use crate::sim::Dur;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

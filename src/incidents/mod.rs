@@ -18,7 +18,8 @@ pub mod runner;
 
 pub use runner::{run_incident, VariantResult};
 
-use crate::scenario::{FieldError, ScenarioError};
+use crate::scenario::ScenarioError;
+use crate::sim::FieldError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -53,7 +53,7 @@ pub fn run_incident(incident: &Incident, root: &Path) -> Result<Vec<VariantResul
     ] {
         let scenario = Scenario::load(&root.join(path)).map_err(|e| (2, e.to_string()))?;
         let seed = scenario.run.seed;
-        let report = crate::cli::run::run_once(&scenario, seed)
+        let report = crate::report::run_once(&scenario, seed)
             .map_err(|e| (5, format!("{} {:?}: {e}", incident.id, variant)))?;
         out.push(judge(incident, variant, report));
     }

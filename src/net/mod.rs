@@ -13,9 +13,9 @@
 
 pub mod frame;
 
-use crate::nodes::NodeCtx;
-use crate::testbed::rng::SimRng;
-use crate::testbed::ControlHandle;
+use crate::sim::rng::SimRng;
+use crate::sim::ControlHandle;
+use crate::sim::NodeCtx;
 use rand::Rng;
 use std::cell::RefCell;
 use std::io;
@@ -119,7 +119,7 @@ impl UdpEndpoint {
         }
         let this = self.clone();
         let bytes = buf.to_vec();
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             for _ in 0..copies {
                 // A send on a closed socket after a crash is not an error

@@ -20,8 +20,8 @@
 //! host's memory, so a restart with state loss brings the resource back in
 //! its configured start state.
 
-use super::NodeCtx;
 use crate::net::frame::{read_frame, write_frame};
+use crate::sim::NodeCtx;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::io;
@@ -113,7 +113,7 @@ pub fn serve(ctx: &NodeCtx, start_created: bool) -> Liveness {
     // one of them changes.
     let mut created_rx = created.subscribe();
     let mut faults_rx = ctx.control.fault_changes();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         loop {
             let live = *created_rx.borrow_and_update() && !faults_rx.borrow_and_update().disabled;
             live_tx.send_if_modified(|v| std::mem::replace(v, live) != live);
@@ -125,7 +125,7 @@ pub fn serve(ctx: &NodeCtx, start_created: bool) -> Liveness {
     });
 
     let name = ctx.name.clone();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         if let Err(e) = accept_loop(created).await {
             // Binding the admin port only fails if the host reuses it,
             // which is a bug in the node, not an outcome to simulate.
@@ -148,7 +148,7 @@ async fn accept_loop(created: Rc<watch::Sender<bool>>) -> io::Result<()> {
         open.set(open.get() + 1);
         let created = created.clone();
         let open = open.clone();
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             // A broken connection ends the exchange; the client sees it.
             let _ = serve_connection(stream, &created).await;
             open.set(open.get() - 1);

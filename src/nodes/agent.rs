@@ -14,15 +14,18 @@
 //! The agent emits no event of its own: what the platform did is recorded
 //! by the platform's nodes, and what the outside world saw by the carrier.
 
+use crate::nodes::dial;
 use crate::nodes::gateway::api::{self, ApiRequest, CreateSipParticipant};
 use crate::nodes::methods::{self, Decision, Dispatch};
-use crate::nodes::time::{now_ms, sleep, sleep_until_ms};
+use crate::nodes::ports;
 use crate::nodes::workload::arrival_times;
-use crate::nodes::{check, ports, NodeCtx};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Incoming, RpcError};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
-use crate::testbed::rng::rng_for;
+use crate::sim::rng::rng_for;
+use crate::sim::time::{now_ms, sleep, sleep_until_ms};
+use crate::sim::{check, NodeCtx};
+use crate::sim::{Dur, FieldError, Topology};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +124,7 @@ impl NodeConfig for AgentConfig {
             check::positive(&p, "interval", probe.interval)?;
             check::positive(&p, "ringing_timeout", probe.ringing_timeout)?;
             check::known_node(&p, "trunk", &probe.trunk, topology)?;
-            check::dial_number(&p, "to", &probe.to, "")?;
+            dial::dial_number(&p, "to", &probe.to, "")?;
         }
         Ok(())
     }
@@ -129,7 +132,7 @@ impl NodeConfig for AgentConfig {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let dispatch_ctx = ctx.clone();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         let _ = rpc::serve(ports::AGENT, move |req| {
             let ctx = dispatch_ctx.clone();
             async move { decide(&ctx, req).await }
@@ -139,7 +142,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: AgentConfig = ctx.config();
     if let Some(probe) = config.probe.clone() {
         let ctx = ctx.clone();
-        crate::testbed::spawn(async move { run_probe(&ctx, &probe).await });
+        crate::sim::spawn(async move { run_probe(&ctx, &probe).await });
     }
     place_outbound(&ctx).await;
     std::future::pending::<()>().await;
@@ -148,7 +151,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
 
 /// Places the workload's outbound calls at their arrival times.
 async fn place_outbound(ctx: &NodeCtx) {
-    let Some(load) = ctx.scenario.workload.outbound.clone() else {
+    let Some(load) = ctx.workload::<crate::nodes::workload::Workload>().outbound else {
         return;
     };
     let mut arrivals_rng = ctx.rng("workload.outbound.arrivals");
@@ -173,7 +176,7 @@ async fn place_outbound(ctx: &NodeCtx) {
             ringing_timeout: load.ringing_timeout,
         };
         let ctx = ctx.clone();
-        crate::testbed::spawn(async move { place(&ctx, request).await });
+        crate::sim::spawn(async move { place(&ctx, request).await });
     }
 }
 
@@ -189,7 +192,7 @@ async fn run_probe(ctx: &NodeCtx, probe: &ProbeConfig) {
             ringing_timeout: probe.ringing_timeout,
         };
         let ctx = ctx.clone();
-        crate::testbed::spawn(async move { place(&ctx, request).await });
+        crate::sim::spawn(async move { place(&ctx, request).await });
         sleep(probe.interval.0).await;
     }
 }
@@ -234,4 +237,16 @@ async fn decide(ctx: &NodeCtx, req: Incoming) -> Result<serde_json::Value, RpcEr
         Decision::Accept
     };
     Ok(methods::to_body(&decision))
+}
+
+/// The `AgentKind` node kind, as the registry lists it.
+pub struct AgentKind;
+
+impl crate::nodes::NodeKind for AgentKind {
+    const ABOUT: &'static str = "The customer's application: places and answers calls.";
+    type Config = AgentConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
 }

@@ -19,11 +19,13 @@
 //! answers `unavailable`, which the gateway reports as 503.
 
 use crate::history::{emit, Event};
-use crate::nodes::time::now_ms;
-use crate::nodes::{check, ports, NodeCtx};
+use crate::nodes::ports;
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Exchange, Incoming, RpcError};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::sim::time::now_ms;
+use crate::sim::{check, NodeCtx};
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -219,5 +221,17 @@ impl Bus {
             ErrorCode::Unavailable,
             format!("no SIP service reachable ({last_refusal})"),
         ))
+    }
+}
+
+/// The `BusKind` node kind, as the registry lists it.
+pub struct BusKind;
+
+impl crate::nodes::NodeKind for BusKind {
+    const ABOUT: &'static str = "The internal RPC broker in front of the SIP service.";
+    type Config = BusConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

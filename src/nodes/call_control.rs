@@ -17,11 +17,11 @@
 //! it does not depend on which verb failed or on the order of calls.
 
 use super::media::protocol::{FetchReply, FetchRequest, FETCH_PORT};
-use super::NodeCtx;
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
-use crate::scenario::{Dur, FieldError, Topology};
-use crate::testbed::rng::derive_seed;
+use crate::sim::rng::derive_seed;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

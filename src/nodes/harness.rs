@@ -15,11 +15,12 @@
 //! `harness.echo_drop` fires. It records `net.datagram` with `dir = echo`
 //! for each datagram it answers and `dir = refuse` for each it refuses.
 
-use super::NodeCtx;
 use crate::history::{emit, Event};
 use crate::net::UdpEndpoint;
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 
 /// UDP port the echo node listens on.
@@ -97,7 +98,7 @@ pub async fn run_pinger(ctx: NodeCtx) -> turmoil::Result {
     let socket = UdpEndpoint::bind(&ctx, PINGER_PORT).await?;
     let target = (config.target.as_str(), ECHO_PORT);
     let receiver = socket.clone();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         let mut buf = [0u8; DATAGRAM_MAX];
         while let Ok((n, from)) = receiver.recv_from(&mut buf).await {
             let seq = parse_seq(&buf[..n]);
@@ -145,7 +146,7 @@ pub async fn run_echo(ctx: NodeCtx) -> turmoil::Result {
         if faults.disabled
             || faults.gray.is_some()
             || over_limit
-            || crate::faults::buggify(&ctx, crate::faults::buggify::HARNESS_ECHO_DROP)
+            || crate::sim::buggify::buggify(&ctx, crate::sim::buggify::HARNESS_ECHO_DROP)
         {
             emit(Event::Datagram {
                 dir: "refuse",
@@ -172,4 +173,33 @@ fn parse_seq(bytes: &[u8]) -> u64 {
     let n = bytes.len().min(8);
     raw[..n].copy_from_slice(&bytes[..n]);
     u64::from_be_bytes(raw)
+}
+
+/// The `PingerKind` node kind, as the registry lists it.
+pub struct PingerKind;
+
+impl crate::nodes::NodeKind for PingerKind {
+    const ABOUT: &'static str =
+        "Harness self-test: sends datagrams to `echo` and counts the replies.";
+    type Config = PingerConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run_pinger(ctx).await
+    }
+}
+
+/// The `EchoKind` node kind, as the registry lists it.
+pub struct EchoKind;
+
+impl crate::nodes::NodeKind for EchoKind {
+    const ABOUT: &'static str = "Harness self-test: echoes every datagram back.";
+    type Config = EchoConfig;
+    const FAULTS: &'static [FaultSupport] = &[
+        FaultSupport::new("gray", &["work", "media"]),
+        FaultSupport::new("saturate", &[]),
+        FaultSupport::new("rate_limit", &[]),
+    ];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run_echo(ctx).await
+    }
 }

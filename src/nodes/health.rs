@@ -9,7 +9,7 @@
 //! unhealthy targets get no new traffic; without it the checks only report.
 
 use crate::history::{emit, Event};
-use crate::scenario::{Dur, FieldError};
+use crate::sim::{Dur, FieldError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

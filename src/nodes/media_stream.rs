@@ -22,8 +22,9 @@
 
 use crate::history::{emit, Event};
 use crate::net::UdpEndpoint;
-use crate::nodes::time::now_ms;
-use crate::nodes::{ports, NodeCtx};
+use crate::nodes::ports;
+use crate::sim::time::now_ms;
+use crate::sim::NodeCtx;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io;
@@ -84,7 +85,7 @@ impl MediaEndpoint {
             latches: Rc::default(),
         };
         let receiver = endpoint.clone();
-        crate::testbed::spawn(async move { receiver.receive().await });
+        crate::sim::spawn(async move { receiver.receive().await });
         Ok(endpoint)
     }
 
@@ -120,7 +121,7 @@ impl MediaEndpoint {
         let socket = self.socket.clone();
         let call = call.to_string();
         let task =
-            crate::testbed::spawn(async move { send_every(&socket, &call, peer, interval).await });
+            crate::sim::spawn(async move { send_every(&socket, &call, peer, interval).await });
         MediaStream { task }
     }
 
@@ -136,7 +137,7 @@ impl MediaEndpoint {
             .or_insert_with(now_ms);
         let socket = self.socket.clone();
         let call = call.to_string();
-        let task = crate::testbed::spawn(async move {
+        let task = crate::sim::spawn(async move {
             let Ok(peer) = rx.await else { return };
             send_every(&socket, &call, peer, interval).await;
         });

@@ -4,10 +4,11 @@
 
 use super::media::cpu::{Pool, PoolConfig};
 use super::media::protocol::{OriginReply, OriginRequest, ORIGIN_PORT};
-use super::NodeCtx;
 use crate::net::frame::{read_frame, write_frame};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -78,7 +79,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         }
         open.set(open.get() + 1);
         let (pool, open, config) = (pool.clone(), open.clone(), config.clone());
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             if let Ok(Some(_request)) = read_frame::<_, OriginRequest>(&mut stream).await {
                 let ok = pool.serve(config.serve_time.0).await.is_ok();
                 let reply = OriginReply {
@@ -89,5 +90,17 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             }
             open.set(open.get() - 1);
         });
+    }
+}
+
+/// The `OriginKind` node kind, as the registry lists it.
+pub struct OriginKind;
+
+impl crate::nodes::NodeKind for OriginKind {
+    const ABOUT: &'static str = "Where the media proxies download audio from.";
+    type Config = OriginConfig;
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("saturate", &[])];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

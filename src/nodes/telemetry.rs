@@ -6,10 +6,11 @@
 //! how fast a proxy's buffer drains.
 
 use super::media::protocol::{TelemetryAck, TelemetryBatch, TELEMETRY_PORT};
-use super::NodeCtx;
 use crate::net::frame::{read_frame, write_frame};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -75,7 +76,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         }
         open.set(open.get() + 1);
         let (open, config) = (open.clone(), config.clone());
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             while let Ok(Some(batch)) = read_frame::<_, TelemetryBatch>(&mut stream).await {
                 let ingest =
                     config.batch_time.0 + config.time_per_kb.0.mul_f64(batch.bytes as f64 / 1024.0);
@@ -89,5 +90,17 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             }
             open.set(open.get() - 1);
         });
+    }
+}
+
+/// The `TelemetryKind` node kind, as the registry lists it.
+pub struct TelemetryKind;
+
+impl crate::nodes::NodeKind for TelemetryKind {
+    const ABOUT: &'static str = "Telemetry collector of the media proxies.";
+    type Config = TelemetryConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

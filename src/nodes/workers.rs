@@ -24,11 +24,11 @@
 //! Architecture invariant: the pool never spawns, never polls; a waiting
 //! job is woken by the job that frees its worker.
 
-use crate::nodes::check;
-use crate::nodes::NodeCtx;
-use crate::scenario::FieldError;
-use crate::testbed::control::{GrayMode, NodeFaults};
-use crate::testbed::ControlHandle;
+use crate::sim::check;
+use crate::sim::control::{GrayMode, NodeFaults};
+use crate::sim::ControlHandle;
+use crate::sim::FieldError;
+use crate::sim::NodeCtx;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -185,7 +185,7 @@ impl Pool {
         let admission = {
             let mut state = self.state.borrow_mut();
             if let Some(limit) = faults.rate_limit {
-                let second = super::time::now_ms() / 1000;
+                let second = crate::sim::time::now_ms() / 1000;
                 if second != state.rate_second {
                     state.rate_second = second;
                     state.rate_admitted = 0;
@@ -221,7 +221,7 @@ impl Pool {
         } else {
             1.0
         };
-        super::time::sleep(service_time.mul_f64(factor)).await;
+        crate::sim::time::sleep(service_time.mul_f64(factor)).await;
         if faults.gray == Some(GrayMode::Work) || self.control.faults().gray == Some(GrayMode::Work)
         {
             return Err(Refusal::Gray);
@@ -246,7 +246,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testbed::control::{Control, RateLimit};
+    use crate::sim::control::{Control, RateLimit};
     use std::cell::Cell;
 
     /// Runs `body` inside a one-host turmoil sim (for its virtual clock).
@@ -279,7 +279,7 @@ mod tests {
             let results = results.clone();
             handles.push(tokio::task::spawn_local(async move {
                 let r = pool.serve(Duration::from_millis(ms)).await;
-                results.borrow_mut().push((crate::nodes::time::now_ms(), r));
+                results.borrow_mut().push((crate::sim::time::now_ms(), r));
             }));
         }
         for h in handles {
@@ -346,12 +346,12 @@ mod tests {
                 f.rate_limit = None;
                 f.gray = Some(GrayMode::Work);
             });
-            let started = crate::nodes::time::now_ms();
+            let started = crate::sim::time::now_ms();
             assert_eq!(
                 pool.serve(Duration::from_millis(50)).await,
                 Err(Refusal::Gray)
             );
-            assert_eq!(crate::nodes::time::now_ms() - started, 50);
+            assert_eq!(crate::sim::time::now_ms() - started, 50);
             control.update_faults(|f| {
                 f.gray = None;
                 f.disabled = true;
@@ -392,7 +392,7 @@ mod tests {
                 let done = done.clone();
                 tokio::task::spawn_local(async move {
                     let r = pool.serve(Duration::from_millis(100)).await;
-                    done.set(crate::nodes::time::now_ms() as u32);
+                    done.set(crate::sim::time::now_ms() as u32);
                     r
                 })
             };

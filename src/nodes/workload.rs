@@ -13,8 +13,9 @@
 //! host), so two scenarios that differ only in platform config see the same
 //! calls at the same times.
 
-use super::check;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::dial;
+use crate::sim::check;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 
 /// The calls the agent places and the carrier generates.
@@ -173,7 +174,7 @@ impl Workload {
                 check::share(p, "sync_share", share)?;
             }
             check::known_node(p, "trunk", &out.trunk, topology)?;
-            check::dial_number(p, "to_prefix", &out.to_prefix, "0000001")?;
+            dial::dial_number(p, "to_prefix", &out.to_prefix, "0000001")?;
         }
         if let Some(inb) = &self.inbound {
             let p = "workload.inbound";
@@ -181,7 +182,7 @@ impl Workload {
             check::at_least_one(p, "calls", inb.calls)?;
             positive_rate(p, inb.rate_per_s)?;
             check::positive(p, "hold", inb.hold)?;
-            check::dial_number(p, "to", &inb.to, "")?;
+            dial::dial_number(p, "to", &inb.to, "")?;
         }
         Ok(())
     }
@@ -213,7 +214,7 @@ pub fn arrival_times(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testbed::rng::rng_for;
+    use crate::sim::rng::rng_for;
 
     #[test]
     fn arrivals_follow_their_rate() {

@@ -10,7 +10,7 @@
 use super::calls::{calls, succeeded, CallView};
 use super::{OracleKind, Violation};
 use crate::history::History;
-use crate::scenario::{Dur, FieldError};
+use crate::sim::{Dur, FieldError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 
 use super::{OracleKind, Violation};
 use crate::history::History;
-use crate::scenario::FieldError;
+use crate::sim::FieldError;
 use serde::Deserialize;
 
 pub const NAME: &str = "datagrams_answered";

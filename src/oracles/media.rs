@@ -5,7 +5,7 @@ use super::availability::{check_positive, check_ratio};
 use super::calls::calls;
 use super::{OracleKind, Violation};
 use crate::history::History;
-use crate::scenario::{Dur, FieldError};
+use crate::sim::{Dur, FieldError};
 use serde::Deserialize;
 
 pub const MEDIA: &str = "media_flows";

@@ -48,7 +48,7 @@ pub mod testkit;
 pub use harness::datagrams_answered;
 
 use crate::history::{ladder::ladder, History};
-use crate::scenario::{FieldError, Scenario, DEFAULT_ORACLES};
+use crate::sim::FieldError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -104,17 +104,12 @@ pub struct Context {
     pub heal_ms: Option<u64>,
 }
 
-impl Context {
-    pub fn of(scenario: &Scenario) -> Context {
-        Context {
-            end_ms: scenario.run.duration.as_millis(),
-            heal_ms: scenario.fault_settings.heal.map(|d| d.as_millis()),
-        }
-    }
-}
-
 type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
+
+/// Oracles that are on unless switched off by name (`name = false`).
+pub const DEFAULT_ORACLES: [&str; 3] =
+    ["every_call_terminates", "honest_status", "sip_conformance"];
 
 /// One entry of the registry.
 pub struct OracleDef {
@@ -232,12 +227,12 @@ pub fn def(name: &str) -> Option<&'static OracleDef> {
 }
 
 /// The oracles in force: the defaults unless switched off, plus those named.
-pub fn active(scenario: &Scenario) -> BTreeMap<String, toml::Value> {
+pub fn active(configured: &BTreeMap<String, toml::Value>) -> BTreeMap<String, toml::Value> {
     let mut out = BTreeMap::new();
     for name in DEFAULT_ORACLES {
         out.insert(name.to_string(), toml::Value::Table(Default::default()));
     }
-    for (name, value) in &scenario.oracles {
+    for (name, value) in configured {
         match value {
             toml::Value::Boolean(false) => {
                 out.remove(name);
@@ -254,8 +249,8 @@ pub fn active(scenario: &Scenario) -> BTreeMap<String, toml::Value> {
 }
 
 /// Checks `[oracles]`: known names, valid parameters, at least one oracle.
-pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
-    for (name, value) in &scenario.oracles {
+pub fn validate_config(configured: &BTreeMap<String, toml::Value>) -> Result<(), FieldError> {
+    for (name, value) in configured {
         let field = format!("oracles.{name}");
         let Some(def) = def(name) else {
             return Err(FieldError::new(
@@ -277,7 +272,7 @@ pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
             }
         }
     }
-    if active(scenario).is_empty() {
+    if active(configured).is_empty() {
         return Err(FieldError::new(
             "oracles",
             "every oracle is switched off; a scenario must check at least one property",
@@ -288,8 +283,12 @@ pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
 
 /// Runs every active oracle over the history, attaches each offending
 /// call's ladder, and orders the violations by time.
-pub fn evaluate(scenario: &Scenario, history: &History) -> Vec<Violation> {
-    evaluate_with(&active(scenario), history, &Context::of(scenario))
+pub fn evaluate(
+    configured: &BTreeMap<String, toml::Value>,
+    context: &Context,
+    history: &History,
+) -> Vec<Violation> {
+    evaluate_with(&active(configured), history, context)
 }
 
 /// [`evaluate`] with the oracles and context given explicitly.
@@ -329,6 +328,7 @@ pub fn time_ordered(history: &History) -> std::borrow::Cow<'_, History> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
 
     fn scenario(oracles: &str) -> Result<Scenario, crate::scenario::ScenarioError> {
         let text = format!(
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn defaults_are_on_unless_switched_off() {
         let s = scenario("ringing_timeout_respected = {}").expect("valid");
-        let names: Vec<String> = active(&s).into_keys().collect();
+        let names: Vec<String> = active(&s.oracles).into_keys().collect();
         assert_eq!(
             names,
             [
@@ -371,8 +371,8 @@ mod tests {
             ]
         );
         let s = scenario("honest_status = false").expect("valid");
-        assert!(!active(&s).contains_key("honest_status"));
-        assert!(active(&s).contains_key("sip_conformance"));
+        assert!(!active(&s.oracles).contains_key("honest_status"));
+        assert!(active(&s.oracles).contains_key("sip_conformance"));
     }
 
     #[test]

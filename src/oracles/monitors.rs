@@ -26,7 +26,7 @@
 use super::availability::{check_positive, check_ratio};
 use super::params;
 use crate::history::{History, Record, Value};
-use crate::scenario::{Dur, FieldError, Scenario};
+use crate::sim::{Dur, FieldError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -174,8 +174,8 @@ fn default_unhealthy_min() -> u64 {
 }
 
 /// Checks `[monitors]`: known names and valid parameters.
-pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
-    for (name, value) in &scenario.monitors {
+pub fn validate_config(configured: &BTreeMap<String, toml::Value>) -> Result<(), FieldError> {
+    for (name, value) in configured {
         let f = format!("monitors.{name}");
         if let toml::Value::Boolean(false) = value {
             continue;
@@ -216,16 +216,8 @@ pub fn validate_config(scenario: &Scenario) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Every firing of the scenario's monitors over `history`, in time order.
-pub fn evaluate(scenario: &Scenario, history: &History) -> Vec<Firing> {
-    evaluate_with(
-        &scenario.monitors,
-        history,
-        scenario.run.duration.as_millis(),
-    )
-}
-
-/// [`evaluate`] with the monitors given explicitly.
+/// Every firing of the configured monitors over `history` (a run that
+/// lasted `end_ms`), in time order.
 pub fn evaluate_with(
     monitors: &BTreeMap<String, toml::Value>,
     history: &History,
@@ -506,6 +498,7 @@ mod tests {
     use crate::history::event::{Direction, Mode};
     use crate::history::Event;
     use crate::oracles::testkit::Script;
+    use crate::scenario::Scenario;
 
     fn monitors(text: &str) -> BTreeMap<String, toml::Value> {
         toml::from_str(text).expect("toml")

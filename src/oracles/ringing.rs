@@ -25,7 +25,7 @@ use super::status::{api_accepts, expected_text};
 use super::{OracleKind, Violation};
 use crate::history::event::CalleeOutcome;
 use crate::history::History;
-use crate::scenario::Dur;
+use crate::sim::Dur;
 use serde::Deserialize;
 
 pub const NAME: &str = "ringing_timeout_respected";

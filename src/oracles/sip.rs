@@ -26,7 +26,7 @@
 use super::media::in_endpoint;
 use super::{OracleKind, Violation};
 use crate::history::{History, Record};
-use crate::scenario::Dur;
+use crate::sim::Dur;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -11,7 +11,7 @@
 
 use super::{OracleKind, Violation};
 use crate::history::History;
-use crate::scenario::Dur;
+use crate::sim::Dur;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

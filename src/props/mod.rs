@@ -15,7 +15,7 @@
 pub mod ringing;
 
 use crate::history::History;
-use crate::oracles::{Context, Violation};
+use crate::oracles::Violation;
 use crate::scenario::Scenario;
 use std::collections::BTreeMap;
 
@@ -34,6 +34,7 @@ pub fn run_judged(scenario: &Scenario, oracle: &str) -> Result<(History, Vec<Vio
         oracle.to_string(),
         toml::Value::Table(toml::map::Map::new()),
     );
-    let violations = crate::oracles::evaluate_with(&only, &output.history, &Context::of(scenario));
+    let violations =
+        crate::oracles::evaluate_with(&only, &output.history, &scenario.oracle_context());
     Ok((output.history, violations))
 }

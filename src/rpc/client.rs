@@ -13,7 +13,7 @@ use super::config::RpcClientConfig;
 use super::wire::{ErrorCode, Frame, Request, RpcError};
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
-use crate::nodes::time::{now_ms, sleep, sleep_until_ms};
+use crate::sim::time::{now_ms, sleep, sleep_until_ms};
 use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;

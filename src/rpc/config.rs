@@ -23,8 +23,8 @@
 //! Without any middleware a call still ends at the caller's deadline, and
 //! the server is not told the deadline.
 
-use crate::nodes::check;
-use crate::scenario::{Dur, FieldError};
+use crate::sim::check;
+use crate::sim::{Dur, FieldError};
 use serde::{Deserialize, Serialize};
 
 /// One middleware of the client stack.

@@ -11,7 +11,7 @@
 use super::cancel::CancelToken;
 use super::wire::{ErrorCode, Frame, Request, Response, RpcError};
 use crate::net::frame::{read_frame, write_frame};
-use crate::nodes::time::sleep_until_ms;
+use crate::sim::time::sleep_until_ms;
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -45,7 +45,7 @@ where
     loop {
         let (stream, peer) = listener.accept().await?;
         let handler = handler.clone();
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             connection(stream, crate::net::host_of(peer), &*handler).await;
         });
     }

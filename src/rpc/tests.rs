@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::history::{History, Recorder};
-use crate::nodes::time::now_ms;
+use crate::sim::time::now_ms;
 use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;

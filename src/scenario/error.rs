@@ -10,6 +10,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
+pub use crate::sim::FieldError;
+
 /// A scenario that cannot be run, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -42,22 +44,6 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
-
-/// A problem found by validation, before it is located in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Maps field paths and byte offsets of one TOML text to lines.
 pub struct Locator<'a> {

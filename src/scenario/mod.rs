@@ -8,19 +8,22 @@
 //! field (see [`ScenarioError`]).
 //!
 //! # Layout
-//! - `duration`: [`Dur`], durations written with units (`"30s"`).
 //! - `error`: [`ScenarioError`] and the [`error::Locator`] that maps a field
 //!   path to its line.
-//! - `nodes`: [`NodesConfig`], the `[nodes.<name>]` sections, and the
-//!   [`Topology`] (host names) derived from them.
+//!
+//! The scenario is the top of the configuration side: it assembles what the
+//! layers below define (the `[nodes.*]` sections from the node registry,
+//! the fault plan from `faults`, oracles and monitors from `oracles`) and
+//! validates each through its owner. The building blocks a scenario is
+//! written with ([`Dur`], [`RunConfig`], [`Topology`], [`FieldError`]) live
+//! in `sim` and are re-exported here, as the scenario's own vocabulary.
 
-pub mod duration;
 pub mod error;
-pub mod nodes;
 
-pub use duration::Dur;
-pub use error::{FieldError, ScenarioError};
-pub use nodes::{HostSpec, NodeKind, NodesConfig, Topology};
+pub use crate::nodes::NodesConfig;
+pub use crate::oracles::DEFAULT_ORACLES;
+pub use crate::sim::{Dur, FieldError, HostSpec, RunConfig, Topology, DURATION_MAX};
+pub use error::ScenarioError;
 
 use crate::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
@@ -55,58 +58,6 @@ pub struct Scenario {
     #[serde(skip)]
     pub source: PathBuf,
 }
-
-/// `[run]`: the settings that pin a run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    /// Seed of every random choice in the run. Default 1. Overridden by
-    /// `CALLSIM_SEED`, which `--seed` overrides in turn.
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// Sim time the run lasts. Required.
-    pub duration: Dur,
-    /// turmoil's tick: the resolution of sim time. Default 10ms. Ringing and
-    /// RPC timeouts in seconds do not need 1 ms; races might.
-    #[serde(default = "default_tick")]
-    pub tick: Dur,
-    /// Minimum one-way latency of every link. Default 1ms.
-    #[serde(default = "default_latency")]
-    pub latency_min: Dur,
-    /// Maximum one-way latency of every link (turmoil draws between min and
-    /// max with the seeded RNG). Default 1ms, i.e. fixed.
-    #[serde(default = "default_latency")]
-    pub latency_max: Dur,
-}
-
-fn default_seed() -> u64 {
-    1
-}
-fn default_tick() -> Dur {
-    Dur::from_millis(10)
-}
-fn default_latency() -> Dur {
-    Dur::from_millis(1)
-}
-
-impl RunConfig {
-    pub fn new(duration: Dur) -> RunConfig {
-        RunConfig {
-            seed: default_seed(),
-            duration,
-            tick: default_tick(),
-            latency_min: default_latency(),
-            latency_max: default_latency(),
-        }
-    }
-}
-
-/// The longest run a scenario may ask for: a bound on everything.
-pub const DURATION_MAX: Dur = Dur(std::time::Duration::from_secs(24 * 3600));
-
-/// Oracles that are on unless switched off by name (`name = false`).
-pub const DEFAULT_ORACLES: [&str; 3] =
-    ["every_call_terminates", "honest_status", "sip_conformance"];
 
 impl Scenario {
     /// A scenario with the given run settings and nothing else; add nodes,
@@ -212,10 +163,28 @@ impl Scenario {
         }
         self.nodes.validate(&topology)?;
         self.workload.validate(&topology)?;
-        crate::faults::validate_plan(self, &topology)?;
-        crate::oracles::validate_config(self)?;
-        crate::oracles::monitors::validate_config(self)?;
+        crate::faults::validate_plan(&self.plan_inputs(), &topology)?;
+        crate::oracles::validate_config(&self.oracles)?;
+        crate::oracles::monitors::validate_config(&self.monitors)?;
         Ok(())
+    }
+
+    /// What the fault plan reads of this scenario.
+    pub fn plan_inputs(&self) -> crate::faults::PlanInputs<'_> {
+        crate::faults::PlanInputs {
+            run: &self.run,
+            nodes: &self.nodes,
+            faults: &self.faults,
+            fault_settings: &self.fault_settings,
+        }
+    }
+
+    /// What the oracles need to know of the run besides its history.
+    pub fn oracle_context(&self) -> crate::oracles::Context {
+        crate::oracles::Context {
+            end_ms: self.run.duration.as_millis(),
+            heal_ms: self.fault_settings.heal.map(|d| d.as_millis()),
+        }
     }
 
     /// The hosts this scenario runs, in a fixed order.

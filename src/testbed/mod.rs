@@ -8,19 +8,14 @@
 //! fault plan) when sim time reaches them, advances the recorder's clock,
 //! and steps turmoil, until the scenario's duration.
 //!
-//! # Layout
-//! - `control`: the control handles (test-bed to node), the only channel
-//!   into a node besides the simulated network.
-//! - `rng`: seed derivation.
-
-pub mod control;
-pub mod rng;
-
-pub use control::{Control, ControlHandle};
+//! The test-bed is the top of the simulation side: it assembles what
+//! `sim` defines (node contexts, control handles, the world scheduled
+//! actions see) from a validated scenario, starts each host through the
+//! node registry, and applies the fault plan's schedule.
 
 use crate::history::{host_span, History, NetworkCounts, Recorder};
-use crate::nodes::NodeCtx;
-use crate::scenario::{Scenario, Topology};
+use crate::scenario::Scenario;
+use crate::sim::{Control, NodeCtx, World};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -44,47 +39,6 @@ pub enum TestbedError {
     HostFailed { t_ms: u64, message: String },
     #[error("a scheduled action failed at t={t_ms}ms: {message}")]
     ActionFailed { t_ms: u64, message: String },
-}
-
-/// What the step loop hands to a scheduled action.
-pub struct World<'s, 'a> {
-    pub sim: &'s mut turmoil::Sim<'a>,
-    pub controls: &'s BTreeMap<String, Control>,
-    pub topology: &'s Topology,
-    pub scenario: &'s Scenario,
-}
-
-impl World<'_, '_> {
-    pub fn control(&self, host: &str) -> &Control {
-        self.controls
-            .get(host)
-            .expect("validated plans only name existing hosts")
-    }
-}
-
-type ApplyFn = Box<dyn FnOnce(&mut World<'_, '_>) -> Result<(), String>>;
-
-/// Something the step loop does at a sim time (a fault starting or ending,
-/// an operator action, a deploy).
-pub struct ScheduledAction {
-    pub at_ms: u64,
-    /// Human-readable, for the SEED block and reports.
-    pub label: String,
-    pub apply: ApplyFn,
-}
-
-impl ScheduledAction {
-    pub fn new(
-        at_ms: u64,
-        label: impl Into<String>,
-        apply: impl FnOnce(&mut World<'_, '_>) -> Result<(), String> + 'static,
-    ) -> ScheduledAction {
-        ScheduledAction {
-            at_ms,
-            label: label.into(),
-            apply: Box::new(apply),
-        }
-    }
 }
 
 /// The raw result of a run; [`crate::report::Report`] is built from it.
@@ -143,12 +97,20 @@ fn run_recorded(
         .build();
 
     let topology = Arc::new(scenario.topology());
-    let shared_scenario = Arc::new(scenario.clone());
+    let workload = Arc::new(
+        toml::Value::try_from(&scenario.workload).expect("the workload serialises to TOML"),
+    );
+    let sections: BTreeMap<&'static str, toml::Value> = scenario
+        .nodes
+        .sections()
+        .into_iter()
+        .map(|s| (s.name, s.value))
+        .collect();
     let mut controls = BTreeMap::new();
     for host in &topology.hosts {
-        let config = scenario
-            .nodes
-            .section_value(host.section)
+        let config = sections
+            .get(host.section)
+            .cloned()
             .expect("every host comes from a configured section");
         let control = Control::new(config);
         let incarnation = Rc::new(std::cell::Cell::new(0u32));
@@ -160,7 +122,7 @@ fn run_recorded(
             seed,
             incarnation: 0,
             control: control.handle(),
-            scenario: shared_scenario.clone(),
+            workload: workload.clone(),
             topology: topology.clone(),
         };
         controls.insert(host.name.clone(), control);
@@ -173,7 +135,7 @@ fn run_recorded(
         });
     }
 
-    let mut schedule = crate::faults::schedule(scenario, seed, &topology);
+    let mut schedule = crate::faults::schedule(&scenario.plan_inputs(), seed, &topology);
     // Stable: actions at the same time keep the plan's order.
     schedule.sort_by_key(|a| a.at_ms);
     let mut schedule = schedule.into_iter().peekable();
@@ -188,7 +150,8 @@ fn run_recorded(
                 sim: &mut sim,
                 controls: &controls,
                 topology: &topology,
-                scenario,
+                run: &scenario.run,
+                sections: &sections,
             };
             (action.apply)(&mut world).map_err(|message| TestbedError::ActionFailed {
                 t_ms: now_ms,
@@ -214,15 +177,4 @@ fn run_recorded(
         tick_ms: tick.as_millis() as u64,
         applied,
     })
-}
-
-/// Spawns a task on the current host, keeping the `host{name}` span so
-/// its events are attributed to the host. Use this, not `tokio::spawn`,
-/// inside node code.
-pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: std::future::Future + 'static,
-    F::Output: 'static,
-{
-    tokio::task::spawn_local(future.in_current_span())
 }

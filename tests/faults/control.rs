@@ -5,9 +5,9 @@
 //! codes, deploy and revert commands) and how overlapping faults compose.
 
 use callsim::faults::{schedule, FaultKind, FaultSpec, GrayModeSpec, OperatorAction, Trigger};
-use callsim::scenario::{Dur, HostSpec, NodeKind, Scenario, Topology};
-use callsim::testbed::control::{GrayMode, NodeFaults, RateLimit};
-use callsim::testbed::{Control, ScheduledAction, World};
+use callsim::scenario::{Dur, HostSpec, Scenario, Topology};
+use callsim::sim::control::{GrayMode, NodeFaults, RateLimit};
+use callsim::sim::{Control, ScheduledAction, World};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,9 +27,9 @@ fn setup() -> (Scenario, Topology) {
     };
     let topology = Topology {
         hosts: vec![
-            host("pinger", NodeKind::Pinger, "pinger"),
-            host("echo", NodeKind::Echo, "echo"),
-            host("deployer", NodeKind::Echo, "echo"),
+            host("pinger", "pinger", "pinger"),
+            host("echo", "echo", "echo"),
+            host("deployer", "echo", "echo"),
         ],
     };
     (scenario, topology)
@@ -57,6 +57,12 @@ fn drive(
     mut check: impl FnMut(u64, &BTreeMap<String, Control>, &turmoil::Sim<'_>),
 ) {
     let mut sim = turmoil::Builder::new().build();
+    let sections: BTreeMap<&'static str, toml::Value> = scenario
+        .nodes
+        .sections()
+        .into_iter()
+        .map(|s| (s.name, s.value))
+        .collect();
     let mut controls = BTreeMap::new();
     for h in &topology.hosts {
         sim.host(h.name.as_str(), || async {
@@ -66,7 +72,7 @@ fn drive(
         let config = scenario.nodes.section_value(h.section).expect("section");
         controls.insert(h.name.clone(), Control::new(config));
     }
-    let mut actions: Vec<ScheduledAction> = schedule(scenario, 1, topology);
+    let mut actions: Vec<ScheduledAction> = schedule(&scenario.plan_inputs(), 1, topology);
     actions.sort_by_key(|a| a.at_ms);
     let mut actions = actions.into_iter().peekable();
     while let Some(first) = actions.next() {
@@ -80,7 +86,8 @@ fn drive(
                 sim: &mut sim,
                 controls: &controls,
                 topology,
-                scenario,
+                run: &scenario.run,
+                sections: &sections,
             };
             (action.apply)(&mut world).expect("the action applies");
         }
@@ -293,7 +300,7 @@ fn operator_delete_lasts_until_recreate_or_heal_and_fault_points_switch_off() {
         op(OperatorAction::Recreate, "echo", 2),
         op(OperatorAction::Delete, "pinger", 3),
     ];
-    let site = callsim::faults::buggify::HARNESS_ECHO_DROP;
+    let site = callsim::sim::buggify::HARNESS_ECHO_DROP;
     drive(&scenario, &topology, |t, controls, _| {
         let disabled = |h: &str| controls[h].faults().disabled;
         let point = controls["echo"].handle().fault_point(site);

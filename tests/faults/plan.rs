@@ -28,7 +28,7 @@ fn same_seed_same_plan_same_trace_hash() {
 fn the_report_and_seed_block_show_the_expanded_plan() {
     let scenario = load("process");
     let report = run(&scenario, 1);
-    let expanded = plan(&scenario, &scenario.topology(), 1).describe();
+    let expanded = plan(&scenario.plan_inputs(), &scenario.topology(), 1).describe();
     assert_eq!(report.faults, expanded);
     assert!(report.faults[0]
         .starts_with("[0] process pinger<->echo at=1s until=9s fault=partition rate_per_min=12"));
@@ -64,7 +64,7 @@ datagrams_answered = {{ ratio_min = 0.0 }}
 #[test]
 fn process_arrivals_follow_the_rate_inside_the_window() {
     let scenario = long_process("[\"echo\"]");
-    let p = plan(&scenario, &scenario.topology(), 11);
+    let p = plan(&scenario.plan_inputs(), &scenario.topology(), 11);
     let occ: Vec<_> = p
         .faults
         .iter()
@@ -89,7 +89,7 @@ fn process_arrivals_follow_the_rate_inside_the_window() {
 #[test]
 fn process_picks_targets_with_the_seed_and_never_doubles_one() {
     let scenario = long_process("[\"echo\", \"pinger\"]");
-    let p = plan(&scenario, &scenario.topology(), 4);
+    let p = plan(&scenario.plan_inputs(), &scenario.topology(), 4);
     let mut by_target = std::collections::BTreeMap::<String, Vec<(u64, u64)>>::new();
     for f in p
         .faults
@@ -108,7 +108,7 @@ fn process_picks_targets_with_the_seed_and_never_doubles_one() {
         }
     }
     assert_ne!(
-        plan(&scenario, &scenario.topology(), 4).describe(),
-        plan(&scenario, &scenario.topology(), 5).describe()
+        plan(&scenario.plan_inputs(), &scenario.topology(), 4).describe(),
+        plan(&scenario.plan_inputs(), &scenario.topology(), 5).describe()
     );
 }

@@ -13,7 +13,7 @@ fn twenty_seeds_give_at_least_five_mixes_and_each_replays() {
     let mut mixes = BTreeSet::new();
     let mut outcomes = BTreeSet::new();
     for seed in 0..20 {
-        let mix = plan(&scenario, &topology, seed).swarm_mix();
+        let mix = plan(&scenario.plan_inputs(), &topology, seed).swarm_mix();
         let kinds: Vec<String> = mix
             .iter()
             .map(|l| l.split(' ').next().expect("kind").to_string())
@@ -69,12 +69,12 @@ fn a_kind_draws_the_same_whatever_else_is_listed() {
     swarm.kinds.remove("crash");
     let topology = full.topology();
     for seed in 0..10 {
-        let with: Vec<String> = plan(&full, &topology, seed)
+        let with: Vec<String> = plan(&full.plan_inputs(), &topology, seed)
             .swarm_mix()
             .into_iter()
             .filter(|l| !l.starts_with("jitter") && !l.starts_with("crash"))
             .collect();
-        let without = plan(&fewer, &topology, seed).swarm_mix();
+        let without = plan(&fewer.plan_inputs(), &topology, seed).swarm_mix();
         assert_eq!(with, without, "seed {seed}");
     }
 }
@@ -89,12 +89,19 @@ fn kind_probability_zero_and_one() {
         .as_mut()
         .expect("swarm")
         .kind_probability = 0.0;
-    assert!(plan(&scenario, &topology, 3).faults.is_empty());
+    assert!(plan(&scenario.plan_inputs(), &topology, 3)
+        .faults
+        .is_empty());
     scenario
         .fault_settings
         .swarm
         .as_mut()
         .expect("swarm")
         .kind_probability = 1.0;
-    assert_eq!(plan(&scenario, &topology, 3).swarm_mix().len(), 6);
+    assert_eq!(
+        plan(&scenario.plan_inputs(), &topology, 3)
+            .swarm_mix()
+            .len(),
+        6
+    );
 }

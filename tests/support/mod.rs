@@ -13,11 +13,11 @@
 
 use callsim::history::{emit, host_span, Event, History, Recorder};
 use callsim::net::UdpEndpoint;
-use callsim::nodes::NodeCtx;
-use callsim::scenario::{HostSpec, NodeKind, NodesConfig, Scenario};
+use callsim::scenario::{HostSpec, NodesConfig, Scenario};
+use callsim::sim::Control;
+use callsim::sim::NodeCtx;
 use callsim::sip::ua::{CallOutcome, CallRequest, SipUa, UaConfig};
 use callsim::sip::SipTimers;
-use callsim::testbed::Control;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -96,14 +96,14 @@ impl Harness {
         for pod in 1..=self.answerers {
             topology.hosts.push(HostSpec {
                 name: format!("sip-{pod}"),
-                kind: NodeKind::Echo,
+                kind: "echo",
                 pod,
                 section: "sip",
             });
         }
         topology.hosts.push(HostSpec {
             name: "carrier".into(),
-            kind: NodeKind::Echo,
+            kind: "echo",
             pod: 0,
             section: "carrier",
         });
@@ -128,7 +128,8 @@ impl Harness {
                 .simulation_duration(self.duration + Duration::from_secs(1))
                 .build();
             let topology = Arc::new(topology.clone());
-            let shared = Arc::new(scenario.clone());
+            let shared =
+                Arc::new(toml::Value::try_from(&scenario.workload).expect("workload as TOML"));
             let mut controls = BTreeMap::new();
             for host in topology.hosts.iter() {
                 let value = nodes
@@ -143,7 +144,7 @@ impl Harness {
                     seed: self.seed,
                     incarnation: 0,
                     control: control.handle(),
-                    scenario: shared.clone(),
+                    workload: shared.clone(),
                     topology: topology.clone(),
                 };
                 controls.insert(host.name.clone(), control);
@@ -230,7 +231,7 @@ impl Media {
             received: Rc::default(),
         };
         let rx = media.clone();
-        callsim::testbed::spawn(async move {
+        callsim::sim::spawn(async move {
             let mut buf = [0u8; 256];
             while let Ok((n, from)) = rx.socket.recv_from(&mut buf).await {
                 let text = String::from_utf8_lossy(&buf[..n]).to_string();
@@ -263,7 +264,7 @@ impl Media {
     /// Sends one datagram per second for `call` to `to` until `stop`.
     fn stream(&self, call: String, to: SocketAddr, stop: Rc<std::cell::Cell<bool>>) {
         let socket = self.socket.clone();
-        callsim::testbed::spawn(async move {
+        callsim::sim::spawn(async move {
             let mut seq = 0u64;
             while !stop.get() {
                 seq += 1;
@@ -286,7 +287,7 @@ async fn answerer(
     let (_ua, mut incoming) = SipUa::start(socket, ua_config(&ctx.name), ctx.rng("ua"));
     while let Some(call) = incoming.next().await {
         let (media, media_seen, after) = (media.clone(), media_seen.clone(), answer.after);
-        callsim::testbed::spawn(async move {
+        callsim::sim::spawn(async move {
             let id = call.call().to_string();
             let offer: Option<SocketAddr> = call
                 .invite()
@@ -326,7 +327,7 @@ async fn caller(ctx: NodeCtx, calls: Calls, seen: Rc<RefCell<Vec<CallSeen>>>) ->
             extra_headers: vec![(MEDIA_HEADER.to_string(), my_media.to_string())],
         };
         let (ua, media, seen, talk) = (ua.clone(), media.clone(), seen.clone(), calls.talk);
-        tasks.push(callsim::testbed::spawn(async move {
+        tasks.push(callsim::sim::spawn(async move {
             let call = request.call.clone();
             let started_ms = ms();
             let outcome = ua.place_call(request).outcome().await;
@@ -336,7 +337,7 @@ async fn caller(ctx: NodeCtx, calls: Calls, seen: Rc<RefCell<Vec<CallSeen>>>) ->
                     // Latching: answer to whoever sends this call's media.
                     let latch_media = media.clone();
                     let (latch_call, latch_stop) = (call.clone(), stop.clone());
-                    callsim::testbed::spawn(async move {
+                    callsim::sim::spawn(async move {
                         while !latch_stop.get() {
                             if let Some(peer) = latch_media.first_sender(&latch_call) {
                                 latch_media.stream(latch_call, peer, latch_stop);

@@ -17,9 +17,9 @@
 //! id, so a call's callee is the same whatever else happens in the run (two
 //! variants of a scenario face the same callees).
 
-use crate::nodes::check;
-use crate::scenario::{Dur, FieldError};
-use crate::testbed::rng::{rng_for, SimRng};
+use crate::sim::check;
+use crate::sim::rng::{rng_for, SimRng};
+use crate::sim::{Dur, FieldError};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -27,9 +27,11 @@ mod uas;
 
 use crate::net::UdpEndpoint;
 use crate::nodes::media_stream::MediaEndpoint;
-use crate::nodes::{check, ports, NodeCtx};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::ports;
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::{check, NodeCtx};
+use crate::sim::{Dur, FieldError, Topology};
 use crate::sip::ua::{SipUa, UaConfig};
 use crate::sip::SipTimers;
 use callee::Profile;
@@ -183,10 +185,22 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         ctx,
     };
     let generator = carrier.clone();
-    crate::testbed::spawn(async move { generator.generate_inbound().await });
+    crate::sim::spawn(async move { generator.generate_inbound().await });
     while let Some(call) = incoming.next().await {
         let carrier = carrier.clone();
-        crate::testbed::spawn(async move { carrier.callee(call).await });
+        crate::sim::spawn(async move { carrier.callee(call).await });
     }
     Ok(())
+}
+
+/// The `CarrierKind` node kind, as the registry lists it.
+pub struct CarrierKind;
+
+impl crate::nodes::NodeKind for CarrierKind {
+    const ABOUT: &'static str = "The PSTN or trunk: callees and inbound callers.";
+    type Config = CarrierConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
 }

@@ -4,9 +4,9 @@
 use super::Carrier;
 use crate::history::event::{Direction, Mode};
 use crate::history::{emit, Event};
-use crate::nodes::time::{sleep, sleep_until_ms};
 use crate::nodes::workload::{arrival_times, InboundLoad};
 use crate::nodes::{ports, sip_glue};
+use crate::sim::time::{sleep, sleep_until_ms};
 use crate::sip::ua::{ActiveCall, CallEvent, CallOutcome, EndReason, OutgoingCall};
 
 /// How one attempt through one entry ended.
@@ -18,7 +18,11 @@ enum Attempt {
 
 impl Carrier {
     pub(super) async fn generate_inbound(&self) {
-        let Some(load) = self.ctx.scenario.workload.inbound.clone() else {
+        let Some(load) = self
+            .ctx
+            .workload::<crate::nodes::workload::Workload>()
+            .inbound
+        else {
             return;
         };
         let mut rng = self.ctx.rng("workload.inbound.arrivals");
@@ -33,7 +37,7 @@ impl Carrier {
             sleep_until_ms(at).await;
             let carrier = self.clone();
             let load = load.clone();
-            crate::testbed::spawn(async move { carrier.inbound_call(i as u32 + 1, &load).await });
+            crate::sim::spawn(async move { carrier.inbound_call(i as u32 + 1, &load).await });
         }
     }
 
@@ -101,7 +105,7 @@ impl Carrier {
                 // Silent entry: give up on it (CANCEL once it responds at
                 // all) and move on.
                 leg.cancel();
-                crate::testbed::spawn(async move {
+                crate::sim::spawn(async move {
                     if let CallOutcome::Answered(active) = leg.outcome().await {
                         let _ = active.hangup().await;
                     }

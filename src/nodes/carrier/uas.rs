@@ -6,7 +6,7 @@ use super::Carrier;
 use crate::history::event::CalleeOutcome;
 use crate::history::{emit, Event};
 use crate::nodes::sip_glue;
-use crate::nodes::time::sleep;
+use crate::sim::time::sleep;
 use crate::sip::ua::{EndReason, IncomingCall};
 
 impl Carrier {

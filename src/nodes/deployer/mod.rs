@@ -43,10 +43,11 @@
 pub mod plan;
 
 use super::admin::{self, AdminRequest};
-use super::NodeCtx;
 use crate::history::{emit, Event};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, NodeKind, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use plan::{Diff, Guards, Request, ResourceName, Source, Trigger, PRODUCTION};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,11 +145,8 @@ fn default_env() -> String {
 }
 
 /// Kinds whose hosts have an admin port and so can be deployed.
-pub fn is_resource_kind(kind: NodeKind) -> bool {
-    matches!(
-        kind,
-        NodeKind::Lb | NodeKind::SbcEdge | NodeKind::SbcInbound
-    )
+pub fn is_resource_kind(kind: &str) -> bool {
+    crate::nodes::kind(kind).is_some_and(|k| k.deployable)
 }
 
 impl DeployerConfig {
@@ -573,7 +571,7 @@ async fn call_all<'a>(
     let calls: Vec<_> = resources
         .map(|r| {
             let r = r.clone();
-            crate::testbed::spawn(async move {
+            crate::sim::spawn(async move {
                 let reply = admin::call(plan::host_of(&r), op, timeout).await;
                 (r, reply)
             })
@@ -608,10 +606,25 @@ struct LiveState {
     unknown: BTreeSet<ResourceName>,
 }
 
+/// The `DeployerKind` node kind, as the registry lists it.
+pub struct DeployerKind;
+
+impl crate::nodes::NodeKind for DeployerKind {
+    const ABOUT: &'static str = "Deployment automation: renders, diffs and applies resources.";
+    type Config = DeployerConfig;
+    const FAULTS: &'static [FaultSupport] = &[
+        FaultSupport::new("deploy", &[]),
+        FaultSupport::new("operator", &["revert"]),
+    ];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::NodesConfig;
+    use crate::nodes::NodesConfig;
 
     fn topology() -> (DeployerConfig, Topology) {
         let nodes: NodesConfig = toml::from_str(

@@ -19,8 +19,8 @@
 
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::ports;
-use crate::nodes::time::sleep_until_ms;
-use crate::scenario::Dur;
+use crate::sim::time::sleep_until_ms;
+use crate::sim::Dur;
 use serde::{Deserialize, Serialize};
 use turmoil::net::TcpStream;
 

@@ -38,12 +38,14 @@ use crate::history::event::{Direction, Mode};
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest, Dispatch};
-use crate::nodes::time::now_ms;
+use crate::nodes::ports;
 use crate::nodes::workers::{Pool, PoolConfig};
-use crate::nodes::{check, ports, NodeCtx};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Incoming, RpcClient, RpcClientConfig, RpcError};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::sim::time::now_ms;
+use crate::sim::{check, NodeCtx};
+use crate::sim::{Dur, FieldError, Topology};
 use api::{ApiRequest, ApiResponse, CreateSipParticipant};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -184,7 +186,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         ctx,
     };
     let rpc_side = gateway.clone();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         let _ = rpc::serve(ports::GATEWAY_RPC, move |req| {
             let gateway = rpc_side.clone();
             async move { gateway.internal(req).await }
@@ -195,7 +197,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     loop {
         let (stream, _) = listener.accept().await?;
         let gateway = gateway.clone();
-        crate::testbed::spawn(async move { gateway.api_connection(stream).await });
+        crate::sim::spawn(async move { gateway.api_connection(stream).await });
     }
 }
 
@@ -386,5 +388,21 @@ impl Gateway {
         )
         .await
         .into_result()
+    }
+}
+
+/// The `GatewayKind` node kind, as the registry lists it.
+pub struct GatewayKind;
+
+impl crate::nodes::NodeKind for GatewayKind {
+    const ABOUT: &'static str = "The public API (`CreateSIPParticipant`) and inbound dispatch.";
+    type Config = GatewayConfig;
+    const FAULTS: &'static [FaultSupport] = &[
+        FaultSupport::new("gray", &["work"]),
+        FaultSupport::new("saturate", &[]),
+        FaultSupport::new("rate_limit", &[]),
+    ];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

@@ -22,9 +22,10 @@ mod proxy;
 
 use super::admin;
 use super::health::HealthCheckConfig;
-use super::NodeCtx;
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.lb]`.
@@ -163,5 +164,18 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             r = proxy::serve(&ctx, config) => r?,
             _ = liveness.until_down() => {}
         }
+    }
+}
+
+/// The `LbKind` node kind, as the registry lists it.
+pub struct LbKind;
+
+impl crate::nodes::NodeKind for LbKind {
+    const DEPLOYABLE: bool = true;
+    const ABOUT: &'static str = "SIP load balancer for inbound calls (a deployable resource).";
+    type Config = LbConfig;
+    const FAULTS: &'static [FaultSupport] = &[];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

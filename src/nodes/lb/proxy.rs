@@ -17,10 +17,11 @@
 use super::LbConfig;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, Probe, PROBE_BRANCH_PREFIX};
+use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
-use crate::nodes::time::now_ms;
-use crate::nodes::{ports, NodeCtx};
+use crate::sim::time::now_ms;
+use crate::sim::NodeCtx;
 use crate::sip::codec::error_response_for;
 use crate::sip::{parse, Message, Method};
 use std::collections::{BTreeMap, VecDeque};
@@ -85,7 +86,7 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
 
 async fn sleep_until(deadline_ms: Option<u64>) {
     match deadline_ms {
-        Some(at) => crate::nodes::time::sleep_until_ms(at).await,
+        Some(at) => crate::sim::time::sleep_until_ms(at).await,
         None => std::future::pending().await,
     }
 }

@@ -8,9 +8,9 @@
 //! service-time and capacity factors and `disabled`, and a caller that
 //! gives up (drops the future) frees its queue place or its worker.
 
-use crate::nodes::NodeCtx;
-use crate::scenario::FieldError;
-use crate::testbed::ControlHandle;
+use crate::sim::ControlHandle;
+use crate::sim::FieldError;
+use crate::sim::NodeCtx;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::VecDeque;

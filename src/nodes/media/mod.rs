@@ -21,10 +21,11 @@ pub mod cpu;
 pub mod protocol;
 pub mod telemetry_client;
 
-use super::NodeCtx;
 use crate::net::frame::{read_frame, write_frame};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use cache::Cache;
 use cpu::{Pool, PoolConfig};
 use protocol::{FetchReply, FetchRequest, OriginReply, OriginRequest, FETCH_PORT, ORIGIN_PORT};
@@ -176,7 +177,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         open.set(open.get() + 1);
         let proxy = proxy.clone();
         let open = open.clone();
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             // A broken connection is the caller's failure to see.
             let _ = serve_connection(stream, &proxy).await;
             open.set(open.get() - 1);
@@ -258,4 +259,16 @@ pub fn now_ms() -> u64 {
     turmoil::sim_elapsed()
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The `MediaKind` node kind, as the registry lists it.
+pub struct MediaKind;
+
+impl crate::nodes::NodeKind for MediaKind {
+    const ABOUT: &'static str = "Caching proxy for Play/Say audio, with a telemetry client.";
+    type Config = MediaConfig;
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("saturate", &[])];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
 }

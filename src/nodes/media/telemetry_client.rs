@@ -22,8 +22,8 @@ use super::cpu::Pool;
 use super::protocol::{TelemetryAck, TelemetryBatch, TELEMETRY_PORT};
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
-use crate::nodes::NodeCtx;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -169,7 +169,7 @@ impl TelemetryClient {
         if client.config.enabled {
             let flusher = client.clone();
             let _ = ctx;
-            crate::testbed::spawn(async move { flusher.flush_loop().await });
+            crate::sim::spawn(async move { flusher.flush_loop().await });
         }
         client
     }
@@ -201,7 +201,7 @@ impl TelemetryClient {
             // bounds the collector's backlog.
             let pool = self.pool.clone();
             let cpu = self.config.error_event_cpu.0;
-            crate::testbed::spawn(async move {
+            crate::sim::spawn(async move {
                 let _ = pool.serve(cpu).await;
             });
         }

@@ -32,9 +32,10 @@ pub mod relay;
 use super::admin;
 use super::health::HealthCheckConfig;
 use super::workers::PoolConfig;
-use super::NodeCtx;
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
+use crate::sim::NodeCtx;
+use crate::sim::{Dur, FieldError, Topology};
 use crate::sip::SipTimers;
 use serde::{Deserialize, Serialize};
 
@@ -244,5 +245,39 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             r = proxy::serve(&ctx, config) => r?,
             _ = liveness.until_down() => {}
         }
+    }
+}
+
+/// What both SBC kinds honour: the worker pool's faults, and gray
+/// `media` (signalling works, the relay drops media).
+const SBC_FAULTS: &[FaultSupport] = &[
+    FaultSupport::new("gray", &["work", "media"]),
+    FaultSupport::new("saturate", &[]),
+    FaultSupport::new("rate_limit", &[]),
+];
+
+/// The `SbcEdgeKind` node kind, as the registry lists it.
+pub struct SbcEdgeKind;
+
+impl crate::nodes::NodeKind for SbcEdgeKind {
+    const DEPLOYABLE: bool = true;
+    const ABOUT: &'static str = "Edge SBC pod: first hop of inbound calls (a deployable resource).";
+    type Config = SbcConfig;
+    const FAULTS: &'static [FaultSupport] = SBC_FAULTS;
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
+}
+
+/// The `SbcInboundKind` node kind, as the registry lists it.
+pub struct SbcInboundKind;
+
+impl crate::nodes::NodeKind for SbcInboundKind {
+    const DEPLOYABLE: bool = true;
+    const ABOUT: &'static str = "Inbound SBC pod: between the edge and the SIP service.";
+    type Config = SbcConfig;
+    const FAULTS: &'static [FaultSupport] = SBC_FAULTS;
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
     }
 }

@@ -29,17 +29,18 @@ use super::relay::{self, Datagram, RelayTable, Side};
 use super::{MediaAnchor, SbcConfig};
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, PROBE_BRANCH_PREFIX};
+use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::timers::TimerQueue;
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
-use crate::nodes::time::now_ms;
 use crate::nodes::workers::{Pool, Refusal};
-use crate::nodes::{ports, NodeCtx};
-use crate::scenario::NodeKind;
+use crate::sim::time::now_ms;
+use crate::sim::NodeCtx;
+
+use crate::sim::control::GrayMode;
+use crate::sim::ControlHandle;
 use crate::sip::codec::{build_ack_for_non_2xx, build_cancel, error_response_for};
 use crate::sip::{parse, Message, Method};
-use crate::testbed::control::GrayMode;
-use crate::testbed::ControlHandle;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
@@ -176,7 +177,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         admitted_tx,
         config,
     };
-    debug_assert!(matches!(ctx.kind, NodeKind::SbcEdge | NodeKind::SbcInbound));
+    debug_assert!(matches!(ctx.kind, "sbc-edge" | "sbc-inbound"));
     let mut sip_buf = vec![0u8; DATAGRAM_MAX];
     let mut media_buf = vec![0u8; 512];
     loop {
@@ -205,7 +206,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
 
 async fn sleep_until(deadline_ms: Option<u64>) {
     match deadline_ms {
-        Some(at) => crate::nodes::time::sleep_until_ms(at).await,
+        Some(at) => crate::sim::time::sleep_until_ms(at).await,
         None => std::future::pending().await,
     }
 }
@@ -463,7 +464,7 @@ impl Sbc {
             self.config.invite_cpu.0,
             self.admitted_tx.clone(),
         );
-        crate::testbed::spawn(async move {
+        crate::sim::spawn(async move {
             let admitted = workers.serve(cpu).await;
             let _ = tx.send((key, admitted));
         });

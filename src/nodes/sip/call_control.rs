@@ -10,8 +10,8 @@
 //! [`Verdict::Continue`] at once and costs nothing.
 
 use crate::nodes::call_control::{CallControl, CallControlConfig, FlowOutcome, Verb};
-use crate::nodes::NodeCtx;
-use crate::scenario::{FieldError, Topology};
+use crate::sim::NodeCtx;
+use crate::sim::{FieldError, Topology};
 
 /// Checks `call_control` and `verbs` of `[nodes.sip]` (`prefix`).
 pub fn validate(

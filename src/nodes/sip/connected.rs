@@ -4,7 +4,7 @@
 use super::call_control::{run_flow, Verdict};
 use super::Service;
 use crate::nodes::media_stream::{MediaEndpoint, MediaStream};
-use crate::nodes::time::sleep;
+use crate::sim::time::sleep;
 use crate::sip::ua::{ActiveCall, EndReason};
 use std::net::SocketAddr;
 use std::time::Duration;

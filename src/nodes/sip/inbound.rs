@@ -6,8 +6,8 @@ use super::Service;
 use crate::history::{emit, Event};
 use crate::nodes::methods::{self, Decision, Dispatch};
 use crate::nodes::sip_glue;
-use crate::nodes::time::now_ms;
 use crate::rpc::ErrorCode;
+use crate::sim::time::now_ms;
 use crate::sip::ua::IncomingCall;
 
 impl Service {

@@ -40,11 +40,13 @@ mod outbound;
 use crate::net::UdpEndpoint;
 use crate::nodes::call_control::{CallControlConfig, Verb};
 use crate::nodes::media_stream::MediaEndpoint;
+use crate::nodes::ports;
 use crate::nodes::workers::{Pool, PoolConfig};
-use crate::nodes::{check, ports, NodeCtx};
+use crate::nodes::FaultSupport;
+use crate::nodes::NodeConfig;
 use crate::rpc::{self, RpcClient, RpcClientConfig};
-use crate::scenario::nodes::NodeConfig;
-use crate::scenario::{Dur, FieldError, Topology};
+use crate::sim::{check, NodeCtx};
+use crate::sim::{Dur, FieldError, Topology};
 use crate::sip::ua::{SipUa, UaConfig};
 use crate::sip::SipTimers;
 use serde::{Deserialize, Serialize};
@@ -184,7 +186,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         ctx,
     };
     let dialer = service.clone();
-    crate::testbed::spawn(async move {
+    crate::sim::spawn(async move {
         let _ = rpc::serve(ports::SIP_RPC, move |req| {
             let service = dialer.clone();
             async move { service.dial(req).await }
@@ -193,7 +195,23 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     });
     while let Some(call) = incoming.next().await {
         let service = service.clone();
-        crate::testbed::spawn(async move { service.inbound(call).await });
+        crate::sim::spawn(async move { service.inbound(call).await });
     }
     Ok(())
+}
+
+/// The `SipKind` node kind, as the registry lists it.
+pub struct SipKind;
+
+impl crate::nodes::NodeKind for SipKind {
+    const ABOUT: &'static str = "The SIP service: a B2BUA between the platform and the carrier.";
+    type Config = SipConfig;
+    const FAULTS: &'static [FaultSupport] = &[
+        FaultSupport::new("gray", &["work"]),
+        FaultSupport::new("saturate", &[]),
+        FaultSupport::new("rate_limit", &[]),
+    ];
+    async fn run(ctx: NodeCtx) -> turmoil::Result {
+        run(ctx).await
+    }
 }

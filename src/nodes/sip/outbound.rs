@@ -4,10 +4,10 @@ use super::connected::{Connected, Direction};
 use super::Service;
 use crate::history::{emit, Event};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest};
-use crate::nodes::time::now_ms;
 use crate::nodes::workers::Refusal;
 use crate::nodes::{ports, sip_glue};
 use crate::rpc::{ErrorCode, Incoming, RpcError};
+use crate::sim::time::now_ms;
 use crate::sip::status::reason_phrase;
 use crate::sip::ua::{CallEvent, CallOutcome, OutgoingCall};
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl Service {
         if !dial.wait_until_answered {
             // Async: the API answers now; the call is followed to its end.
             let service = self.clone();
-            crate::testbed::spawn(async move {
+            crate::sim::spawn(async move {
                 let outcome = leg.outcome().await;
                 service.after_api(&dial.call, outcome).await;
             });
@@ -73,7 +73,7 @@ impl Service {
                 emit(Event::CallAnswered { call: &dial.call });
                 let connected = Connected::start(self, &dial.call, active, Direction::Outbound);
                 let service = self.clone();
-                crate::testbed::spawn(async move {
+                crate::sim::spawn(async move {
                     let (status, reason) = connected.run(&service).await;
                     service.notice_end(&dial.call, status, &reason).await;
                 });

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::history::event::SipFields;
 use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
-use crate::testbed::rng::SimRng;
+use crate::sim::rng::SimRng;
 
 use super::timer_wheel::{TimerKey, TimerWheel, TxId};
 use super::{

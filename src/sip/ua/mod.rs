@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::net::UdpEndpoint;
-use crate::testbed::rng::SimRng;
+use crate::sim::rng::SimRng;
 
 use super::codec::Message;
 use super::dialog::DialogId;
@@ -188,7 +188,7 @@ impl SipUa {
         let (incoming_tx, incoming_rx) = mpsc::channel(INCOMING_QUEUE_MAX);
         let local = socket.local_addr();
         let driver = driver::Driver::new(socket, config, rng, commands.clone(), incoming_tx);
-        crate::testbed::spawn(driver.run(command_rx));
+        crate::sim::spawn(driver.run(command_rx));
         let ua = SipUa {
             commands,
             next_call: Rc::new(Cell::new(0)),

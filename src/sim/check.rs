@@ -1,7 +1,7 @@
 //! Small validation helpers shared by node configs: every error names the
 //! dotted field it is about, so the loader can point at the file's line.
 
-use crate::scenario::{Dur, FieldError, Topology};
+use super::{Dur, FieldError, Topology};
 
 /// `prefix.name` as a field path.
 pub fn field(prefix: &str, name: &str) -> String {
@@ -58,22 +58,5 @@ pub fn known_node(
             "unknown node {value:?}; known: {}",
             topology.names().join(", ")
         ),
-    ))
-}
-
-/// A dialled number (or a prefix of one, `sample` completing it): it becomes
-/// the user part of a SIP URI, so it must be one (RFC 3261 `user`, without
-/// the `:password` that `build_request` refuses).
-pub fn dial_number(prefix: &str, name: &str, value: &str, sample: &str) -> Result<(), FieldError> {
-    let user = format!("{value}{sample}");
-    let uri = format!("sip:{user}@host");
-    let why = match crate::sip::uri::check_uri(&uri) {
-        Err(why) => why,
-        Ok(_) if user.contains(':') => "a ':' would read as a URI password".into(),
-        Ok(_) => return Ok(()),
-    };
-    Err(FieldError::new(
-        field(prefix, name),
-        format!("{value:?} is not a number to dial: {why}"),
     ))
 }

@@ -1,0 +1,86 @@
+//! `callsim kinds`: the node registry as people read it. Each node kind
+//! with its one-line description, whether the deployer manages it, and the
+//! fault support table (what validation and the docs read too), from
+//! `nodes::KINDS`; `--json` prints the same as one document on stdout.
+
+use super::exit;
+use crate::nodes::{KindInfo, HOST_FAULTS, KINDS};
+use serde_json::json;
+
+/// The registry as JSON: `{ "host_faults": [..], "kinds": [ { "name",
+/// "about", "deployable", "faults": [ { "fault", "modes" } ] } ] }`.
+pub fn document() -> serde_json::Value {
+    let kinds: Vec<_> = KINDS
+        .iter()
+        .map(|k| {
+            json!({
+                "name": k.name,
+                "about": k.about,
+                "deployable": k.deployable,
+                "faults": k.faults.iter().map(|f| json!({ "fault": f.fault, "modes": f.modes })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "host_faults": HOST_FAULTS, "kinds": kinds })
+}
+
+/// One line per kind: name, node-level faults (with modes), description.
+pub fn text() -> String {
+    let mut out = format!(
+        "every kind: {} (links, hosts, config)\n\n",
+        HOST_FAULTS.join(", ")
+    );
+    for kind in KINDS {
+        out.push_str(&format!(
+            "{:<12} {:<40} {}{}\n",
+            kind.name,
+            node_faults(kind),
+            kind.about,
+            if kind.deployable { " [deployable]" } else { "" }
+        ));
+    }
+    out
+}
+
+fn node_faults(kind: &KindInfo) -> String {
+    if kind.faults.is_empty() {
+        return "-".to_string();
+    }
+    kind.faults
+        .iter()
+        .map(|f| {
+            if f.modes.is_empty() {
+                f.fault.to_string()
+            } else {
+                format!("{}({})", f.fault, f.modes.join("|"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn command(json: bool) -> i32 {
+    if json {
+        println!("{}", document());
+    } else {
+        print!("{}", text());
+    }
+    exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_kind_is_listed_with_its_faults() {
+        let text = text();
+        for kind in KINDS {
+            assert!(text.contains(kind.name), "{} missing", kind.name);
+        }
+        assert!(text.contains("gray(work|media)"), "{text}");
+        let doc = document();
+        assert_eq!(doc["kinds"].as_array().map(Vec::len), Some(KINDS.len()));
+        assert_eq!(doc["kinds"][0]["name"], "pinger");
+    }
+}

@@ -1,0 +1,261 @@
+//! The node registry: every node kind, one line each, and what the
+//! scenario and the test-bed derive from it.
+//!
+//! A node kind is one module plus one line in [`node_kinds!`]'s invocation
+//! below: the module defines a unit type implementing [`NodeKind`] (its
+//! config type with validation and docs, the faults it honours, its `run`),
+//! and the line gives the kind's name, which is also its `[nodes.<name>]`
+//! section and its hosts' prefix. From that one list come the typed
+//! [`NodesConfig`] (serde, `deny_unknown_fields`), the sections in
+//! host-registration order (so the run never depends on map order), the
+//! [`Topology`], the fault support table ([`KINDS`]) that validation, docs
+//! and `callsim kinds` read, and [`run`], which starts a host's software.
+
+use super::*;
+use crate::sim::{FieldError, HostSpec, NodeCtx, Topology};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// What one node kind provides. Implemented by a unit type in the kind's
+/// module; listed once in the registry.
+pub trait NodeKind {
+    /// One line about the kind, for `callsim kinds` and the docs.
+    const ABOUT: &'static str;
+    /// Its `[nodes.<name>]` config: typed, validated, documented.
+    type Config: NodeConfig + std::fmt::Debug + PartialEq;
+    /// The node-level faults it honours besides those every host suffers
+    /// ([`HOST_FAULTS`]); see [`FaultSupport`].
+    const FAULTS: &'static [FaultSupport];
+    /// Whether the deployer manages hosts of this kind as resources (they
+    /// serve an admin port and can be created and deleted).
+    const DEPLOYABLE: bool = false;
+    /// Runs the software of one host of this kind until the simulation ends.
+    fn run(ctx: NodeCtx) -> impl Future<Output = turmoil::Result>;
+}
+
+/// One row of a kind's fault support table: a fault kind (by its
+/// `[[faults]]` name) that the node acts on, with the modes it honours
+/// (empty for kinds without modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultSupport {
+    pub fault: &'static str,
+    pub modes: &'static [&'static str],
+}
+
+impl FaultSupport {
+    pub const fn new(fault: &'static str, modes: &'static [&'static str]) -> FaultSupport {
+        FaultSupport { fault, modes }
+    }
+}
+
+/// Faults every host suffers whatever its kind: they act on turmoil's
+/// links and hosts, or on the config every node reads (`set`).
+pub const HOST_FAULTS: &[&str] = &[
+    "latency",
+    "jitter",
+    "loss",
+    "duplicate",
+    "partition",
+    "hold",
+    "crash",
+    "restart",
+    "set",
+];
+
+/// What the registry knows of one kind, as data.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    /// The kind's name: its section and its hosts' prefix.
+    pub name: &'static str,
+    pub about: &'static str,
+    pub faults: &'static [FaultSupport],
+    pub deployable: bool,
+}
+
+impl KindInfo {
+    const fn of<K: NodeKind>(name: &'static str) -> KindInfo {
+        KindInfo {
+            name,
+            about: K::ABOUT,
+            faults: K::FAULTS,
+            deployable: K::DEPLOYABLE,
+        }
+    }
+
+    /// Whether hosts of this kind act on `fault` in `mode` (`None` for a
+    /// fault without modes).
+    pub fn supports(&self, fault: &str, mode: Option<&str>) -> bool {
+        if HOST_FAULTS.contains(&fault) {
+            return true;
+        }
+        self.faults
+            .iter()
+            .any(|s| s.fault == fault && mode.is_none_or(|m| s.modes.contains(&m)))
+    }
+}
+
+/// The registry entry of the kind named `name`.
+pub fn kind(name: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Declares the node kinds: `field: "name" => Type`, in host-registration
+/// order. Generates [`NodesConfig`], its `sections`, [`KINDS`] and [`run`].
+macro_rules! node_kinds {
+    ($($field:ident: $name:literal => $kind:ty),* $(,)?) => {
+        /// Every `[nodes.<name>]` section a scenario may have. A section
+        /// that is absent means that node does not run.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct NodesConfig {
+            $(
+                #[serde(default, rename = $name, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<<$kind as NodeKind>::Config>,
+            )*
+        }
+
+        impl NodesConfig {
+            /// Each configured section, in registration order: the one list
+            /// that topology, validation and control handles derive from.
+            pub fn sections(&self) -> Vec<Section<'_>> {
+                let mut out = Vec::new();
+                $(push(&mut out, $name, &self.$field);)*
+                out
+            }
+        }
+
+        /// Every node kind, in registration order.
+        pub const KINDS: &[KindInfo] = &[$(KindInfo::of::<$kind>($name)),*];
+
+        /// Runs the software of one host until the simulation ends.
+        pub async fn run(ctx: NodeCtx) -> turmoil::Result {
+            match ctx.kind {
+                $($name => <$kind as NodeKind>::run(ctx).await,)*
+                other => panic!("host {} has kind {other:?}, which is not in the registry", ctx.name),
+            }
+        }
+    };
+}
+
+node_kinds! {
+    pinger: "pinger" => harness::PingerKind,
+    echo: "echo" => harness::EchoKind,
+    gateway: "gateway" => gateway::GatewayKind,
+    bus: "bus" => bus::BusKind,
+    agent: "agent" => agent::AgentKind,
+    sip: "sip" => sip::SipKind,
+    carrier: "carrier" => carrier::CarrierKind,
+    deployer: "deployer" => deployer::DeployerKind,
+    lb: "lb" => lb::LbKind,
+    sbc_edge: "sbc-edge" => sbc::SbcEdgeKind,
+    sbc_inbound: "sbc-inbound" => sbc::SbcInboundKind,
+    media: "media" => media::MediaKind,
+    origin: "origin" => origin::OriginKind,
+    telemetry: "telemetry" => telemetry::TelemetryKind,
+}
+
+/// What every node config provides to the scenario.
+pub trait NodeConfig: Serialize + for<'de> Deserialize<'de> + Clone + 'static {
+    /// Checks field values; `prefix` is the section path, e.g.
+    /// `nodes.gateway`, and goes in front of every field named in an error.
+    fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError>;
+
+    /// Number of pods (hosts) this node runs as; `None` for a single host
+    /// named after the section.
+    fn pods(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl NodesConfig {
+    pub fn topology(&self) -> Topology {
+        let mut hosts = Vec::new();
+        for section in self.sections() {
+            match section.pods {
+                None => hosts.push(HostSpec {
+                    name: section.name.to_string(),
+                    kind: section.name,
+                    pod: 0,
+                    section: section.name,
+                }),
+                Some(n) => {
+                    for pod in 1..=n {
+                        hosts.push(HostSpec {
+                            name: format!("{}-{pod}", section.name),
+                            kind: section.name,
+                            pod,
+                            section: section.name,
+                        })
+                    }
+                }
+            }
+        }
+        Topology { hosts }
+    }
+
+    pub fn validate(&self, topology: &Topology) -> Result<(), FieldError> {
+        let sections = self.sections();
+        // Pod counts first: other sections' references are judged against
+        // the topology those counts make.
+        for section in &sections {
+            if section.pods == Some(0) {
+                return Err(FieldError::new(
+                    format!("nodes.{}.pods", section.name),
+                    "must be >= 1",
+                ));
+            }
+        }
+        for section in &sections {
+            (section.validate)(topology)?;
+        }
+        Ok(())
+    }
+
+    /// The config of one section as a TOML value (what a host's control
+    /// handle carries, and what a `set` fault edits).
+    pub fn section_value(&self, name: &str) -> Option<toml::Value> {
+        self.sections()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value)
+    }
+
+    /// Checks that `value` is a valid config for section `name` (used by
+    /// run-time config overrides before they reach a node).
+    pub fn check_section_value(
+        name: &str,
+        value: &toml::Value,
+        topology: &Topology,
+    ) -> Result<(), FieldError> {
+        let mut table = toml::Table::new();
+        table.insert(name.to_string(), value.clone());
+        let only: NodesConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| FieldError::new(format!("nodes.{name}"), e.message()))?;
+        for section in only.sections() {
+            (section.validate)(topology)?;
+        }
+        Ok(())
+    }
+}
+
+type SectionValidator<'a> = Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>;
+
+/// One configured `[nodes.<name>]` section (its name is its node kind's).
+pub struct Section<'a> {
+    pub name: &'static str,
+    pub pods: Option<u32>,
+    pub value: toml::Value,
+    validate: SectionValidator<'a>,
+}
+
+fn push<'a, T: NodeConfig>(out: &mut Vec<Section<'a>>, name: &'static str, config: &'a Option<T>) {
+    if let Some(config) = config {
+        out.push(Section {
+            name,
+            pods: config.pods(),
+            value: toml::Value::try_from(config).expect("node configs serialise to TOML"),
+            validate: Box::new(move |topology| config.validate(&format!("nodes.{name}"), topology)),
+        });
+    }
+}

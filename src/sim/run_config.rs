@@ -1,0 +1,53 @@
+//! `[run]`: the settings that pin a run (seed, duration, tick, link
+//! latency), read by the test-bed's step loop and by the fault plan.
+
+use super::Dur;
+use serde::{Deserialize, Serialize};
+
+/// `[run]`: the settings that pin a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of every random choice in the run. Default 1. Overridden by
+    /// `CALLSIM_SEED`, which `--seed` overrides in turn.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Sim time the run lasts. Required.
+    pub duration: Dur,
+    /// turmoil's tick: the resolution of sim time. Default 10ms. Ringing and
+    /// RPC timeouts in seconds do not need 1 ms; races might.
+    #[serde(default = "default_tick")]
+    pub tick: Dur,
+    /// Minimum one-way latency of every link. Default 1ms.
+    #[serde(default = "default_latency")]
+    pub latency_min: Dur,
+    /// Maximum one-way latency of every link (turmoil draws between min and
+    /// max with the seeded RNG). Default 1ms, i.e. fixed.
+    #[serde(default = "default_latency")]
+    pub latency_max: Dur,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_tick() -> Dur {
+    Dur::from_millis(10)
+}
+fn default_latency() -> Dur {
+    Dur::from_millis(1)
+}
+
+impl RunConfig {
+    pub fn new(duration: Dur) -> RunConfig {
+        RunConfig {
+            seed: default_seed(),
+            duration,
+            tick: default_tick(),
+            latency_min: default_latency(),
+            latency_max: default_latency(),
+        }
+    }
+}
+
+/// The longest run a scenario may ask for: a bound on everything.
+pub const DURATION_MAX: Dur = Dur(std::time::Duration::from_secs(24 * 3600));
