@@ -35,3 +35,4 @@ mod sip_dialog;
 mod sip_flows;
 mod sip_lint;
 mod sip_transaction;
+mod trace_hashes;
