@@ -27,7 +27,7 @@
 //!   minutes), the failures' code (408: no LB answers the INVITE), recovery
 //!   between the outages, and when the alarm fired.
 
-mod common;
+use crate::common;
 
 use callsim::incidents::runner::Variant;
 use callsim::report::Report;
@@ -45,8 +45,7 @@ fn buggy_reproduces_and_fixed_holds() {
 /// The first deploy alone, in a 6-minute run: a shorter scenario for the
 /// checks below (the catalogue runs the whole timeline).
 fn first_deploy_only(variant: Variant, revert_at: &str) -> callsim::scenario::Scenario {
-    let incident = common::incident(ID);
-    let base = common::scenario(&incident, variant);
+    let base = common::scenario(&common::incident(ID), variant);
     let plan = toml::Value::try_from(&base.faults[..2]).expect("faults serialise");
     common::edited(
         &base,

@@ -26,7 +26,7 @@
 //!   and RPC-error alarms silent; the call-duration monitor fires after the
 //!   deploy.
 
-mod common;
+use crate::common;
 
 use callsim::incidents::runner::Variant;
 use toml::Value;
@@ -72,10 +72,9 @@ fn the_knob_moves_the_figure() {
 /// call gets 408 at ringing_timeout, not before.
 #[test]
 fn fixed_rings_until_ringing_timeout() {
-    let incident = common::incident(ID);
-    let base = common::scenario(&incident, Variant::Fixed);
-    let scenario = common::edited(
-        &base,
+    let scenario = common::edited_variant(
+        ID,
+        Variant::Fixed,
         &[
             ("run.duration", Value::String("4m".into())),
             ("workload.outbound.calls", Value::Integer(20)),
@@ -129,10 +128,9 @@ fn fixed_rings_until_ringing_timeout() {
 /// nothing wrong even with the bug deployed.
 #[test]
 fn a_fast_answering_probe_stays_green_under_the_bug() {
-    let incident = common::incident(ID);
-    let base = common::scenario(&incident, Variant::Buggy);
-    let scenario = common::edited(
-        &base,
+    let scenario = common::edited_variant(
+        ID,
+        Variant::Buggy,
         &[
             ("run.duration", Value::String("10m".into())),
             ("workload.outbound.calls", Value::Integer(1)),

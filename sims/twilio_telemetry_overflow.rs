@@ -22,7 +22,7 @@
 //! - Figures reproduced (fixtures/incidents.toml): verb failures about 25%,
 //!   all 11200; dropped calls about 13%; under 0.5% of each once fixed.
 
-mod common;
+use crate::common;
 
 use callsim::incidents::runner::Variant;
 use toml::Value;
@@ -41,16 +41,14 @@ fn buggy_reproduces_and_fixed_holds() {
 /// proxies, the verbs play.
 #[test]
 fn the_collector_cpu_is_what_fails_the_verbs() {
-    let incident = common::incident(ID);
-    let buggy = common::scenario(&incident, Variant::Buggy);
-    let scenario = common::edited(
-        &buggy,
+    let result = common::run_edited(
+        ID,
+        Variant::Buggy,
         &[(
             "nodes.media.telemetry.error_collector",
             Value::Boolean(false),
         )],
     );
-    let result = common::run_as(&incident, Variant::Buggy, &scenario);
     assert!(
         result.figures["telemetry_overflow_flushes"] >= 10.0,
         "the buffer still overflows"
@@ -66,13 +64,11 @@ fn the_collector_cpu_is_what_fails_the_verbs() {
 /// is a product of load against CPU, not a constant of the model.
 #[test]
 fn below_the_trigger_load_the_buggy_proxies_keep_up() {
-    let incident = common::incident(ID);
-    let buggy = common::scenario(&incident, Variant::Buggy);
-    let scenario = common::edited(
-        &buggy,
+    let result = common::run_edited(
+        ID,
+        Variant::Buggy,
         &[("workload.inbound.rate_per_s", Value::Float(20.0))],
     );
-    let result = common::run_as(&incident, Variant::Buggy, &scenario);
     assert!(
         result.figures["verb_failure_share"] < 0.01,
         "verbs failed: {}",
@@ -85,13 +81,11 @@ fn below_the_trigger_load_the_buggy_proxies_keep_up() {
 /// failed.
 #[test]
 fn the_drop_policy_sets_the_dropped_share() {
-    let incident = common::incident(ID);
-    let buggy = common::scenario(&incident, Variant::Buggy);
-    let scenario = common::edited(
-        &buggy,
+    let result = common::run_edited(
+        ID,
+        Variant::Buggy,
         &[("nodes.sip.call_control.drop_share", Value::Float(1.0))],
     );
-    let result = common::run_as(&incident, Variant::Buggy, &scenario);
     let failed = result.figures["verb_failure_share"];
     let dropped = result.figures["dropped_call_share"];
     assert!(failed > 0.1, "verbs failed: {failed}");

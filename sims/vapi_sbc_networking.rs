@@ -33,7 +33,7 @@
 //!   pair at the instant it breaks (0-2 per run; the caller gives up with
 //!   CANCEL and gets 487).
 
-mod common;
+use crate::common;
 
 use callsim::faults::plan::plan;
 use callsim::incidents::runner::Variant;
@@ -114,10 +114,9 @@ fn each_broken_pair_is_ejected_by_its_own_edge_pod() {
 /// media anchor is part of the fix.
 #[test]
 fn health_checks_without_the_media_anchor_leave_silent_calls() {
-    let incident = common::incident(ID);
-    let fixed = common::scenario(&incident, Variant::Fixed);
-    let scenario = common::edited(
-        &fixed,
+    let result = common::run_edited(
+        ID,
+        Variant::Fixed,
         &[
             ("nodes.sbc-edge.media_anchor", Value::String("pool".into())),
             (
@@ -126,7 +125,6 @@ fn health_checks_without_the_media_anchor_leave_silent_calls() {
             ),
         ],
     );
-    let result = common::run_as(&incident, Variant::Fixed, &scenario);
     assert!(
         result.figures["silent_calls"] >= 1.0,
         "silent calls: {}",

@@ -6,11 +6,7 @@ use callsim::history::{History, Record};
 use callsim::scenario::Scenario;
 
 fn run(text: &str) -> History {
-    let scenario =
-        Scenario::from_toml(text, "deployer-test.toml".as_ref()).expect("valid scenario");
-    callsim::testbed::run(&scenario, scenario.run.seed)
-        .expect("run completes")
-        .history
+    crate::support::history_of(text, "deployer-test.toml")
 }
 
 /// (t_ms, created, deleted, aborted) of every `deploy.apply`.

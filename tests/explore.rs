@@ -11,12 +11,7 @@ const SELFTEST: &str = "fixtures/scenarios/harness-selftest.toml";
 
 /// A fresh directory for this test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("explore-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    crate::support::scratch_dir(&format!("explore-{name}"))
 }
 
 /// The self-test scenario with its oracles replaced.

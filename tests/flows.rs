@@ -16,8 +16,7 @@ fn run(file: &str) -> Report {
         .join("fixtures/scenarios")
         .join(file);
     let scenario = Scenario::load(&path).expect("valid scenario");
-    let output = callsim::testbed::run(&scenario, scenario.run.seed).expect("run completes");
-    let report = Report::build(&scenario, output, 0);
+    let report = crate::support::run(&scenario, scenario.run.seed);
     assert!(
         report.violations.is_empty(),
         "{file}: {:#?}",

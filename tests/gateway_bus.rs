@@ -4,8 +4,6 @@
 //! about the time of its request, and the bus must eject the backend.
 
 use callsim::history::History;
-use callsim::scenario::Scenario;
-use std::path::Path;
 
 /// The bus's backends point at a host that serves no RPC (the agent), so
 /// every connection is refused.
@@ -24,10 +22,7 @@ outbound = { calls = 10, rate_per_s = 2, sync_share = 0.5, trunk = "gateway" }
 "#;
 
 fn run(text: &str) -> History {
-    let scenario = Scenario::from_toml(text, Path::new("no-sip.toml")).expect("valid scenario");
-    callsim::testbed::run(&scenario, scenario.run.seed)
-        .expect("the run completes")
-        .history
+    crate::support::history_of(text, "no-sip.toml")
 }
 
 #[test]

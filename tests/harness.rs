@@ -2,8 +2,8 @@
 //! scheduling, history, hash, determinism) with two plain UDP nodes, before
 //! any SIP runs.
 
+use crate::support::run;
 use callsim::history::jsonl;
-use callsim::report::Report;
 use callsim::scenario::Scenario;
 use std::path::Path;
 use std::process::Command;
@@ -12,11 +12,6 @@ const SELFTEST: &str = "fixtures/scenarios/harness-selftest.toml";
 
 fn load() -> Scenario {
     Scenario::load(Path::new(SELFTEST)).expect("the self-test scenario is valid")
-}
-
-fn run(scenario: &Scenario, seed: u64) -> Report {
-    let output = callsim::testbed::run(scenario, seed).expect("the run completes");
-    Report::build(scenario, output, 0)
 }
 
 #[test]
@@ -197,8 +192,7 @@ fn seed_precedence_flag_over_env_over_file() {
 
 #[test]
 fn a_failing_run_prints_the_seed_block() {
-    let dir = std::env::temp_dir().join(format!("callsim-seedblock-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::support::scratch_dir("seedblock");
     let path = dir.join("strict.toml");
     let text = std::fs::read_to_string(SELFTEST)
         .expect("read")

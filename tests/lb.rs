@@ -4,10 +4,8 @@
 //! checks lose, answers 503 with no backend left, and stops serving while
 //! the deployer has it deleted.
 
-mod support;
-
+use crate::support::{by_status, Answer, Calls, Harness};
 use std::time::Duration;
-use support::{by_status, Answer, Calls, Harness};
 
 fn calls(count: u32, gap_ms: u64) -> Calls {
     Calls {

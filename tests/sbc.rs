@@ -4,12 +4,10 @@
 //! nothing with them; a pod that drops media leaves connected calls silent;
 //! the caller's CANCEL gives 487.
 
-mod support;
-
+use crate::support::{by_status, Answer, Calls, Harness};
 use callsim::history::History;
 use callsim::sim::control::GrayMode;
 use std::time::Duration;
-use support::{by_status, Answer, Calls, Harness};
 
 fn calls(count: u32, gap_ms: u64) -> Calls {
     Calls {

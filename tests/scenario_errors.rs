@@ -131,8 +131,7 @@ fn unknown_oracle() {
 
 #[test]
 fn cli_exits_2_with_file_line_and_field() {
-    let dir = std::env::temp_dir().join(format!("callsim-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::support::scratch_dir("errors");
     let path = dir.join("bad.toml");
     std::fs::write(&path, VALID.replace("count = 5", "count = \"five\"")).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_callsim"))
@@ -161,8 +160,7 @@ fn cli_missing_file_exits_2() {
 
 #[test]
 fn cli_incidents_without_a_catalogue_never_passes() {
-    let dir = std::env::temp_dir().join(format!("callsim-nocat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::support::scratch_dir("nocat");
     let out = Command::new(env!("CARGO_BIN_EXE_callsim"))
         .arg("incidents")
         .current_dir(&dir)

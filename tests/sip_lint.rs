@@ -1,13 +1,12 @@
 //! The library side of `callsim sip-lint`: text lines, the JSON document and the exit
 //! codes of CONTRACTS.md (0 all valid, 1 any invalid, 2 a file unreadable).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use callsim::sip::lint::{lint_bytes, lint_paths};
 
-fn write(name: &str, text: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sip_lint");
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// Writes `text` with CRLF line ends to `dir/name`.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text.replace('\n', "\r\n")).expect("written");
     path
@@ -35,7 +34,8 @@ fn one_message() {
 
 #[test]
 fn all_valid_exits_0() {
-    let a = write("valid.sip", VALID);
+    let dir = crate::support::scratch_dir("sip_lint");
+    let a = write(&dir, "valid.sip", VALID);
     let report = lint_paths(&[&a]);
     assert_eq!(report.exit_code(), 0);
     assert_eq!(
@@ -46,8 +46,13 @@ fn all_valid_exits_0() {
 
 #[test]
 fn an_invalid_file_exits_1_and_says_why() {
-    let a = write("valid2.sip", VALID);
-    let b = write("mismatch.sip", &VALID.replace("1 OPTIONS", "1 INVITE"));
+    let dir = crate::support::scratch_dir("sip_lint");
+    let a = write(&dir, "valid.sip", VALID);
+    let b = write(
+        &dir,
+        "mismatch.sip",
+        &VALID.replace("1 OPTIONS", "1 INVITE"),
+    );
     let report = lint_paths(&[&a, &b]);
     assert_eq!(report.exit_code(), 1);
     assert_eq!(
@@ -70,8 +75,9 @@ fn an_invalid_file_exits_1_and_says_why() {
 
 #[test]
 fn an_unreadable_file_exits_2() {
-    let a = write("valid3.sip", VALID);
-    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sip_lint/no-such-file.sip");
+    let dir = crate::support::scratch_dir("sip_lint");
+    let a = write(&dir, "valid.sip", VALID);
+    let missing = dir.join("no-such-file.sip");
     let report = lint_paths(&[a, missing.clone()]);
     assert_eq!(report.exit_code(), 2);
     assert!(report.text_lines()[1]

@@ -3,7 +3,7 @@
 //! The pinger sends a datagram every 50ms from 0s to 10s; windows are
 //! judged with a margin of a few datagrams around each fault's edges.
 
-use crate::{fault_events, load, median, run, Pings};
+use super::{fault_events, load, median, run, Pings};
 
 #[test]
 fn loss_drops_about_half_the_round_trips_inside_the_window_only() {

@@ -1,7 +1,7 @@
 //! The expanded plan: processes drawn from the seed, reported in reports
 //! and the SEED block, and replayed: same seed and plan, same trace_hash.
 
-use crate::{load, run};
+use super::{load, run};
 use callsim::faults::{plan, Origin};
 use callsim::report::seed_block;
 use callsim::scenario::Scenario;

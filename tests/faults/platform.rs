@@ -4,7 +4,7 @@
 //! history: call outcomes by start time, which SIP pod took each call,
 //! health-check verdicts, retransmissions, post-dial delay.
 
-use crate::{load, run};
+use super::{load, run};
 use callsim::history::History;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! Swarm mode: the seed picks the fault mix; a sweep explores mixes, and
 //! each mix replays identically.
 
-use crate::{load, run, Pings};
+use super::{load, run, Pings};
 use callsim::faults::plan;
 use std::collections::BTreeSet;
 

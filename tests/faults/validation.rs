@@ -251,8 +251,7 @@ fn overlapping_faults_that_start_apart_compose_and_are_accepted() {
 
 #[test]
 fn the_cli_exits_2_naming_file_line_and_field() {
-    let dir = std::env::temp_dir().join(format!("callsim-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::support::scratch_dir("faults-validation");
     let path = dir.join("bad-plan.toml");
     std::fs::write(
         &path,

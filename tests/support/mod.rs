@@ -1,4 +1,6 @@
-//! A small harness for the infrastructure nodes (LB, SBC pods, deployer)
+//! What the integration tests share: running a scenario ([`run`],
+//! [`history_of`]), a private directory per test ([`scratch_dir`]), and a
+//! small harness for the infrastructure nodes (LB, SBC pods, deployer)
 //! with stand-in endpoints: a caller (`carrier`) and answerers (`sip-N`)
 //! built on the platform's SIP user agent, with media sessions (one
 //! datagram per second each way: the offer in `X-Callsim-Media`, the answer
@@ -13,6 +15,7 @@
 
 use callsim::history::{emit, host_span, Event, History, Recorder};
 use callsim::net::UdpEndpoint;
+use callsim::report::Report;
 use callsim::scenario::{HostSpec, NodesConfig, Scenario};
 use callsim::sim::Control;
 use callsim::sim::NodeCtx;
@@ -81,6 +84,29 @@ pub struct Outcome {
     pub calls: Vec<CallSeen>,
     /// Media datagrams each answerer host received per call.
     pub answerer_media: BTreeMap<String, u32>,
+}
+
+/// Runs `scenario` at `seed` through the test-bed, as `callsim run` does,
+/// and builds its report (with a wall time of 0, so that two reports of
+/// one run compare equal).
+pub fn run(scenario: &Scenario, seed: u64) -> Report {
+    let output = callsim::testbed::run(scenario, seed).unwrap_or_else(|e| {
+        panic!(
+            "the run completes: {e}\n{}",
+            callsim::report::seed_block(scenario, seed)
+        )
+    });
+    Report::build(scenario, output, 0)
+}
+
+/// The history of the scenario written in `text` (`name` is the file name
+/// its errors give), run at its own seed.
+pub fn history_of(text: &str, name: &str) -> History {
+    let scenario = Scenario::from_toml(text, name.as_ref())
+        .unwrap_or_else(|e| panic!("{name} is a valid scenario: {e}"));
+    callsim::testbed::run(&scenario, scenario.run.seed)
+        .unwrap_or_else(|e| panic!("{name}: the run completes: {e}"))
+        .history
 }
 
 fn ms() -> u64 {
@@ -378,4 +404,20 @@ pub fn by_status(calls: &[CallSeen]) -> BTreeMap<u16, u32> {
         *out.entry(c.status).or_default() += 1;
     }
     out
+}
+
+/// A fresh, empty directory for one test's files, under cargo's temporary
+/// directory for integration tests. Its name carries `name`, the process
+/// id and a counter, so tests running at once in this binary, and other
+/// `cargo test` runs at the same time, never share one.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("scratch dir {}: {e}", dir.display()));
+    dir
 }

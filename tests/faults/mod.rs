@@ -15,7 +15,6 @@ mod swarm;
 mod validation;
 
 use callsim::history::History;
-use callsim::report::Report;
 use callsim::scenario::Scenario;
 use std::path::Path;
 
@@ -25,10 +24,7 @@ pub fn load(name: &str) -> Scenario {
     Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{path} is valid: {e}"))
 }
 
-pub fn run(scenario: &Scenario, seed: u64) -> Report {
-    let output = callsim::testbed::run(scenario, seed).expect("the run completes");
-    Report::build(scenario, output, 0)
-}
+pub use crate::support::run;
 
 /// The harness's datagrams, by direction: (t_ms, seq).
 #[derive(Debug, Default)]

@@ -1,14 +1,20 @@
 //! Helpers shared by the incident simulations in `sims/`: load the
 //! catalogue entry, run a variant, and derive variants of a scenario by
 //! editing its TOML (a knob moved), so the tests never copy scenario data.
-
-#![allow(dead_code)]
+//!
+//! Every test of an incident starts the same way, from one of the
+//! catalogue's two scenarios, and differs in the knobs it moves:
+//! [`edited_variant`] and [`run_edited`] are that setup. The catalogue's own
+//! runs of both variants are made once per process ([`both_variants`]), as
+//! several tests of an incident check them.
 
 use callsim::incidents::runner::{judge, Variant, VariantResult};
 use callsim::incidents::{Catalogue, Incident, CATALOGUE_PATH};
 use callsim::report::Report;
 use callsim::scenario::Scenario;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The catalogue entry of `id`.
 pub fn incident(id: &str) -> Incident {
@@ -35,11 +41,43 @@ pub fn run_as(incident: &Incident, variant: Variant, scenario: &Scenario) -> Var
     judge(incident, variant, report)
 }
 
+/// The scenario of `variant` of `id`, with TOML `edits` applied (see
+/// [`edited`]).
+pub fn edited_variant(id: &str, variant: Variant, edits: &[(&str, toml::Value)]) -> Scenario {
+    edited(&scenario(&incident(id), variant), edits)
+}
+
+/// Runs [`edited_variant`] at its own seed and judges it as `variant` of
+/// `id`: the catalogue's figures, measured on a moved knob.
+pub fn run_edited(id: &str, variant: Variant, edits: &[(&str, toml::Value)]) -> VariantResult {
+    let incident = incident(id);
+    let scenario = edited(&scenario(&incident, variant), edits);
+    run_as(&incident, variant, &scenario)
+}
+
 /// Runs both variants of `id` as the catalogue gives them and checks the
 /// catalogue's expectations: the buggy variant reproduces, the fixed one
 /// holds with no violation. Returns (buggy, fixed) for snapshots and
 /// deeper checks.
+///
+/// The runs are made once per process and id: a second caller (another
+/// test of the same incident, maybe on another thread) waits for the first
+/// and gets the same results, which a run being a function of (scenario,
+/// seed, code) makes equal to running them again. If the first caller
+/// panics, the next one runs them itself.
 pub fn both_variants(id: &str) -> (VariantResult, VariantResult) {
+    type Both = Arc<OnceLock<(VariantResult, VariantResult)>>;
+    static DONE: Mutex<BTreeMap<String, Both>> = Mutex::new(BTreeMap::new());
+    let cell = DONE
+        .lock()
+        .expect("no test panics while holding the lock")
+        .entry(id.to_string())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| run_both_variants(id)).clone()
+}
+
+fn run_both_variants(id: &str) -> (VariantResult, VariantResult) {
     let incident = incident(id);
     let buggy = run_as(
         &incident,
@@ -59,7 +97,7 @@ pub fn both_variants(id: &str) -> (VariantResult, VariantResult) {
 
 /// Runs a scenario at its own seed.
 pub fn run(scenario: &Scenario) -> Report {
-    callsim::cli::run::run_once(scenario, scenario.run.seed).unwrap_or_else(|e| {
+    callsim::report::run_once(scenario, scenario.run.seed).unwrap_or_else(|e| {
         panic!(
             "the run completes: {e}\n{}",
             callsim::report::seed_block(scenario, scenario.run.seed)

@@ -1,0 +1,39 @@
+//! The integration tests, as one test binary (`cargo test --test
+//! integration`): one module per subject, each opening with what it
+//! proves. One binary links the crate once instead of once per file, which
+//! is most of what a cold `cargo test` used to spend.
+//!
+//! The modules share a process and run on parallel threads, so a test
+//! never changes the process's environment or current directory, and
+//! writes files only under its own [`support::scratch_dir`]. A module's
+//! tests are selected by its name: `cargo test --test integration
+//! sip_codec::`.
+//!
+//! insta names a snapshot after the module path, so the snapshots of
+//! `tests/X.rs` are `tests/snapshots/integration__X__NAME.snap` (and
+//! `tests/faults/snapshots/integration__faults__...` for the fault
+//! submodules).
+
+mod support;
+
+mod deployer;
+mod explore;
+mod faults;
+mod flows;
+mod gateway_bus;
+mod harness;
+mod lb;
+mod layering;
+mod livekit_mechanics;
+mod media;
+mod node_configs;
+mod sbc;
+mod scenario_errors;
+mod sip_codec;
+mod sip_codec_props;
+mod sip_conformance;
+mod sip_dialog;
+mod sip_flows;
+mod sip_lint;
+mod sip_transaction;
+mod trace_hashes;
