@@ -25,12 +25,11 @@ pub mod callee;
 mod uac;
 mod uas;
 
-use crate::net::UdpEndpoint;
 use crate::nodes::media_stream::MediaEndpoint;
-use crate::nodes::{check, ports, NodeCtx};
+use crate::nodes::{check, NodeCtx};
 use crate::scenario::nodes::NodeConfig;
 use crate::scenario::{Dur, FieldError, Topology};
-use crate::sip::ua::{SipUa, UaConfig};
+use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
 use callee::Profile;
 use serde::{Deserialize, Serialize};
@@ -168,15 +167,7 @@ impl Carrier {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: CarrierConfig = ctx.config();
-    let socket = UdpEndpoint::bind(&ctx, ports::SIP).await?;
-    let (ua, mut incoming) = SipUa::start(
-        socket,
-        UaConfig {
-            timers: config.sip_timers,
-            user: ctx.name.to_string(),
-        },
-        ctx.rng("sip.ua"),
-    );
+    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers).await?;
     let carrier = Carrier {
         media: MediaEndpoint::bind(&ctx).await?,
         ua,
