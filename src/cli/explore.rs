@@ -288,16 +288,7 @@ fn describe_failure(result: &SeedResult, replay: &str, bundle: &str) -> String {
                 if v.len() == 1 { "" } else { "s" }
             );
             for v in v.iter().take(3) {
-                s.push_str(&format!(
-                    "  {} at {} ms{}: {}\n",
-                    v.oracle,
-                    v.at_ms,
-                    v.call
-                        .as_deref()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default(),
-                    v.message
-                ));
+                s.push_str(&format!("  {}\n", v.line()));
             }
             if v.len() > 3 {
                 s.push_str(&format!("  .. and {} more\n", v.len() - 3));
