@@ -206,49 +206,9 @@ fn check_api(call: &CallView<'_>, out: &mut Vec<Violation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::event::{Direction, Mode};
+    use crate::history::event::Mode;
     use crate::history::Event;
     use crate::oracles::testkit::Script;
-
-    /// Call out-1 placed at 0 on the gateway, sync or async.
-    fn start(s: &mut Script, mode: Mode) {
-        s.at(
-            0,
-            "gateway",
-            Event::CallStart {
-                call: "out-1",
-                direction: Direction::Outbound,
-                mode,
-                ringing_timeout_ms: 30_000,
-            },
-        );
-    }
-
-    /// What the carrier recorded of out-1's callee at `t_ms`.
-    fn outcome(s: &mut Script, t_ms: u64, outcome: CalleeOutcome, code: u16) {
-        s.at(
-            t_ms,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome,
-                code,
-            },
-        );
-    }
-
-    /// The API's answer to out-1 at `t_ms`.
-    fn api(s: &mut Script, t_ms: u64, status: u16) {
-        s.at(
-            t_ms,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status,
-            },
-        );
-    }
 
     fn run(s: &Script) -> Vec<Violation> {
         check(&s.history(), &Params {})
@@ -265,9 +225,9 @@ mod tests {
         status: u16,
     ) -> Vec<Violation> {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, outcome_ms, o, code);
-        api(&mut s, api_ms, status);
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
+        s.callee_outcome(outcome_ms, "out-1", o, code);
+        s.api_response(api_ms, "out-1", status);
         run(&s)
     }
 
@@ -321,7 +281,7 @@ mod tests {
         // SIP detail present: the 200 was sent by the carrier but the
         // platform only received it after the API had answered.
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         let sip = |start_line| crate::history::event::SipFields {
             call: "out-1",
             sip_call_id: "c1",
@@ -331,9 +291,9 @@ mod tests {
             retransmission: false,
         };
         s.at(10, "carrier", Event::SipRecv(sip("INVITE")));
-        outcome(&mut s, 30_000, CalleeOutcome::Answered, 200);
+        s.callee_outcome(30_000, "out-1", CalleeOutcome::Answered, 200);
         s.at(30_000, "carrier", Event::SipSend(sip("200")));
-        api(&mut s, 30_001, 408);
+        s.api_response(30_001, "out-1", 408);
         s.at(
             30_002,
             "sip-1",
@@ -369,8 +329,8 @@ mod tests {
             (503, false),
         ] {
             let mut s = Script::new();
-            start(&mut s, Mode::Sync);
-            api(&mut s, 3000, status);
+            s.outbound_start(0, "out-1", Mode::Sync, 30_000);
+            s.api_response(3000, "out-1", status);
             assert_eq!(run(&s).len(), bad as usize, "status {status}");
         }
     }
@@ -378,9 +338,9 @@ mod tests {
     #[test]
     fn async_200_before_any_outcome_is_honest() {
         let mut s = Script::new();
-        start(&mut s, Mode::Async);
-        api(&mut s, 5, 200);
-        outcome(&mut s, 4000, CalleeOutcome::Busy, 486);
+        s.outbound_start(0, "out-1", Mode::Async, 30_000);
+        s.api_response(5, "out-1", 200);
+        s.callee_outcome(4000, "out-1", CalleeOutcome::Busy, 486);
         assert_eq!(run(&s), vec![]);
     }
 }
