@@ -235,10 +235,7 @@ fn scan_userinfo(rest: &str) -> Result<(Option<&str>, bool, &str), String> {
         return Ok((None, false, rest));
     };
     let userinfo = &rest[..at];
-    let (user, password) = match userinfo.find(':') {
-        Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-        None => (userinfo, None),
-    };
+    let (user, password) = split_first(userinfo, ':');
     if user.is_empty() {
         return Err("empty user part in SIP URI".into());
     }
@@ -288,10 +285,7 @@ fn scan_params<'a>(
     while let Some(after) = rest.strip_prefix(';') {
         let end = after.find([';', '?']).unwrap_or(after.len());
         let param = &after[..end];
-        let (name, value) = match param.find('=') {
-            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
-            None => (param, None),
-        };
+        let (name, value) = split_first(param, '=');
         if name.is_empty() {
             return Err("empty URI parameter".into());
         }
@@ -306,6 +300,15 @@ fn scan_params<'a>(
         rest = &after[end..];
     }
     Ok(rest)
+}
+
+/// `s` split at its first `sep`: what comes before it, and what comes
+/// after it when it is there.
+fn split_first(s: &str, sep: char) -> (&str, Option<&str>) {
+    match s.split_once(sep) {
+        Some((before, after)) => (before, Some(after)),
+        None => (s, None),
+    }
 }
 
 /// The `name=value&...` headers after a SIP URI's '?'.
