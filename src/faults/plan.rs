@@ -15,7 +15,7 @@
 //! index, and reports and the SEED block list the plan with it.
 
 use super::process::{self, Candidate};
-use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd, SwarmConfig};
+use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd};
 use super::{buggify, swarm};
 use crate::scenario::{Dur, Scenario, Topology};
 use crate::testbed::rng::{rng_for, SimRng};
@@ -135,12 +135,21 @@ impl FaultPlan {
 /// Expands the scenario's fault settings for one seed. The scenario must
 /// be validated.
 pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
+    let duration_ms = scenario.run.duration.as_millis();
     let heal_ms = scenario.fault_settings.heal.map(|h| h.as_millis());
+    let horizon_ms = heal_ms.unwrap_or(duration_ms);
     let mut faults = Vec::new();
     let mut processes = Vec::new();
-    plan_entries(scenario, topology, seed, &mut faults, &mut processes);
+    plan_entries(
+        &scenario.faults,
+        duration_ms,
+        heal_ms,
+        topology,
+        seed,
+        &mut faults,
+        &mut processes,
+    );
     if let Some(config) = &scenario.fault_settings.swarm {
-        let horizon_ms = heal_ms.unwrap_or(scenario.run.duration.as_millis());
         plan_swarm(
             config,
             topology,
@@ -160,19 +169,20 @@ pub fn plan(scenario: &Scenario, topology: &Topology, seed: u64) -> FaultPlan {
     }
 }
 
-/// The `[[faults]]` entries, entry `i` at index `i`, with their times
-/// clipped to the heal time; a `process` entry stands for its window and
-/// is also queued in `processes`.
+/// The `[[faults]]` entries (`specs`), entry `i` at index `i`, with their
+/// ends clipped to the heal time; a `process` entry stands for its window
+/// (to the run's end without an `until` or a heal time) and is also queued
+/// in `processes`.
 fn plan_entries(
-    scenario: &Scenario,
+    specs: &[FaultSpec],
+    duration_ms: u64,
+    heal_ms: Option<u64>,
     topology: &Topology,
     seed: u64,
     faults: &mut Vec<PlannedFault>,
     processes: &mut Vec<Pending>,
 ) {
-    let duration_ms = scenario.run.duration.as_millis();
-    let heal_ms = scenario.fault_settings.heal.map(|h| h.as_millis());
-    for (i, spec) in scenario.faults.iter().enumerate() {
+    for (i, spec) in specs.iter().enumerate() {
         let start_ms = spec.at.as_millis();
         let end_ms = if spec.kind.is_instant() {
             Some(start_ms)
@@ -209,7 +219,7 @@ fn plan_entries(
 /// (clipped to `horizon_ms`, the heal time or the run's end); a picked
 /// process is also queued in `processes`.
 fn plan_swarm(
-    config: &SwarmConfig,
+    config: &super::spec::SwarmConfig,
     topology: &Topology,
     seed: u64,
     horizon_ms: u64,

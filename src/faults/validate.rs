@@ -48,37 +48,40 @@ fn validate_fault(
     f: &FaultSpec,
 ) -> Result<(), FieldError> {
     let field = |name: &str| format!("faults[{i}].{name}");
-    check_times(scenario, f, &field)?;
+    let heal = scenario.fault_settings.heal;
+    check_times(scenario.run.duration, heal, f, &field)?;
     check_fields(f, &field)?;
     if f.kind.targets_link() {
         check_link_target(topology, f, &field)?;
     } else if f.kind != FaultKind::Process {
         check_node_target(topology, f, &field)?;
     }
+    let deployer_accepts =
+        |command: &toml::Value| check_deployer_command(scenario, topology, f, command, &field);
     match f.kind {
         FaultKind::Set => check_set(scenario, topology, f, &field),
-        FaultKind::Deploy => check_deploy(scenario, topology, f, &field),
-        FaultKind::Operator => check_operator(scenario, topology, f, &field),
+        FaultKind::Deploy => check_deploy(f, &field, &deployer_accepts),
+        FaultKind::Operator => check_operator(f, &field, &deployer_accepts),
         FaultKind::Process => check_process(scenario, topology, f, &field),
         kind => check_params(kind, f, &field),
     }
 }
 
-/// `at` and `until`: inside the run, before the heal time, and `until`
-/// only on a kind that lasts, after `at`.
+/// `at` and `until`: inside the run's `duration`, before the `heal` time,
+/// and `until` only on a kind that lasts, after `at`.
 fn check_times(
-    scenario: &Scenario,
+    duration: Dur,
+    heal: Option<Dur>,
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
 ) -> Result<(), FieldError> {
-    let duration = scenario.run.duration;
     if f.at > duration {
         return Err(FieldError::new(
             field("at"),
             format!("{} is past the run's duration {duration}", f.at),
         ));
     }
-    if let Some(heal) = scenario.fault_settings.heal {
+    if let Some(heal) = heal {
         if f.at >= heal {
             return Err(FieldError::new(
                 field("at"),
@@ -233,12 +236,12 @@ fn check_node_target(
 }
 
 /// `deploy`: a non-empty `target_env`, named template steps, `change` as
-/// lists of resources, and a command the deployer accepts.
+/// lists of resources, and a command the deployer accepts
+/// (`deployer_accepts`, [`check_deployer_command`]).
 fn check_deploy(
-    scenario: &Scenario,
-    topology: &Topology,
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
+    deployer_accepts: &dyn Fn(&toml::Value) -> Result<(), FieldError>,
 ) -> Result<(), FieldError> {
     if let Some(env) = &f.target_env {
         if env.trim().is_empty() {
@@ -264,25 +267,23 @@ fn check_deploy(
             ));
         }
     }
-    check_deployer_command(scenario, topology, f, &deploy_command(f), field)
+    deployer_accepts(&deploy_command(f))
 }
 
 /// `operator`: an `action`; a revert is a deploy by hand (the deployer
-/// must accept it), any other action needs `node` and takes no `reviewed`.
+/// must accept it: `deployer_accepts`), any other action needs `node` and
+/// takes no `reviewed`.
 fn check_operator(
-    scenario: &Scenario,
-    topology: &Topology,
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
+    deployer_accepts: &dyn Fn(&toml::Value) -> Result<(), FieldError>,
 ) -> Result<(), FieldError> {
     match f.action {
         None => Err(FieldError::new(
             field("action"),
             "an operator fault needs `action`: restart, revert, delete or recreate",
         )),
-        Some(OperatorAction::Revert) => {
-            check_deployer_command(scenario, topology, f, &revert_command(f), field)
-        }
+        Some(OperatorAction::Revert) => deployer_accepts(&revert_command(f)),
         Some(_) if f.reviewed.is_some() => Err(FieldError::new(
             field("reviewed"),
             "`reviewed` goes with a revert (a deploy by hand)",
