@@ -289,16 +289,7 @@ fn describe_failure(result: &SeedResult, replay: &str, bundle: &str) -> String {
                 if v.len() == 1 { "" } else { "s" }
             );
             for v in v.iter().take(3) {
-                s.push_str(&format!(
-                    "  {} at {} ms{}: {}\n",
-                    v.oracle,
-                    v.at_ms,
-                    v.call
-                        .as_deref()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default(),
-                    v.message
-                ));
+                s.push_str(&format!("  {}\n", v.line()));
             }
             if v.len() > 3 {
                 s.push_str(&format!("  .. and {} more\n", v.len() - 3));
@@ -334,80 +325,133 @@ pub struct Sweep {
     pub json: String,
 }
 
-/// The whole command but printing the JSON document: validates the
-/// arguments (`Err(2)` on bad input), runs the seeds, writes the bundles
-/// and prints the human text on stderr.
-pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
-    let scenario = load_scenario(&args.scenario)?;
-    let start = resolve_seed(args.start, &scenario)?;
-    if args.seeds == 0 || args.seeds > SEEDS_MAX {
-        eprintln!("error: --seeds must be in 1..={SEEDS_MAX}");
-        return Err(exit::BAD_INPUT);
-    }
-    let shard = args
-        .shard
-        .as_deref()
-        .map(Shard::parse)
-        .transpose()
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            exit::BAD_INPUT
-        })?;
-    let jobs = match args.jobs {
-        Some(0) => {
-            eprintln!("error: --jobs must be >= 1");
+/// The command's arguments, checked once: what a sweep runs.
+struct SweepPlan {
+    scenario: Scenario,
+    /// The first seed of the list (before sharding).
+    start: u64,
+    shard: Option<Shard>,
+    jobs: usize,
+    /// Where failure bundles go.
+    root: PathBuf,
+    /// The seeds this sweep (this shard) runs, in order.
+    seeds: Vec<u64>,
+}
+
+impl SweepPlan {
+    /// Loads the scenario and checks the arguments; on bad input the error
+    /// is on stderr and the result is `Err(2)`.
+    fn from_args(args: &ExploreArgs) -> Result<SweepPlan, i32> {
+        let scenario = load_scenario(&args.scenario)?;
+        let start = resolve_seed(args.start, &scenario)?;
+        if args.seeds == 0 || args.seeds > SEEDS_MAX {
+            eprintln!("error: --seeds must be in 1..={SEEDS_MAX}");
             return Err(exit::BAD_INPUT);
         }
-        Some(j) => j,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let root = args
-        .bundles
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(BUNDLES_DEFAULT));
-    let list = seeds(start, args.seeds, shard);
-    let path = scenario.source.display().to_string();
+        let shard = args
+            .shard
+            .as_deref()
+            .map(Shard::parse)
+            .transpose()
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                exit::BAD_INPUT
+            })?;
+        let jobs = match args.jobs {
+            Some(0) => {
+                eprintln!("error: --jobs must be >= 1");
+                return Err(exit::BAD_INPUT);
+            }
+            Some(j) => j,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let root = args
+            .bundles
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(BUNDLES_DEFAULT));
+        Ok(SweepPlan {
+            seeds: seeds(start, args.seeds, shard),
+            scenario,
+            start,
+            shard,
+            jobs,
+            root,
+        })
+    }
+}
 
+/// What the runs of a sweep left.
+struct Ran {
+    /// Every seed's result, in seed-list order.
+    results: Vec<SeedResult>,
+    /// Each failing seed's bundle directory, or why it was not written.
+    bundles: std::collections::BTreeMap<u64, String>,
+    failures: usize,
+    bundle_errors: usize,
+    wall_ms: u64,
+}
+
+/// Runs the seeds with a progress bar; saves each failure's bundle and
+/// prints its replay command as soon as it is known.
+fn run_and_bundle(plan: &SweepPlan, path: &str) -> Ran {
     let wall_start = std::time::Instant::now();
-    let bar = progress_bar(list.len());
+    let bar = progress_bar(plan.seeds.len());
     let mut bundles: std::collections::BTreeMap<u64, String> = Default::default();
     let mut bundle_errors = 0;
     let mut failures = 0;
-    let results = explore(&scenario, &list, jobs, |result| {
+    let results = explore(&plan.scenario, &plan.seeds, plan.jobs, |result| {
         bar.inc(1);
         if !result.failed() {
             return;
         }
         failures += 1;
         bar.set_message(format!("{failures} failed"));
-        let bundle = match write_bundle(&root, &scenario, result) {
+        let bundle = match write_bundle(&plan.root, &plan.scenario, result) {
             Ok(dir) => dir.display().to_string(),
             Err(e) => {
                 bundle_errors += 1;
                 format!("(not written: {e})")
             }
         };
-        let replay = replay_command(&path, result.seed);
+        let replay = replay_command(path, result.seed);
         bar.suspend(|| eprintln!("{}", describe_failure(result, &replay, &bundle)));
         bundles.insert(result.seed, bundle);
     });
     bar.finish_and_clear();
-    let wall_ms = wall_start.elapsed().as_millis() as u64;
+    Ran {
+        results,
+        bundles,
+        failures,
+        bundle_errors,
+        wall_ms: wall_start.elapsed().as_millis() as u64,
+    }
+}
 
-    let code = exit_code(&results);
-    let shard_text = shard
+/// The closing line on stderr: how many seeds ran where, and how many failed.
+fn summary(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
+    let shard_text = plan
+        .shard
         .map(|s| format!(" (shard {}/{})", s.k, s.m))
         .unwrap_or_default();
-    eprintln!(
-        "{path}: explored {} seeds from {start}{shard_text} on {jobs} threads in {wall_ms} ms: {failures} failed{}",
-        list.len(),
-        if bundle_errors > 0 {
-            format!(", {bundle_errors} bundles could not be written")
+    format!(
+        "{path}: explored {} seeds from {}{shard_text} on {} threads in {} ms: {} failed{}",
+        plan.seeds.len(),
+        plan.start,
+        plan.jobs,
+        ran.wall_ms,
+        ran.failures,
+        if ran.bundle_errors > 0 {
+            format!(", {} bundles could not be written", ran.bundle_errors)
         } else {
             String::new()
         }
-    );
-    let failed = results
+    )
+}
+
+/// The `explore --json` document of a finished sweep.
+fn explore_json(path: &str, ran: &Ran) -> String {
+    let failed = ran
+        .results
         .iter()
         .filter(|r| r.failed())
         .map(|r| {
@@ -419,22 +463,33 @@ pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
             FailedSeed {
                 seed: r.seed,
                 violations,
-                replay: replay_command(&path, r.seed),
-                bundle: bundles.get(&r.seed).cloned().unwrap_or_default(),
+                replay: replay_command(path, r.seed),
+                bundle: ran.bundles.get(&r.seed).cloned().unwrap_or_default(),
                 error,
             }
         })
         .collect();
     let doc = ExploreDoc {
-        scenario: path.clone(),
-        seeds_run: results.len(),
+        scenario: path.to_string(),
+        seeds_run: ran.results.len(),
         failed,
-        wall_ms,
+        wall_ms: ran.wall_ms,
     };
-    let json = serde_json::to_string_pretty(&doc).expect("the explore document serialises");
+    serde_json::to_string_pretty(&doc).expect("the explore document serialises")
+}
+
+/// The whole command but printing the JSON document: validates the
+/// arguments (`Err(2)` on bad input), runs the seeds, writes the bundles
+/// and prints the human text on stderr.
+pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
+    let plan = SweepPlan::from_args(args)?;
+    let path = plan.scenario.source.display().to_string();
+    let ran = run_and_bundle(&plan, &path);
+    eprintln!("{}", summary(&plan, &path, &ran));
+    let json = explore_json(&path, &ran);
     Ok(Sweep {
-        code,
-        results,
+        code: exit_code(&ran.results),
+        results: ran.results,
         json,
     })
 }

@@ -91,17 +91,7 @@ pub fn print_summary(report: &Report) {
         eprintln!("  alert: {} at {} ms", alert.monitor, alert.at_ms);
     }
     for v in &report.violations {
-        eprintln!(
-            "  violation [{:?}] {} at {} ms{}: {}",
-            v.kind,
-            v.oracle,
-            v.at_ms,
-            v.call
-                .as_deref()
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default(),
-            v.message
-        );
+        eprintln!("  violation [{:?}] {}", v.kind, v.line());
     }
     if let Some(first) = report.violations.iter().find(|v| !v.ladder.is_empty()) {
         eprintln!("{}", first.ladder);

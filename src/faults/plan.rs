@@ -141,8 +141,49 @@ pub fn plan(scenario: &PlanInputs<'_>, topology: &Topology, seed: u64) -> FaultP
     let horizon_ms = heal_ms.unwrap_or(duration_ms);
     let mut faults = Vec::new();
     let mut processes = Vec::new();
+    plan_entries(
+        &scenario.faults,
+        duration_ms,
+        heal_ms,
+        topology,
+        seed,
+        &mut faults,
+        &mut processes,
+    );
+    if let Some(config) = &scenario.fault_settings.swarm {
+        plan_swarm(
+            config,
+            topology,
+            seed,
+            horizon_ms,
+            &mut faults,
+            &mut processes,
+        );
+    }
+    for pending in processes {
+        plan_occurrences(pending, &mut faults);
+    }
+    FaultPlan {
+        faults,
+        sites: buggify::activate(&scenario.fault_settings, seed),
+        heal_ms,
+    }
+}
 
-    for (i, spec) in scenario.faults.iter().enumerate() {
+/// The `[[faults]]` entries (`specs`), entry `i` at index `i`, with their
+/// ends clipped to the heal time; a `process` entry stands for its window
+/// (to the run's end without an `until` or a heal time) and is also queued
+/// in `processes`.
+fn plan_entries(
+    specs: &[FaultSpec],
+    duration_ms: u64,
+    heal_ms: Option<u64>,
+    topology: &Topology,
+    seed: u64,
+    faults: &mut Vec<PlannedFault>,
+    processes: &mut Vec<Pending>,
+) {
+    for (i, spec) in specs.iter().enumerate() {
         let start_ms = spec.at.as_millis();
         let end_ms = if spec.kind.is_instant() {
             Some(start_ms)
@@ -173,117 +214,123 @@ pub fn plan(scenario: &PlanInputs<'_>, topology: &Topology, seed: u64) -> FaultP
             end_ms,
         });
     }
+}
 
-    if let Some(config) = &scenario.fault_settings.swarm {
-        let window = (
-            config.at.as_millis(),
-            config
-                .until
-                .map(|u| u.as_millis().min(horizon_ms))
-                .unwrap_or(horizon_ms),
-        );
-        for picked in swarm::pick(config, seed) {
-            let index = faults.len();
-            let kind = picked.spec.fault.unwrap_or(picked.spec.kind);
-            let candidates = swarm::candidates(&picked.config, kind, topology);
-            let is_process = picked.spec.kind == FaultKind::Process;
-            let (links, hosts) = if is_process {
-                let rng = rng_for(seed, &["faults", "swarm", &picked.name, "process"]);
-                processes.push(Pending {
-                    of: index,
-                    spec: picked.spec.clone(),
-                    window,
-                    rng,
-                    candidates,
-                });
-                (Vec::new(), Vec::new())
-            } else {
-                (
-                    candidates.iter().flat_map(|c| c.links.clone()).collect(),
-                    candidates.iter().flat_map(|c| c.hosts.clone()).collect(),
-                )
-            };
-            faults.push(PlannedFault {
-                index,
-                origin: Origin::Swarm,
-                spec: FaultSpec {
-                    at: Dur::from_millis(window.0),
-                    until: Some(Dur::from_millis(window.1)),
-                    ..picked.spec
-                },
-                target: swarm::target_text(&picked.config, kind),
-                links,
-                hosts,
-                start_ms: window.0,
-                end_ms: Some(window.1),
+/// The kinds swarm mode picks for this seed, each over the swarm's window
+/// (clipped to `horizon_ms`, the heal time or the run's end); a picked
+/// process is also queued in `processes`.
+fn plan_swarm(
+    config: &super::spec::SwarmConfig,
+    topology: &Topology,
+    seed: u64,
+    horizon_ms: u64,
+    faults: &mut Vec<PlannedFault>,
+    processes: &mut Vec<Pending>,
+) {
+    let window = (
+        config.at.as_millis(),
+        config
+            .until
+            .map(|u| u.as_millis().min(horizon_ms))
+            .unwrap_or(horizon_ms),
+    );
+    for picked in swarm::pick(config, seed) {
+        let index = faults.len();
+        let kind = picked.spec.fault.unwrap_or(picked.spec.kind);
+        let candidates = swarm::candidates(&picked.config, kind, topology);
+        let is_process = picked.spec.kind == FaultKind::Process;
+        let (links, hosts) = if is_process {
+            let rng = rng_for(seed, &["faults", "swarm", &picked.name, "process"]);
+            processes.push(Pending {
+                of: index,
+                spec: picked.spec.clone(),
+                window,
+                rng,
+                candidates,
             });
-        }
-    }
-
-    for mut pending in processes {
-        let inner = pending
-            .spec
-            .fault
-            .expect("validated: a process names its fault");
-        let drawn = process::occurrences(
-            &pending.spec,
-            pending.window,
-            pending.candidates.len(),
-            &mut pending.rng,
-        );
-        let by_restart = pending.spec.ends_with == Some(ProcessEnd::OperatorRestart);
-        let (drawn, restarts) = if by_restart {
-            ended_by_restarts(drawn, &pending.candidates)
+            (Vec::new(), Vec::new())
         } else {
-            (drawn, BTreeSet::new())
+            (
+                candidates.iter().flat_map(|c| c.links.clone()).collect(),
+                candidates.iter().flat_map(|c| c.hosts.clone()).collect(),
+            )
         };
-        for (n, occ) in drawn.into_iter().enumerate() {
-            let candidate = &pending.candidates[occ.candidate];
-            let mut concrete = process::occurrence_spec(&pending.spec, inner, candidate);
-            concrete.at = Dur::from_millis(occ.start_ms);
-            concrete.until = (!inner.is_instant()).then(|| Dur::from_millis(occ.end_ms));
-            let origin = Origin::Process {
-                of: pending.of,
-                n: n as u32 + 1,
-            };
-            faults.push(PlannedFault {
-                index: faults.len(),
-                origin,
-                spec: concrete,
-                target: candidate.target.clone(),
-                links: candidate.links.clone(),
-                hosts: candidate.hosts.clone(),
-                start_ms: occ.start_ms,
-                end_ms: Some(occ.end_ms),
-            });
-            if restarts.contains(&(n, occ.end_ms)) {
-                if let Some(drain) = pending.spec.drain {
-                    let from = occ
-                        .end_ms
-                        .saturating_sub(drain.as_millis())
-                        .max(occ.start_ms);
-                    faults.push(operator_drain(
-                        faults.len(),
-                        origin,
-                        candidate,
-                        from,
-                        occ.end_ms,
-                    ));
-                }
-                faults.push(operator_restart(
+        faults.push(PlannedFault {
+            index,
+            origin: Origin::Swarm,
+            spec: FaultSpec {
+                at: Dur::from_millis(window.0),
+                until: Some(Dur::from_millis(window.1)),
+                ..picked.spec
+            },
+            target: swarm::target_text(&picked.config, kind),
+            links,
+            hosts,
+            start_ms: window.0,
+            end_ms: Some(window.1),
+        });
+    }
+}
+
+/// A process's occurrences, drawn from its own stream, each followed by
+/// the operator's drain and restart that end it when the process asks.
+fn plan_occurrences(mut pending: Pending, faults: &mut Vec<PlannedFault>) {
+    let inner = pending
+        .spec
+        .fault
+        .expect("validated: a process names its fault");
+    let drawn = process::occurrences(
+        &pending.spec,
+        pending.window,
+        pending.candidates.len(),
+        &mut pending.rng,
+    );
+    let by_restart = pending.spec.ends_with == Some(ProcessEnd::OperatorRestart);
+    let (drawn, restarts) = if by_restart {
+        ended_by_restarts(drawn, &pending.candidates)
+    } else {
+        (drawn, BTreeSet::new())
+    };
+    for (n, occ) in drawn.into_iter().enumerate() {
+        let candidate = &pending.candidates[occ.candidate];
+        let mut concrete = process::occurrence_spec(&pending.spec, inner, candidate);
+        concrete.at = Dur::from_millis(occ.start_ms);
+        concrete.until = (!inner.is_instant()).then(|| Dur::from_millis(occ.end_ms));
+        let origin = Origin::Process {
+            of: pending.of,
+            n: n as u32 + 1,
+        };
+        faults.push(PlannedFault {
+            index: faults.len(),
+            origin,
+            spec: concrete,
+            target: candidate.target.clone(),
+            links: candidate.links.clone(),
+            hosts: candidate.hosts.clone(),
+            start_ms: occ.start_ms,
+            end_ms: Some(occ.end_ms),
+        });
+        if restarts.contains(&(n, occ.end_ms)) {
+            if let Some(drain) = pending.spec.drain {
+                let from = occ
+                    .end_ms
+                    .saturating_sub(drain.as_millis())
+                    .max(occ.start_ms);
+                faults.push(operator_drain(
                     faults.len(),
                     origin,
                     candidate,
+                    from,
                     occ.end_ms,
                 ));
             }
+            faults.push(operator_restart(
+                faults.len(),
+                origin,
+                candidate,
+                occ.end_ms,
+            ));
         }
-    }
-
-    FaultPlan {
-        faults,
-        sites: buggify::activate(&scenario.fault_settings, seed),
-        heal_ms,
     }
 }
 

@@ -487,77 +487,45 @@ impl FaultSpec {
     /// The kind-specific parameters as `name=value` words, in a fixed
     /// order (for reports and the SEED block).
     pub fn params_text(&self) -> String {
-        let mut s = String::new();
-        let mut word = |name: &str, value: String| {
-            if !s.is_empty() {
-                s.push(' ');
-            }
-            let _ = write!(s, "{name}={value}");
-        };
-        if let Some(v) = &self.fault {
-            word("fault", v.name().to_string());
+        fn shown<T: ToString>(value: &Option<T>) -> Option<String> {
+            value.as_ref().map(ToString::to_string)
         }
-        if let Some(v) = &self.latency {
-            word("latency", v.to_string());
-        }
-        if let Some(v) = &self.jitter {
-            word("jitter", v.to_string());
-        }
-        if let Some(v) = &self.probability {
-            word("probability", v.to_string());
-        }
-        if let Some(v) = &self.mode {
-            word("mode", v.name().to_string());
-        }
-        if let Some(v) = &self.service_time_factor {
-            word("service_time_factor", v.to_string());
-        }
-        if let Some(v) = &self.capacity_factor {
-            word("capacity_factor", v.to_string());
-        }
-        if let Some(v) = &self.per_s {
-            word("per_s", v.to_string());
-        }
-        if let Some(v) = &self.code {
-            word("code", v.to_string());
-        }
-        if let Some(v) = &self.field {
-            word("field", v.clone());
-        }
-        if let Some(v) = &self.value {
-            word("value", v.to_string());
-        }
-        if let Some(v) = &self.steps {
-            word("steps", format!("[{}]", v.join(",")));
-        }
-        if let Some(v) = &self.change {
-            word("change", toml::Value::Table(v.clone()).to_string());
-        }
-        if let Some(v) = &self.target_env {
-            word("target_env", v.clone());
-        }
-        if let Some(v) = &self.trigger {
-            word("trigger", v.name().to_string());
-        }
-        if let Some(v) = &self.reviewed {
-            word("reviewed", v.to_string());
-        }
-        if let Some(v) = &self.action {
-            word("action", v.name().to_string());
-        }
-        if let Some(v) = &self.rate_per_min {
-            word("rate_per_min", v.to_string());
-        }
-        if let Some(v) = &self.duration {
-            word("duration", v.to_string());
-        }
-        if let Some(v) = &self.ends_with {
-            word("ends_with", v.name().to_string());
-        }
-        if let Some(v) = &self.drain {
-            word("drain", v.to_string());
-        }
-        s
+        let words: [(&str, Option<String>); 21] = [
+            ("fault", self.fault.map(|v| v.name().to_string())),
+            ("latency", shown(&self.latency)),
+            ("jitter", shown(&self.jitter)),
+            ("probability", shown(&self.probability)),
+            ("mode", self.mode.map(|v| v.name().to_string())),
+            ("service_time_factor", shown(&self.service_time_factor)),
+            ("capacity_factor", shown(&self.capacity_factor)),
+            ("per_s", shown(&self.per_s)),
+            ("code", shown(&self.code)),
+            ("field", self.field.clone()),
+            ("value", shown(&self.value)),
+            (
+                "steps",
+                self.steps.as_ref().map(|v| format!("[{}]", v.join(","))),
+            ),
+            (
+                "change",
+                self.change
+                    .clone()
+                    .map(|v| toml::Value::Table(v).to_string()),
+            ),
+            ("target_env", self.target_env.clone()),
+            ("trigger", self.trigger.map(|v| v.name().to_string())),
+            ("reviewed", shown(&self.reviewed)),
+            ("action", self.action.map(|v| v.name().to_string())),
+            ("rate_per_min", shown(&self.rate_per_min)),
+            ("duration", shown(&self.duration)),
+            ("ends_with", self.ends_with.map(|v| v.name().to_string())),
+            ("drain", shown(&self.drain)),
+        ];
+        let present: Vec<String> = words
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+            .collect();
+        present.join(" ")
     }
 
     /// One line for the SEED block and reports.

@@ -41,6 +41,8 @@ pub fn validate_plan(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(
     contradictions(scenario, topology)
 }
 
+/// One `[[faults]]` entry, in the order its errors are reported: times,
+/// fields the kind does not take, the target, then the kind's parameters.
 fn validate_fault(
     scenario: &PlanInputs<'_>,
     topology: &Topology,
@@ -48,17 +50,40 @@ fn validate_fault(
     f: &FaultSpec,
 ) -> Result<(), FieldError> {
     let field = |name: &str| format!("faults[{i}].{name}");
-    let duration = scenario.run.duration;
-    let kind = f.kind;
+    let heal = scenario.fault_settings.heal;
+    check_times(scenario.run.duration, heal, f, &field)?;
+    check_fields(f, &field)?;
+    if f.kind.targets_link() {
+        check_link_target(topology, f, &field)?;
+    } else if f.kind != FaultKind::Process {
+        check_node_target(topology, f, &field)?;
+    }
+    let deployer_accepts =
+        |command: &toml::Value| check_deployer_command(scenario, topology, f, command, &field);
+    match f.kind {
+        FaultKind::Set => check_set(scenario, topology, f, &field),
+        FaultKind::Deploy => check_deploy(f, &field, &deployer_accepts),
+        FaultKind::Operator => check_operator(f, &field, &deployer_accepts),
+        FaultKind::Process => check_process(scenario, topology, f, &field),
+        kind => check_params(kind, f, &field),
+    }
+}
 
-    // Times.
+/// `at` and `until`: inside the run's `duration`, before the `heal` time,
+/// and `until` only on a kind that lasts, after `at`.
+fn check_times(
+    duration: Dur,
+    heal: Option<Dur>,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
     if f.at > duration {
         return Err(FieldError::new(
             field("at"),
             format!("{} is past the run's duration {duration}", f.at),
         ));
     }
-    if let Some(heal) = scenario.fault_settings.heal {
+    if let Some(heal) = heal {
         if f.at >= heal {
             return Err(FieldError::new(
                 field("at"),
@@ -70,30 +95,42 @@ fn validate_fault(
         }
     }
     if let Some(until) = f.until {
-        if kind.is_instant() {
+        if f.kind.is_instant() {
             return Err(FieldError::new(
                 field("until"),
                 format!(
                     "a {} happens at one instant and takes no `until`",
-                    kind.name()
+                    f.kind.name()
                 ),
             ));
         }
-        if until <= f.at {
-            return Err(FieldError::new(
-                field("until"),
-                format!("{until} is not after at = {}", f.at),
-            ));
-        }
-        if until > duration {
-            return Err(FieldError::new(
-                field("until"),
-                format!("{until} is past the run's duration {duration}"),
-            ));
-        }
+        check_until(until, f.at, duration, field("until"))?;
     }
+    Ok(())
+}
 
-    // Fields the kind does not take.
+/// An `until` after `at` and not past the run's `duration`.
+fn check_until(until: Dur, at: Dur, duration: Dur, field: String) -> Result<(), FieldError> {
+    if until <= at {
+        return Err(FieldError::new(
+            field,
+            format!("{until} is not after at = {at}"),
+        ));
+    }
+    if until > duration {
+        return Err(FieldError::new(
+            field,
+            format!("{until} is past the run's duration {duration}"),
+        ));
+    }
+    Ok(())
+}
+
+/// No field the kind does not take (for a process, its fields and those of
+/// the kind it repeats), and no one-way link on a kind turmoil applies both
+/// ways.
+fn check_fields(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let kind = f.kind;
     let mut allowed: Vec<&str> = target_fields(kind).to_vec();
     allowed.extend_from_slice(kind.params());
     if kind == FaultKind::Process {
@@ -122,125 +159,143 @@ fn validate_fault(
             ));
         }
     }
+    Ok(())
+}
 
-    // Targets.
+/// A link kind's target: `between = [a, b]` or `from` and `to`, naming
+/// known hosts or sections that give at least one link.
+fn check_link_target(
+    topology: &Topology,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
     let known = |name: &str, key: &str| known_name(topology, name, field(key));
-    if kind.targets_link() {
-        match (&f.between, &f.from, &f.to) {
-            (Some([a, b]), None, None) => {
-                known(a, "between")?;
-                known(b, "between")?;
-            }
-            (None, Some(a), Some(b)) => {
-                known(a, "from")?;
-                known(b, "to")?;
-            }
-            (None, Some(_), None) => {
-                return Err(FieldError::new(field("to"), "a one-way link fault needs `to` as well as `from`"))
-            }
-            (None, None, Some(_)) => {
-                return Err(FieldError::new(field("from"), "a one-way link fault needs `from` as well as `to`"))
-            }
-            _ => {
-                return Err(FieldError::new(
-                    field("between"),
-                    "a link fault needs `between = [a, b]` (both ways) or `from` and `to` (one way), not both",
-                ))
-            }
+    match (&f.between, &f.from, &f.to) {
+        (Some([a, b]), None, None) => {
+            known(a, "between")?;
+            known(b, "between")?;
         }
-        if resolve_links(f, topology).is_empty() {
+        (None, Some(a), Some(b)) => {
+            known(a, "from")?;
+            known(b, "to")?;
+        }
+        (None, Some(_), None) => {
+            return Err(FieldError::new(field("to"), "a one-way link fault needs `to` as well as `from`"))
+        }
+        (None, None, Some(_)) => {
+            return Err(FieldError::new(field("from"), "a one-way link fault needs `from` as well as `to`"))
+        }
+        _ => {
             return Err(FieldError::new(
-                field(if f.between.is_some() { "between" } else { "to" }),
-                format!("{} joins no two different hosts", f.target_text()),
-            ));
-        }
-    } else if kind != FaultKind::Process {
-        let defaults_to_deployer = kind == FaultKind::Deploy
-            || (kind == FaultKind::Operator && f.action == Some(OperatorAction::Revert));
-        match &f.node {
-            Some(node) => known(node, "node")?,
-            None if defaults_to_deployer => {
-                if !topology.resolves(DEPLOYER) {
-                    return Err(FieldError::new(
-                        field("node"),
-                        format!(
-                            "a {} goes to the deployer, and this scenario has no `{DEPLOYER}` node; add [nodes.{DEPLOYER}] or name one with `node`",
-                            kind.name()
-                        ),
-                    ));
-                }
-            }
-            None => {
-                return Err(FieldError::new(
-                    field("node"),
-                    format!("a {} fault needs `node` (a host or a section)", kind.name()),
-                ))
-            }
-        }
-        if resolve_hosts(f, topology).is_empty() {
-            return Err(FieldError::new(field("node"), "names no host"));
+                field("between"),
+                "a link fault needs `between = [a, b]` (both ways) or `from` and `to` (one way), not both",
+            ))
         }
     }
-
-    // Parameters.
-    match kind {
-        FaultKind::Set => check_set(scenario, topology, f, &field)?,
-        FaultKind::Deploy => {
-            if let Some(env) = &f.target_env {
-                if env.trim().is_empty() {
-                    return Err(FieldError::new(field("target_env"), "must not be empty"));
-                }
-            }
-            if let Some(steps) = &f.steps {
-                if let Some(i) = steps.iter().position(|t| t.trim().is_empty()) {
-                    return Err(FieldError::new(
-                        field(&format!("steps[{i}]")),
-                        "a template step needs a name",
-                    ));
-                }
-            }
-            for (step, resources) in f.change.iter().flatten() {
-                let ok = resources
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|r| r.is_str()));
-                if !ok {
-                    return Err(FieldError::new(
-                        field(&format!("change.{step}")),
-                        "must be a list of resources, e.g. [\"production/lb-1\"]",
-                    ));
-                }
-            }
-            check_deployer_command(scenario, topology, f, &deploy_command(f), &field)?;
-        }
-        FaultKind::Operator if f.action == Some(OperatorAction::Revert) => {
-            check_deployer_command(scenario, topology, f, &revert_command(f), &field)?
-        }
-        FaultKind::Operator => match f.action {
-            None => {
-                return Err(FieldError::new(
-                    field("action"),
-                    "an operator fault needs `action`: restart, revert, delete or recreate",
-                ))
-            }
-            Some(OperatorAction::Revert) => {}
-            Some(_) if f.reviewed.is_some() => {
-                return Err(FieldError::new(
-                    field("reviewed"),
-                    "`reviewed` goes with a revert (a deploy by hand)",
-                ))
-            }
-            Some(_) if f.node.is_none() => {
-                return Err(FieldError::new(
-                    field("node"),
-                    "this operator action needs `node`",
-                ))
-            }
-            Some(_) => {}
-        },
-        FaultKind::Process => check_process(scenario, topology, f, &field)?,
-        _ => check_params(kind, f, &field)?,
+    if resolve_links(f, topology).is_empty() {
+        return Err(FieldError::new(
+            field(if f.between.is_some() { "between" } else { "to" }),
+            format!("{} joins no two different hosts", f.target_text()),
+        ));
     }
     Ok(())
+}
+
+/// A node kind's target: `node`, a known host or section; a deploy or a
+/// revert may leave it out when the scenario has the deployer.
+fn check_node_target(
+    topology: &Topology,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    let kind = f.kind;
+    let defaults_to_deployer = kind == FaultKind::Deploy
+        || (kind == FaultKind::Operator && f.action == Some(OperatorAction::Revert));
+    match &f.node {
+        Some(node) => known_name(topology, node, field("node"))?,
+        None if defaults_to_deployer => {
+            if !topology.resolves(DEPLOYER) {
+                return Err(FieldError::new(
+                    field("node"),
+                    format!(
+                        "a {} goes to the deployer, and this scenario has no `{DEPLOYER}` node; add [nodes.{DEPLOYER}] or name one with `node`",
+                        kind.name()
+                    ),
+                ));
+            }
+        }
+        None => {
+            return Err(FieldError::new(
+                field("node"),
+                format!("a {} fault needs `node` (a host or a section)", kind.name()),
+            ))
+        }
+    }
+    if resolve_hosts(f, topology).is_empty() {
+        return Err(FieldError::new(field("node"), "names no host"));
+    }
+    Ok(())
+}
+
+/// `deploy`: a non-empty `target_env`, named template steps, `change` as
+/// lists of resources, and a command the deployer accepts
+/// (`deployer_accepts`, [`check_deployer_command`]).
+fn check_deploy(
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+    deployer_accepts: &dyn Fn(&toml::Value) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    if let Some(env) = &f.target_env {
+        if env.trim().is_empty() {
+            return Err(FieldError::new(field("target_env"), "must not be empty"));
+        }
+    }
+    if let Some(steps) = &f.steps {
+        if let Some(i) = steps.iter().position(|t| t.trim().is_empty()) {
+            return Err(FieldError::new(
+                field(&format!("steps[{i}]")),
+                "a template step needs a name",
+            ));
+        }
+    }
+    for (step, resources) in f.change.iter().flatten() {
+        let ok = resources
+            .as_array()
+            .is_some_and(|a| a.iter().all(|r| r.is_str()));
+        if !ok {
+            return Err(FieldError::new(
+                field(&format!("change.{step}")),
+                "must be a list of resources, e.g. [\"production/lb-1\"]",
+            ));
+        }
+    }
+    deployer_accepts(&deploy_command(f))
+}
+
+/// `operator`: an `action`; a revert is a deploy by hand (the deployer
+/// must accept it: `deployer_accepts`), any other action needs `node` and
+/// takes no `reviewed`.
+fn check_operator(
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+    deployer_accepts: &dyn Fn(&toml::Value) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    match f.action {
+        None => Err(FieldError::new(
+            field("action"),
+            "an operator fault needs `action`: restart, revert, delete or recreate",
+        )),
+        Some(OperatorAction::Revert) => deployer_accepts(&revert_command(f)),
+        Some(_) if f.reviewed.is_some() => Err(FieldError::new(
+            field("reviewed"),
+            "`reviewed` goes with a revert (a deploy by hand)",
+        )),
+        Some(_) if f.node.is_none() => Err(FieldError::new(
+            field("node"),
+            "this operator action needs `node`",
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A deploy or revert goes to deployer hosts, and the deployer must accept
@@ -313,70 +368,100 @@ fn check_params(
     field: &dyn Fn(&str) -> String,
 ) -> Result<(), FieldError> {
     match kind {
-        FaultKind::Latency => match f.latency {
-            None => {
-                return Err(FieldError::new(
-                    field("latency"),
-                    "a latency fault needs `latency`: \"200ms\", or { min = \"50ms\", max = \"300ms\" }",
-                ))
-            }
-            Some(LatencySpec::Range { min, max }) if min > max => {
-                return Err(FieldError::new(
-                    field("latency"),
-                    format!("min {min} is above max {max}"),
-                ))
-            }
-            Some(_) => {}
-        },
-        FaultKind::Jitter if f.jitter.is_none_or(|j| j.is_zero()) => {
-            return Err(FieldError::new(
-                field("jitter"),
-                "a jitter fault needs `jitter` > 0, e.g. \"50ms\"",
-            ));
-        }
-        FaultKind::Loss | FaultKind::Duplicate => match f.probability {
-            Some(p) if (0.0..=1.0).contains(&p) => {}
-            _ => {
-                return Err(FieldError::new(
-                    field("probability"),
-                    format!("a {} fault needs `probability` in [0, 1]", kind.name()),
-                ))
-            }
-        },
-        FaultKind::Saturate => {
-            if f.service_time_factor.is_none() && f.capacity_factor.is_none() {
-                return Err(FieldError::new(
-                    field("service_time_factor"),
-                    "a saturate fault needs `service_time_factor` (> 0, e.g. 4.0) and/or `capacity_factor` (in (0, 1])",
-                ));
-            }
-            if let Some(x) = f.service_time_factor {
-                if !(x.is_finite() && x > 0.0) {
-                    return Err(FieldError::new(field("service_time_factor"), "must be > 0"));
-                }
-            }
-            if let Some(x) = f.capacity_factor {
-                if !(x > 0.0 && x <= 1.0) {
-                    return Err(FieldError::new(field("capacity_factor"), "must be in (0, 1]"));
-                }
-            }
-        }
-        FaultKind::RateLimit => {
-            if f.per_s.is_none_or(|n| n == 0) {
-                return Err(FieldError::new(
-                    field("per_s"),
-                    "a rate_limit fault needs `per_s` >= 1 (requests accepted per second)",
-                ));
-            }
-            if let Some(code) = f.code {
-                if code != 429 && code != 503 {
-                    return Err(FieldError::new(field("code"), "must be 429 or 503"));
-                }
-            }
-        }
-        _ => {}
+        FaultKind::Latency => check_latency(f, field),
+        FaultKind::Jitter => check_jitter(f, field),
+        FaultKind::Loss | FaultKind::Duplicate => check_probability(kind, f, field),
+        FaultKind::Saturate => check_saturate(f, field),
+        FaultKind::RateLimit => check_rate_limit(f, field),
+        _ => Ok(()),
+    }
+}
+
+/// `latency`: a `latency`, fixed or a range with min <= max.
+fn check_latency(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    match f.latency {
+        None => Err(FieldError::new(
+            field("latency"),
+            "a latency fault needs `latency`: \"200ms\", or { min = \"50ms\", max = \"300ms\" }",
+        )),
+        Some(LatencySpec::Range { min, max }) if min > max => Err(FieldError::new(
+            field("latency"),
+            format!("min {min} is above max {max}"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `jitter`: a `jitter` above zero.
+fn check_jitter(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    if f.jitter.is_none_or(|j| j.is_zero()) {
+        return Err(FieldError::new(
+            field("jitter"),
+            "a jitter fault needs `jitter` > 0, e.g. \"50ms\"",
+        ));
     }
     Ok(())
+}
+
+/// `loss` and `duplicate`: a `probability` in [0, 1].
+fn check_probability(
+    kind: FaultKind,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    match f.probability {
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(()),
+        _ => Err(FieldError::new(
+            field("probability"),
+            format!("a {} fault needs `probability` in [0, 1]", kind.name()),
+        )),
+    }
+}
+
+/// `saturate`: a `service_time_factor` > 0 and/or a `capacity_factor` in
+/// (0, 1].
+fn check_saturate(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    if f.service_time_factor.is_none() && f.capacity_factor.is_none() {
+        return Err(FieldError::new(
+            field("service_time_factor"),
+            "a saturate fault needs `service_time_factor` (> 0, e.g. 4.0) and/or `capacity_factor` (in (0, 1])",
+        ));
+    }
+    if let Some(x) = f.service_time_factor {
+        if !(x.is_finite() && x > 0.0) {
+            return Err(FieldError::new(field("service_time_factor"), "must be > 0"));
+        }
+    }
+    if let Some(x) = f.capacity_factor {
+        if !(x > 0.0 && x <= 1.0) {
+            return Err(FieldError::new(
+                field("capacity_factor"),
+                "must be in (0, 1]",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `rate_limit`: `per_s` >= 1 and a refusal `code` of 429 or 503.
+fn check_rate_limit(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    if f.per_s.is_none_or(|n| n == 0) {
+        return Err(FieldError::new(
+            field("per_s"),
+            "a rate_limit fault needs `per_s` >= 1 (requests accepted per second)",
+        ));
+    }
+    check_code(f.code, field("code"))
+}
+
+/// A rate limit's refusal code, when given: 429 or 503.
+fn check_code(code: Option<u16>, field: String) -> Result<(), FieldError> {
+    match code {
+        Some(code) if code != 429 && code != 503 => {
+            Err(FieldError::new(field, "must be 429 or 503"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_set(
@@ -432,6 +517,9 @@ fn check_duration(
     }
 }
 
+/// `process`: the kind it repeats, its targets, a `rate_per_min` that
+/// stays under [`OCCURRENCES_MAX`], occurrence durations, how occurrences
+/// end, and the repeated kind's parameters.
 fn check_process(
     scenario: &PlanInputs<'_>,
     topology: &Topology,
@@ -450,55 +538,7 @@ fn check_process(
             format!("a process cannot repeat {} faults", inner.name()),
         ));
     }
-    let names: &[String] = if inner.targets_link() {
-        if f.targets.is_some() {
-            return Err(FieldError::new(
-                field("targets"),
-                format!("{} is a link fault: give `pairs`", inner.name()),
-            ));
-        }
-        let pairs = f.pairs.as_deref().ok_or_else(|| {
-            FieldError::new(
-                field("pairs"),
-                format!(
-                    "a process of {} needs `pairs = [[a, b], ...]`",
-                    inner.name()
-                ),
-            )
-        })?;
-        for [a, b] in pairs {
-            known_name(topology, a, field("pairs"))?;
-            known_name(topology, b, field("pairs"))?;
-        }
-        &[]
-    } else {
-        if f.pairs.is_some() {
-            return Err(FieldError::new(
-                field("pairs"),
-                format!("{} is a node fault: give `targets`", inner.name()),
-            ));
-        }
-        f.targets.as_deref().ok_or_else(|| {
-            FieldError::new(
-                field("targets"),
-                format!("a process of {} needs `targets = [...]`", inner.name()),
-            )
-        })?
-    };
-    for name in names {
-        known_name(topology, name, field("targets"))?;
-    }
-    if process::candidates(f, topology).is_empty() {
-        let key = if inner.targets_link() {
-            "pairs"
-        } else {
-            "targets"
-        };
-        return Err(FieldError::new(
-            field(key),
-            "gives no target (no two different hosts)",
-        ));
-    }
+    check_process_targets(topology, f, inner, field)?;
     let rate = f.rate_per_min.ok_or_else(|| {
         FieldError::new(field("rate_per_min"), "a process needs `rate_per_min` > 0")
     })?;
@@ -527,6 +567,65 @@ fn check_process(
         ));
     }
     check_params(inner, f, field)
+}
+
+/// A process's targets: `pairs` of known names when it repeats a link
+/// kind, `targets` when it repeats a node kind, giving at least one target.
+fn check_process_targets(
+    topology: &Topology,
+    f: &FaultSpec,
+    inner: FaultKind,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    if inner.targets_link() {
+        if f.targets.is_some() {
+            return Err(FieldError::new(
+                field("targets"),
+                format!("{} is a link fault: give `pairs`", inner.name()),
+            ));
+        }
+        let pairs = f.pairs.as_deref().ok_or_else(|| {
+            FieldError::new(
+                field("pairs"),
+                format!(
+                    "a process of {} needs `pairs = [[a, b], ...]`",
+                    inner.name()
+                ),
+            )
+        })?;
+        for [a, b] in pairs {
+            known_name(topology, a, field("pairs"))?;
+            known_name(topology, b, field("pairs"))?;
+        }
+    } else {
+        if f.pairs.is_some() {
+            return Err(FieldError::new(
+                field("pairs"),
+                format!("{} is a node fault: give `targets`", inner.name()),
+            ));
+        }
+        let targets = f.targets.as_deref().ok_or_else(|| {
+            FieldError::new(
+                field("targets"),
+                format!("a process of {} needs `targets = [...]`", inner.name()),
+            )
+        })?;
+        for name in targets {
+            known_name(topology, name, field("targets"))?;
+        }
+    }
+    if process::candidates(f, topology).is_empty() {
+        let key = if inner.targets_link() {
+            "pairs"
+        } else {
+            "targets"
+        };
+        return Err(FieldError::new(
+            field(key),
+            "gives no target (no two different hosts)",
+        ));
+    }
+    Ok(())
 }
 
 fn check_expected(rate_per_min: f64, at: Dur, end: Dur, field: String) -> Result<(), FieldError> {
@@ -608,18 +707,7 @@ fn validate_swarm(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), 
         ));
     }
     if let Some(until) = config.until {
-        if until <= config.at {
-            return Err(FieldError::new(
-                format!("{prefix}.until"),
-                format!("{until} is not after at = {}", config.at),
-            ));
-        }
-        if until > duration {
-            return Err(FieldError::new(
-                format!("{prefix}.until"),
-                format!("{until} is past the run's duration {duration}"),
-            ));
-        }
+        check_until(until, config.at, duration, format!("{prefix}.until"))?;
     }
     if config.kinds.is_empty() {
         return Err(FieldError::new(
@@ -651,6 +739,9 @@ fn validate_swarm(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), 
     Ok(())
 }
 
+/// One kind of `[fault_settings.swarm.kinds]`: the fields it takes, its
+/// targets, its ranges, the range it cannot do without, its code, and its
+/// episodes (`rate_per_min` and `duration`) within the swarm's window.
 fn check_swarm_kind(
     kind: FaultKind,
     k: &SwarmKind,
@@ -658,6 +749,34 @@ fn check_swarm_kind(
     topology: &Topology,
     at: Dur,
     end: Dur,
+) -> Result<(), FieldError> {
+    check_swarm_fields(kind, k, field)?;
+    check_swarm_targets(k, field, topology)?;
+    check_swarm_ranges(k, field)?;
+    check_swarm_required(kind, k, field)?;
+    check_code(k.code, field("code"))?;
+    match k.rate_per_min {
+        Some([_, hi]) => {
+            check_expected(hi, at, end, field("rate_per_min"))?;
+            check_duration(k.duration, kind, field("duration"))?;
+        }
+        None if k.duration.is_some() => {
+            return Err(FieldError::new(
+                field("duration"),
+                "`duration` goes with `rate_per_min` (episodes); without it the kind holds over the whole window",
+            ))
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// No field a swarm kind does not take: its target form, its parameters,
+/// `rate_per_min` and `duration`.
+fn check_swarm_fields(
+    kind: FaultKind,
+    k: &SwarmKind,
+    field: &dyn Fn(&str) -> String,
 ) -> Result<(), FieldError> {
     let present = [
         ("pairs", k.pairs.is_some()),
@@ -692,6 +811,16 @@ fn check_swarm_kind(
             ));
         }
     }
+    Ok(())
+}
+
+/// A swarm kind's `pairs` (known names, at least one link) or `targets`
+/// (known names, at least one).
+fn check_swarm_targets(
+    k: &SwarmKind,
+    field: &dyn Fn(&str) -> String,
+    topology: &Topology,
+) -> Result<(), FieldError> {
     if let Some(pairs) = &k.pairs {
         for [a, b] in pairs {
             known_name(topology, a, field("pairs"))?;
@@ -712,52 +841,70 @@ fn check_swarm_kind(
             return Err(FieldError::new(field("targets"), "lists no node"));
         }
     }
-    fn range<T: PartialOrd + std::fmt::Display + Copy>(
-        r: Option<[T; 2]>,
-        field: String,
-        ok: impl Fn(T) -> bool,
-        what: &str,
-    ) -> Result<(), FieldError> {
-        if let Some([lo, hi]) = r {
-            if lo > hi {
-                return Err(FieldError::new(
-                    field,
-                    format!("low {lo} is above high {hi}"),
-                ));
-            }
-            if !ok(lo) || !ok(hi) {
-                return Err(FieldError::new(field, format!("both ends must be {what}")));
-            }
-        }
-        Ok(())
-    }
-    range(
+    Ok(())
+}
+
+/// Every `[low, high]` range a swarm kind gives: low <= high, and both
+/// ends in the parameter's domain.
+fn check_swarm_ranges(k: &SwarmKind, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    check_range(
         k.probability,
         field("probability"),
         |p| (0.0..=1.0).contains(&p),
         "in [0, 1]",
     )?;
-    range(k.latency, field("latency"), |_| true, "durations")?;
-    range(k.jitter, field("jitter"), |_| true, "durations")?;
-    range(
+    check_range(k.latency, field("latency"), |_| true, "durations")?;
+    check_range(k.jitter, field("jitter"), |_| true, "durations")?;
+    check_range(
         k.service_time_factor,
         field("service_time_factor"),
         |x| x.is_finite() && x > 0.0,
         "> 0",
     )?;
-    range(
+    check_range(
         k.capacity_factor,
         field("capacity_factor"),
         |x| x > 0.0 && x <= 1.0,
         "in (0, 1]",
     )?;
-    range(k.per_s, field("per_s"), |n| n >= 1, ">= 1")?;
-    range(
+    check_range(k.per_s, field("per_s"), |n| n >= 1, ">= 1")?;
+    check_range(
         k.rate_per_min,
         field("rate_per_min"),
         |x| x.is_finite() && x > 0.0,
         "> 0",
-    )?;
+    )
+}
+
+/// A `[low, high]` range, when given: low <= high and both ends `ok`
+/// (`what` says what ok means).
+fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
+    r: Option<[T; 2]>,
+    field: String,
+    ok: impl Fn(T) -> bool,
+    what: &str,
+) -> Result<(), FieldError> {
+    if let Some([lo, hi]) = r {
+        if lo > hi {
+            return Err(FieldError::new(
+                field,
+                format!("low {lo} is above high {hi}"),
+            ));
+        }
+        if !ok(lo) || !ok(hi) {
+            return Err(FieldError::new(field, format!("both ends must be {what}")));
+        }
+    }
+    Ok(())
+}
+
+/// The range a swarm kind cannot do without (a jitter range must reach
+/// above zero; a saturation needs either factor).
+fn check_swarm_required(
+    kind: FaultKind,
+    k: &SwarmKind,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
     let required = match kind {
         FaultKind::Loss | FaultKind::Duplicate => Some(("probability", k.probability.is_some())),
         FaultKind::Latency => Some(("latency", k.latency.is_some())),
@@ -777,24 +924,6 @@ fn check_swarm_kind(
                 kind.name()
             ),
         ));
-    }
-    if let Some(code) = k.code {
-        if code != 429 && code != 503 {
-            return Err(FieldError::new(field("code"), "must be 429 or 503"));
-        }
-    }
-    match k.rate_per_min {
-        Some([_, hi]) => {
-            check_expected(hi, at, end, field("rate_per_min"))?;
-            check_duration(k.duration, kind, field("duration"))?;
-        }
-        None if k.duration.is_some() => {
-            return Err(FieldError::new(
-                field("duration"),
-                "`duration` goes with `rate_per_min` (episodes); without it the kind holds over the whole window",
-            ))
-        }
-        None => {}
     }
     Ok(())
 }
@@ -850,82 +979,125 @@ pub fn contradictions(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<
         })
         .collect();
     for j in 0..faults.len() {
-        let b = &faults[j];
         for i in 0..j {
-            let a = &faults[i];
-            let (links_a, hosts_a) = &footprints[i];
-            let (links_b, hosts_b) = &footprints[j];
-            let common: Vec<String> = links_a
-                .intersection(links_b)
-                .map(|(x, y)| format!("{x}->{y}"))
-                .chain(hosts_a.intersection(hosts_b).cloned())
-                .collect();
-            if a.kind == b.kind
-                && a.at == b.at
-                && !common.is_empty()
-                && a.kind != FaultKind::Process
-            {
-                if a.kind == FaultKind::Set {
-                    let (fa, fb) = (
-                        a.field.as_deref().unwrap_or(""),
-                        b.field.as_deref().unwrap_or(""),
-                    );
-                    let nested = fa == fb
-                        || fa.starts_with(&format!("{fb}."))
-                        || fb.starts_with(&format!("{fa}."));
-                    if nested && a.value != b.value {
-                        return Err(FieldError::new(
-                            format!("faults[{j}].value"),
-                            format!(
-                                "contradicts faults[{i}]: both set `{fb}` on {} at {} with different values",
-                                common.join(", "),
-                                b.at
-                            ),
-                        ));
-                    }
-                    continue;
-                }
+            let (a, b) = (&faults[i], &faults[j]);
+            same_kind_same_instant(i, a, &footprints[i], j, b, &footprints[j])?;
+            lifecycle_same_instant(i, a, j, b, topology)?;
+            for (crash, crash_ix, other, other_ix) in [(a, i, b, j), (b, j, a, i)] {
+                restart_while_crashed(
+                    crash,
+                    crash_ix,
+                    &footprints[crash_ix],
+                    other,
+                    other_ix,
+                    topology,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entries `i` < `j` of one kind (not processes) on a common link or host
+/// starting at the same instant; two `set`s clash only on the same or a
+/// nested field with different values.
+fn same_kind_same_instant(
+    i: usize,
+    a: &FaultSpec,
+    (links_a, hosts_a): &Footprint,
+    j: usize,
+    b: &FaultSpec,
+    (links_b, hosts_b): &Footprint,
+) -> Result<(), FieldError> {
+    if a.kind != b.kind || a.at != b.at || a.kind == FaultKind::Process {
+        return Ok(());
+    }
+    let common: Vec<String> = links_a
+        .intersection(links_b)
+        .map(|(x, y)| format!("{x}->{y}"))
+        .chain(hosts_a.intersection(hosts_b).cloned())
+        .collect();
+    if common.is_empty() {
+        return Ok(());
+    }
+    if a.kind == FaultKind::Set {
+        let (fa, fb) = (
+            a.field.as_deref().unwrap_or(""),
+            b.field.as_deref().unwrap_or(""),
+        );
+        let nested =
+            fa == fb || fa.starts_with(&format!("{fb}.")) || fb.starts_with(&format!("{fa}."));
+        if nested && a.value != b.value {
+            return Err(FieldError::new(
+                format!("faults[{j}].value"),
+                format!(
+                    "contradicts faults[{i}]: both set `{fb}` on {} at {} with different values",
+                    common.join(", "),
+                    b.at
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    Err(FieldError::new(
+        format!("faults[{j}].at"),
+        format!(
+            "contradicts faults[{i}]: two {} faults on {} start at the same instant {}; merge them or move one",
+            b.kind.name(),
+            common.join(", "),
+            b.at
+        ),
+    ))
+}
+
+/// Two host-lifecycle events of entries `i` < `j` on one host at the same
+/// instant.
+fn lifecycle_same_instant(
+    i: usize,
+    a: &FaultSpec,
+    j: usize,
+    b: &FaultSpec,
+    topology: &Topology,
+) -> Result<(), FieldError> {
+    for (ta, ha, wa) in lifecycle(a, topology) {
+        for (tb, hb, wb) in lifecycle(b, topology) {
+            if ta == tb && ha == hb {
                 return Err(FieldError::new(
                     format!("faults[{j}].at"),
                     format!(
-                        "contradicts faults[{i}]: two {} faults on {} start at the same instant {}; merge them or move one",
-                        b.kind.name(),
-                        common.join(", "),
-                        b.at
+                        "contradicts faults[{i}] ({wa} of {ha}): {wb} of {hb} at the same instant {tb}"
                     ),
                 ));
             }
-            for (ta, ha, wa) in lifecycle(a, topology) {
-                for (tb, hb, wb) in lifecycle(b, topology) {
-                    if ta == tb && ha == hb {
-                        return Err(FieldError::new(
-                            format!("faults[{j}].at"),
-                            format!(
-                                "contradicts faults[{i}] ({wa} of {ha}): {wb} of {hb} at the same instant {tb}"
-                            ),
-                        ));
-                    }
-                }
-            }
-            for (crash, crash_ix, other, other_ix) in [(a, i, b, j), (b, j, a, i)] {
-                if crash.kind != FaultKind::Crash {
-                    continue;
-                }
-                let end = crash.until.unwrap_or(Dur(std::time::Duration::MAX));
-                for (t, h, what) in lifecycle(other, topology) {
-                    let is_restart = what == "restart" || what == "operator restart";
-                    if is_restart && t > crash.at && t < end && footprints[crash_ix].1.contains(&h)
-                    {
-                        return Err(FieldError::new(
-                            format!("faults[{other_ix}].at"),
-                            format!(
-                                "contradicts faults[{crash_ix}]: {what} of {h} at {t} while that crash has it down{}",
-                                crash.until.map(|u| format!(" (until {u})")).unwrap_or_default()
-                            ),
-                        ));
-                    }
-                }
-            }
+        }
+    }
+    Ok(())
+}
+
+/// A restart (by `other`) of a host while `crash`, when it is one, has it
+/// down.
+fn restart_while_crashed(
+    crash: &FaultSpec,
+    crash_ix: usize,
+    (_, crashed_hosts): &Footprint,
+    other: &FaultSpec,
+    other_ix: usize,
+    topology: &Topology,
+) -> Result<(), FieldError> {
+    if crash.kind != FaultKind::Crash {
+        return Ok(());
+    }
+    let end = crash.until.unwrap_or(Dur(std::time::Duration::MAX));
+    for (t, h, what) in lifecycle(other, topology) {
+        let is_restart = what == "restart" || what == "operator restart";
+        if is_restart && t > crash.at && t < end && crashed_hosts.contains(&h) {
+            return Err(FieldError::new(
+                format!("faults[{other_ix}].at"),
+                format!(
+                    "contradicts faults[{crash_ix}]: {what} of {h} at {t} while that crash has it down{}",
+                    crash.until.map(|u| format!(" (until {u})")).unwrap_or_default()
+                ),
+            ));
         }
     }
     Ok(())

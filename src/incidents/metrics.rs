@@ -321,51 +321,18 @@ impl Metric {
         match self {
             Metric::Calls { filter } => calls.iter().filter(|c| filter.matches(c)).count() as f64,
             Metric::CallShare { filter, of } => {
-                let base: Vec<&CallSummary> = calls.iter().filter(|c| of.matches(c)).collect();
-                if base.is_empty() {
-                    return 0.0;
-                }
-                base.iter().filter(|c| filter.matches(c)).count() as f64 / base.len() as f64
+                share(calls, |c| of.matches(c), |c| filter.matches(c))
             }
             Metric::CallDurationMs { filter, stat: s } => {
-                let values: Vec<f64> = calls
-                    .iter()
-                    .filter(|c| filter.matches(c))
-                    .filter_map(|c| c.duration_ms())
-                    .map(|d| d as f64)
-                    .collect();
-                stat(&values, *s)
+                call_stat(calls, filter, CallSummary::duration_ms, *s)
             }
-            Metric::CallStartMs { filter, stat: s } => {
-                let values: Vec<f64> = calls
-                    .iter()
-                    .filter(|c| filter.matches(c))
-                    .filter_map(|c| c.start_ms)
-                    .map(|t| t as f64)
-                    .collect();
-                stat(&values, *s)
-            }
+            Metric::CallStartMs { filter, stat: s } => call_stat(calls, filter, |c| c.start_ms, *s),
             Metric::CallsBefore {
                 filter,
                 event,
                 window,
                 stat: s,
-            } => {
-                let counts: Vec<f64> = history
-                    .records
-                    .iter()
-                    .filter(|r| event.matches(r))
-                    .map(|r| {
-                        let from = r.t_ms.saturating_sub(window.as_millis());
-                        calls
-                            .iter()
-                            .filter(|c| c.start_ms.is_some_and(|t| t >= from && t < r.t_ms))
-                            .filter(|c| filter.matches(c))
-                            .count() as f64
-                    })
-                    .collect();
-                stat(&counts, *s)
-            }
+            } => calls_before(history, calls, filter, event, *window, *s),
             Metric::AlertAtMs { monitor } => history
                 .of_kind("alert.fire")
                 .find(|r| r.str("monitor") == Some(monitor.as_str()))
@@ -379,48 +346,110 @@ impl Metric {
                 history.records.iter().filter(|r| filter.matches(r)).count() as f64
             }
             Metric::EventShare { filter, of } => {
-                let base: Vec<_> = history.records.iter().filter(|r| of.matches(r)).collect();
-                if base.is_empty() {
-                    return 0.0;
-                }
-                base.iter().filter(|r| filter.matches(r)).count() as f64 / base.len() as f64
+                share(&history.records, |r| of.matches(r), |r| filter.matches(r))
             }
             Metric::WindowCallShareMax {
                 filter,
                 of,
                 window,
                 min_calls,
-            } => {
-                let w = window.as_millis().max(1);
-                let mut buckets: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
-                for c in calls.iter().filter(|c| of.matches(c)) {
-                    let b = buckets.entry(c.start_ms.unwrap_or(0) / w).or_default();
-                    b.1 += 1;
-                    if filter.matches(c) {
-                        b.0 += 1;
-                    }
-                }
-                buckets
-                    .values()
-                    .filter(|(_, n)| *n >= *min_calls)
-                    .map(|(k, n)| *k as f64 / *n as f64)
-                    .fold(0.0, f64::max)
-            }
-            Metric::DelayMs { from, to, stat: s } => {
-                let mut delays = Vec::new();
-                for (i, r) in history.records.iter().enumerate() {
-                    if !from.matches(r) {
-                        continue;
-                    }
-                    match history.records[i + 1..].iter().find(|t| to.matches(t)) {
-                        Some(t) => delays.push((t.t_ms - r.t_ms) as f64),
-                        None => return f64::NAN,
-                    }
-                }
-                stat(&delays, *s)
-            }
+            } => window_call_share_max(calls, filter, of, *window, *min_calls),
+            Metric::DelayMs { from, to, stat: s } => delay_ms(history, from, to, *s),
         }
     }
+}
+
+/// The share of the items matching `of` that also match `filter`; 0 when
+/// none matches `of`.
+fn share<T>(items: &[T], of: impl Fn(&T) -> bool, filter: impl Fn(&T) -> bool) -> f64 {
+    let base: Vec<&T> = items.iter().filter(|x| of(x)).collect();
+    if base.is_empty() {
+        return 0.0;
+    }
+    base.iter().filter(|x| filter(x)).count() as f64 / base.len() as f64
+}
+
+/// A statistic of `value` over the calls matching `filter` that have one.
+fn call_stat(
+    calls: &[CallSummary],
+    filter: &CallFilter,
+    value: impl Fn(&CallSummary) -> Option<u64>,
+    s: Stat,
+) -> f64 {
+    let values: Vec<f64> = calls
+        .iter()
+        .filter(|c| filter.matches(c))
+        .filter_map(value)
+        .map(|v| v as f64)
+        .collect();
+    stat(&values, s)
+}
+
+/// For each event matching `event`, the calls matching `filter` that
+/// started in the `window` before it; a statistic of those counts.
+fn calls_before(
+    history: &History,
+    calls: &[CallSummary],
+    filter: &CallFilter,
+    event: &EventFilter,
+    window: Dur,
+    s: Stat,
+) -> f64 {
+    let counts: Vec<f64> = history
+        .records
+        .iter()
+        .filter(|r| event.matches(r))
+        .map(|r| {
+            let from = r.t_ms.saturating_sub(window.as_millis());
+            calls
+                .iter()
+                .filter(|c| c.start_ms.is_some_and(|t| t >= from && t < r.t_ms))
+                .filter(|c| filter.matches(c))
+                .count() as f64
+        })
+        .collect();
+    stat(&counts, s)
+}
+
+/// The largest share of `filter` calls among `of` calls started in one
+/// window of `window` (of those with at least `min_calls` calls).
+fn window_call_share_max(
+    calls: &[CallSummary],
+    filter: &CallFilter,
+    of: &CallFilter,
+    window: Dur,
+    min_calls: usize,
+) -> f64 {
+    let w = window.as_millis().max(1);
+    let mut buckets: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for c in calls.iter().filter(|c| of.matches(c)) {
+        let b = buckets.entry(c.start_ms.unwrap_or(0) / w).or_default();
+        b.1 += 1;
+        if filter.matches(c) {
+            b.0 += 1;
+        }
+    }
+    buckets
+        .values()
+        .filter(|(_, n)| *n >= min_calls)
+        .map(|(k, n)| *k as f64 / *n as f64)
+        .fold(0.0, f64::max)
+}
+
+/// A statistic of the delays from each `from` event to the next `to`
+/// event; NaN when a `from` has no later `to`.
+fn delay_ms(history: &History, from: &EventFilter, to: &EventFilter, s: Stat) -> f64 {
+    let mut delays = Vec::new();
+    for (i, r) in history.records.iter().enumerate() {
+        if !from.matches(r) {
+            continue;
+        }
+        match history.records[i + 1..].iter().find(|t| to.matches(t)) {
+            Some(t) => delays.push((t.t_ms - r.t_ms) as f64),
+            None => return f64::NAN,
+        }
+    }
+    stat(&delays, s)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! object store, say). It serves [`OriginRequest`]s over TCP on its own
 //! workers, so a cold cache fleet can overload it too.
 
-use super::media::cpu::{Pool, PoolConfig};
 use super::media::protocol::{OriginReply, OriginRequest, ORIGIN_PORT};
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::FaultSupport;
@@ -26,7 +25,7 @@ pub struct OriginConfig {
     pub file_bytes: u64,
     /// Concurrent downloads and queue bound. Default 8 / 64.
     #[serde(default)]
-    pub pool: PoolConfig,
+    pub pool: super::workers::PoolConfig,
     /// Connections served at once; more are closed. Default 256.
     #[serde(default = "default_connections_max")]
     pub connections_max: u32,
@@ -47,7 +46,7 @@ impl Default for OriginConfig {
         OriginConfig {
             serve_time: default_serve_time(),
             file_bytes: default_file_bytes(),
-            pool: PoolConfig::default(),
+            pool: super::workers::PoolConfig::default(),
             connections_max: default_connections_max(),
         }
     }
@@ -68,7 +67,7 @@ impl NodeConfig for OriginConfig {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: OriginConfig = ctx.config();
-    let pool = Pool::new(&ctx, config.pool);
+    let pool = super::workers::Pool::new(&ctx, config.pool);
     let listener =
         turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ORIGIN_PORT)).await?;
     let open = Rc::new(Cell::new(0u32));

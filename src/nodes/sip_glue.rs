@@ -16,15 +16,36 @@
 //!   from ([`crate::nodes::media_stream::MediaEndpoint::latch`]).
 //!
 //! When the user agent gains bodies, only this module changes.
+//!
+//! It also starts the user agent of a node that ends calls (the carrier,
+//! the SIP service): [`start_ua`].
 
-use crate::nodes::sdp;
+use crate::net::UdpEndpoint;
+use crate::nodes::{ports, sdp};
+use crate::sim::NodeCtx;
 use crate::sip::codec::Message;
-use crate::sip::ua::CallRequest;
+use crate::sip::ua::{CallRequest, IncomingCalls, SipUa, UaConfig};
+use crate::sip::SipTimers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The INVITE header that carries the offered media address.
 pub const MEDIA_HEADER: &str = "X-Callsim-Media";
+
+/// Binds the host's SIP port and starts its user agent there, with
+/// `timers`, the host's name as its user, and its ids (branches, tags,
+/// Call-IDs) from the host's `sip.ua` stream.
+pub async fn start_ua(ctx: &NodeCtx, timers: SipTimers) -> std::io::Result<(SipUa, IncomingCalls)> {
+    let socket = UdpEndpoint::bind(ctx, ports::SIP).await?;
+    Ok(SipUa::start(
+        socket,
+        UaConfig {
+            timers,
+            user: ctx.name.to_string(),
+        },
+        ctx.rng("sip.ua"),
+    ))
+}
 
 /// An INVITE request for `call` to `target` (the next hop), offering media
 /// at `media`.

@@ -3,7 +3,8 @@
 //! from load instead of being scripted.
 //!
 //! A node that does work per request (the gateway per API call, the SIP
-//! service per dial or INVITE, the media proxy per fetch) asks its [`Pool`]
+//! service per dial or INVITE, the media proxy per fetch, the origin per
+//! download) asks its [`Pool`]
 //! to [`Pool::serve`] a job with a service time. A job takes a free worker
 //! at once, or waits in a FIFO queue, or is refused when the queue is full.
 //! Holding a worker is a `sleep` of the service time: no real CPU is spent,

@@ -93,6 +93,20 @@ impl Violation {
             ladder: String::new(),
         }
     }
+
+    /// One line for people: the oracle, when, the call if any, and what it
+    /// says (`ringing at 31000 ms (out-3): ...`).
+    pub fn line(&self) -> String {
+        let call = self
+            .call
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        format!(
+            "{} at {} ms{call}: {}",
+            self.oracle, self.at_ms, self.message
+        )
+    }
 }
 
 /// What an oracle is judged against besides the history.

@@ -510,15 +510,7 @@ mod tests {
         for i in 0..120u64 {
             let t = i * 1000;
             let status = if (from..to).contains(&t) { 503 } else { 200 };
-            s.at(
-                t,
-                "gateway",
-                Event::ApiResponse {
-                    call: "out-1",
-                    method: "CreateSIPParticipant",
-                    status,
-                },
-            );
+            s.api_response(t, "out-1", status);
         }
         s.history()
     }
@@ -597,16 +589,7 @@ mod tests {
         while t < t1 {
             *ids += 1;
             let call: &'static str = Box::leak(format!("out-{ids}").into_boxed_str());
-            s.at(
-                t,
-                "gateway",
-                Event::CallStart {
-                    call,
-                    direction: Direction::Outbound,
-                    mode: Mode::Sync,
-                    ringing_timeout_ms: 30_000,
-                },
-            );
+            s.outbound_start(t, call, Mode::Sync, 30_000);
             s.at(
                 t + duration_ms,
                 "gateway",

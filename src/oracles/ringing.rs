@@ -106,48 +106,11 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::event::{Direction, Mode};
+    use crate::history::event::Mode;
     use crate::history::Event;
     use crate::oracles::testkit::Script;
 
     const RT: u64 = 30_000;
-
-    fn start(s: &mut Script, mode: Mode) {
-        s.at(
-            0,
-            "gateway",
-            Event::CallStart {
-                call: "out-1",
-                direction: Direction::Outbound,
-                mode,
-                ringing_timeout_ms: RT,
-            },
-        );
-    }
-
-    fn outcome(s: &mut Script, t: u64, outcome: CalleeOutcome, code: u16) {
-        s.at(
-            t,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome,
-                code,
-            },
-        );
-    }
-
-    fn response(s: &mut Script, t: u64, status: u16) {
-        s.at(
-            t,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status,
-            },
-        );
-    }
 
     fn run(s: &Script) -> Vec<Violation> {
         check(&s.history(), &Params::default())
@@ -156,9 +119,9 @@ mod tests {
     #[test]
     fn livekit_408_at_3s_with_no_outcome_fires() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        response(&mut s, 3000, 408);
-        outcome(&mut s, 8000, CalleeOutcome::Answered, 200);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.api_response(3000, "out-1", 408);
+        s.callee_outcome(8000, "out-1", CalleeOutcome::Answered, 200);
         let v = run(&s);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].at_ms, 3000);
@@ -170,8 +133,8 @@ mod tests {
     fn any_code_before_the_timeout_without_outcome_fires() {
         for status in [408, 480, 500, 503, 200] {
             let mut s = Script::new();
-            start(&mut s, Mode::Sync);
-            response(&mut s, 3000, status);
+            s.outbound_start(0, "out-1", Mode::Sync, RT);
+            s.api_response(3000, "out-1", status);
             assert_eq!(run(&s).len(), 1, "status {status}");
         }
     }
@@ -179,9 +142,9 @@ mod tests {
     #[test]
     fn cancelled_by_the_platform_is_not_a_callee_outcome() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, 2999, CalleeOutcome::Cancelled, 487);
-        response(&mut s, 3000, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(2999, "out-1", CalleeOutcome::Cancelled, 487);
+        s.api_response(3000, "out-1", 408);
         assert_eq!(run(&s).len(), 1);
     }
 
@@ -190,23 +153,23 @@ mod tests {
         // The boundary case of the tracing-timeout bug: the carrier answered
         // just before the 3 s RPC timeout, the answer lost the race.
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, 2995, CalleeOutcome::Answered, 200);
-        response(&mut s, 3000, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(2995, "out-1", CalleeOutcome::Answered, 200);
+        s.api_response(3000, "out-1", 408);
         assert_eq!(run(&s).len(), 1);
     }
 
     #[test]
     fn rejection_first_must_carry_the_callee_code() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, 2000, CalleeOutcome::Busy, 486);
-        response(&mut s, 2003, 486);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(2000, "out-1", CalleeOutcome::Busy, 486);
+        s.api_response(2003, "out-1", 486);
         assert_eq!(run(&s), vec![]);
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, 2000, CalleeOutcome::Busy, 486);
-        response(&mut s, 2003, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(2000, "out-1", CalleeOutcome::Busy, 486);
+        s.api_response(2003, "out-1", 408);
         assert_eq!(run(&s).len(), 1);
     }
 
@@ -223,43 +186,43 @@ mod tests {
             retransmission: false,
         };
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
         s.at(6730, "carrier", Event::SipSend(sip("200", "1 INVITE")));
-        response(&mut s, 6820, 200);
-        outcome(&mut s, 6890, CalleeOutcome::Answered, 200);
+        s.api_response(6820, "out-1", 200);
+        s.callee_outcome(6890, "out-1", CalleeOutcome::Answered, 200);
         assert_eq!(run(&s), vec![]);
         // Without the wire evidence the record alone is too late.
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        response(&mut s, 6820, 200);
-        outcome(&mut s, 6890, CalleeOutcome::Answered, 200);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.api_response(6820, "out-1", 200);
+        s.callee_outcome(6890, "out-1", CalleeOutcome::Answered, 200);
         assert_eq!(run(&s).len(), 1);
     }
 
     #[test]
     fn answered_then_200_before_the_timeout_is_fine() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, 12_000, CalleeOutcome::Answered, 200);
-        response(&mut s, 12_004, 200);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(12_000, "out-1", CalleeOutcome::Answered, 200);
+        s.api_response(12_004, "out-1", 200);
         assert_eq!(run(&s), vec![]);
     }
 
     #[test]
     fn no_answer_408_at_the_timeout_is_fine() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, RT, CalleeOutcome::Cancelled, 487);
-        response(&mut s, RT, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(RT, "out-1", CalleeOutcome::Cancelled, 487);
+        s.api_response(RT, "out-1", 408);
         assert_eq!(run(&s), vec![]);
     }
 
     #[test]
     fn answer_in_time_but_408_after_the_timeout_fires() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        outcome(&mut s, RT - 10, CalleeOutcome::Answered, 200);
-        response(&mut s, RT + 5, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.callee_outcome(RT - 10, "out-1", CalleeOutcome::Answered, 200);
+        s.api_response(RT + 5, "out-1", 408);
         let v = run(&s);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("reached the platform"));
@@ -268,16 +231,16 @@ mod tests {
     #[test]
     fn async_calls_are_not_judged() {
         let mut s = Script::new();
-        start(&mut s, Mode::Async);
-        response(&mut s, 5, 200);
+        s.outbound_start(0, "out-1", Mode::Async, RT);
+        s.api_response(5, "out-1", 200);
         assert_eq!(run(&s), vec![]);
     }
 
     #[test]
     fn slack_forgives_a_little_earliness() {
         let mut s = Script::new();
-        start(&mut s, Mode::Sync);
-        response(&mut s, RT - 20, 408);
+        s.outbound_start(0, "out-1", Mode::Sync, RT);
+        s.api_response(RT - 20, "out-1", 408);
         assert_eq!(run(&s).len(), 1);
         let p = Params {
             slack: Dur::from_millis(50),

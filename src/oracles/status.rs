@@ -206,25 +206,29 @@ fn check_api(call: &CallView<'_>, out: &mut Vec<Violation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::event::{Direction, Mode};
+    use crate::history::event::Mode;
     use crate::history::Event;
     use crate::oracles::testkit::Script;
 
-    fn sync_call(s: &mut Script, call: &'static str) {
-        s.at(
-            0,
-            "gateway",
-            Event::CallStart {
-                call,
-                direction: Direction::Outbound,
-                mode: Mode::Sync,
-                ringing_timeout_ms: 30_000,
-            },
-        );
-    }
-
     fn run(s: &Script) -> Vec<Violation> {
         check(&s.history(), &Params {})
+    }
+
+    /// The verdict on sync call out-1 whose callee's outcome (`code`) the
+    /// carrier records at `outcome_ms` and that the API answers `status`
+    /// at `api_ms`.
+    fn judge(
+        outcome_ms: u64,
+        o: CalleeOutcome,
+        code: u16,
+        api_ms: u64,
+        status: u16,
+    ) -> Vec<Violation> {
+        let mut s = Script::new();
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
+        s.callee_outcome(outcome_ms, "out-1", o, code);
+        s.api_response(api_ms, "out-1", status);
+        run(&s)
     }
 
     #[test]
@@ -249,52 +253,12 @@ mod tests {
 
     #[test]
     fn busy_reported_as_busy_is_honest() {
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            4000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Busy,
-                code: 486,
-            },
-        );
-        s.at(
-            4005,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 486,
-            },
-        );
-        assert_eq!(run(&s), vec![]);
+        assert_eq!(judge(4000, CalleeOutcome::Busy, 486, 4005, 486), vec![]);
     }
 
     #[test]
     fn busy_reported_as_500_fires() {
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            4000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Busy,
-                code: 486,
-            },
-        );
-        s.at(
-            4005,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 500,
-            },
-        );
-        let v = run(&s);
+        let v = judge(4000, CalleeOutcome::Busy, 486, 4005, 500);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].call.as_deref(), Some("out-1"));
         assert!(
@@ -306,27 +270,10 @@ mod tests {
 
     #[test]
     fn answered_known_but_408_fires() {
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            2990,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Answered,
-                code: 200,
-            },
+        assert_eq!(
+            judge(2990, CalleeOutcome::Answered, 200, 3000, 408).len(),
+            1
         );
-        s.at(
-            3000,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 408,
-            },
-        );
-        assert_eq!(run(&s).len(), 1);
     }
 
     #[test]
@@ -334,7 +281,7 @@ mod tests {
         // SIP detail present: the 200 was sent by the carrier but the
         // platform only received it after the API had answered.
         let mut s = Script::new();
-        sync_call(&mut s, "out-1");
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         let sip = |start_line| crate::history::event::SipFields {
             call: "out-1",
             sip_call_id: "c1",
@@ -344,25 +291,9 @@ mod tests {
             retransmission: false,
         };
         s.at(10, "carrier", Event::SipRecv(sip("INVITE")));
-        s.at(
-            30_000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Answered,
-                code: 200,
-            },
-        );
+        s.callee_outcome(30_000, "out-1", CalleeOutcome::Answered, 200);
         s.at(30_000, "carrier", Event::SipSend(sip("200")));
-        s.at(
-            30_001,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 408,
-            },
-        );
+        s.api_response(30_001, "out-1", 408);
         s.at(
             30_002,
             "sip-1",
@@ -376,75 +307,16 @@ mod tests {
 
     #[test]
     fn cancelled_leg_must_carry_487() {
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            30_000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Cancelled,
-                code: 200,
-            },
-        );
-        s.at(
-            30_001,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 408,
-            },
-        );
-        let v = run(&s);
+        let v = judge(30_000, CalleeOutcome::Cancelled, 200, 30_001, 408);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].message.contains("table says 487"));
     }
 
     #[test]
     fn cancelled_by_platform_is_408_at_the_api() {
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            30_000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Cancelled,
-                code: 487,
-            },
-        );
-        s.at(
-            30_001,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 408,
-            },
-        );
-        assert_eq!(run(&s), vec![]);
-        let mut s = Script::new();
-        sync_call(&mut s, "out-1");
-        s.at(
-            30_000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Cancelled,
-                code: 487,
-            },
-        );
-        s.at(
-            30_001,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 487,
-            },
-        );
-        assert_eq!(run(&s).len(), 1);
+        let cancelled = |status| judge(30_000, CalleeOutcome::Cancelled, 487, 30_001, status);
+        assert_eq!(cancelled(408), vec![]);
+        assert_eq!(cancelled(487).len(), 1);
     }
 
     #[test]
@@ -457,16 +329,8 @@ mod tests {
             (503, false),
         ] {
             let mut s = Script::new();
-            sync_call(&mut s, "out-1");
-            s.at(
-                3000,
-                "gateway",
-                Event::ApiResponse {
-                    call: "out-1",
-                    method: "CreateSIPParticipant",
-                    status,
-                },
-            );
+            s.outbound_start(0, "out-1", Mode::Sync, 30_000);
+            s.api_response(3000, "out-1", status);
             assert_eq!(run(&s).len(), bad as usize, "status {status}");
         }
     }
@@ -474,34 +338,9 @@ mod tests {
     #[test]
     fn async_200_before_any_outcome_is_honest() {
         let mut s = Script::new();
-        s.at(
-            0,
-            "gateway",
-            Event::CallStart {
-                call: "out-1",
-                direction: Direction::Outbound,
-                mode: Mode::Async,
-                ringing_timeout_ms: 30_000,
-            },
-        );
-        s.at(
-            5,
-            "gateway",
-            Event::ApiResponse {
-                call: "out-1",
-                method: "CreateSIPParticipant",
-                status: 200,
-            },
-        );
-        s.at(
-            4000,
-            "carrier",
-            Event::CalleeOutcome {
-                call: "out-1",
-                outcome: CalleeOutcome::Busy,
-                code: 486,
-            },
-        );
+        s.outbound_start(0, "out-1", Mode::Async, 30_000);
+        s.api_response(5, "out-1", 200);
+        s.callee_outcome(4000, "out-1", CalleeOutcome::Busy, 486);
         assert_eq!(run(&s), vec![]);
     }
 }

@@ -134,7 +134,7 @@ fn dialogs_end(history: &History, bound_ms: u64, end_ms: u64) -> Vec<Violation> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::event::{Direction, Mode, SipFields};
+    use crate::history::event::{Mode, SipFields};
     use crate::history::Event;
     use crate::oracles::testkit::Script;
 
@@ -142,19 +142,6 @@ mod tests {
         Params {
             bound: Dur::from_secs(bound_s),
         }
-    }
-
-    fn start(s: &mut Script, t: u64, call: &'static str) {
-        s.at(
-            t,
-            "gateway",
-            Event::CallStart {
-                call,
-                direction: Direction::Outbound,
-                mode: Mode::Sync,
-                ringing_timeout_ms: 30_000,
-            },
-        );
     }
 
     fn end(s: &mut Script, t: u64, call: &'static str) {
@@ -183,7 +170,7 @@ mod tests {
     #[test]
     fn ended_calls_and_closed_dialogs_are_quiet() {
         let mut s = Script::new();
-        start(&mut s, 0, "out-1");
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         s.at(5000, "carrier", Event::SipSend(sip("200", "1 INVITE")));
         s.at(9000, "carrier", Event::SipSend(sip("BYE", "1 BYE")));
         end(&mut s, 9005, "out-1");
@@ -193,7 +180,7 @@ mod tests {
     #[test]
     fn a_call_without_end_fires() {
         let mut s = Script::new();
-        start(&mut s, 0, "out-1");
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         let v = check(&s.history(), &p(60), 120_000);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].at_ms, 60_000);
@@ -202,14 +189,14 @@ mod tests {
     #[test]
     fn a_call_too_recent_to_judge_is_quiet() {
         let mut s = Script::new();
-        start(&mut s, 100_000, "out-1");
+        s.outbound_start(100_000, "out-1", Mode::Sync, 30_000);
         assert_eq!(check(&s.history(), &p(60), 120_000), vec![]);
     }
 
     #[test]
     fn a_call_longer_than_the_bound_fires() {
         let mut s = Script::new();
-        start(&mut s, 0, "out-1");
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         end(&mut s, 70_000, "out-1");
         assert_eq!(check(&s.history(), &p(60), 120_000).len(), 1);
     }
@@ -217,7 +204,7 @@ mod tests {
     #[test]
     fn an_answered_dialog_without_bye_fires() {
         let mut s = Script::new();
-        start(&mut s, 0, "out-1");
+        s.outbound_start(0, "out-1", Mode::Sync, 30_000);
         s.at(5000, "carrier", Event::SipSend(sip("200", "1 INVITE")));
         end(&mut s, 9005, "out-1");
         let v = check(&s.history(), &p(60), 120_000);

@@ -14,6 +14,7 @@
 //! assert_eq!(s.history().len(), 1);
 //! ```
 
+use crate::history::event::{CalleeOutcome, Direction, Mode};
 use crate::history::{emit, host_span, Event, History, Record, Recorder};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -53,6 +54,58 @@ impl Script {
         });
         self.records.extend(self.recorder.take().records);
         self
+    }
+
+    /// `call.start` of the outbound API call `call`, on the gateway.
+    pub fn outbound_start(
+        &mut self,
+        t_ms: u64,
+        call: &str,
+        mode: Mode,
+        ringing_timeout_ms: u64,
+    ) -> &mut Script {
+        self.at(
+            t_ms,
+            "gateway",
+            Event::CallStart {
+                call,
+                direction: Direction::Outbound,
+                mode,
+                ringing_timeout_ms,
+            },
+        )
+    }
+
+    /// `callee.outcome` of `call`, as the carrier records it.
+    pub fn callee_outcome(
+        &mut self,
+        t_ms: u64,
+        call: &str,
+        outcome: CalleeOutcome,
+        code: u16,
+    ) -> &mut Script {
+        self.at(
+            t_ms,
+            "carrier",
+            Event::CalleeOutcome {
+                call,
+                outcome,
+                code,
+            },
+        )
+    }
+
+    /// The gateway's `api.response` to `call`'s `CreateSIPParticipant`.
+    pub fn api_response(&mut self, t_ms: u64, call: &str, status: u16) -> &mut Script {
+        self.at(
+            t_ms,
+            "gateway",
+            Event::ApiResponse {
+                call,
+                method: "CreateSIPParticipant",
+                status,
+            },
+        )
     }
 
     /// The history written so far, in time order.

@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use super::header::{CSeq, Method, NameAddr, Via};
+use super::header::{CSeq, Method, NameAddr, Param, Via};
 pub use super::status::reason_phrase;
 use super::uri::{check_uri, parse_uri};
 use super::validate::{self, Header, StartLine};
@@ -574,14 +574,7 @@ pub fn build_response(
 /// A Via entry as text, for the single-Via requests (ACK, CANCEL) that reuse a branch.
 pub fn format_via(via: &Via) -> String {
     let mut out = format!("SIP/2.0/{} {}", via.transport, via.sent_by());
-    for p in &via.params {
-        out.push(';');
-        out.push_str(&p.name);
-        if let Some(v) = &p.value {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
+    push_params(&mut out, &via.params);
     out
 }
 
@@ -595,7 +588,13 @@ pub fn format_name_addr(addr: &NameAddr) -> String {
     out.push('<');
     out.push_str(&addr.uri);
     out.push('>');
-    for p in &addr.params {
+    push_params(&mut out, &addr.params);
+    out
+}
+
+/// Appends `;name` or `;name=value` for each parameter.
+fn push_params(out: &mut String, params: &[Param]) {
+    for p in params {
         out.push(';');
         out.push_str(&p.name);
         if let Some(v) = &p.value {
@@ -603,7 +602,6 @@ pub fn format_name_addr(addr: &NameAddr) -> String {
             out.push_str(v);
         }
     }
-    out
 }
 
 /// A request that shares the INVITE's Request-URI, top Via (so its branch), From, Call-ID,

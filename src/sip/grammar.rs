@@ -171,78 +171,11 @@ pub(crate) enum AddrForm {
 /// One `( name-addr / addr-spec ) *( SEMI param )`.
 fn name_addr(c: &mut Cursor<'_>, form: AddrForm) -> Result<NameAddr, String> {
     c.skip_ws();
-    let mut display_name = None;
-    let start = c.pos;
-    let bracketed = match c.peek() {
-        Some(b'"') => {
-            display_name = Some(c.quoted_string()?.to_string());
-            c.skip_ws();
-            true
-        }
-        Some(b'<') => true,
-        Some(b) if is_token_char(b) => {
-            // A token followed by ':' starts a URI scheme: an addr-spec. Otherwise tokens
-            // separated by LWS form a display name that must be followed by '<'.
-            c.token();
-            if c.peek() == Some(b':') {
-                c.pos = start;
-                false
-            } else {
-                loop {
-                    c.skip_ws();
-                    match c.peek() {
-                        Some(b'<') => break,
-                        Some(b) if is_token_char(b) => {
-                            c.token();
-                        }
-                        Some(b) => {
-                            return Err(format!(
-                                "display name must be a quoted string or tokens; found {:?}",
-                                b as char
-                            ))
-                        }
-                        None => return Err("display name without <URI>".into()),
-                    }
-                }
-                display_name = Some(c.text[start..c.pos].trim_end().to_string());
-                true
-            }
-        }
-        Some(b) => {
-            return Err(format!(
-                "unexpected {:?} where an address was expected",
-                b as char
-            ))
-        }
-        None => return Err("empty address".into()),
-    };
+    let (display_name, bracketed) = display_name(c)?;
     let uri = if bracketed {
-        if c.peek() != Some(b'<') {
-            return Err("expected '<' after the display name".into());
-        }
-        c.pos += 1;
-        let uri = c.take_while(|b| b != b'>');
-        if c.peek() != Some(b'>') {
-            return Err("unterminated <URI>".into());
-        }
-        c.pos += 1;
-        if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
-            return Err("whitespace inside <URI>".into());
-        }
-        check_uri(uri)?;
-        uri
+        bracketed_uri(c)?
     } else {
-        if form == AddrForm::NameAddrOnly {
-            return Err("address must be enclosed in <>".into());
-        }
-        // RFC 3261 section 20.10: a URI with a comma, question mark or semicolon must be
-        // enclosed in <>, so a bare addr-spec ends at the first ';' or ','.
-        let uri = c.take_while(|b| !matches!(b, b';' | b',' | b' ' | b'\t'));
-        if uri.contains('?') {
-            return Err("a URI with headers ('?') must be enclosed in <>".into());
-        }
-        check_uri(uri)?;
-        uri
+        bare_uri(c, form)?
     };
     let params = params(c)?;
     Ok(NameAddr {
@@ -251,6 +184,84 @@ fn name_addr(c: &mut Cursor<'_>, form: AddrForm) -> Result<NameAddr, String> {
         bracketed,
         params,
     })
+}
+
+/// The display name before an address, if any, and whether a `<URI>`
+/// follows (a name-addr) or a bare URI does (an addr-spec).
+fn display_name(c: &mut Cursor<'_>) -> Result<(Option<String>, bool), String> {
+    let start = c.pos;
+    match c.peek() {
+        Some(b'"') => {
+            let name = c.quoted_string()?.to_string();
+            c.skip_ws();
+            Ok((Some(name), true))
+        }
+        Some(b'<') => Ok((None, true)),
+        Some(b) if is_token_char(b) => {
+            // A token followed by ':' starts a URI scheme: an addr-spec. Otherwise tokens
+            // separated by LWS form a display name that must be followed by '<'.
+            c.token();
+            if c.peek() == Some(b':') {
+                c.pos = start;
+                return Ok((None, false));
+            }
+            loop {
+                c.skip_ws();
+                match c.peek() {
+                    Some(b'<') => break,
+                    Some(b) if is_token_char(b) => {
+                        c.token();
+                    }
+                    Some(b) => {
+                        return Err(format!(
+                            "display name must be a quoted string or tokens; found {:?}",
+                            b as char
+                        ))
+                    }
+                    None => return Err("display name without <URI>".into()),
+                }
+            }
+            Ok((Some(c.text[start..c.pos].trim_end().to_string()), true))
+        }
+        Some(b) => Err(format!(
+            "unexpected {:?} where an address was expected",
+            b as char
+        )),
+        None => Err("empty address".into()),
+    }
+}
+
+/// A `<URI>` with nothing but the URI between the brackets.
+fn bracketed_uri<'a>(c: &mut Cursor<'a>) -> Result<&'a str, String> {
+    if c.peek() != Some(b'<') {
+        return Err("expected '<' after the display name".into());
+    }
+    c.pos += 1;
+    let uri = c.take_while(|b| b != b'>');
+    if c.peek() != Some(b'>') {
+        return Err("unterminated <URI>".into());
+    }
+    c.pos += 1;
+    if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
+        return Err("whitespace inside <URI>".into());
+    }
+    check_uri(uri)?;
+    Ok(uri)
+}
+
+/// A bare addr-spec, where `form` allows one.
+fn bare_uri<'a>(c: &mut Cursor<'a>, form: AddrForm) -> Result<&'a str, String> {
+    if form == AddrForm::NameAddrOnly {
+        return Err("address must be enclosed in <>".into());
+    }
+    // RFC 3261 section 20.10: a URI with a comma, question mark or semicolon must be
+    // enclosed in <>, so a bare addr-spec ends at the first ';' or ','.
+    let uri = c.take_while(|b| !matches!(b, b';' | b',' | b' ' | b'\t'));
+    if uri.contains('?') {
+        return Err("a URI with headers ('?') must be enclosed in <>".into());
+    }
+    check_uri(uri)?;
+    Ok(uri)
 }
 
 /// A single address (From, To).

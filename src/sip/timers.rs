@@ -53,10 +53,9 @@ impl SipTimers {
         }
     }
 
-    /// Checks the invariants the state machines rely on: every duration above zero,
-    /// T1 <= T2.
-    pub fn validate(&self) -> Result<(), String> {
-        let all = [
+    /// Every timer with its name in scenario files, T values first.
+    fn named(&self) -> [(&'static str, Duration); 10] {
+        [
             ("t1", self.t1),
             ("t2", self.t2),
             ("t4", self.t4),
@@ -67,8 +66,13 @@ impl SipTimers {
             ("timer_i", self.timer_i),
             ("timer_j", self.timer_j),
             ("timer_k", self.timer_k),
-        ];
-        if let Some((name, _)) = all.iter().find(|(_, d)| d.is_zero()) {
+        ]
+    }
+
+    /// Checks the invariants the state machines rely on: every duration above zero,
+    /// T1 <= T2.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some((name, _)) = self.named().iter().find(|(_, d)| d.is_zero()) {
             return Err(format!("sip timer {name} must be above zero"));
         }
         if self.t1 > self.t2 {
@@ -176,18 +180,7 @@ impl Serialize for SipTimers {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("SipTimers", 10)?;
-        for (name, d) in [
-            ("t1", self.t1),
-            ("t2", self.t2),
-            ("t4", self.t4),
-            ("timer_b", self.timer_b),
-            ("timer_d", self.timer_d),
-            ("timer_f", self.timer_f),
-            ("timer_h", self.timer_h),
-            ("timer_i", self.timer_i),
-            ("timer_j", self.timer_j),
-            ("timer_k", self.timer_k),
-        ] {
+        for (name, d) in self.named() {
             s.serialize_field(name, &format_duration(d))?;
         }
         s.end()

@@ -196,31 +196,60 @@ fn scan_uri<'a>(
 
 fn scan_sip_rest<'a>(
     rest: &'a str,
-    mut on_param: impl FnMut(&'a str, Option<&'a str>),
+    on_param: impl FnMut(&'a str, Option<&'a str>),
 ) -> Result<SipView<'a>, String> {
+    let (user, has_password, hostpart) = scan_userinfo(rest)?;
+    let host_end = scan_host(hostpart)?;
+    let host = &hostpart[..host_end];
+    let mut rest = &hostpart[host_end..];
+    let mut port = None;
+    if let Some(after) = rest.strip_prefix(':') {
+        let end = after.find([';', '?']).unwrap_or(after.len());
+        port = Some(parse_port(&after[..end])?);
+        rest = &after[end..];
+    }
+    rest = scan_params(rest, on_param)?;
+    let mut has_headers = false;
+    if let Some(headers) = rest.strip_prefix('?') {
+        has_headers = true;
+        scan_headers(headers)?;
+        rest = "";
+    }
+    if !rest.is_empty() {
+        return Err(format!("unexpected {rest:?} in SIP URI"));
+    }
+    Ok(SipView {
+        user,
+        host,
+        port,
+        has_headers,
+        has_password,
+    })
+}
+
+/// The userinfo of a SIP URI, if any: (user, whether a password follows
+/// it, what comes after the '@').
+fn scan_userinfo(rest: &str) -> Result<(Option<&str>, bool, &str), String> {
     // No valid character after the host part may be '@', so the first '@' ends the userinfo.
-    let mut has_password = false;
-    let (user, hostpart) = match rest.find('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let (user, password) = match userinfo.find(':') {
-                Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-                None => (userinfo, None),
-            };
-            if user.is_empty() {
-                return Err("empty user part in SIP URI".into());
-            }
-            check_chars(user, "user part", is_user_char)?;
-            if let Some(password) = password {
-                check_chars(password, "password", is_password_char)?;
-                has_password = true;
-            }
-            (Some(user), &rest[at + 1..])
-        }
-        None => (None, rest),
+    let Some(at) = rest.find('@') else {
+        return Ok((None, false, rest));
     };
-    let b = hostpart.as_bytes();
-    let host_end = if b.first() == Some(&b'[') {
+    let userinfo = &rest[..at];
+    let (user, password) = split_first(userinfo, ':');
+    if user.is_empty() {
+        return Err("empty user part in SIP URI".into());
+    }
+    check_chars(user, "user part", is_user_char)?;
+    if let Some(password) = password {
+        check_chars(password, "password", is_password_char)?;
+    }
+    Ok((Some(user), password.is_some(), &rest[at + 1..]))
+}
+
+/// Where the host (an IPv6 reference or a hostname/IPv4 address) of
+/// `hostpart` ends.
+fn scan_host(hostpart: &str) -> Result<usize, String> {
+    if hostpart.as_bytes().first() == Some(&b'[') {
         let close = hostpart
             .find(']')
             .ok_or("unterminated IPv6 reference in SIP URI")?;
@@ -232,35 +261,31 @@ fn scan_sip_rest<'a>(
         {
             return Err("bad IPv6 reference in SIP URI".into());
         }
-        close + 1
-    } else {
-        let end = hostpart.find([':', ';', '?']).unwrap_or(hostpart.len());
-        let host = &hostpart[..end];
-        let ok = !host.is_empty()
-            && host
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-            && !host.starts_with(['-', '.']);
-        if !ok {
-            return Err(format!("bad host {host:?} in SIP URI"));
-        }
-        end
-    };
-    let host = &hostpart[..host_end];
-    let mut rest = &hostpart[host_end..];
-    let mut port = None;
-    if let Some(after) = rest.strip_prefix(':') {
-        let end = after.find([';', '?']).unwrap_or(after.len());
-        port = Some(parse_port(&after[..end])?);
-        rest = &after[end..];
+        return Ok(close + 1);
     }
+    let end = hostpart.find([':', ';', '?']).unwrap_or(hostpart.len());
+    let host = &hostpart[..end];
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        && !host.starts_with(['-', '.']);
+    if !ok {
+        return Err(format!("bad host {host:?} in SIP URI"));
+    }
+    Ok(end)
+}
+
+/// The `;name[=value]` parameters at the start of `rest`, each handed to
+/// `on_param`; returns what follows them.
+fn scan_params<'a>(
+    mut rest: &'a str,
+    mut on_param: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<&'a str, String> {
     while let Some(after) = rest.strip_prefix(';') {
         let end = after.find([';', '?']).unwrap_or(after.len());
         let param = &after[..end];
-        let (name, value) = match param.find('=') {
-            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
-            None => (param, None),
-        };
+        let (name, value) = split_first(param, '=');
         if name.is_empty() {
             return Err("empty URI parameter".into());
         }
@@ -274,29 +299,29 @@ fn scan_sip_rest<'a>(
         on_param(name, value);
         rest = &after[end..];
     }
-    let mut has_headers = false;
-    if let Some(headers) = rest.strip_prefix('?') {
-        has_headers = true;
-        for header in headers.split('&') {
-            let (name, value) = header.split_once('=').ok_or("URI header without '='")?;
-            if name.is_empty() {
-                return Err("empty URI header name".into());
-            }
-            check_chars(name, "header", is_header_char)?;
-            check_chars(value, "header", is_header_char)?;
+    Ok(rest)
+}
+
+/// `s` split at its first `sep`: what comes before it, and what comes
+/// after it when it is there.
+fn split_first(s: &str, sep: char) -> (&str, Option<&str>) {
+    match s.split_once(sep) {
+        Some((before, after)) => (before, Some(after)),
+        None => (s, None),
+    }
+}
+
+/// The `name=value&...` headers after a SIP URI's '?'.
+fn scan_headers(headers: &str) -> Result<(), String> {
+    for header in headers.split('&') {
+        let (name, value) = header.split_once('=').ok_or("URI header without '='")?;
+        if name.is_empty() {
+            return Err("empty URI header name".into());
         }
-        rest = "";
+        check_chars(name, "header", is_header_char)?;
+        check_chars(value, "header", is_header_char)?;
     }
-    if !rest.is_empty() {
-        return Err(format!("unexpected {rest:?} in SIP URI"));
-    }
-    Ok(SipView {
-        user,
-        host,
-        port,
-        has_headers,
-        has_password,
-    })
+    Ok(())
 }
 
 /// A port: 1 to 5 digits, at most 65535.

@@ -235,6 +235,21 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
     };
     let head = std::str::from_utf8(&input[..head_len])
         .map_err(|_| ParseError::new(K::Framing, "header section is not valid UTF-8"))?;
+    let (start_line, headers) = header_section(head)?;
+    let body_start = head_len + 4;
+    let body_len = body_len(&headers, input.len() - body_start)?;
+    Ok(Framed {
+        start_line,
+        headers,
+        body: input[body_start..body_start + body_len].to_vec(),
+        span: offset..offset + body_start + body_len,
+    })
+}
+
+/// The start line and header fields of a header section (without its
+/// closing blank line), folded continuation lines joined to their field.
+fn header_section(head: &str) -> Result<(String, Vec<Header>), ParseError> {
+    use ParseErrorKind as K;
     // Lines end in CRLF: split after each LF; a line ending in LF must end
     // in CRLF, and no line may hold another CR (a bare CR or LF). The last
     // line has no terminator (the blank line's CRLF CRLF is not in `head`).
@@ -266,28 +281,39 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
                 format!("more than {HEADER_LINES_MAX} header fields"),
             ));
         }
-        let colon = memchr::memchr(b':', line.as_bytes())
-            .ok_or_else(|| header_err(clip(line), "header line without ':'"))?;
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if !grammar::is_token(name) {
-            return Err(ParseError::new(
-                K::Header,
-                format!("bad header name {:?}", clip(name)),
-            ));
-        }
-        headers.push(Header {
-            name: canonical_name(name),
-            value: line[colon + 1..].trim_matches([' ', '\t']).to_string(),
-        });
+        headers.push(header_field(line)?);
     }
-    let body_start = head_len + 4;
-    let available = input.len() - body_start;
+    Ok((start_line, headers))
+}
+
+/// One `name: value` header line, its name a token (made canonical) and
+/// its value trimmed.
+fn header_field(line: &str) -> Result<Header, ParseError> {
+    let colon = memchr::memchr(b':', line.as_bytes())
+        .ok_or_else(|| header_err(clip(line), "header line without ':'"))?;
+    let name = line[..colon].trim_end_matches([' ', '\t']);
+    if !grammar::is_token(name) {
+        return Err(ParseError::new(
+            ParseErrorKind::Header,
+            format!("bad header name {:?}", clip(name)),
+        ));
+    }
+    Ok(Header {
+        name: canonical_name(name),
+        value: line[colon + 1..].trim_matches([' ', '\t']).to_string(),
+    })
+}
+
+/// The body's length: its one Content-Length, at most the `available`
+/// bytes; without one, all of them (UDP framing, section 18.3).
+fn body_len(headers: &[Header], available: usize) -> Result<usize, ParseError> {
+    use ParseErrorKind as K;
     let lengths: Vec<&Header> = headers
         .iter()
         .filter(|h| h.name == "Content-Length")
         .collect();
-    let body_len = match lengths.as_slice() {
-        [] => available,
+    match lengths.as_slice() {
+        [] => Ok(available),
         [one] => {
             let n =
                 grammar::parse_bounded(&one.value, MESSAGE_BYTES_MAX as u64).ok_or_else(|| {
@@ -306,21 +332,13 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
                     format!("Content-Length {n} exceeds the {available} body bytes present"),
                 ));
             }
-            n
+            Ok(n)
         }
-        _ => {
-            return Err(ParseError::new(
-                K::Body,
-                format!("{} Content-Length headers", lengths.len()),
-            ))
-        }
-    };
-    Ok(Framed {
-        start_line,
-        headers,
-        body: input[body_start..body_start + body_len].to_vec(),
-        span: offset..offset + body_start + body_len,
-    })
+        _ => Err(ParseError::new(
+            K::Body,
+            format!("{} Content-Length headers", lengths.len()),
+        )),
+    }
 }
 
 /// The error for a header section without its closing empty line. When the input ends
@@ -365,40 +383,52 @@ fn looks_like_version(s: &str) -> bool {
 
 /// Parses the start line (section 7.1 and 7.2): single spaces, no extra whitespace.
 pub(crate) fn start_line(line: &str) -> Result<StartLine, ParseError> {
-    use ParseErrorKind as K;
     if looks_like_version(line) {
-        let (version, rest) = line.split_once(' ').unwrap_or((line, ""));
-        if !is_sip_version(version) {
-            return Err(ParseError::new(
-                K::Version,
-                format!("unsupported SIP version {:?}", clip(version)),
-            ));
-        }
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
-        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ParseError::new(
-                K::StartLine,
-                format!("status code {:?} is not three digits", clip(code)),
-            ));
-        }
-        let code: u16 = code.parse().expect("three ASCII digits");
-        if !(100..=699).contains(&code) {
-            return Err(ParseError::new(
-                K::StartLine,
-                format!("status code {code} is outside 100-699"),
-            ));
-        }
-        if reason.bytes().any(|b| b < 0x20 && b != b'\t') {
-            return Err(ParseError::new(
-                K::StartLine,
-                "control character in the reason phrase",
-            ));
-        }
-        return Ok(StartLine::Response {
-            code,
-            reason: reason.to_string(),
-        });
+        status_line(line)
+    } else {
+        request_line(line)
     }
+}
+
+/// `SIP-Version SP Status-Code SP Reason-Phrase` (section 7.2).
+fn status_line(line: &str) -> Result<StartLine, ParseError> {
+    use ParseErrorKind as K;
+    let (version, rest) = line.split_once(' ').unwrap_or((line, ""));
+    if !is_sip_version(version) {
+        return Err(ParseError::new(
+            K::Version,
+            format!("unsupported SIP version {:?}", clip(version)),
+        ));
+    }
+    let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::new(
+            K::StartLine,
+            format!("status code {:?} is not three digits", clip(code)),
+        ));
+    }
+    let code: u16 = code.parse().expect("three ASCII digits");
+    if !(100..=699).contains(&code) {
+        return Err(ParseError::new(
+            K::StartLine,
+            format!("status code {code} is outside 100-699"),
+        ));
+    }
+    if reason.bytes().any(|b| b < 0x20 && b != b'\t') {
+        return Err(ParseError::new(
+            K::StartLine,
+            "control character in the reason phrase",
+        ));
+    }
+    Ok(StartLine::Response {
+        code,
+        reason: reason.to_string(),
+    })
+}
+
+/// `Method SP Request-URI SP SIP-Version` (section 7.1).
+fn request_line(line: &str) -> Result<StartLine, ParseError> {
+    use ParseErrorKind as K;
     let parts: Vec<&str> = line.split(' ').collect();
     let [method, uri, version] = parts.as_slice() else {
         return Err(ParseError::new(
@@ -458,12 +488,7 @@ const SINGLE: [&str; 7] = [
 pub(crate) fn validate(framed: &Framed) -> Result<Core, ParseError> {
     use ParseErrorKind as K;
     let start = start_line(&framed.start_line)?;
-    for name in SINGLE {
-        let n = framed.headers.iter().filter(|h| h.name == name).count();
-        if n > 1 {
-            return Err(ParseError::new(K::Header, format!("{n} {name} headers")));
-        }
-    }
+    check_single(&framed.headers)?;
     let one = |name: &str| framed.headers.iter().find(|h| h.name == name);
     let required = |name: &str| {
         one(name).ok_or_else(|| ParseError::new(K::MissingHeader, format!("missing {name} header")))
@@ -485,32 +510,78 @@ pub(crate) fn validate(framed: &Framed) -> Result<Core, ParseError> {
             ));
         }
     }
-    let max_forwards = match one("Max-Forwards") {
-        None => None,
-        Some(h) => {
-            let n = grammar::parse_bounded(&h.value, 255).ok_or_else(|| {
-                header_err("Max-Forwards", format!("{:?} is not 0-255", clip(&h.value)))
-            })?;
-            Some(u8::try_from(n).expect("bounded by 255"))
+    let max_forwards = one("Max-Forwards").map(max_forwards).transpose()?;
+    let lists = header_lists(&framed.headers)?;
+    if lists.vias.is_empty() {
+        return Err(ParseError::new(K::MissingHeader, "missing Via header"));
+    }
+    Ok(Core {
+        start,
+        vias: lists.vias,
+        from,
+        to,
+        call_id,
+        cseq,
+        max_forwards,
+        contacts: lists.contacts,
+        routes: lists.routes,
+        record_routes: lists.record_routes,
+    })
+}
+
+/// No header of [`SINGLE`] more than once.
+fn check_single(headers: &[Header]) -> Result<(), ParseError> {
+    for name in SINGLE {
+        let n = headers.iter().filter(|h| h.name == name).count();
+        if n > 1 {
+            return Err(ParseError::new(
+                ParseErrorKind::Header,
+                format!("{n} {name} headers"),
+            ));
         }
+    }
+    Ok(())
+}
+
+/// Max-Forwards: 0 to 255.
+fn max_forwards(h: &Header) -> Result<u8, ParseError> {
+    let n = grammar::parse_bounded(&h.value, 255)
+        .ok_or_else(|| header_err("Max-Forwards", format!("{:?} is not 0-255", clip(&h.value))))?;
+    Ok(u8::try_from(n).expect("bounded by 255"))
+}
+
+/// The headers that may come as lists, in message order.
+struct Lists {
+    vias: Vec<Via>,
+    contacts: Vec<NameAddr>,
+    routes: Vec<NameAddr>,
+    record_routes: Vec<NameAddr>,
+}
+
+/// Parses Via, Contact, Route and Record-Route, and checks the grammar of
+/// the other headers callsim reads (Date, Content-Type, option tags,
+/// Warning, Expires).
+fn header_lists(headers: &[Header]) -> Result<Lists, ParseError> {
+    let mut lists = Lists {
+        vias: Vec::new(),
+        contacts: Vec::new(),
+        routes: Vec::new(),
+        record_routes: Vec::new(),
     };
-    let mut vias = Vec::new();
-    let mut contacts = Vec::new();
-    let mut routes = Vec::new();
-    let mut record_routes = Vec::new();
-    for h in &framed.headers {
+    for h in headers {
         let value = h.value.as_str();
         let name = h.name.as_str();
         let err = |e: String| header_err(name, e);
         match name {
-            "Via" => vias.extend(grammar::via_list(value).map_err(err)?),
-            "Contact" => {
-                contacts.extend(grammar::address_list(value, AddrForm::Either).map_err(err)?)
-            }
-            "Route" => {
-                routes.extend(grammar::address_list(value, AddrForm::NameAddrOnly).map_err(err)?)
-            }
-            "Record-Route" => record_routes
+            "Via" => lists.vias.extend(grammar::via_list(value).map_err(err)?),
+            "Contact" => lists
+                .contacts
+                .extend(grammar::address_list(value, AddrForm::Either).map_err(err)?),
+            "Route" => lists
+                .routes
+                .extend(grammar::address_list(value, AddrForm::NameAddrOnly).map_err(err)?),
+            "Record-Route" => lists
+                .record_routes
                 .extend(grammar::address_list(value, AddrForm::NameAddrOnly).map_err(err)?),
             "Date" => grammar::date(value).map_err(err)?,
             "Content-Type" => grammar::media_type(value).map_err(err)?,
@@ -525,19 +596,5 @@ pub(crate) fn validate(framed: &Framed) -> Result<Core, ParseError> {
             _ => {}
         }
     }
-    if vias.is_empty() {
-        return Err(ParseError::new(K::MissingHeader, "missing Via header"));
-    }
-    Ok(Core {
-        start,
-        vias,
-        from,
-        to,
-        call_id,
-        cseq,
-        max_forwards,
-        contacts,
-        routes,
-        record_routes,
-    })
+    Ok(lists)
 }

@@ -25,14 +25,12 @@ pub mod callee;
 mod uac;
 mod uas;
 
-use crate::net::UdpEndpoint;
 use crate::nodes::media_stream::MediaEndpoint;
-use crate::nodes::ports;
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
-use crate::sip::ua::{SipUa, UaConfig};
+use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
 use callee::Profile;
 use serde::{Deserialize, Serialize};
@@ -170,15 +168,7 @@ impl Carrier {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: CarrierConfig = ctx.config();
-    let socket = UdpEndpoint::bind(&ctx, ports::SIP).await?;
-    let (ua, mut incoming) = SipUa::start(
-        socket,
-        UaConfig {
-            timers: config.sip_timers,
-            user: ctx.name.to_string(),
-        },
-        ctx.rng("sip.ua"),
-    );
+    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers).await?;
     let carrier = Carrier {
         media: MediaEndpoint::bind(&ctx).await?,
         ua,

@@ -358,15 +358,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     // Sim time zero as a tokio instant, to wait for scheduled deploys.
     let now = tokio::time::Instant::now();
     let origin = now - turmoil::sim_elapsed().unwrap_or_default();
-    let mut schedule: Vec<DeploySpec> = config
-        .deploys
-        .iter()
-        .filter(|d| origin + d.at.expect("validated").0 >= now)
-        .cloned()
-        .collect();
-    // Stable: deploys at the same time keep their order in the file.
-    schedule.sort_by_key(|d| d.at);
-    let mut schedule = schedule.into_iter().peekable();
+    let mut schedule = upcoming(&config, origin, now).into_iter().peekable();
 
     // A restarted deployer does not replay commands its previous
     // incarnation received.
@@ -401,22 +393,30 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
                     .collect();
                 for command in new {
                     last_seq = command.seq;
-                    let config: DeployerConfig = ctx.config();
-                    match validate_command("command", &command.command, &config, &ctx.topology) {
-                        Ok(spec) => deployer.handle(&spec).await,
-                        Err(e) => emit(Event::DeployApply {
-                            target_env: "",
-                            trigger: "",
-                            reviewed: false,
-                            created: "",
-                            deleted: "",
-                            aborted: &format!("invalid command: {}: {}", e.field, e.message),
-                        }),
-                    }
+                    deployer.on_command(&command.command).await;
                 }
             }
         }
     }
+}
+
+/// The scheduled deploys still to come at `now` (a restarted deployer
+/// skips those already past), in time order; deploys at the same time
+/// keep their order in the file.
+fn upcoming(
+    config: &DeployerConfig,
+    origin: tokio::time::Instant,
+    now: tokio::time::Instant,
+) -> Vec<DeploySpec> {
+    let mut schedule: Vec<DeploySpec> = config
+        .deploys
+        .iter()
+        .filter(|d| origin + d.at.expect("validated").0 >= now)
+        .cloned()
+        .collect();
+    // Stable: deploys at the same time keep their order in the file.
+    schedule.sort_by_key(|d| d.at);
+    schedule
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -427,33 +427,29 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 }
 
 impl Deployer {
+    /// A command the fault plan sent: a deploy or revert the deployer
+    /// accepts, else an aborted apply that says why not.
+    async fn on_command(&mut self, command: &toml::Value) {
+        let config: DeployerConfig = self.ctx.config();
+        match validate_command("command", command, &config, &self.ctx.topology) {
+            Ok(spec) => self.handle(&spec).await,
+            Err(e) => emit(Event::DeployApply {
+                target_env: "",
+                trigger: "",
+                reviewed: false,
+                created: "",
+                deleted: "",
+                aborted: &format!("invalid command: {}: {}", e.field, e.message),
+            }),
+        }
+    }
+
     async fn handle(&mut self, spec: &DeploySpec) {
         // Guards and timeouts are read per deploy, so a `set` fault on the
         // deployer's config takes effect at the next deploy.
         let config: DeployerConfig = self.ctx.config();
         let current = self.revisions.last().expect("never empty").clone();
-        let (next, missing) = match spec.action {
-            Action::Deploy => {
-                let mut source = current.source.clone();
-                for (step, resources) in &spec.change {
-                    source.insert(step.clone(), resources.clone());
-                }
-                let steps = spec
-                    .steps
-                    .clone()
-                    .unwrap_or_else(|| source.keys().cloned().collect());
-                let desired = plan::render(&source, &steps);
-                let missing = plan::missing_steps(&source, &steps);
-                (Some(Revision { source, desired }), missing)
-            }
-            Action::Revert => (None, Vec::new()),
-        };
-        // A revert targets the revision before the current one (or the
-        // current one, when there is nothing to go back to).
-        let target = next.unwrap_or_else(|| {
-            let n = self.revisions.len();
-            self.revisions[n.saturating_sub(2)].clone()
-        });
+        let (target, missing) = self.target(spec, &current);
         let request = Request {
             steps: spec.steps.clone().unwrap_or_default(),
             target_env: spec.target_env.clone(),
@@ -499,6 +495,32 @@ impl Deployer {
                 if self.revisions.len() > 1 {
                     self.revisions.pop();
                 }
+            }
+        }
+    }
+
+    /// The revision `spec` moves to from `current`, and the template steps
+    /// it names that the source lacks. A deploy renders the current source
+    /// with its changes; a revert targets the revision before the current
+    /// one (or the current one, when there is nothing to go back to).
+    fn target(&self, spec: &DeploySpec, current: &Revision) -> (Revision, Vec<String>) {
+        match spec.action {
+            Action::Deploy => {
+                let mut source = current.source.clone();
+                for (step, resources) in &spec.change {
+                    source.insert(step.clone(), resources.clone());
+                }
+                let steps = spec
+                    .steps
+                    .clone()
+                    .unwrap_or_else(|| source.keys().cloned().collect());
+                let desired = plan::render(&source, &steps);
+                let missing = plan::missing_steps(&source, &steps);
+                (Revision { source, desired }, missing)
+            }
+            Action::Revert => {
+                let n = self.revisions.len();
+                (self.revisions[n.saturating_sub(2)].clone(), Vec::new())
             }
         }
     }

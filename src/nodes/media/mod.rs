@@ -17,7 +17,6 @@
 //!    closed: the caller has timed out.
 
 pub mod cache;
-pub mod cpu;
 pub mod protocol;
 pub mod telemetry_client;
 
@@ -27,7 +26,6 @@ use crate::nodes::NodeConfig;
 use crate::sim::NodeCtx;
 use crate::sim::{Dur, FieldError, Topology};
 use cache::Cache;
-use cpu::{Pool, PoolConfig};
 use protocol::{FetchReply, FetchRequest, OriginReply, OriginRequest, FETCH_PORT, ORIGIN_PORT};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -44,7 +42,7 @@ pub struct MediaConfig {
     pub pods: u32,
     /// Workers (cores) and queue bound of each proxy. Default 8 / 64.
     #[serde(default)]
-    pub pool: PoolConfig,
+    pub pool: super::workers::PoolConfig,
     /// CPU time of serving one fetch. Default 5ms.
     #[serde(default = "default_fetch_cpu")]
     pub fetch_cpu: Dur,
@@ -95,7 +93,7 @@ impl Default for MediaConfig {
     fn default() -> MediaConfig {
         MediaConfig {
             pods: default_pods(),
-            pool: PoolConfig::default(),
+            pool: super::workers::PoolConfig::default(),
             fetch_cpu: default_fetch_cpu(),
             miss_cpu: default_miss_cpu(),
             cache_entries_max: default_cache_entries_max(),
@@ -150,14 +148,14 @@ impl NodeConfig for MediaConfig {
 /// What every fetch shares on one proxy host.
 struct Proxy {
     config: MediaConfig,
-    pool: Pool,
+    pool: super::workers::Pool,
     cache: RefCell<Cache>,
     telemetry: TelemetryClient,
 }
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: MediaConfig = ctx.config();
-    let pool = Pool::new(&ctx, config.pool);
+    let pool = super::workers::Pool::new(&ctx, config.pool);
     let telemetry = TelemetryClient::start(&ctx, config.telemetry.clone(), pool.clone());
     let proxy = Rc::new(Proxy {
         cache: RefCell::new(Cache::new(config.cache_entries_max as usize)),

@@ -18,7 +18,6 @@
 //! History: `telemetry.overflow {dropped}` once per flush in which records
 //! were dropped (not once per record, to keep the history small).
 
-use super::cpu::Pool;
 use super::protocol::{TelemetryAck, TelemetryBatch, TELEMETRY_PORT};
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
@@ -153,13 +152,17 @@ pub struct TelemetryClient {
     config: Rc<TelemetryClientConfig>,
     buffer: Rc<RefCell<Buffer>>,
     filled: Rc<Notify>,
-    pool: Pool,
+    pool: crate::nodes::workers::Pool,
 }
 
 impl TelemetryClient {
     /// Starts the flusher; `pool` is the host's workers, which the error
     /// collector shares.
-    pub fn start(ctx: &NodeCtx, config: TelemetryClientConfig, pool: Pool) -> TelemetryClient {
+    pub fn start(
+        ctx: &NodeCtx,
+        config: TelemetryClientConfig,
+        pool: crate::nodes::workers::Pool,
+    ) -> TelemetryClient {
         let client = TelemetryClient {
             config: Rc::new(config),
             buffer: Rc::default(),

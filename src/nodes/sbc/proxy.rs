@@ -539,6 +539,20 @@ impl Sbc {
             return;
         };
         px::send(&self.sip, &forwarded, target, false).await;
+        self.track_attempt(key, n, branch, hop, forwarded);
+    }
+
+    /// Keeps attempt `n` of `key`, sent to `hop` with the downstream
+    /// `branch`, and starts its timers: A (retransmit) and the hop's
+    /// silence (`next_hop_timeout`).
+    fn track_attempt(
+        &mut self,
+        key: &str,
+        n: usize,
+        branch: String,
+        hop: usize,
+        forwarded: Message,
+    ) {
         let now = now_ms();
         let t1 = self.t1_ms();
         self.branches.insert(branch, (key.to_string(), n));
@@ -628,11 +642,16 @@ impl Sbc {
             (a.responded, a.request.clone(), a.hop)
         });
         if let Some((true, forwarded, hop)) = pending {
-            if let Ok(cancel) = build_cancel(&forwarded) {
-                px::send(&self.sip, &cancel, self.hops[hop].sip, false).await;
-            }
+            self.cancel_downstream(&forwarded, self.hops[hop].sip).await;
         }
         self.finish(&key, 487).await;
+    }
+
+    /// Sends a CANCEL of `forwarded` (an INVITE sent downstream) to `to`.
+    async fn cancel_downstream(&self, forwarded: &Message, to: SocketAddr) {
+        if let Ok(cancel) = build_cancel(forwarded) {
+            px::send(&self.sip, &cancel, to, false).await;
+        }
     }
 
     async fn on_response(&mut self, response: Message) {
@@ -704,9 +723,7 @@ impl Sbc {
             // The caller gave up: cancel a hop that answered late; a 2xx
             // still reaches the caller, who hangs it up.
             if code < 200 && first_response {
-                if let Ok(cancel) = build_cancel(&forwarded) {
-                    px::send(&self.sip, &cancel, hop_addr, false).await;
-                }
+                self.cancel_downstream(&forwarded, hop_addr).await;
             }
             if !(200..300).contains(&code) {
                 return;
@@ -718,41 +735,53 @@ impl Sbc {
                 let media = self.anchor_media(&response, &call, Side::Down).await;
                 self.relay_up(key, &response, media, false).await;
             }
-            200..=299 => {
-                let media = self.anchor_media(&response, &call, Side::Down).await;
-                let invite = self.invites.get_mut(key).expect("present");
-                let retransmission = invite.phase == Phase::Accepted;
-                if !retransmission {
-                    invite.phase = Phase::Accepted;
-                    for a in &mut invite.attempts {
-                        a.abandoned = true;
-                    }
-                    let forget = now_ms() + self.config.timers.timer_h.as_millis() as u64;
-                    self.timers.push(
-                        forget,
-                        Tm::Forget {
-                            key: key.to_string(),
-                        },
-                    );
-                }
-                self.relay_up(key, &response, media, retransmission).await;
-            }
+            200..=299 => self.on_invite_2xx(key, &response, &call).await,
             300..=699 if phase == Phase::Proceeding && n == current && !abandoned => {
-                let retry = code == 503 && self.may_retry(key);
-                if retry {
-                    self.invites.get_mut(key).expect("present").attempts[n].abandoned = true;
-                    self.start_attempt(key).await;
-                } else {
-                    let edits = Edits {
-                        pop_via: true,
-                        ..Edits::default()
-                    };
-                    if let Ok(up) = edit::apply(&response, &edits) {
-                        self.complete(key, up).await;
-                    }
-                }
+                self.on_invite_failure(key, n, code, &response).await
             }
             _ => {}
+        }
+    }
+
+    /// A 2xx (the first or a retransmission) goes upstream with its media
+    /// anchored; the first accepts the transaction, which is forgotten
+    /// after timer H.
+    async fn on_invite_2xx(&mut self, key: &str, response: &Message, call: &str) {
+        let media = self.anchor_media(response, call, Side::Down).await;
+        let invite = self.invites.get_mut(key).expect("present");
+        let retransmission = invite.phase == Phase::Accepted;
+        if !retransmission {
+            invite.phase = Phase::Accepted;
+            for a in &mut invite.attempts {
+                a.abandoned = true;
+            }
+            let forget = now_ms() + self.config.timers.timer_h.as_millis() as u64;
+            self.timers.push(
+                forget,
+                Tm::Forget {
+                    key: key.to_string(),
+                },
+            );
+        }
+        self.relay_up(key, response, media, retransmission).await;
+    }
+
+    /// A final failure of the current attempt `n`: a 503 leaves the hop
+    /// for the next one while `attempts_max` allows; any other failure
+    /// goes upstream.
+    async fn on_invite_failure(&mut self, key: &str, n: usize, code: u16, response: &Message) {
+        let retry = code == 503 && self.may_retry(key);
+        if retry {
+            self.invites.get_mut(key).expect("present").attempts[n].abandoned = true;
+            self.start_attempt(key).await;
+        } else {
+            let edits = Edits {
+                pop_via: true,
+                ..Edits::default()
+            };
+            if let Ok(up) = edit::apply(response, &edits) {
+                self.complete(key, up).await;
+            }
         }
     }
 
@@ -798,78 +827,91 @@ impl Sbc {
 
     async fn on_timer(&mut self, timer: Tm, now: u64) {
         match timer {
-            Tm::Retransmit { key, n } => {
-                let Some(invite) = self.invites.get_mut(&key) else {
-                    return;
-                };
-                let attempt = &mut invite.attempts[n];
-                if attempt.responded || attempt.abandoned {
-                    return;
-                }
-                attempt.interval_ms *= 2;
-                let (request, hop, interval) =
-                    (attempt.request.clone(), attempt.hop, attempt.interval_ms);
-                px::send(&self.sip, &request, self.hops[hop].sip, true).await;
-                self.timers.push(now + interval, Tm::Retransmit { key, n });
-            }
-            Tm::NextHop { key, n } => {
-                let Some(invite) = self.invites.get_mut(&key) else {
-                    return;
-                };
-                let attempt = &mut invite.attempts[n];
-                if attempt.responded || attempt.abandoned || invite.phase != Phase::Proceeding {
-                    return;
-                }
-                attempt.abandoned = true;
-                if self.may_retry(&key) {
-                    self.start_attempt(&key).await;
-                } else {
-                    let code = self.config.timeout_code;
-                    self.finish(&key, code).await;
-                }
-            }
-            Tm::Proceeding { key } => {
-                let Some(invite) = self.invites.get_mut(&key) else {
-                    return;
-                };
-                if invite.phase != Phase::Proceeding {
-                    return;
-                }
-                let pending = invite.current().filter(|a| !a.abandoned).map(|a| {
-                    a.abandoned = true;
-                    (a.request.clone(), a.hop)
-                });
-                if let Some((forwarded, hop)) = pending {
-                    if let Ok(cancel) = build_cancel(&forwarded) {
-                        px::send(&self.sip, &cancel, self.hops[hop].sip, false).await;
-                    }
-                }
-                self.finish(&key, 408).await;
-            }
-            Tm::Final { key } => {
-                let t2 = self.config.timers.t2.as_millis() as u64;
-                let Some(invite) = self.invites.get_mut(&key) else {
-                    return;
-                };
-                if invite.phase != Phase::Completed {
-                    return;
-                }
-                invite.g_interval_ms = (invite.g_interval_ms * 2).min(t2);
-                let (response, to, interval) = (
-                    invite.last_response.clone(),
-                    invite.reply_to,
-                    invite.g_interval_ms,
-                );
-                if let Some(response) = response {
-                    px::send(&self.sip, &response, to, true).await;
-                }
-                self.timers.push(now + interval, Tm::Final { key });
-            }
+            Tm::Retransmit { key, n } => self.retransmit(key, n, now).await,
+            Tm::NextHop { key, n } => self.on_silent_hop(&key, n).await,
+            Tm::Proceeding { key } => self.on_proceeding_timeout(&key).await,
+            Tm::Final { key } => self.retransmit_final(key, now).await,
             Tm::Forget { key } => {
                 if self.invites.remove(&key).is_some() {
                     self.branches.retain(|_, (k, _)| *k != key);
                 }
             }
         }
+    }
+
+    /// Timer A: attempt `n` is sent again until its hop answers, each time
+    /// after twice the wait.
+    async fn retransmit(&mut self, key: String, n: usize, now: u64) {
+        let Some(invite) = self.invites.get_mut(&key) else {
+            return;
+        };
+        let attempt = &mut invite.attempts[n];
+        if attempt.responded || attempt.abandoned {
+            return;
+        }
+        attempt.interval_ms *= 2;
+        let (request, hop, interval) = (attempt.request.clone(), attempt.hop, attempt.interval_ms);
+        px::send(&self.sip, &request, self.hops[hop].sip, true).await;
+        self.timers.push(now + interval, Tm::Retransmit { key, n });
+    }
+
+    /// The hop of attempt `n` stayed silent: the next hop, while
+    /// `attempts_max` allows, else the timeout code upstream.
+    async fn on_silent_hop(&mut self, key: &str, n: usize) {
+        let Some(invite) = self.invites.get_mut(key) else {
+            return;
+        };
+        let attempt = &mut invite.attempts[n];
+        if attempt.responded || attempt.abandoned || invite.phase != Phase::Proceeding {
+            return;
+        }
+        attempt.abandoned = true;
+        if self.may_retry(key) {
+            self.start_attempt(key).await;
+        } else {
+            let code = self.config.timeout_code;
+            self.finish(key, code).await;
+        }
+    }
+
+    /// Timer C: no final response in time; the current attempt is
+    /// cancelled and the caller gets 408.
+    async fn on_proceeding_timeout(&mut self, key: &str) {
+        let Some(invite) = self.invites.get_mut(key) else {
+            return;
+        };
+        if invite.phase != Phase::Proceeding {
+            return;
+        }
+        let pending = invite.current().filter(|a| !a.abandoned).map(|a| {
+            a.abandoned = true;
+            (a.request.clone(), a.hop)
+        });
+        if let Some((forwarded, hop)) = pending {
+            self.cancel_downstream(&forwarded, self.hops[hop].sip).await;
+        }
+        self.finish(key, 408).await;
+    }
+
+    /// Timer G: the final failure goes upstream again until the ACK, each
+    /// time after twice the wait, at most T2.
+    async fn retransmit_final(&mut self, key: String, now: u64) {
+        let t2 = self.config.timers.t2.as_millis() as u64;
+        let Some(invite) = self.invites.get_mut(&key) else {
+            return;
+        };
+        if invite.phase != Phase::Completed {
+            return;
+        }
+        invite.g_interval_ms = (invite.g_interval_ms * 2).min(t2);
+        let (response, to, interval) = (
+            invite.last_response.clone(),
+            invite.reply_to,
+            invite.g_interval_ms,
+        );
+        if let Some(response) = response {
+            px::send(&self.sip, &response, to, true).await;
+        }
+        self.timers.push(now + interval, Tm::Final { key });
     }
 }

@@ -37,7 +37,6 @@ mod connected;
 mod inbound;
 mod outbound;
 
-use crate::net::UdpEndpoint;
 use crate::nodes::call_control::{CallControlConfig, Verb};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::ports;
@@ -47,7 +46,7 @@ use crate::nodes::NodeConfig;
 use crate::rpc::{self, RpcClient, RpcClientConfig};
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
-use crate::sip::ua::{SipUa, UaConfig};
+use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
 use serde::{Deserialize, Serialize};
 
@@ -169,15 +168,7 @@ impl Service {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: SipConfig = ctx.config();
-    let socket = UdpEndpoint::bind(&ctx, ports::SIP).await?;
-    let (ua, mut incoming) = SipUa::start(
-        socket,
-        UaConfig {
-            timers: config.sip_timers,
-            user: ctx.name.to_string(),
-        },
-        ctx.rng("sip.ua"),
-    );
+    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers).await?;
     let service = Service {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),

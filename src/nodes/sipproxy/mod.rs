@@ -90,34 +90,35 @@ pub fn record_route_line(me: SocketAddr) -> String {
 
 /// Sends one message, recording `sip.send`.
 pub async fn send(socket: &UdpEndpoint, message: &Message, to: SocketAddr, retransmission: bool) {
-    let label = message.start_label();
-    let cseq = message.cseq().to_string();
-    let peer = host_of(to);
-    emit(Event::SipSend(SipFields {
-        call: message.callsim_call().unwrap_or(""),
-        sip_call_id: message.call_id(),
-        start_line: &label,
-        cseq: &cseq,
-        peer: &peer,
-        retransmission,
-    }));
+    with_fields(message, to, retransmission, |f| emit(Event::SipSend(f)));
     // A send error on UDP is a lost datagram, as on a real network.
     let _ = socket.send_to(message.as_bytes(), to).await;
 }
 
 /// Records `sip.recv` for a message that arrived from `from`.
 pub fn record_recv(message: &Message, from: SocketAddr, retransmission: bool) {
+    with_fields(message, from, retransmission, |f| emit(Event::SipRecv(f)));
+}
+
+/// Hands `record` the `sip.send` / `sip.recv` fields of `message`,
+/// exchanged with the host at `peer`.
+fn with_fields(
+    message: &Message,
+    peer: SocketAddr,
+    retransmission: bool,
+    record: impl FnOnce(SipFields<'_>),
+) {
     let label = message.start_label();
     let cseq = message.cseq().to_string();
-    let peer = host_of(from);
-    emit(Event::SipRecv(SipFields {
+    let peer = host_of(peer);
+    record(SipFields {
         call: message.callsim_call().unwrap_or(""),
         sip_call_id: message.call_id(),
         start_line: &label,
         cseq: &cseq,
         peer: &peer,
         retransmission,
-    }));
+    });
 }
 
 /// A response this proxy generates itself (a 503, a 483, 200 to a ping),
