@@ -1,0 +1,317 @@
+//! The outbound case: a few CreateSIPParticipant calls (sync, async or a
+//! seeded mix) from the agent through gateway, bus and one or two SIP
+//! pods to the carrier, whose callees are drawn per call from a small mix
+//! (answer, busy, decline, no answer, unavailable, unreachable), over links
+//! of one fixed latency. No fault: these cases are about what a healthy
+//! platform owes every call, which `every_call_terminates` (every call
+//! ends, no leg leaks) and `honest_status` (the API's code is what the
+//! carrier said) judge (tests/props_outbound.rs).
+//!
+//! Every case lasts long enough for each call to be judged: the
+//! `every_call_terminates` bound is the longest a healthy call can take
+//! (ringing timeout, hold, margin), and the run ends a second after the
+//! last call's bound, so a call that never ends is always caught. A [`Cut`]
+//! (never drawn) lets a hand-built case break the network, to show the
+//! properties can fail.
+
+use super::{ms, Case, Cut};
+use crate::nodes::carrier::callee::Behaviour;
+use proptest::prelude::*;
+use std::fmt;
+use std::fmt::Write as _;
+
+/// The tick of every generated scenario.
+pub const TICK_MS: u64 = 10;
+
+/// When the agent places the first call (the workload's default start).
+pub const FIRST_CALL_MS: u64 = 500;
+
+/// Room in the termination bound beyond ringing timeout and hold: the
+/// gateway's dial margin (5 s) is the longest the API may wait past the
+/// ringing timeout.
+pub const BOUND_MARGIN_MS: u64 = 5000;
+
+/// Whether the API calls wait for the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallMode {
+    /// `wait_until_answered = true`.
+    Sync,
+    /// `wait_until_answered = false`.
+    Async,
+    /// `sync_share = 0.5`, drawn per call with the run's seed.
+    Mixed,
+}
+
+/// One callee profile (equal weights in the mix).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Callee {
+    pub outcome: Behaviour,
+    /// From the INVITE to the answer or rejection.
+    pub answer_after_ms: u64,
+    /// How long an answering callee stays.
+    pub hold_ms: u64,
+}
+
+impl fmt::Debug for Callee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.outcome {
+            Behaviour::Answer => write!(
+                f,
+                "answer {}ms/hold {}ms",
+                self.answer_after_ms, self.hold_ms
+            ),
+            Behaviour::NoAnswer => write!(f, "no_answer"),
+            other => write!(f, "{} {}ms", behaviour_name(other), self.answer_after_ms),
+        }
+    }
+}
+
+/// The scenario-file name of a callee behaviour.
+pub fn behaviour_name(b: Behaviour) -> &'static str {
+    match b {
+        Behaviour::Answer => "answer",
+        Behaviour::Busy => "busy",
+        Behaviour::Decline => "decline",
+        Behaviour::NoAnswer => "no_answer",
+        Behaviour::Unavailable => "unavailable",
+        Behaviour::Unreachable => "unreachable",
+    }
+}
+
+/// One generated case.
+#[derive(Clone, PartialEq)]
+pub struct OutboundCase {
+    /// The run's seed (which callee each call draws, which calls are sync
+    /// in a mix, which SIP pod dials).
+    pub seed: u64,
+    pub calls: u32,
+    /// Fixed gap between calls.
+    pub gap_ms: u64,
+    pub mode: CallMode,
+    pub ringing_timeout_ms: u64,
+    pub callees: Vec<Callee>,
+    /// The carrier's `no_answer_limit`: a `no_answer` callee gets 480 then.
+    pub no_answer_limit_ms: u64,
+    /// One-way latency of every link.
+    pub latency_ms: u64,
+    pub sip_pods: u32,
+    /// A partition to the end of the run; only hand-built cases have one.
+    pub cut: Option<Cut>,
+}
+
+impl fmt::Debug for OutboundCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed={} {}x{:?} every {}ms rt={}ms callees={:?} na_limit={}ms lat={}ms pods={}",
+            self.seed,
+            self.calls,
+            self.mode,
+            self.gap_ms,
+            self.ringing_timeout_ms,
+            self.callees,
+            self.no_answer_limit_ms,
+            self.latency_ms,
+            self.sip_pods
+        )?;
+        if let Some(cut) = &self.cut {
+            write!(f, " cut={cut:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl OutboundCase {
+    /// `every_call_terminates`'s bound: the longest a healthy call takes.
+    pub fn bound_ms(&self) -> u64 {
+        let hold_max = self.callees.iter().map(|c| c.hold_ms).max().unwrap_or(0);
+        self.ringing_timeout_ms + hold_max + BOUND_MARGIN_MS
+    }
+
+    /// The latest a call can start (arrivals are fixed, `gap_ms` apart).
+    pub fn last_call_ms(&self) -> u64 {
+        FIRST_CALL_MS + u64::from(self.calls) * self.gap_ms
+    }
+
+    /// The run lasts until a second after the last call's bound, so every
+    /// call is judged.
+    pub fn duration_ms(&self) -> u64 {
+        self.last_call_ms() + self.bound_ms() + 1000
+    }
+}
+
+impl Case for OutboundCase {
+    fn toml(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# generated by callsim::props::outbound: {self:?}");
+        let _ = writeln!(
+            s,
+            "[run]\nseed = {}\nduration = {}\ntick = {}",
+            self.seed,
+            ms(self.duration_ms()),
+            ms(TICK_MS)
+        );
+        let _ = writeln!(
+            s,
+            "latency_min = {0}\nlatency_max = {0}\n",
+            ms(self.latency_ms)
+        );
+        let _ = writeln!(s, "[nodes.gateway]\n\n[nodes.bus]\n");
+        let _ = writeln!(s, "[nodes.sip]\npods = {}\n", self.sip_pods);
+        let profiles: Vec<String> = self
+            .callees
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{ outcome = \"{}\", answer_after = {}, hold = {} }}",
+                    behaviour_name(c.outcome),
+                    ms(c.answer_after_ms),
+                    ms(c.hold_ms)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "[nodes.carrier]\nno_answer_limit = {}\ncallees = [\n  {},\n]\n",
+            ms(self.no_answer_limit_ms),
+            profiles.join(",\n  ")
+        );
+        let _ = writeln!(s, "[nodes.agent]\n");
+        let mode = match self.mode {
+            CallMode::Sync => "wait_until_answered = true",
+            CallMode::Async => "wait_until_answered = false",
+            CallMode::Mixed => "sync_share = 0.5",
+        };
+        let _ = writeln!(
+            s,
+            "[workload]\noutbound = {{ calls = {}, rate_per_s = {}, arrivals = \"fixed\", start = {}, {mode}, ringing_timeout = {} }}\n",
+            self.calls,
+            1000.0 / self.gap_ms as f64,
+            ms(FIRST_CALL_MS),
+            ms(self.ringing_timeout_ms)
+        );
+        if let Some(cut) = &self.cut {
+            s.push_str(&cut.toml(self.duration_ms()));
+        }
+        let _ = writeln!(
+            s,
+            "[oracles]\nevery_call_terminates = {{ bound = {} }}\nhonest_status = {{}}",
+            ms(self.bound_ms())
+        );
+        s
+    }
+}
+
+/// A callee: any behaviour, answering within 8 s, holding 0.5-5 s.
+pub fn callee() -> impl Strategy<Value = Callee> {
+    let outcome = prop_oneof![
+        Just(Behaviour::Answer),
+        Just(Behaviour::Busy),
+        Just(Behaviour::Decline),
+        Just(Behaviour::NoAnswer),
+        Just(Behaviour::Unavailable),
+        Just(Behaviour::Unreachable),
+    ];
+    (outcome, 0u64..=8000, 500u64..=5000).prop_map(|(outcome, answer_after_ms, hold_ms)| Callee {
+        outcome,
+        answer_after_ms,
+        hold_ms,
+    })
+}
+
+/// Outbound cases: 1-4 calls 0.2-3 s apart, ringing timeout 2-10 s, 1-3
+/// callee profiles, a no-answer limit of 1-15 s (so some `no_answer`
+/// callees end with the carrier's 480 before the ringing timeout, others
+/// with the platform's CANCEL), latency 1-40 ms, one or two SIP pods.
+/// Every number shrinks towards its lower bound, the behaviours towards
+/// `answer`, the mode towards `sync`.
+pub fn case() -> impl Strategy<Value = OutboundCase> {
+    let mode = prop_oneof![
+        Just(CallMode::Sync),
+        Just(CallMode::Async),
+        Just(CallMode::Mixed)
+    ];
+    (
+        1u64..=1000,
+        1u32..=4,
+        200u64..=3000,
+        mode,
+        2000u64..=10_000,
+        proptest::collection::vec(callee(), 1..=3),
+        1000u64..=15_000,
+        1u64..=40,
+        1u32..=2,
+    )
+        .prop_map(
+            |(
+                seed,
+                calls,
+                gap_ms,
+                mode,
+                ringing_timeout_ms,
+                callees,
+                no_answer_limit_ms,
+                latency_ms,
+                sip_pods,
+            )| OutboundCase {
+                seed,
+                calls,
+                gap_ms,
+                mode,
+                ringing_timeout_ms,
+                callees,
+                no_answer_limit_ms,
+                latency_ms,
+                sip_pods,
+                cut: None,
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_call(outcome: Behaviour) -> OutboundCase {
+        OutboundCase {
+            seed: 1,
+            calls: 1,
+            gap_ms: 1000,
+            mode: CallMode::Sync,
+            ringing_timeout_ms: 10_000,
+            callees: vec![Callee {
+                outcome,
+                answer_after_ms: 1000,
+                hold_ms: 2000,
+            }],
+            no_answer_limit_ms: 15_000,
+            latency_ms: 5,
+            sip_pods: 1,
+            cut: None,
+        }
+    }
+
+    #[test]
+    fn debug_is_one_line() {
+        let mut case = one_call(Behaviour::Busy);
+        case.cut = Some(Cut {
+            from: "sip-1",
+            to: "bus",
+            both_ways: true,
+            at_ms: 1000,
+        });
+        assert_eq!(
+            format!("{case:?}"),
+            "seed=1 1xSync every 1000ms rt=10000ms callees=[busy 1000ms] na_limit=15000ms lat=5ms pods=1 cut=sip-1<->bus@1000ms"
+        );
+    }
+
+    #[test]
+    fn every_call_is_judged_before_the_run_ends() {
+        let case = one_call(Behaviour::Answer);
+        assert_eq!(case.bound_ms(), 10_000 + 2000 + BOUND_MARGIN_MS);
+        assert!(case.last_call_ms() + case.bound_ms() < case.duration_ms());
+        let scenario = case.scenario();
+        assert_eq!(scenario.run.duration.as_millis(), case.duration_ms());
+    }
+}
