@@ -142,7 +142,7 @@ pub fn plan(scenario: &PlanInputs<'_>, topology: &Topology, seed: u64) -> FaultP
     let mut faults = Vec::new();
     let mut processes = Vec::new();
     plan_entries(
-        &scenario.faults,
+        scenario.faults,
         duration_ms,
         heal_ms,
         topology,
@@ -165,7 +165,7 @@ pub fn plan(scenario: &PlanInputs<'_>, topology: &Topology, seed: u64) -> FaultP
     }
     FaultPlan {
         faults,
-        sites: buggify::activate(&scenario.fault_settings, seed),
+        sites: buggify::activate(scenario.fault_settings, seed),
         heal_ms,
     }
 }
