@@ -98,7 +98,7 @@ pub struct OriginKind;
 impl crate::nodes::NodeKind for OriginKind {
     const ABOUT: &'static str = "Where the media proxies download audio from.";
     type Config = OriginConfig;
-    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("saturate", &[])];
+    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_FAULTS;
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

@@ -168,6 +168,15 @@ pub trait NodeConfig: Serialize + for<'de> Deserialize<'de> + Clone + 'static {
 }
 
 impl NodesConfig {
+    /// Each configured section's config as TOML, by section name (what the
+    /// hosts' control handles start from and what `set` faults edit).
+    pub fn section_values(&self) -> std::collections::BTreeMap<&'static str, toml::Value> {
+        self.sections()
+            .into_iter()
+            .map(|s| (s.name, s.value))
+            .collect()
+    }
+
     pub fn topology(&self) -> Topology {
         let mut hosts = Vec::new();
         for section in self.sections() {

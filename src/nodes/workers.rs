@@ -244,6 +244,16 @@ impl Pool {
     }
 }
 
+/// The faults a host acts on through its worker pool: `gray = work` fails
+/// jobs after their service time, `saturate` scales service time and
+/// capacity, `rate_limit` refuses jobs beyond the limit. Every kind whose
+/// work goes through a [`Pool`] lists these in its fault support table.
+pub const POOL_FAULTS: &[crate::nodes::FaultSupport] = &[
+    crate::nodes::FaultSupport::new("gray", &["work"]),
+    crate::nodes::FaultSupport::new("saturate", &[]),
+    crate::nodes::FaultSupport::new("rate_limit", &[]),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,12 +100,7 @@ fn run_recorded(
     let workload = Arc::new(
         toml::Value::try_from(&scenario.workload).expect("the workload serialises to TOML"),
     );
-    let sections: BTreeMap<&'static str, toml::Value> = scenario
-        .nodes
-        .sections()
-        .into_iter()
-        .map(|s| (s.name, s.value))
-        .collect();
+    let sections: BTreeMap<&'static str, toml::Value> = scenario.nodes.section_values();
     let mut controls = BTreeMap::new();
     for host in &topology.hosts {
         let config = sections

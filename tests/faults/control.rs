@@ -57,12 +57,7 @@ fn drive(
     mut check: impl FnMut(u64, &BTreeMap<String, Control>, &turmoil::Sim<'_>),
 ) {
     let mut sim = turmoil::Builder::new().build();
-    let sections: BTreeMap<&'static str, toml::Value> = scenario
-        .nodes
-        .sections()
-        .into_iter()
-        .map(|s| (s.name, s.value))
-        .collect();
+    let sections: BTreeMap<&'static str, toml::Value> = scenario.nodes.section_values();
     let mut controls = BTreeMap::new();
     for h in &topology.hosts {
         sim.host(h.name.as_str(), || async {

@@ -397,11 +397,7 @@ pub struct GatewayKind;
 impl crate::nodes::NodeKind for GatewayKind {
     const ABOUT: &'static str = "The public API (`CreateSIPParticipant`) and inbound dispatch.";
     type Config = GatewayConfig;
-    const FAULTS: &'static [FaultSupport] = &[
-        FaultSupport::new("gray", &["work"]),
-        FaultSupport::new("saturate", &[]),
-        FaultSupport::new("rate_limit", &[]),
-    ];
+    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_FAULTS;
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

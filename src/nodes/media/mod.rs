@@ -265,7 +265,7 @@ pub struct MediaKind;
 impl crate::nodes::NodeKind for MediaKind {
     const ABOUT: &'static str = "Caching proxy for Play/Say audio, with a telemetry client.";
     type Config = MediaConfig;
-    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("saturate", &[])];
+    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_FAULTS;
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }
