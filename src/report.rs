@@ -2,18 +2,21 @@
 //! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
 //! failure so that it replays.
 
-use crate::history::History;
+use crate::history::{EndOutcome, History};
 use crate::oracles::{OracleKind, Violation};
 use crate::scenario::Scenario;
 use crate::testbed::RunOutput;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Calls counted once each, by their `call.end` status.
+/// Calls counted once each, by their `call.end` status and by their
+/// outcome (`completed`, `no-answer`, `rejected`, `cancelled`, `failed`:
+/// a 200 the platform later tore down counts under 200 and `failed`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CallCounts {
     pub total: u64,
     pub by_status: BTreeMap<String, u64>,
+    pub by_outcome: BTreeMap<String, u64>,
 }
 
 /// Every SIP message sent by every host, retransmissions included.
@@ -133,6 +136,8 @@ pub fn call_counts(history: &History) -> CallCounts {
         counts.total += 1;
         let status = r.u64("status").unwrap_or(0).to_string();
         *counts.by_status.entry(status).or_default() += 1;
+        let outcome = EndOutcome::of_record(r).as_str().to_string();
+        *counts.by_outcome.entry(outcome).or_default() += 1;
     }
     counts
 }

@@ -143,6 +143,36 @@ fn deploy_lb() {
     let report = run("deploy-lb.toml");
     assert_eq!(report.calls.total, 100);
     assert_eq!(by_status(&report).get("200"), Some(&100));
+    // Every call connected; those whose dialog went through lb-3 when it
+    // was deleted lost their BYE, so the platform failed them.
+    let failed: Vec<&str> = report
+        .history
+        .of_kind("call.end")
+        .filter(|r| r.str("outcome") == Some("failed"))
+        .filter_map(|r| r.call())
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "deleting lb-3 under live dialogs fails some"
+    );
+    for call in &failed {
+        let via_lb3 = report
+            .history
+            .records
+            .iter()
+            .any(|r| r.call() == Some(*call) && &*r.host == "lb-3");
+        assert!(via_lb3, "{call} failed without crossing lb-3");
+    }
+    assert_eq!(
+        report
+            .calls
+            .by_outcome
+            .get("completed")
+            .copied()
+            .unwrap_or(0)
+            + failed.len() as u64,
+        100
+    );
     let applies: Vec<(String, String)> = report
         .history
         .of_kind("deploy.apply")

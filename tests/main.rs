@@ -18,6 +18,7 @@ mod support;
 
 mod deployer;
 mod explore;
+mod fault_support;
 mod faults;
 mod flows;
 mod gateway_bus;

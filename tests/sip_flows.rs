@@ -185,6 +185,7 @@ fn note_end(call: &str, outcome: &CallOutcome) {
         call,
         status,
         reason: &outcome_name(outcome),
+        outcome: callsim::history::EndOutcome::of_status(status),
     });
 }
 

@@ -4,7 +4,7 @@
 //! `nodes::KINDS`; `--json` prints the same as one document on stdout.
 
 use super::exit;
-use crate::nodes::{KindInfo, HOST_FAULTS, KINDS};
+use crate::nodes::{HOST_FAULTS, KINDS};
 use serde_json::json;
 
 /// The registry as JSON: `{ "host_faults": [..], "kinds": [ { "name",
@@ -34,7 +34,7 @@ pub fn text() -> String {
         out.push_str(&format!(
             "{:<12} {:<40} {}{}\n",
             kind.name,
-            node_faults(kind),
+            kind.faults_text(),
             kind.about,
             if kind.deployable { " [deployable]" } else { "" }
         ));
@@ -42,21 +42,20 @@ pub fn text() -> String {
     out
 }
 
-fn node_faults(kind: &KindInfo) -> String {
-    if kind.faults.is_empty() {
-        return "-".to_string();
+/// The fault support table as Markdown, one row per kind: what README.md
+/// carries between its `fault-support` markers.
+pub fn markdown() -> String {
+    let mut out =
+        String::from("| node kind | node-level faults (modes) | deployable |\n|---|---|---|\n");
+    for kind in KINDS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            kind.name,
+            kind.faults_text().replace('|', "\\|"),
+            if kind.deployable { "yes" } else { "no" }
+        ));
     }
-    kind.faults
-        .iter()
-        .map(|f| {
-            if f.modes.is_empty() {
-                f.fault.to_string()
-            } else {
-                format!("{}({})", f.fault, f.modes.join("|"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    out
 }
 
 pub fn command(json: bool) -> i32 {

@@ -85,7 +85,18 @@ pub fn print_summary(report: &Report) {
             .iter()
             .map(|(s, n)| format!("{s}: {n}"))
             .collect();
-        eprintln!("  calls: {} ({})", report.calls.total, statuses.join(", "));
+        let outcomes: Vec<String> = report
+            .calls
+            .by_outcome
+            .iter()
+            .map(|(o, n)| format!("{o}: {n}"))
+            .collect();
+        eprintln!(
+            "  calls: {} ({}; {})",
+            report.calls.total,
+            statuses.join(", "),
+            outcomes.join(", ")
+        );
     }
     for alert in &report.alerts {
         eprintln!("  alert: {} at {} ms", alert.monitor, alert.at_ms);

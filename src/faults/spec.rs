@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// What `at` reads as when a `[[faults]]` entry leaves it out; validation
+/// refuses it, naming the entry's `at`.
+pub const AT_UNSET: Dur = Dur(std::time::Duration::MAX);
+
+fn at_unset() -> Dur {
+    AT_UNSET
+}
+
 /// The fault kinds, by CONTRACTS.md's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -261,8 +269,10 @@ impl OperatorAction {
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: FaultKind,
-    /// When it starts. Default 0s.
-    #[serde(default)]
+    /// When it starts. Required: a fault that silently started at 0 hid
+    /// a forgotten `at`. Absent, it reads as [`AT_UNSET`], which
+    /// validation refuses.
+    #[serde(default = "at_unset")]
     pub at: Dur,
     /// When it is lifted; absent means it lasts to the heal time, or to the
     /// end of the run. Refused for instant kinds (restart, deploy, operator).
@@ -270,7 +280,11 @@ pub struct FaultSpec {
     pub until: Option<Dur>,
     /// A link, both directions: hosts or whole sections (`["sbc-edge",
     /// "sbc-inbound"]` covers every pod pair).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub between: Option<[String; 2]>,
     /// A link, one direction: from...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,7 +353,11 @@ pub struct FaultSpec {
     pub fault: Option<FaultKind>,
     /// `process` of a link kind: the candidate links, each both ways; the
     /// seed picks one host pair per occurrence.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option_list"
+    )]
     pub pairs: Option<Vec<[String; 2]>>,
     /// `process` of a node kind: the candidate nodes; the seed picks one
     /// host per occurrence.
@@ -622,28 +640,60 @@ fn default_half() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct SwarmKind {
     /// Link kinds: the links, each both ways. Default: every host pair.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option_list"
+    )]
     pub pairs: Option<Vec<[String; 2]>>,
     /// Node kinds: the nodes. Default: every host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub probability: Option<[f64; 2]>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub latency: Option<[Dur; 2]>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub jitter: Option<[Dur; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<GrayModeSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub service_time_factor: Option<[f64; 2]>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub capacity_factor: Option<[f64; 2]>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub per_s: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub rate_per_min: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,

@@ -21,7 +21,8 @@
 //! to 2, durations to the millisecond). A kind with `rate_per_min` becomes
 //! a fault process (episodes on one target at a time); without it, the
 //! kind holds steadily over the window on all its targets. Targets default
-//! to every host pair (link kinds) or every host (node kinds).
+//! to every host pair (link kinds) or every host whose kind acts on the
+//! fault (node kinds; see the registry's support table).
 
 use super::process::{all_link_candidates, host_candidates, link_candidates, Candidate};
 use super::spec::{FaultKind, FaultSpec, LatencySpec, SwarmConfig, SwarmKind};
@@ -90,14 +91,20 @@ pub fn candidates(config: &SwarmKind, kind: FaultKind, topology: &Topology) -> V
     } else {
         match &config.targets {
             Some(targets) => host_candidates(targets, topology),
-            None => host_candidates(
-                &topology
-                    .names()
+            // By default, every host whose kind acts on the fault (a fault
+            // on a host that ignores it would only dilute the draws).
+            None => {
+                let mode = super::validate::support_mode(kind, config.mode);
+                let acting: Vec<String> = topology
+                    .hosts
                     .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-                topology,
-            ),
+                    .filter(|h| {
+                        crate::nodes::kind(h.kind).is_some_and(|k| k.supports(kind.name(), mode))
+                    })
+                    .map(|h| h.name.clone())
+                    .collect();
+                host_candidates(&acting, topology)
+            }
         }
     }
 }
@@ -116,7 +123,7 @@ pub fn target_text(config: &SwarmKind, kind: FaultKind) -> String {
     } else {
         match &config.targets {
             Some(targets) => targets.join(","),
-            None => "all hosts".into(),
+            None => "every host that acts on it".into(),
         }
     }
 }

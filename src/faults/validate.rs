@@ -15,7 +15,10 @@ use super::command::{deploy_command, revert_command, DEPLOYER};
 use super::node::set_path;
 use super::plan::{resolve_hosts, resolve_links};
 use super::process::{self, OCCURRENCES_MAX};
-use super::spec::{DurationSpec, FaultKind, FaultSpec, LatencySpec, OperatorAction, SwarmKind};
+use super::spec::{
+    DurationSpec, FaultKind, FaultSpec, GrayModeSpec, LatencySpec, OperatorAction, SwarmKind,
+    AT_UNSET,
+};
 use super::PlanInputs;
 use crate::nodes::NodesConfig;
 use crate::sim::{Dur, FieldError, Topology};
@@ -42,7 +45,8 @@ pub fn validate_plan(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(
 }
 
 /// One `[[faults]]` entry, in the order its errors are reported: times,
-/// fields the kind does not take, the target, then the kind's parameters.
+/// fields the kind does not take, the target, the kind's parameters, then
+/// a missing `at`.
 fn validate_fault(
     scenario: &PlanInputs<'_>,
     topology: &Topology,
@@ -58,6 +62,21 @@ fn validate_fault(
     } else if f.kind != FaultKind::Process {
         check_node_target(topology, f, &field)?;
     }
+    // Deploys and operator actions have their own checks (the deployer
+    // must accept them; restart, delete and recreate act on any host).
+    let own_check = matches!(
+        f.kind,
+        FaultKind::Process | FaultKind::Deploy | FaultKind::Operator
+    );
+    if !f.kind.targets_link() && !own_check {
+        check_support(
+            topology,
+            f.kind,
+            f.mode,
+            &resolve_hosts(f, topology),
+            field("node"),
+        )?;
+    }
     let deployer_accepts =
         |command: &toml::Value| check_deployer_command(scenario, topology, f, command, &field);
     match f.kind {
@@ -66,7 +85,14 @@ fn validate_fault(
         FaultKind::Operator => check_operator(f, &field, &deployer_accepts),
         FaultKind::Process => check_process(scenario, topology, f, &field),
         kind => check_params(kind, f, &field),
+    }?;
+    if f.at == AT_UNSET {
+        return Err(FieldError::new(
+            field("at"),
+            "a fault needs `at`, when it starts (e.g. at = \"10s\"; \"0s\" for the start of the run)",
+        ));
     }
+    Ok(())
 }
 
 /// `at` and `until`: inside the run's `duration`, before the `heal` time,
@@ -77,6 +103,10 @@ fn check_times(
     f: &FaultSpec,
     field: &dyn Fn(&str) -> String,
 ) -> Result<(), FieldError> {
+    if f.at == AT_UNSET {
+        // Refused once the rest of the entry is judged (see validate_fault).
+        return Ok(());
+    }
     if f.at > duration {
         return Err(FieldError::new(
             field("at"),
@@ -233,6 +263,52 @@ fn check_node_target(
     }
     if resolve_hosts(f, topology).is_empty() {
         return Err(FieldError::new(field("node"), "names no host"));
+    }
+    Ok(())
+}
+
+/// The mode a fault acts in, as the support table names it: `gray`'s
+/// mode (`work` when not given), `None` for kinds without modes.
+pub fn support_mode(kind: FaultKind, mode: Option<GrayModeSpec>) -> Option<&'static str> {
+    (kind == FaultKind::Gray).then(|| mode.unwrap_or(GrayModeSpec::Work).name())
+}
+
+/// Every host a node fault reaches acts on it: the pair (fault kind and
+/// mode, node kind) is in the registry's support table
+/// ([`crate::nodes::KINDS`]), or the fault is refused here, naming the
+/// kinds that do act on it. A fault that would be accepted and do nothing
+/// gives a green run that means nothing.
+fn check_support(
+    topology: &Topology,
+    kind: FaultKind,
+    mode: Option<GrayModeSpec>,
+    hosts: &[String],
+    field: String,
+) -> Result<(), FieldError> {
+    let mode = support_mode(kind, mode);
+    for host in hosts {
+        let Some(spec) = topology.host(host) else {
+            continue;
+        };
+        let acts = crate::nodes::kind(spec.kind).is_some_and(|k| k.supports(kind.name(), mode));
+        if !acts {
+            let what = match mode {
+                Some(m) => format!("{} (mode {m})", kind.name()),
+                None => kind.name().to_string(),
+            };
+            let supported = crate::nodes::kinds_supporting(kind.name(), mode);
+            let takes = crate::nodes::kind(spec.kind)
+                .map(|k| k.faults_text())
+                .unwrap_or_default();
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "a `{what}` fault does nothing on {host} (kind {}, which acts on: {takes}, besides the host faults); `{what}` acts on: {}",
+                    spec.kind,
+                    if supported.is_empty() { "no node kind".to_string() } else { supported.join(", ") }
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -549,7 +625,13 @@ fn check_process(
         .until
         .or(scenario.fault_settings.heal)
         .unwrap_or(scenario.run.duration);
-    check_expected(rate, f.at, end, field("rate_per_min"))?;
+    // A missing `at` is refused later; judge the rate from the start.
+    let at = if f.at == AT_UNSET {
+        Dur::default()
+    } else {
+        f.at
+    };
+    check_expected(rate, at, end, field("rate_per_min"))?;
     check_duration(f.duration, inner, field("duration"))?;
     if f.ends_with.is_some() && inner.is_instant() {
         return Err(FieldError::new(
@@ -613,6 +695,13 @@ fn check_process_targets(
         for name in targets {
             known_name(topology, name, field("targets"))?;
         }
+    }
+    if !inner.targets_link() {
+        let hosts: Vec<String> = process::candidates(f, topology)
+            .into_iter()
+            .flat_map(|c| c.hosts)
+            .collect();
+        check_support(topology, inner, f.mode, &hosts, field("targets"))?;
     }
     if process::candidates(f, topology).is_empty() {
         let key = if inner.targets_link() {
@@ -752,6 +841,22 @@ fn check_swarm_kind(
 ) -> Result<(), FieldError> {
     check_swarm_fields(kind, k, field)?;
     check_swarm_targets(k, field, topology)?;
+    if let Some(targets) = &k.targets {
+        let hosts: Vec<String> = process::host_candidates(targets, topology)
+            .into_iter()
+            .flat_map(|c| c.hosts)
+            .collect();
+        check_support(topology, kind, k.mode, &hosts, field("targets"))?;
+    } else if !kind.targets_link() && super::swarm::candidates(k, kind, topology).is_empty() {
+        return Err(FieldError::new(
+            field("targets"),
+            format!(
+                "no host in this scenario acts on {}; kinds that do: {}",
+                kind.name(),
+                crate::nodes::kinds_supporting(kind.name(), support_mode(kind, k.mode)).join(", ")
+            ),
+        ));
+    }
     check_swarm_ranges(k, field)?;
     check_swarm_required(kind, k, field)?;
     check_code(k.code, field("code"))?;

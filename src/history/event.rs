@@ -1,6 +1,6 @@
 //! The typed event API: the vocabulary of CONTRACTS.md as one enum.
 //!
-//! A node writes `emit(Event::CallEnd { call, status: 408, reason: "rpc timeout" })`;
+//! A node writes `emit(Event::CallEnd { call, status: 408, reason: "rpc timeout", outcome: EndOutcome::Failed })`;
 //! this module turns it into a tracing event with target `callsim` and the
 //! contract's field names, which the recorder stores. Keeping the field names
 //! here, and only here, is what lets oracles rely on them.
@@ -84,6 +84,92 @@ impl fmt::Display for CalleeOutcome {
     }
 }
 
+/// What became of a call, as `call.end`'s `outcome` says (a wave-2
+/// contract addition: `status` stays the final SIP or API code, which
+/// cannot tell a call the callee hung up from one the platform tore down
+/// after a 200).
+///
+/// | outcome | meaning |
+/// |---|---|
+/// | `completed` | answered, and ended by a party's hang-up or the platform's duration limit |
+/// | `no-answer` | rang until its ringing timeout |
+/// | `rejected` | the callee (or the API, for a bad request) declined it |
+/// | `cancelled` | the caller gave up before the end (an API client that went away, a 487) |
+/// | `failed` | the platform failed it: an error or overload status, no response, or an answered call torn down by the platform (a missing ACK, a BYE that got no answer, silence, a failed call flow) |
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndOutcome {
+    Completed,
+    NoAnswer,
+    Rejected,
+    Cancelled,
+    Failed,
+}
+
+impl EndOutcome {
+    pub const ALL: [EndOutcome; 5] = [
+        EndOutcome::Completed,
+        EndOutcome::NoAnswer,
+        EndOutcome::Rejected,
+        EndOutcome::Cancelled,
+        EndOutcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndOutcome::Completed => "completed",
+            EndOutcome::NoAnswer => "no-answer",
+            EndOutcome::Rejected => "rejected",
+            EndOutcome::Cancelled => "cancelled",
+            EndOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EndOutcome> {
+        EndOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    /// The outcome of a `call.end` record: its `outcome` field, or what
+    /// its `status` implies in a history that has none.
+    pub fn of_record(record: &super::Record) -> EndOutcome {
+        record
+            .str("outcome")
+            .and_then(EndOutcome::parse)
+            .unwrap_or_else(|| EndOutcome::of_status(record.u64("status").unwrap_or(0) as u16))
+    }
+
+    /// The outcome a final `status` implies when nothing else is known
+    /// (a history written before `outcome` existed): 2xx is `completed`,
+    /// anything else as [`EndOutcome::of_unanswered`].
+    pub fn of_status(status: u16) -> EndOutcome {
+        if (200..300).contains(&status) {
+            EndOutcome::Completed
+        } else {
+            EndOutcome::of_unanswered(status)
+        }
+    }
+
+    /// The outcome of a call that ended, unanswered, with a final `code`
+    /// from the far end: 487 is a cancel, 408 and 5xx are failures (no
+    /// response, or a server that could not serve), any other 3xx-6xx a
+    /// rejection by the callee.
+    pub fn of_unanswered(code: u16) -> EndOutcome {
+        match code {
+            487 => EndOutcome::Cancelled,
+            408 | 500..=599 => EndOutcome::Failed,
+            _ => EndOutcome::Rejected,
+        }
+    }
+}
+
+impl fmt::Display for EndOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One event of the vocabulary. Field meanings are CONTRACTS.md's.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -128,6 +214,7 @@ pub enum Event<'a> {
         call: &'a str,
         status: u16,
         reason: &'a str,
+        outcome: EndOutcome,
     },
     MediaRx {
         call: &'a str,
@@ -258,7 +345,10 @@ pub fn emit(event: Event<'_>) {
             call,
             status,
             reason,
-        } => info!(target: "callsim", kind = "call.end", call, status = status as u64, reason),
+            outcome,
+        } => {
+            info!(target: "callsim", kind = "call.end", call, status = status as u64, reason, outcome = outcome.as_str())
+        }
         Event::MediaRx { call, from } => info!(target: "callsim", kind = "media.rx", call, from),
         Event::VerbResult {
             call,

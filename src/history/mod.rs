@@ -20,7 +20,7 @@ pub mod ladder;
 pub mod network;
 pub mod recorder;
 
-pub use event::{emit, Event};
+pub use event::{emit, EndOutcome, Event};
 pub use network::NetworkCounts;
 pub use recorder::{host_span, Recorder};
 

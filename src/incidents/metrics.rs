@@ -19,6 +19,8 @@ pub struct CallSummary {
     pub end_ms: Option<u64>,
     pub status: Option<u64>,
     pub reason: String,
+    /// `call.end`'s outcome (or what its status implies).
+    pub outcome: Option<String>,
     pub answered: bool,
     pub callee_outcome: Option<String>,
     /// When the carrier recorded the callee's outcome, ms after call.start.
@@ -66,6 +68,11 @@ pub fn calls(history: &History) -> Vec<CallSummary> {
                 c.end_ms = Some(r.t_ms);
                 c.status = r.u64("status");
                 c.reason = r.str("reason").unwrap_or_default().to_string();
+                c.outcome = Some(
+                    crate::history::EndOutcome::of_record(r)
+                        .as_str()
+                        .to_string(),
+                );
             }
             "call.answered" => c.answered = true,
             "callee.outcome" if c.callee_outcome.is_none() => {
@@ -132,6 +139,14 @@ pub struct CallFilter {
     /// the carrier's: `platform hung up` is a call the platform dropped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Vec<String>>,
+    /// The call ended with one of these outcomes (`completed`,
+    /// `no-answer`, `rejected`, `cancelled`, `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Vec<String>>,
+    /// The call ended with none of these outcomes (an unended call
+    /// matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_not: Option<Vec<String>>,
 }
 
 impl CallFilter {
@@ -178,6 +193,14 @@ impl CallFilter {
                 .reason
                 .as_ref()
                 .is_none_or(|rs| c.end_ms.is_some() && rs.contains(&c.reason))
+            && self
+                .outcome
+                .as_ref()
+                .is_none_or(|os| c.outcome.as_ref().is_some_and(|o| os.contains(o)))
+            && self
+                .outcome_not
+                .as_ref()
+                .is_none_or(|os| c.outcome.as_ref().is_none_or(|o| !os.contains(o)))
     }
 }
 
@@ -485,6 +508,7 @@ mod tests {
                     call: id,
                     status: 200,
                     reason,
+                    outcome: crate::history::EndOutcome::of_status(200),
                 },
             );
         }

@@ -62,10 +62,18 @@ pub struct Figure {
     /// The metric and its parameters (see [`metrics::Metric`]).
     pub metric: metrics::Metric,
     /// `[min, max]` in the buggy variant; absent means not judged there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub buggy: Option<[f64; 2]>,
     /// `[min, max]` in the fixed variant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     pub fixed: Option<[f64; 2]>,
 }
 

@@ -20,6 +20,11 @@
 //!
 //! [`ports::MEDIA`]: crate::nodes::ports::MEDIA
 
+/// Shortest media packet interval a config may ask for: RTP sends every
+/// 20 ms, and 5 ms is already four times that rate (a `media_interval` of
+/// 1 us made a run's memory grow without bound).
+pub const INTERVAL_MIN: crate::sim::Dur = crate::sim::Dur(std::time::Duration::from_millis(5));
+
 use crate::history::{emit, Event};
 use crate::net::UdpEndpoint;
 use crate::nodes::ports;

@@ -58,6 +58,8 @@ pub struct CallEnded {
     /// The status the platform reports for the call.
     pub status: u16,
     pub reason: String,
+    /// What became of the call (`call.end`'s `outcome`).
+    pub outcome: crate::history::EndOutcome,
 }
 
 /// `gateway.dispatch` and `agent.dispatch`: an inbound call to accept or

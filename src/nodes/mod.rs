@@ -60,6 +60,6 @@ pub mod workers;
 pub mod workload;
 
 pub use registry::{
-    kind, run, FaultSupport, KindInfo, NodeConfig, NodeKind, NodesConfig, Section, HOST_FAULTS,
-    KINDS,
+    kind, kinds_supporting, run, FaultSupport, KindInfo, NodeConfig, NodeKind, NodesConfig,
+    Section, HOST_FAULTS, KINDS,
 };

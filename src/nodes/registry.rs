@@ -99,6 +99,37 @@ pub fn kind(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// The kinds whose hosts act on `fault` in `mode`, in registration order
+/// (what a refusal names as the pairs that are supported).
+pub fn kinds_supporting(fault: &str, mode: Option<&str>) -> Vec<&'static str> {
+    KINDS
+        .iter()
+        .filter(|k| k.supports(fault, mode))
+        .map(|k| k.name)
+        .collect()
+}
+
+impl KindInfo {
+    /// The node-level faults of this kind as text: `gray(work|media),
+    /// saturate`, or `-` when it has none beyond [`HOST_FAULTS`].
+    pub fn faults_text(&self) -> String {
+        if self.faults.is_empty() {
+            return "-".to_string();
+        }
+        self.faults
+            .iter()
+            .map(|f| {
+                if f.modes.is_empty() {
+                    f.fault.to_string()
+                } else {
+                    format!("{}({})", f.fault, f.modes.join("|"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Declares the node kinds: `field: "name" => Type`, in host-registration
 /// order. Generates [`NodesConfig`], its `sections`, [`KINDS`] and [`run`].
 macro_rules! node_kinds {

@@ -111,7 +111,9 @@ pub fn check_inbound(history: &History, params: &InboundParams, end_ms: u64) -> 
         if judged < params.calls_min || judged == 0 {
             continue;
         }
-        if no_path.iter().any(|&(a, b)| a < to && b >= from) {
+        // Spans are half-open: one that ends exactly at the window's start
+        // does not reach into it.
+        if no_path.iter().any(|&(a, b)| a < to && b > from) {
             continue;
         }
         let ratio = ok as f64 / judged as f64;
@@ -132,7 +134,7 @@ pub fn check_inbound(history: &History, params: &InboundParams, end_ms: u64) -> 
     out
 }
 
-/// Spans `[from, to]` in which no healthy path existed.
+/// Spans `[from, to)` in which no healthy path existed.
 fn no_path_spans(history: &History, excused: &[u64], end_ms: u64) -> Vec<(u64, u64)> {
     let mut spans = Vec::new();
     // Excused faults, from their fault.start to their fault.end.
@@ -339,6 +341,7 @@ mod tests {
                     call,
                     status,
                     reason: "",
+                    outcome: crate::history::EndOutcome::of_status(status),
                 },
             );
         }
@@ -405,6 +408,67 @@ mod tests {
             check_inbound(&s.history(), &InboundParams::default(), 60_000).len(),
             1
         );
+    }
+
+    #[test]
+    fn an_excused_fault_ending_at_a_windows_start_does_not_excuse_that_window() {
+        // Excused fault over [0, 60s); failures in [60s, 120s) are judged.
+        let mut s = Script::new();
+        s.at(
+            0,
+            "testbed",
+            Event::FaultStart {
+                fault: 0,
+                kind: "partition",
+                target: "carrier<->sbc-edge-1",
+            },
+        );
+        s.at(
+            60_000,
+            "testbed",
+            Event::FaultEnd {
+                fault: 0,
+                kind: "partition",
+                target: "carrier<->sbc-edge-1",
+            },
+        );
+        inbound_calls(&mut s, 60_000, 10);
+        let excused = InboundParams {
+            excused_faults: vec![0],
+            ..InboundParams::default()
+        };
+        let found = check_inbound(&s.history(), &excused, 120_000);
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn a_200_the_platform_tore_down_is_not_a_success() {
+        let mut s = Script::new();
+        for (i, call) in IDS.iter().enumerate() {
+            let t = i as u64 * 1000;
+            s.at(
+                t,
+                "carrier",
+                Event::CallStart {
+                    call,
+                    direction: Direction::Inbound,
+                    mode: Mode::Async,
+                    ringing_timeout_ms: 0,
+                },
+            );
+            s.at(
+                t + 500,
+                "carrier",
+                Event::CallEnd {
+                    call,
+                    status: 200,
+                    reason: "no ack",
+                    outcome: crate::history::EndOutcome::Failed,
+                },
+            );
+        }
+        let found = check_inbound(&s.history(), &InboundParams::default(), 60_000);
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]

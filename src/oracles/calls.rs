@@ -11,6 +11,7 @@
 //! model without SIP detail), the carrier's own record time stands in.
 
 use crate::history::event::CalleeOutcome;
+use crate::history::EndOutcome;
 use crate::history::{History, Record};
 use std::collections::BTreeMap;
 
@@ -63,6 +64,12 @@ impl<'h> CallView<'h> {
         self.api_response
             .or(self.end)
             .map(|r| (r.t_ms, r.u64("status").unwrap_or(0) as u16))
+    }
+
+    /// What became of the call: its `call.end`'s `outcome` (or what the
+    /// status implies in a history without one).
+    pub fn end_outcome(&self) -> Option<EndOutcome> {
+        self.end.map(EndOutcome::of_record)
     }
 
     /// The `call.end` status and time.
@@ -151,7 +158,9 @@ pub fn calls(history: &History) -> BTreeMap<&str, CallView<'_>> {
 }
 
 /// Did the platform serve this call well? `None` when it cannot be judged
-/// yet (no `call.end`). A call succeeded when it ended 2xx, or when the
+/// yet (no `call.end`). A call succeeded when it ended 2xx and its outcome
+/// is `completed` (a 200 the platform later tore down, with outcome
+/// `failed`, is a failure whatever its status), or when the
 /// platform faithfully reported what the callee did (the API status is the
 /// code of the carrier's non-cancelled outcome), or when a sync call with
 /// no answer got its 408 no earlier than its ringing_timeout. Inbound calls
@@ -159,7 +168,7 @@ pub fn calls(history: &History) -> BTreeMap<&str, CallView<'_>> {
 pub fn succeeded(call: &CallView<'_>) -> Option<bool> {
     let (end_ms, status) = call.end_status()?;
     if (200..300).contains(&status) {
-        return Some(true);
+        return Some(call.end_outcome() == Some(EndOutcome::Completed));
     }
     if call.is_inbound() {
         return Some(false);

@@ -218,6 +218,7 @@ mod tests {
                 call,
                 status: 200,
                 reason: "hangup",
+                outcome: crate::history::EndOutcome::of_status(200),
             },
         );
     }
@@ -258,6 +259,7 @@ mod tests {
                 call: "in-1",
                 status: 200,
                 reason: "hangup",
+                outcome: crate::history::EndOutcome::of_status(200),
             },
         );
         assert_eq!(
@@ -294,6 +296,7 @@ mod tests {
                 call: "in-1",
                 status: 200,
                 reason: "silence",
+                outcome: crate::history::EndOutcome::of_status(200),
             },
         );
         let v = check_media(&s.history(), &MediaParams::default(), 60_000);
@@ -316,6 +319,7 @@ mod tests {
                 call: "out-2",
                 status: 486,
                 reason: "busy",
+                outcome: crate::history::EndOutcome::of_status(486),
             },
         );
         assert_eq!(

@@ -276,7 +276,12 @@ pub fn validate_config(configured: &BTreeMap<String, toml::Value>) -> Result<(),
             ));
         };
         match value {
-            toml::Value::Boolean(_) => {}
+            toml::Value::Boolean(false) => {}
+            // `true` means "on with the defaults", so the defaults must do:
+            // an oracle with a required parameter refuses it here rather
+            // than panicking when the run is judged.
+            toml::Value::Boolean(true) => (def.validate)(&toml::Value::Table(Default::default()), &field)
+                .map_err(|e| FieldError::new(e.field, format!("{}; `true` switches it on with the defaults, and this oracle has none for that", e.message)))?,
             toml::Value::Table(_) => (def.validate)(value, &field)?,
             _ => {
                 return Err(FieldError::new(
@@ -353,6 +358,25 @@ mod tests {
 
     fn field_of(oracles: &str) -> String {
         scenario(oracles).expect_err("must be refused").field
+    }
+
+    #[test]
+    fn true_is_judged_as_the_defaults_and_never_panics() {
+        // `datagrams_answered` needs `ratio_min`: `true` used to pass
+        // validation and panic when the run was judged.
+        for name in known() {
+            match scenario(&format!("{name} = true")) {
+                Ok(s) => {
+                    let history = crate::history::History::default();
+                    let _ = evaluate(&s.oracles, &s.oracle_context(), &history);
+                }
+                Err(e) => assert_eq!(e.field, format!("oracles.{name}"), "{e}"),
+            }
+        }
+        let e = scenario("datagrams_answered = true")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.message.contains("`true` switches it on"), "{e}");
     }
 
     #[test]
@@ -442,6 +466,7 @@ mod tests {
                 call: "out-7",
                 status: 408,
                 reason: "rpc timeout",
+                outcome: crate::history::EndOutcome::of_status(408),
             },
         );
         let mut oracles = BTreeMap::new();

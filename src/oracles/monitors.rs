@@ -12,7 +12,7 @@
 //! | `api_5xx_rate` | `api.response` | share of 5xx in a window > `threshold` |
 //! | `rpc_error_rate` | `rpc.response` | share of outcome != ok in a window > `threshold` |
 //! | `call_duration` | `call.start`, `call.end` | mean duration of calls ended in a window < `threshold` x `baseline` (optionally of `calls` = inbound, outbound, sync or async only) |
-//! | `inbound_success` | inbound `call.end` | share of 2xx in a window < `threshold` |
+//! | `inbound_success` | inbound `call.end` | share of calls whose `outcome` is `completed` in a window < `threshold` |
 //! | `lb_health` | `health.change` | at least `threshold` targets unhealthy for a whole `window` |
 //!
 //! Windowed monitors use consecutive windows from t=0 and evaluate each at
@@ -380,7 +380,7 @@ fn inbound_success(p: &InboundSuccess, history: &History, end_ms: u64) -> Vec<Fi
         .map(|r| {
             (
                 r.t_ms,
-                r.u64("status").is_some_and(|s| (200..300).contains(&s)),
+                crate::history::EndOutcome::of_record(r) == crate::history::EndOutcome::Completed,
             )
         });
     windows(
@@ -597,6 +597,7 @@ mod tests {
                     call,
                     status: 200,
                     reason: "",
+                    outcome: crate::history::EndOutcome::of_status(200),
                 },
             );
             t += 5000;
@@ -678,6 +679,11 @@ mod tests {
                         call,
                         status: if i < failed { 503 } else { 200 },
                         reason: "",
+                        outcome: crate::history::EndOutcome::of_status(if i < failed {
+                            503
+                        } else {
+                            200
+                        }),
                     },
                 );
             }

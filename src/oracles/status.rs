@@ -13,6 +13,10 @@
 //! | unreachable | the carrier's own code | the carrier's code, 503 or 408 |
 //! | none known when the API answered | (none) | 408 (no answer in time) or 5xx (platform failure) |
 //!
+//! A 2xx that crossed the platform's CANCEL (sent before the 2xx reached
+//! it) counts as "cancelled by the platform": the platform ACKs and hangs
+//! up such an answer, so the call never connected and 408 is honest.
+//!
 //! "Known when the API answered" means the outcome reached the platform
 //! ([`super::calls::CallView::outcome_learned_ms`]) no later than the
 //! `api.response`. An answer that arrived after the API gave up is not
@@ -164,6 +168,20 @@ fn check_leg(call: &CallView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
+/// Did the platform send a CANCEL for the call's INVITE before the
+/// callee's 2xx reached it?
+fn answer_crossed_cancel(call: &CallView<'_>) -> bool {
+    let (Some(learned), Some(carrier)) = (call.outcome_learned_ms(), call.outcome) else {
+        return false;
+    };
+    call.sip.iter().any(|s| {
+        s.is("sip.send")
+            && *s.host != *carrier.host
+            && s.str("start_line") == Some("CANCEL")
+            && s.t_ms <= learned
+    })
+}
+
 fn check_api(call: &CallView<'_>, out: &mut Vec<Violation>) {
     let Some((t_ms, status)) = call.response() else {
         return;
@@ -173,8 +191,14 @@ fn check_api(call: &CallView<'_>, out: &mut Vec<Violation>) {
         call.outcome_learned_ms()
             .is_some_and(|learned| learned <= t_ms)
     });
-    let outcome = known.map(|(o, _, _)| o);
+    let mut outcome = known.map(|(o, _, _)| o);
     let callee_code = known.map(|(_, c, _)| c).unwrap_or(0);
+    // An answer that crossed the platform's CANCEL (its ringing timeout
+    // fired before the 2xx reached it) was ACKed and hung up: the call was
+    // never connected, and the table's row is "cancelled by the platform".
+    if outcome == Some(CalleeOutcome::Answered) && answer_crossed_cancel(call) {
+        outcome = Some(CalleeOutcome::Cancelled);
+    }
     let sync = call.mode() == Some("sync");
     let honest =
         api_accepts(outcome, callee_code, status) || (!sync && outcome.is_none() && status == 200);
@@ -249,6 +273,53 @@ mod tests {
             );
         }
         assert_eq!(TABLE.iter().filter(|r| r.outcome.is_none()).count(), 1);
+    }
+
+    /// The callee answers at 7200 ms (it reaches sip-1 at 7231 ms); the
+    /// platform's ringing timeout sent CANCEL at 7230 ms and the API says
+    /// 408 at 7320 ms. Found by the outbound property test: the platform
+    /// ACKed and hung up that answer, so 408 is honest. Without the CANCEL
+    /// first, 408 for a known answer is still a lie.
+    #[test]
+    fn an_answer_that_crossed_the_platforms_cancel_may_be_408() {
+        let sip = |s: &mut Script, t, host, send, start_line: &'static str, cseq: &'static str| {
+            let fields = crate::history::event::SipFields {
+                call: "out-1",
+                sip_call_id: "c1",
+                start_line,
+                cseq,
+                peer: if host == "carrier" {
+                    "sip-1"
+                } else {
+                    "carrier"
+                },
+                retransmission: false,
+            };
+            s.at(
+                t,
+                host,
+                if send {
+                    Event::SipSend(fields)
+                } else {
+                    Event::SipRecv(fields)
+                },
+            );
+        };
+        let base = |cancel_first: bool| {
+            let mut s = Script::new();
+            s.outbound_start(0, "out-1", Mode::Sync, 6_465);
+            sip(&mut s, 765, "sip-1", true, "INVITE", "1 INVITE");
+            sip(&mut s, 7_200, "carrier", true, "200", "1 INVITE");
+            if cancel_first {
+                sip(&mut s, 7_230, "sip-1", true, "CANCEL", "1 CANCEL");
+            }
+            sip(&mut s, 7_231, "sip-1", false, "200", "1 INVITE");
+            s.callee_outcome(7_280, "out-1", CalleeOutcome::Answered, 200);
+            s.api_response(7_320, "out-1", 408);
+            run(&s)
+        };
+        assert_eq!(base(true), vec![]);
+        assert_eq!(base(false).len(), 1);
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod tests {
                 call,
                 status: 200,
                 reason: "hangup",
+                outcome: crate::history::EndOutcome::of_status(200),
             },
         );
     }

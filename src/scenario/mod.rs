@@ -10,6 +10,8 @@
 //! # Layout
 //! - `error`: [`ScenarioError`] and the [`error::Locator`] that maps a field
 //!   path to its line.
+//! - `limits`: what a scenario may ask for (hosts, steps, faults, call
+//!   rates, file size), each bound named in its error.
 //!
 //! The scenario is the top of the configuration side: it assembles what the
 //! layers below define (the `[nodes.*]` sections from the node registry,
@@ -19,6 +21,7 @@
 //! in `sim` and are re-exported here, as the scenario's own vocabulary.
 
 pub mod error;
+pub mod limits;
 
 pub use crate::nodes::NodesConfig;
 pub use crate::oracles::DEFAULT_ORACLES;
@@ -77,12 +80,28 @@ impl Scenario {
 
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let unreadable = |message: String| ScenarioError {
             file: path.to_path_buf(),
             line: 0,
             field: String::new(),
-            message: format!("cannot read the scenario file: {e}"),
-        })?;
+            message,
+        };
+        let mut bytes = Vec::new();
+        let file = std::fs::File::open(path)
+            .map_err(|e| unreadable(format!("cannot read the scenario file: {e}")))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, limits::FILE_BYTES_MAX + 1),
+            &mut bytes,
+        )
+        .map_err(|e| unreadable(format!("cannot read the scenario file: {e}")))?;
+        if bytes.len() as u64 > limits::FILE_BYTES_MAX {
+            return Err(unreadable(format!(
+                "the scenario file is larger than {} bytes (limit FILE_BYTES_MAX)",
+                limits::FILE_BYTES_MAX
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| unreadable(format!("the scenario file is not UTF-8: {e}")))?;
         Scenario::from_toml(&text, path)
     }
 
@@ -145,6 +164,15 @@ impl Scenario {
         if run.tick.is_zero() {
             return Err(FieldError::new("run.tick", "must be > 0, e.g. \"10ms\""));
         }
+        if !run.tick.is_whole_millis() {
+            return Err(FieldError::new(
+                "run.tick",
+                format!(
+                    "{} is not a whole number of milliseconds; sim time is counted in ms, so a finer tick would run every timer fast (use \"1ms\" or more)",
+                    run.tick
+                ),
+            ));
+        }
         if run.tick > run.duration {
             return Err(FieldError::new("run.tick", "must not exceed run.duration"));
         }
@@ -154,6 +182,7 @@ impl Scenario {
                 "must be >= run.latency_min",
             ));
         }
+        limits::check(self)?;
         let topology = self.topology();
         if topology.hosts.is_empty() {
             return Err(FieldError::new(

@@ -23,6 +23,24 @@ pub fn positive(prefix: &str, name: &str, value: Dur) -> Result<(), FieldError> 
     Ok(())
 }
 
+/// A duration that must be at least `min` (the limit's name goes in the
+/// message).
+pub fn at_least(
+    prefix: &str,
+    name: &str,
+    value: Dur,
+    min: Dur,
+    limit: &str,
+) -> Result<(), FieldError> {
+    if value < min {
+        return Err(FieldError::new(
+            field(prefix, name),
+            format!("{value} is below {min} (limit {limit})"),
+        ));
+    }
+    Ok(())
+}
+
 /// A count that must be >= 1.
 pub fn at_least_one(prefix: &str, name: &str, value: u32) -> Result<(), FieldError> {
     if value == 0 {

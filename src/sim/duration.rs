@@ -27,6 +27,12 @@ impl Dur {
         self.0.as_millis() as u64
     }
 
+    /// Whether this is a whole number of milliseconds (sim time is counted
+    /// in ms: a finer step would drift against it).
+    pub fn is_whole_millis(&self) -> bool {
+        self.0.subsec_nanos().is_multiple_of(1_000_000)
+    }
+
     pub fn is_zero(&self) -> bool {
         self.0.is_zero()
     }

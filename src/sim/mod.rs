@@ -12,6 +12,7 @@
 //! - `field_error`: [`FieldError`], a wrong value named by its field path.
 //! - `buggify`: in-code fault points (site names, `buggify`).
 //! - `check`: validation helpers that name the field.
+//! - `pair`: serde readers for lists of exactly two.
 //! - `run_config`: [`RunConfig`], the `[run]` settings.
 //! - `topology`: [`Topology`] and [`HostSpec`], the hosts of a run.
 //! - `control`: the control handles (test-bed to node), the only channel
@@ -25,6 +26,7 @@ pub mod check;
 pub mod control;
 pub mod duration;
 pub mod field_error;
+pub mod pair;
 pub mod rng;
 pub mod run_config;
 pub mod time;
@@ -34,7 +36,7 @@ pub mod world;
 pub use control::{Control, ControlHandle};
 pub use duration::Dur;
 pub use field_error::FieldError;
-pub use run_config::{RunConfig, DURATION_MAX};
+pub use run_config::{RunConfig, DURATION_MAX, MAX_EVENTS_CEILING};
 pub use topology::{HostSpec, Topology};
 pub use world::{ScheduledAction, World};
 

@@ -1,5 +1,5 @@
 //! `[run]`: the settings that pin a run (seed, duration, tick, link
-//! latency), read by the test-bed's step loop and by the fault plan.
+//! latency, the event budget), read by the test-bed's step loop and by the fault plan.
 
 use super::Dur;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,20 @@ pub struct RunConfig {
     /// max with the seeded RNG). Default 1ms, i.e. fixed.
     #[serde(default = "default_latency")]
     pub latency_max: Dur,
+    /// The run budget: a run that records more events than this ends with
+    /// exit 5 (incomplete) and says so, instead of running on for hours or
+    /// filling the memory. Counted in events, never in wall time, so the
+    /// verdict does not depend on the machine. Default 5,000,000 (about
+    /// 600 MB of history); at most [`MAX_EVENTS_CEILING`].
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+}
+
+/// The largest `max_events` a scenario may set.
+pub const MAX_EVENTS_CEILING: u64 = 50_000_000;
+
+fn default_max_events() -> u64 {
+    5_000_000
 }
 
 fn default_seed() -> u64 {
@@ -45,6 +59,7 @@ impl RunConfig {
             tick: default_tick(),
             latency_min: default_latency(),
             latency_max: default_latency(),
+            max_events: default_max_events(),
         }
     }
 }

@@ -39,6 +39,10 @@ pub enum TestbedError {
     HostFailed { t_ms: u64, message: String },
     #[error("a scheduled action failed at t={t_ms}ms: {message}")]
     ActionFailed { t_ms: u64, message: String },
+    /// The run budget (`[run] max_events`) ran out: the run is stopped,
+    /// not judged.
+    #[error("the run budget ran out at t={t_ms}ms: {events} events recorded, more than [run] max_events = {limit}; raise it, or shorten the run or its load")]
+    BudgetExceeded { t_ms: u64, events: u64, limit: u64 },
 }
 
 /// The raw result of a run; [`crate::report::Report`] is built from it.
@@ -156,6 +160,14 @@ fn run_recorded(
         }
         if now_ms >= duration_ms {
             break;
+        }
+        let events = recorder.len() as u64;
+        if events > run.max_events {
+            return Err(TestbedError::BudgetExceeded {
+                t_ms: now_ms,
+                events,
+                limit: run.max_events,
+            });
         }
         sim.step().map_err(|e| TestbedError::HostFailed {
             t_ms: now_ms,

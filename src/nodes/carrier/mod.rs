@@ -144,7 +144,13 @@ impl NodeConfig for CarrierConfig {
             "inbound_ringing_timeout",
             self.inbound_ringing_timeout,
         )?;
-        check::positive(prefix, "media_interval", self.media_interval)?;
+        check::at_least(
+            prefix,
+            "media_interval",
+            self.media_interval,
+            crate::nodes::media_stream::INTERVAL_MIN,
+            "media_stream::INTERVAL_MIN",
+        )?;
         self.sip_timers
             .validate()
             .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;

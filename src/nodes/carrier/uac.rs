@@ -3,11 +3,11 @@
 
 use super::Carrier;
 use crate::history::event::{Direction, Mode};
-use crate::history::{emit, Event};
+use crate::history::{emit, EndOutcome, Event};
 use crate::nodes::workload::{arrival_times, InboundLoad};
 use crate::nodes::{ports, sip_glue};
 use crate::sim::time::{sleep, sleep_until_ms};
-use crate::sip::ua::{ActiveCall, CallEvent, CallOutcome, EndReason, OutgoingCall};
+use crate::sip::ua::{ActiveCall, CallEvent, CallOutcome, EndReason, HangupOutcome, OutgoingCall};
 
 /// How one attempt through one entry ended.
 enum Attempt {
@@ -68,17 +68,22 @@ impl Carrier {
                 Attempt::NextEntry(o) => outcome = o,
             }
         }
-        let (status, reason) = match outcome {
+        let (status, reason, outcome) = match outcome {
             CallOutcome::Answered(active) => self.talk(&call, active, load).await,
-            CallOutcome::Rejected(code) => (code, "rejected".to_string()),
-            CallOutcome::TimedOut => (487, "ringing timeout".into()),
-            CallOutcome::Cancelled => (487, "no response from entry".into()),
-            CallOutcome::TransportFailure => (408, "no response".into()),
+            CallOutcome::Rejected(code) => (
+                code,
+                "rejected".to_string(),
+                EndOutcome::of_unanswered(code),
+            ),
+            CallOutcome::TimedOut => (487, "ringing timeout".into(), EndOutcome::NoAnswer),
+            CallOutcome::Cancelled => (487, "no response from entry".into(), EndOutcome::Failed),
+            CallOutcome::TransportFailure => (408, "no response".into(), EndOutcome::Failed),
         };
         emit(Event::CallEnd {
             call: &call,
             status,
             reason: &reason,
+            outcome,
         });
     }
 
@@ -121,23 +126,36 @@ impl Carrier {
         }
     }
 
-    /// An answered inbound call: media for `hold`, then hang up.
-    async fn talk(&self, call: &str, mut active: ActiveCall, load: &InboundLoad) -> (u16, String) {
+    /// An answered inbound call: media for `hold`, then hang up. Its
+    /// outcome is `completed` when the caller's BYE was answered, `failed`
+    /// when the platform hung up first (in an inbound call the platform
+    /// hangs up only to tear the call down: a failed flow, silence, its
+    /// duration limit), when the 2xx was never ACKed, or when the BYE got
+    /// no 2xx (the platform had lost the call).
+    async fn talk(
+        &self,
+        call: &str,
+        mut active: ActiveCall,
+        load: &InboundLoad,
+    ) -> (u16, String, EndOutcome) {
         let config = self.config();
         let _media = self.media.latch(call, config.media_interval.0);
-        let reason = tokio::select! {
+        let (reason, outcome) = tokio::select! {
             reason = active.ended() => match reason {
-                EndReason::RemoteHangup => "platform hung up",
-                EndReason::NoAck => "no ack",
-                EndReason::LocalHangup => "completed",
+                EndReason::RemoteHangup => ("platform hung up", EndOutcome::Failed),
+                EndReason::NoAck => ("no ack", EndOutcome::Failed),
+                EndReason::LocalHangup => ("completed", EndOutcome::Completed),
             },
             _ = sleep(load.hold.0) => {
-                let _ = active.hangup().await;
-                "completed"
+                match active.hangup().await {
+                    HangupOutcome::Ok | HangupOutcome::AlreadyEnded => ("completed", EndOutcome::Completed),
+                    HangupOutcome::Timeout => ("completed", EndOutcome::Failed),
+                    HangupOutcome::Rejected(_) => ("completed", EndOutcome::Failed),
+                }
             }
         };
         self.media.forget(call);
-        (200, reason.to_string())
+        (200, reason.to_string(), outcome)
     }
 }
 

@@ -35,7 +35,7 @@
 pub mod api;
 
 use crate::history::event::{Direction, Mode};
-use crate::history::{emit, Event};
+use crate::history::{emit, EndOutcome, Event};
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest, Dispatch};
 use crate::nodes::ports;
@@ -236,7 +236,7 @@ impl Gateway {
         let response = tokio::select! {
             r = &mut handling => r,
             _ = client_gone => {
-                self.end_call(&create.call, 499, "api client went away");
+                self.end_call(&create.call, 499, "api client went away", EndOutcome::Cancelled);
                 return;
             }
         };
@@ -259,34 +259,44 @@ impl Gateway {
             mode,
             ringing_timeout_ms: req.ringing_timeout.as_millis(),
         });
-        let (status, message, continues) = self.dial(&config, req).await;
+        let (status, message, ended) = self.dial(&config, req).await;
         emit(Event::ApiResponse {
             call,
             method,
             status,
         });
-        if continues {
-            let mut book = self.book.borrow_mut();
-            if !book.is_ended(call) {
-                book.live.insert(call.to_string(), ());
+        match ended {
+            None => {
+                let mut book = self.book.borrow_mut();
+                if !book.is_ended(call) {
+                    book.live.insert(call.to_string(), ());
+                }
             }
-        } else {
-            self.end_call(call, status, &message);
+            Some(outcome) => self.end_call(call, status, &message, outcome),
         }
         ApiResponse { status, message }
     }
 
-    /// (status, message, whether the call goes on after the response).
+    /// (status, message, the call's outcome when the response ends it;
+    /// `None` when the call goes on after the response).
     async fn dial(
         &self,
         config: &GatewayConfig,
         req: &CreateSipParticipant,
-    ) -> (u16, String, bool) {
+    ) -> (u16, String, Option<EndOutcome>) {
         if req.ringing_timeout.is_zero() {
-            return (400, "ringing_timeout must be > 0".into(), false);
+            return (
+                400,
+                "ringing_timeout must be > 0".into(),
+                Some(EndOutcome::Rejected),
+            );
         }
         if let Err(refusal) = self.pool.serve(config.api_service_time.0).await {
-            return (refusal.status(), refusal.as_str().into(), false);
+            return (
+                refusal.status(),
+                refusal.as_str().into(),
+                Some(EndOutcome::Failed),
+            );
         }
         let now = now_ms();
         let deadline = if req.wait_until_answered {
@@ -306,11 +316,13 @@ impl Gateway {
             .call(&config.rpc_client, &req.call, methods::DIAL, body, deadline)
             .await;
         match result.and_then(methods::from_body::<DialReply>) {
-            Ok(DialReply::Dialing) => (200, "dialing".into(), true),
-            Ok(DialReply::Answered) => (200, "answered".into(), true),
-            Ok(DialReply::Rejected { code, reason }) => (code, reason, false),
-            Ok(DialReply::NoAnswer) => (408, "ringing timeout".into(), false),
-            Ok(DialReply::Failed { code, reason }) => (code, reason, false),
+            Ok(DialReply::Dialing) => (200, "dialing".into(), None),
+            Ok(DialReply::Answered) => (200, "answered".into(), None),
+            Ok(DialReply::Rejected { code, reason }) => {
+                (code, reason, Some(EndOutcome::of_unanswered(code)))
+            }
+            Ok(DialReply::NoAnswer) => (408, "ringing timeout".into(), Some(EndOutcome::NoAnswer)),
+            Ok(DialReply::Failed { code, reason }) => (code, reason, Some(EndOutcome::Failed)),
             Err(e) => {
                 let status = match e.code {
                     ErrorCode::Timeout | ErrorCode::DeadlineExceeded => 408,
@@ -320,18 +332,23 @@ impl Gateway {
                     ErrorCode::InvalidArgument => 400,
                     _ => 500,
                 };
-                (status, format!("rpc {}", e.code.as_str()), false)
+                (
+                    status,
+                    format!("rpc {}", e.code.as_str()),
+                    Some(EndOutcome::Failed),
+                )
             }
         }
     }
 
     /// Emits `call.end` once per call.
-    fn end_call(&self, call: &str, status: u16, reason: &str) {
+    fn end_call(&self, call: &str, status: u16, reason: &str, outcome: EndOutcome) {
         if self.book.borrow_mut().end(call) {
             emit(Event::CallEnd {
                 call,
                 status,
                 reason,
+                outcome,
             });
         }
     }
@@ -341,7 +358,7 @@ impl Gateway {
         match req.method.as_str() {
             methods::CALL_ENDED => {
                 let ended: CallEnded = methods::from_body(req.body)?;
-                self.end_call(&ended.call, ended.status, &ended.reason);
+                self.end_call(&ended.call, ended.status, &ended.reason, ended.outcome);
                 Ok(serde_json::json!({}))
             }
             methods::GATEWAY_DISPATCH => {

@@ -3,9 +3,10 @@
 
 use super::call_control::{run_flow, Verdict};
 use super::Service;
+use crate::history::EndOutcome;
 use crate::nodes::media_stream::{MediaEndpoint, MediaStream};
 use crate::sim::time::sleep;
-use crate::sip::ua::{ActiveCall, EndReason};
+use crate::sip::ua::{ActiveCall, EndReason, HangupOutcome};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -56,9 +57,12 @@ impl Connected {
         }
     }
 
-    /// Runs call control, then waits for the end. Returns the status and
-    /// reason the platform reports for the call.
-    pub(super) async fn run(mut self, service: &Service) -> (u16, String) {
+    /// Runs call control, then waits for the end. Returns the status,
+    /// reason and outcome the platform reports for the call: `completed`
+    /// when a party hung up (or the duration limit ended it), `failed`
+    /// when the platform tore it down (a failed call flow, a missing ACK,
+    /// silence, or a BYE of ours that got no answer).
+    pub(super) async fn run(mut self, service: &Service) -> (u16, String, EndOutcome) {
         let config = service.config();
         if let Verdict::Drop { status, reason } = run_flow(
             &service.ctx,
@@ -70,25 +74,27 @@ impl Connected {
         {
             let _ = self.active.hangup().await;
             service.media.forget(&self.call);
-            return (status, reason);
+            return (status, reason, EndOutcome::Failed);
         }
-        let reason = tokio::select! {
+        let (reason, outcome) = tokio::select! {
             reason = self.active.ended() => match reason {
-                EndReason::RemoteHangup => "completed",
-                EndReason::LocalHangup => "hung up",
-                EndReason::NoAck => "no ack",
+                EndReason::RemoteHangup => ("completed", EndOutcome::Completed),
+                EndReason::LocalHangup => ("hung up", EndOutcome::Completed),
+                EndReason::NoAck => ("no ack", EndOutcome::Failed),
             },
             _ = sleep(config.call_duration_max.0) => {
-                let _ = self.active.hangup().await;
-                "duration limit"
+                match self.active.hangup().await {
+                    HangupOutcome::Timeout => ("duration limit", EndOutcome::Failed),
+                    _ => ("duration limit", EndOutcome::Completed),
+                }
             }
             _ = silence(&service.media, &self.call, config.silence_timeout.map(|d| d.0)) => {
                 let _ = self.active.hangup().await;
-                "silence timeout"
+                ("silence timeout", EndOutcome::Failed)
             }
         };
         service.media.forget(&self.call);
-        (200, reason.to_string())
+        (200, reason.to_string(), outcome)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::connected::{Connected, Direction};
 use super::Service;
-use crate::history::{emit, Event};
+use crate::history::{emit, EndOutcome, Event};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest};
 use crate::nodes::workers::Refusal;
 use crate::nodes::{ports, sip_glue};
@@ -74,8 +74,10 @@ impl Service {
                 let connected = Connected::start(self, &dial.call, active, Direction::Outbound);
                 let service = self.clone();
                 crate::sim::spawn(async move {
-                    let (status, reason) = connected.run(&service).await;
-                    service.notice_end(&dial.call, status, &reason).await;
+                    let (status, reason, outcome) = connected.run(&service).await;
+                    service
+                        .notice_end(&dial.call, status, &reason, outcome)
+                        .await;
                 });
                 Ok(methods::to_body(&DialReply::Answered))
             }
@@ -86,7 +88,7 @@ impl Service {
     /// Follows an async call after the API answered: an answered call runs
     /// to its end; either way the end is reported to the gateway.
     async fn after_api(&self, call: &str, outcome: CallOutcome) {
-        let (status, reason) = match outcome {
+        let (status, reason, outcome) = match outcome {
             CallOutcome::Answered(active) => {
                 emit(Event::CallAnswered { call });
                 Connected::start(self, call, active, Direction::Outbound)
@@ -94,27 +96,35 @@ impl Service {
                     .await
             }
             other => match reply_for(other) {
-                DialReply::Rejected { code, reason } | DialReply::Failed { code, reason } => {
-                    (code, reason)
+                DialReply::Rejected { code, reason } => {
+                    (code, reason, EndOutcome::of_unanswered(code))
                 }
-                DialReply::NoAnswer => (408, "ringing timeout".into()),
+                DialReply::Failed { code, reason } => (code, reason, EndOutcome::Failed),
+                DialReply::NoAnswer => (408, "ringing timeout".into(), EndOutcome::NoAnswer),
                 DialReply::Dialing | DialReply::Answered => {
                     unreachable!("reply_for never maps a non-answer to these")
                 }
             },
         };
-        self.notice_end(call, status, &reason).await;
+        self.notice_end(call, status, &reason, outcome).await;
     }
 
     /// `gateway.call_ended`, through this service's stack; a notice that
     /// cannot be delivered is lost (the call then never ends in the
     /// gateway's view, which the `every_call_terminates` oracle reports).
-    pub(super) async fn notice_end(&self, call: &str, status: u16, reason: &str) {
+    pub(super) async fn notice_end(
+        &self,
+        call: &str,
+        status: u16,
+        reason: &str,
+        outcome: EndOutcome,
+    ) {
         let config = self.config();
         let body = methods::to_body(&CallEnded {
             call: call.to_string(),
             status,
             reason: reason.to_string(),
+            outcome,
         });
         let deadline = now_ms() + config.notice_timeout.as_millis();
         let _ = self
