@@ -23,6 +23,7 @@ mod faults;
 mod flows;
 mod gateway_bus;
 mod harness;
+mod input_bounds;
 mod layering;
 mod lb;
 mod livekit_mechanics;
