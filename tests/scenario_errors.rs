@@ -154,7 +154,10 @@ fn cli_missing_file_exits_2() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("does-not-exist.toml:0"), "{stderr}");
+    assert!(
+        stderr.contains("does-not-exist.toml: cannot read"),
+        "{stderr}"
+    );
     assert!(stderr.contains("cannot read the scenario file"), "{stderr}");
 }
 
@@ -167,4 +170,48 @@ fn cli_incidents_without_a_catalogue_never_passes() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(5));
+}
+
+/// Error messages that used to mislead (issue 15, item 11).
+#[test]
+fn a_leading_comment_is_never_named_as_the_field() {
+    let e = check("# a comment first\n[nodes.echo]\n");
+    assert_eq!(e.field, "run", "{e}");
+    assert!(!e.to_string().contains('#'), "{e}");
+}
+
+#[test]
+fn an_empty_value_gets_a_reason() {
+    let e = check(&VALID.replace("duration = \"10s\"", "duration = \"10s\"\ntick =# x"));
+    assert!(!e.message.trim().is_empty(), "{e}");
+}
+
+#[test]
+fn cr_only_line_endings_are_named_not_quoted() {
+    let e = check(&VALID.replace("\n# ", "\n").replace('\n', "\r"));
+    assert!(e.message.contains("bare CR"), "{e}");
+    assert!(!e.field.contains('['), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_not_a_field() {
+    let e = Scenario::load(Path::new("fixtures/scenarios/does-not-exist.toml")).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        !text.contains("(document)") && !text.contains(":0:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_missing_node_is_named_at_once_with_the_default_that_named_it() {
+    let e = check("[run]\nduration = \"10s\"\n[nodes.gateway]\n");
+    assert_eq!(e.field, "nodes.gateway.bus", "{e}");
+    for part in [
+        "bus (nodes.gateway.bus)",
+        "agent (nodes.gateway.agent)",
+        "is not in the file",
+    ] {
+        assert!(e.message.contains(part), "{part}: {e}");
+    }
 }

@@ -245,10 +245,45 @@ impl NodesConfig {
                 ));
             }
         }
+        // Every section is judged, so that all the nodes a config names and
+        // the scenario lacks are reported at once, not one per attempt.
+        // A section stops at its first error, so a missing node is added
+        // to a scratch topology and the section judged again, until it
+        // names no other missing node.
+        let mut first: Option<FieldError> = None;
+        let mut missing: Vec<String> = Vec::new();
+        let mut scratch = topology.clone();
         for section in &sections {
-            (section.validate)(topology)?;
+            for _ in 0..MISSING_NODES_MAX {
+                let Err(e) = (section.validate)(&scratch) else {
+                    break;
+                };
+                let name = unknown_node(&e.message).map(str::to_string);
+                if first.is_none() {
+                    first = Some(e.clone());
+                }
+                let Some(name) = name else { break };
+                missing.push(format!("{name} ({})", e.field));
+                scratch.hosts.push(HostSpec {
+                    name,
+                    kind: "",
+                    pod: 0,
+                    section: "",
+                });
+            }
         }
-        Ok(())
+        match first {
+            None => Ok(()),
+            Some(mut e) if missing.len() > 1 && unknown_node(&e.message).is_some() => {
+                e.message = format!(
+                    "{}; every node the configs name and the scenario lacks: {}",
+                    e.message,
+                    missing.join(", ")
+                );
+                Err(e)
+            }
+            Some(e) => Err(e),
+        }
     }
 
     /// The config of one section as a TOML value (what a host's control
@@ -277,6 +312,15 @@ impl NodesConfig {
         }
         Ok(())
     }
+}
+
+/// Most missing nodes one section is judged again for.
+const MISSING_NODES_MAX: usize = 32;
+
+/// The node an "unknown node" error names (see `check::known_node`).
+fn unknown_node(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown node \"")?;
+    rest.split('"').next()
 }
 
 type SectionValidator<'a> = Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>;

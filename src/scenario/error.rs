@@ -27,11 +27,15 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let field = if self.field.is_empty() {
-            "(document)"
-        } else {
-            &self.field
-        };
+        if self.field.is_empty() {
+            // The file as a whole (unreadable, too large, not TOML at all).
+            return if self.line == 0 {
+                write!(f, "{}: {}", self.file.display(), self.message)
+            } else {
+                write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+            };
+        }
+        let field = &self.field;
         write!(
             f,
             "{}:{}: field `{}`: {}",
@@ -67,6 +71,22 @@ impl<'a> Locator<'a> {
             .filter(|&&b| b == b'\n')
             .count()
             + 1
+    }
+
+    /// Whether the file writes the dotted path itself (not only a parent):
+    /// `false` for a field left to its default.
+    pub fn has_path(&self, path: &str) -> bool {
+        let Some(doc) = &self.doc else { return false };
+        let mut item: Option<Node<'_>> = Some(Node::Item(doc.as_item()));
+        for segment in split_path(path) {
+            let Some(current) = item else { return false };
+            item = match segment {
+                Segment::Key(key) => lookup_key(current, key),
+                Segment::Index(i) => lookup_index(current, i),
+            }
+            .map(|(_, child)| child);
+        }
+        item.is_some()
     }
 
     /// The line of a dotted path (`a.b[2].c`), or of its nearest existing
@@ -112,13 +132,26 @@ impl<'a> Locator<'a> {
 /// `=`, under the nearest `[table]` header above it.
 pub fn field_on_line(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line = text[line_start..].lines().next().unwrap_or("");
-    let key = line.split('=').next().unwrap_or("").trim();
+    // A bare CR ends a line here too, so that a file with CR-only line
+    // endings does not read as one long line.
+    let is_break = |c: char| c == '\n' || c == '\r';
+    let line_start = text[..offset].rfind(is_break).map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].split(is_break).next().unwrap_or("");
+    // Comments are not fields.
+    let code = |l: &str| l.split('#').next().unwrap_or("").trim().to_string();
+    let key = code(line.split('=').next().unwrap_or(""));
+    let key = if key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.\"' []".contains(c))
+    {
+        key
+    } else {
+        String::new()
+    };
     let table = text[..line_start]
-        .lines()
+        .split(is_break)
         .rev()
-        .map(str::trim)
+        .map(code)
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
         .unwrap_or_default();

@@ -114,7 +114,15 @@ impl Scenario {
             if field.is_empty() {
                 field = error::field_on_line(text, offset);
             }
-            let message = e.message().trim().to_string();
+            let mut message = e.message().trim().to_string();
+            if message.is_empty() {
+                message = "this is not valid TOML: a value is missing or malformed here (write e.g. `key = \"10ms\"`)".into();
+            }
+            if has_bare_cr(text) {
+                message.push_str(
+                    " (this file ends lines with a bare CR; TOML needs LF or CRLF line endings)",
+                );
+            }
             // serde names an unknown or missing field in its message; the
             // span points at the table, so add the name to the path.
             if let Some(name) = backticked(&message) {
@@ -136,11 +144,21 @@ impl Scenario {
             }
         })?;
         scenario.source = file.to_path_buf();
-        scenario.validate().map_err(|e| ScenarioError {
-            file: file.to_path_buf(),
-            line: locator.line_of_path(&e.field),
-            field: e.field,
-            message: e.message,
+        scenario.validate().map_err(|e| {
+            let mut message = e.message;
+            // A default the file does not write is why a name is there.
+            if message.starts_with("unknown node") && !locator.has_path(&e.field) {
+                message.push_str(&format!(
+                    " (`{}` is not in the file: its default names that node; set it, or add the node's section)",
+                    e.field
+                ));
+            }
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: locator.line_of_path(&e.field),
+                field: e.field,
+                message,
+            }
         })?;
         Ok(scenario)
     }
@@ -226,6 +244,15 @@ impl Scenario {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Scenario always serialises to TOML")
     }
+}
+
+/// Whether `text` has a CR not followed by LF (old Mac line endings).
+fn has_bare_cr(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
 }
 
 fn backticked(message: &str) -> Option<&str> {
