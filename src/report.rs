@@ -51,6 +51,9 @@ pub struct Report {
     /// The expanded fault plan for this seed, one line per fault (process
     /// occurrences and swarm picks included), then active fault points.
     pub faults: Vec<String>,
+    /// Calls a state-losing fault hit, which no oracle judged
+    /// (`oracles::excuse`): a run that excused everything shows it here.
+    pub excused_calls: Vec<String>,
     pub violations: Vec<Violation>,
     pub alerts: Vec<Alert>,
     /// The history itself, for writers and deeper checks (not in JSON).
@@ -82,6 +85,11 @@ impl Report {
             &scenario.oracle_context(),
             &output.history,
         );
+        let excused_calls =
+            crate::oracles::excused_calls(&output.history, &scenario.oracle_context())
+                .into_iter()
+                .map(str::to_string)
+                .collect();
         let alerts = output
             .history
             .of_kind("alert.fire")
@@ -107,6 +115,7 @@ impl Report {
             sip: sip_counts(&output.history),
             faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
                 .describe(),
+            excused_calls,
             violations,
             alerts,
             history: output.history,

@@ -18,6 +18,7 @@ mod support;
 
 mod deployer;
 mod explore;
+mod false_positives;
 mod fault_support;
 mod faults;
 mod flows;

@@ -98,6 +98,12 @@ pub fn print_summary(report: &Report) {
             outcomes.join(", ")
         );
     }
+    if !report.excused_calls.is_empty() {
+        eprintln!(
+            "  excused: {} calls hit by a state-losing fault (not judged)",
+            report.excused_calls.len()
+        );
+    }
     for alert in &report.alerts {
         eprintln!("  alert: {} at {} ms", alert.monitor, alert.at_ms);
     }

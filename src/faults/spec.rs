@@ -577,6 +577,11 @@ pub struct FaultSettingsConfig {
     /// Default: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmConfig>,
+    /// How long after a state-losing fault (crash, restart, operator
+    /// action) a call that reaches the host is still excused by every
+    /// oracle (`oracles::excuse`). Default 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excuse_window: Option<Dur>,
 }
 
 /// `[fault_settings] buggify = { ... }`.

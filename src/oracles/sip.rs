@@ -20,10 +20,10 @@
 //!
 //! Obligations to act (rules 1-3) triggered less than `settle` before the
 //! end of the run are not judged. A host that was restarted, crashed or
-//! handled by an operator (a `fault.start` on it) lost its transactions:
-//! a CANCEL it receives for an INVITE from before that owes nothing.
+//! handled by an operator lost its transactions (the one excuse rule,
+//! [`super::excuse`]): a CANCEL it receives for an INVITE from before that
+//! owes nothing; and calls such a loss hit are not judged at all.
 
-use super::media::in_endpoint;
 use super::{OracleKind, Violation};
 use crate::history::{History, Record};
 use crate::sim::Dur;
@@ -118,14 +118,7 @@ pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> 
             by_dialog.entry(id).or_default().push(msg);
         }
     }
-    let mut state_losses: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for r in history.of_kind("fault.start") {
-        if matches!(r.str("fault_kind"), Some("restart" | "crash" | "operator")) {
-            if let Some(host) = r.str("target") {
-                state_losses.entry(host).or_default().push(r.t_ms);
-            }
-        }
-    }
+    let state_losses = super::excuse::Excuses::from_history(history, end_ms);
     let judge_until = end_ms.saturating_sub(params.settle.as_millis());
     let mut out = Vec::new();
     for (id, msgs) in &by_dialog {
@@ -144,18 +137,15 @@ pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> 
 struct Dialog<'a, 'h> {
     id: &'a str,
     msgs: &'a [Msg<'h>],
-    /// When each host lost its state (restart, crash, operator action).
-    state_losses: &'a BTreeMap<&'h str, Vec<u64>>,
+    /// When each host lost its state (the one excuse rule: `excuse`).
+    state_losses: &'a super::excuse::Excuses,
 }
 
 impl<'h> Dialog<'_, 'h> {
     /// Did `host` lose its state in `(after, until]`? A fault's target may
     /// name the host or its section (`sip` for `sip-1`, `sip-2`, ..).
     fn lost_state(&self, host: &str, after: u64, until: u64) -> bool {
-        self.state_losses
-            .iter()
-            .filter(|(target, _)| in_endpoint(host, target))
-            .any(|(_, ts)| ts.iter().any(|&t| t > after && t <= until))
+        self.state_losses.lost_state(host, after, until)
     }
 
     /// Did `host` pass `m` (which it received) on to another peer?

@@ -228,10 +228,14 @@ impl Scenario {
 
     /// What the oracles need to know of the run besides its history.
     pub fn oracle_context(&self) -> crate::oracles::Context {
-        crate::oracles::Context {
-            end_ms: self.run.duration.as_millis(),
-            heal_ms: self.fault_settings.heal.map(|d| d.as_millis()),
+        let mut context = crate::oracles::Context::new(
+            self.run.duration.as_millis(),
+            self.fault_settings.heal.map(|d| d.as_millis()),
+        );
+        if let Some(window) = self.fault_settings.excuse_window {
+            context.excuse_window_ms = window.as_millis();
         }
+        context
     }
 
     /// The hosts this scenario runs, in a fixed order.

@@ -1,0 +1,235 @@
+//! What an injected fault excuses: one rule, applied the same way to every
+//! oracle (issue: oracles that cry wolf after an injected crash).
+//!
+//! A fault that destroys a host's state (a `crash` while the host is down,
+//! a `restart`, an `operator` action on it) excuses:
+//! - **calls whose host it hit**: every call with a record on that host, or
+//!   a SIP message to or from it, during the loss or within `window` after
+//!   it (calls routed there before health checks could notice). Their
+//!   records are left out of the history every call-level oracle judges,
+//!   so a call the crash left without an end, a 503 from a pod that crashed
+//!   mid-dial, or a 2xx that reached a restarted pod is not a violation;
+//! - **transactions it lost**: [`Excuses::lost_state`], which
+//!   `sip_conformance` asks about messages without a call label (a
+//!   restarted pod owes no 487 for an INVITE it has forgotten).
+//!
+//! Not excused: link faults (latency, loss, partitions, holds), `gray`,
+//! `saturate`, `rate_limit`, `set` and deploys. The platform is expected
+//! to route around those or report them honestly, which is what the
+//! oracles are there to judge; `inbound_availability` can still excuse
+//! chosen faults by index (`excused_faults`). The report counts the
+//! excused calls, so a run that excused everything shows it.
+
+use super::media::in_endpoint;
+use crate::history::History;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The fault kinds (`fault.start`'s `fault_kind`) that destroy state.
+pub const STATE_LOSS_KINDS: &[&str] = &["crash", "restart", "operator"];
+
+/// Default `window` after a loss: calls that reach the host this soon
+/// after are excused too (about two health-check intervals).
+pub const WINDOW_MS_DEFAULT: u64 = 10_000;
+
+/// One state loss: a target (host or section) and when, `[from, to]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Loss {
+    target: String,
+    from_ms: u64,
+    to_ms: u64,
+}
+
+/// The state losses of one history.
+#[derive(Debug, Default)]
+pub struct Excuses {
+    losses: Vec<Loss>,
+}
+
+impl Excuses {
+    /// Reads the `fault.start`/`fault.end` pairs of state-losing kinds; a
+    /// crash that never ends lasts to `end_ms`.
+    pub fn from_history(history: &History, end_ms: u64) -> Excuses {
+        let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut losses = Vec::new();
+        for r in &history.records {
+            let state_losing = r
+                .str("fault_kind")
+                .is_some_and(|k| STATE_LOSS_KINDS.contains(&k));
+            let (Some(index), Some(target)) = (r.u64("fault"), r.str("target")) else {
+                continue;
+            };
+            if !state_losing {
+                continue;
+            }
+            if r.is("fault.start") {
+                let lasting = r.str("fault_kind") == Some("crash");
+                open.insert(index, losses.len());
+                losses.push(Loss {
+                    target: target.to_string(),
+                    from_ms: r.t_ms,
+                    to_ms: if lasting { end_ms } else { r.t_ms },
+                });
+            } else if r.is("fault.end") {
+                if let Some(i) = open.remove(&index) {
+                    losses[i].to_ms = r.t_ms.max(losses[i].from_ms);
+                }
+            }
+        }
+        Excuses { losses }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.losses.is_empty()
+    }
+
+    /// Did `host` lose its state in `(after, until]`? A fault's target may
+    /// name the host or its section (`sip` for `sip-1`, `sip-2`, ..).
+    pub fn lost_state(&self, host: &str, after: u64, until: u64) -> bool {
+        self.losses
+            .iter()
+            .any(|l| in_endpoint(host, &l.target) && l.to_ms > after && l.from_ms <= until)
+    }
+
+    /// The calls a loss excuses: those that touched a host of the loss
+    /// (a record on it, or a SIP message to or from it) and were alive
+    /// during `[from, to + window_ms]` (from their first record to their
+    /// `call.end`; a call that never ended is alive to the end).
+    pub fn excused_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
+        let mut out = BTreeSet::new();
+        if self.losses.is_empty() {
+            return out;
+        }
+        // Per call: hosts touched, first record, end (if any).
+        let mut seen: BTreeMap<&'h str, (BTreeSet<&'h str>, u64, Option<u64>)> = BTreeMap::new();
+        for r in &history.records {
+            let Some(call) = r.call().filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            let entry = seen.entry(call).or_insert((BTreeSet::new(), r.t_ms, None));
+            entry.0.insert(&r.host);
+            if let Some(peer) = r.str("peer") {
+                entry.0.insert(peer);
+            }
+            if r.is("call.end") && entry.2.is_none() {
+                entry.2 = Some(r.t_ms);
+            }
+        }
+        for (call, (hosts, first, end)) in seen {
+            let last = end.unwrap_or(u64::MAX);
+            let hit = self.losses.iter().any(|l| {
+                first <= l.to_ms.saturating_add(window_ms)
+                    && last >= l.from_ms
+                    && hosts.iter().any(|h| in_endpoint(h, &l.target))
+            });
+            if hit {
+                out.insert(call);
+            }
+        }
+        out
+    }
+}
+
+/// `history` without the records of `calls`.
+pub fn without_calls(history: &History, calls: &BTreeSet<&str>) -> History {
+    History {
+        records: history
+            .records
+            .iter()
+            .filter(|r| r.call().is_none_or(|c| !calls.contains(c)))
+            .cloned()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::{Direction, Mode};
+    use crate::history::{EndOutcome, Event};
+    use crate::oracles::testkit::Script;
+
+    fn call(s: &mut Script, id: &'static str, host: &'static str, from: u64, to: u64) {
+        s.at(
+            from,
+            host,
+            Event::CallStart {
+                call: id,
+                direction: Direction::Inbound,
+                mode: Mode::Async,
+                ringing_timeout_ms: 0,
+            },
+        );
+        s.at(
+            to,
+            host,
+            Event::CallEnd {
+                call: id,
+                status: 503,
+                reason: "",
+                outcome: EndOutcome::Failed,
+            },
+        );
+    }
+
+    fn crash(s: &mut Script, from: u64, to: u64) {
+        let (fault, kind, target) = (0, "crash", "sip");
+        s.at(
+            from,
+            "testbed",
+            Event::FaultStart {
+                fault,
+                kind,
+                target,
+            },
+        );
+        s.at(
+            to,
+            "testbed",
+            Event::FaultEnd {
+                fault,
+                kind,
+                target,
+            },
+        );
+    }
+
+    #[test]
+    fn a_crash_excuses_the_calls_on_its_host_during_it_and_its_window() {
+        let mut s = Script::new();
+        crash(&mut s, 10_000, 20_000);
+        call(&mut s, "during", "sip-1", 9_000, 15_000);
+        call(&mut s, "just-after", "sip-2", 25_000, 26_000);
+        call(&mut s, "long-after", "sip-1", 40_000, 41_000);
+        call(&mut s, "elsewhere", "lb-1", 12_000, 13_000);
+        let history = s.history();
+        let excuses = Excuses::from_history(&history, 60_000);
+        let excused = excuses.excused_calls(&history, 10_000);
+        assert_eq!(excused, BTreeSet::from(["during", "just-after"]));
+        assert!(excuses.lost_state("sip-1", 5_000, 12_000));
+        assert!(!excuses.lost_state("sip-1", 21_000, 30_000));
+        assert!(!excuses.lost_state("lb-1", 5_000, 12_000));
+        let judged = without_calls(&history, &excused);
+        assert!(judged
+            .records
+            .iter()
+            .all(|r| !matches!(r.call(), Some("during" | "just-after"))));
+    }
+
+    #[test]
+    fn link_faults_excuse_nothing() {
+        let mut s = Script::new();
+        let (fault, kind, target) = (0, "partition", "sip-1<->carrier");
+        s.at(
+            10_000,
+            "testbed",
+            Event::FaultStart {
+                fault,
+                kind,
+                target,
+            },
+        );
+        call(&mut s, "cut", "sip-1", 11_000, 12_000);
+        let history = s.history();
+        assert!(Excuses::from_history(&history, 60_000).is_empty());
+    }
+}
