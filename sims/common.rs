@@ -100,7 +100,7 @@ pub fn run(scenario: &Scenario) -> Report {
     callsim::report::run_once(scenario, scenario.run.seed).unwrap_or_else(|e| {
         panic!(
             "the run completes: {e}\n{}",
-            callsim::report::seed_block(scenario, scenario.run.seed)
+            callsim::report::seed_block(scenario, scenario.run.seed, None)
         )
     })
 }

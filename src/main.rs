@@ -70,6 +70,13 @@ enum Command {
         #[arg(long)]
         bundles: Option<PathBuf>,
     },
+    /// Rerun a failure bundle of `explore` (its scenario copy and seed) and
+    /// check its trace hash: 0 replayed, 4 nondeterminism, 6 the bundle is
+    /// from another commit.
+    Replay {
+        /// The bundle directory (holds bundle.json and scenario.toml).
+        bundle: PathBuf,
+    },
     /// Parse SIP messages from files and report which are valid.
     SipLint {
         #[arg(required = true)]
@@ -86,6 +93,10 @@ enum Command {
     Incidents {
         #[arg(long)]
         json: bool,
+        /// The catalogue to run (default: fixtures/incidents.toml). Its
+        /// scenario paths are relative to the working directory.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
     },
 }
 
@@ -141,7 +152,10 @@ fn main() {
             bundles,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
-        Command::Incidents { json } => cli::incidents::command(json),
+        Command::Incidents { json, catalogue } => {
+            cli::incidents::command(json, catalogue.as_deref())
+        }
+        Command::Replay { bundle } => cli::replay::command(&bundle),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),
     };
     std::process::exit(code);

@@ -168,10 +168,17 @@ pub fn sip_counts(history: &History) -> SipCounts {
     counts
 }
 
-/// The `SEED=` block: everything needed to replay a run.
-pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
+/// The `SEED=` block: everything needed to replay a run: the seed, the
+/// scenario (absolute path), the fault plan as expanded for the seed, the
+/// commit, the run's history hash (`trace_hash`, what `callsim replay`
+/// compares; `none` when the run did not complete) and the command that
+/// replays it from any directory.
+pub fn seed_block(scenario: &Scenario, seed: u64, trace_hash: Option<&str>) -> String {
     let mut s = format!("SEED={seed}\n");
-    s.push_str(&format!("  scenario: {}\n", scenario.source.display()));
+    s.push_str(&format!(
+        "  scenario: {}\n",
+        absolute(&scenario.source).display()
+    ));
     // The expanded plan: what this seed's processes, swarm and fault
     // points decided, not just what the file says.
     let plan = crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), seed).describe();
@@ -185,15 +192,84 @@ pub fn seed_block(scenario: &Scenario, seed: u64) -> String {
     }
     s.push_str(&format!("  commit: {}\n", git_commit()));
     s.push_str(&format!(
+        "  trace_hash: {}\n",
+        trace_hash.unwrap_or("none (the run did not complete)")
+    ));
+    s.push_str(&format!(
         "  replay: {}\n",
         replay_command(&scenario.source.display().to_string(), seed)
     ));
     s
 }
 
-/// The command that replays one seed of a scenario.
+/// The command that replays one seed of a scenario, from any directory:
+/// [`callsim_command`], then `run`, the scenario's absolute path (shell
+/// quoted) and the seed.
 pub fn replay_command(scenario_path: &str, seed: u64) -> String {
-    format!("cargo run --release -- run {scenario_path} --seed {seed}")
+    format!(
+        "{} run {} --seed {seed}",
+        callsim_command(),
+        shell_quote(
+            &absolute(std::path::Path::new(scenario_path))
+                .display()
+                .to_string()
+        )
+    )
+}
+
+/// How a printed command starts the `callsim` binary, from any directory:
+/// `callsim` when the running binary is the `callsim` found on `PATH`, its
+/// absolute path (shell quoted) when it is another `callsim`, and, when the
+/// caller is not the binary at all (a test or a crate using callsim as a
+/// library), `cargo run --release --manifest-path <this crate's
+/// Cargo.toml> --`.
+pub fn callsim_command() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::canonicalize(&p).ok().or(Some(p)));
+    match exe {
+        Some(exe) if exe.file_stem().is_some_and(|s| s == "callsim") => {
+            if on_path("callsim").is_some_and(|p| p == exe) {
+                "callsim".to_string()
+            } else {
+                shell_quote(&exe.display().to_string())
+            }
+        }
+        _ => format!(
+            "cargo run --release --manifest-path {} --",
+            shell_quote(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        ),
+    }
+}
+
+/// The file `name` resolves to on `PATH`, canonicalised.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+/// `path` made absolute against the working directory (unchanged when it
+/// already is, or when the working directory is unknown).
+pub fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `text` as one POSIX shell word: unchanged when it holds only characters
+/// no shell treats specially, else in single quotes (a `'` inside becomes
+/// `'\''`).
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The commit the binary was built from, when known at build time or from
@@ -213,4 +289,39 @@ pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed
     let output = crate::testbed::run(scenario, seed)?;
     let wall_ms = wall_start.elapsed().as_millis() as u64;
     Ok(Report::build(scenario, output, wall_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(shell_quote("/a/b-c_d.toml"), "/a/b-c_d.toml");
+        assert_eq!(shell_quote("/a b/c.toml"), "'/a b/c.toml'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME;rm"), "'$HOME;rm'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn replay_commands_are_absolute() {
+        let cmd = replay_command("fixtures/x y.toml", 9);
+        let cwd = std::env::current_dir().expect("cwd");
+        assert!(
+            cmd.ends_with(&format!(
+                " run '{}/fixtures/x y.toml' --seed 9",
+                cwd.display()
+            )),
+            "{cmd}"
+        );
+        // Not the binary (a unit test): cargo, on this crate's manifest.
+        assert!(
+            cmd.starts_with(&format!(
+                "cargo run --release --manifest-path {}/Cargo.toml -- ",
+                env!("CARGO_MANIFEST_DIR")
+            )),
+            "{cmd}"
+        );
+    }
 }

@@ -202,8 +202,15 @@ fn a_failing_run_prints_the_seed_block() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SEED=7"), "{stderr}");
+    // The replay command works from any directory: the binary's absolute
+    // path and the scenario's (tests/cli.rs checks quoting and running it).
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_callsim")).expect("exe");
     assert!(
-        stderr.contains("replay: cargo run --release -- run"),
+        stderr.contains(&format!(
+            "replay: {} run {} --seed 7",
+            exe.display(),
+            path.display()
+        )),
         "{stderr}"
     );
     assert!(

@@ -16,6 +16,7 @@
 
 mod support;
 
+mod cli;
 mod deployer;
 mod explore;
 mod false_positives;

@@ -3,7 +3,7 @@
 //! scenario, in parallel, and keeps every failure replayable.
 //!
 //! - Seeds S, S+1, .., S+N-1 (S: `--start`, else `CALLSIM_SEED`, else the
-//!   scenario's seed); `--shard K/M` keeps those whose position in that list
+//!   scenario's seed; a list that would run past `u64::MAX` is bad input); `--shard K/M` keeps those whose position in that list
 //!   is congruent to K-1 modulo M (CONTRACTS.md), so shards of a CI matrix
 //!   or a Kubernetes Indexed Job split a sweep with no coordination.
 //! - J OS threads (default: the machine's cores) each take the next seed;
@@ -15,8 +15,10 @@
 //!   command exits, to `<bundles>/<scenario-stem>/seed-<n>/` (default
 //!   `callsim-failures/`): `scenario.toml` (a copy of the file),
 //!   `SEED.txt` (the `SEED=` block: seed, scenario, fault plan, commit,
-//!   replay command), `violations.json`, and `bundle.json` (all of it
-//!   together). The replay command is printed for each failure.
+//!   trace hash, replay command, and the `callsim replay DIR` command),
+//!   `violations.json`, and `bundle.json` (all of it together). The replay
+//!   command is printed for each failure; `callsim replay DIR` reruns a
+//!   bundle and checks its trace hash.
 //! - Exit: 1 if any seed broke a safety property; else 5 if any seed's run
 //!   could not complete (or panicked: a panic is a bug, and its seed is
 //!   bundled like a failure); else 3 if any broke a liveness property;
@@ -100,6 +102,8 @@ pub enum Outcome {
 pub struct SeedResult {
     pub seed: u64,
     pub outcome: Outcome,
+    /// The history hash of the run (`None` when it did not complete).
+    pub trace_hash: Option<String>,
 }
 
 impl SeedResult {
@@ -113,6 +117,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         super::run::run_once(scenario, seed)
     }));
+    let trace_hash = match &run {
+        Ok(Ok(report)) => Some(report.trace_hash.clone()),
+        _ => None,
+    };
     let outcome = match run {
         Ok(Ok(report)) if report.violations.is_empty() => Outcome::Pass,
         Ok(Ok(report)) => Outcome::Fail(report.violations),
@@ -126,7 +134,11 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
             Outcome::Incomplete(format!("the run panicked (a bug): {text}"))
         }
     };
-    SeedResult { seed, outcome }
+    SeedResult {
+        seed,
+        outcome,
+        trace_hash,
+    }
 }
 
 /// Runs `seeds` on `jobs` threads, calling `each` on the calling thread as
@@ -164,14 +176,21 @@ pub fn explore(
         .collect()
 }
 
-/// `bundle.json`.
+/// `bundle.json`. `callsim replay` reads it back ([`super::replay`]).
 #[derive(Debug, Serialize)]
 pub struct Bundle<'a> {
     pub seed: u64,
+    /// The scenario's path as given (the bundle's `scenario.toml` is its copy).
     pub scenario: String,
     pub fault_plan: Vec<String>,
     pub commit: String,
+    /// The run's history hash; `None` when the run did not complete.
+    pub trace_hash: Option<&'a str>,
+    /// Reruns the seed on the scenario's file, from any directory.
     pub replay: String,
+    /// Reruns the bundle itself (its copy of the scenario) and checks the
+    /// hash: `callsim replay DIR`.
+    pub replay_bundle: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
     pub violations: &'a [Violation],
@@ -202,7 +221,15 @@ pub fn write_bundle(
     };
     let text = std::fs::read_to_string(&scenario.source).unwrap_or_else(|_| scenario.to_toml());
     std::fs::write(dir.join("scenario.toml"), text)?;
-    std::fs::write(dir.join("SEED.txt"), seed_block(scenario, result.seed))?;
+    let replay_bundle = super::replay::replay_bundle_command(&dir);
+    let trace_hash = result.trace_hash.as_deref();
+    std::fs::write(
+        dir.join("SEED.txt"),
+        format!(
+            "{}  replay bundle: {replay_bundle}\n",
+            seed_block(scenario, result.seed, trace_hash)
+        ),
+    )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
     let bundle = Bundle {
         seed: result.seed,
@@ -211,7 +238,9 @@ pub fn write_bundle(
         fault_plan: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), result.seed)
             .describe(),
         commit: git_commit(),
+        trace_hash,
         replay: replay_command(&scenario.source.display().to_string(), result.seed),
+        replay_bundle,
         error,
         violations,
     };
@@ -346,6 +375,10 @@ impl SweepPlan {
         let start = resolve_seed(args.start, &scenario)?;
         if args.seeds == 0 || args.seeds > SEEDS_MAX {
             eprintln!("error: --seeds must be in 1..={SEEDS_MAX}");
+            return Err(exit::BAD_INPUT);
+        }
+        if let Err(message) = super::seed_range(start, args.seeds) {
+            eprintln!("error: {message}");
             return Err(exit::BAD_INPUT);
         }
         let shard = args
@@ -556,7 +589,11 @@ mod tests {
 
     #[test]
     fn exit_code_precedence() {
-        let r = |seed, outcome| SeedResult { seed, outcome };
+        let r = |seed, outcome| SeedResult {
+            seed,
+            outcome,
+            trace_hash: None,
+        };
         let pass = r(1, Outcome::Pass);
         let live = r(2, Outcome::Fail(vec![v(OracleKind::Liveness)]));
         let safe = r(

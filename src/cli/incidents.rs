@@ -1,18 +1,26 @@
-//! `callsim incidents [--json]`: runs the incident catalogue
-//! (`fixtures/incidents.toml`), prints a table (incident, variant, verdict,
-//! key figures against bounds, sim and wall time) and exits 0 only when
-//! every buggy variant reproduces and every fixed variant holds.
+//! `callsim incidents [--json] [--catalogue PATH]`: runs the incident
+//! catalogue (`PATH`, default `fixtures/incidents.toml`), prints a table
+//! (incident, variant, verdict, key figures against bounds, sim and wall
+//! time) and exits 0 only when every buggy variant reproduces and every
+//! fixed variant holds.
+//!
+//! The catalogue's scenario paths (`fixtures/scenarios/<id>-*.toml`) are
+//! relative to the working directory, the repository root, wherever the
+//! catalogue itself is. No default catalogue, or one listing no incident,
+//! is exit 5 (never a pass for nothing); a `--catalogue` file that cannot
+//! be read is bad input (exit 2), like any file named on the command line.
 
 use super::exit;
 use crate::incidents::runner::{fmt, VariantResult};
 use crate::incidents::{Catalogue, CATALOGUE_PATH};
 use std::path::Path;
 
-pub fn command(json: bool) -> i32 {
-    let path = Path::new(CATALOGUE_PATH);
-    if !path.exists() {
+pub fn command(json: bool, catalogue: Option<&Path>) -> i32 {
+    let path = catalogue.unwrap_or(Path::new(CATALOGUE_PATH));
+    let shown = path.display();
+    if catalogue.is_none() && !path.exists() {
         eprintln!(
-            "error: no incident catalogue at {CATALOGUE_PATH}: there are no incidents to run (exit 5, never a pass for nothing)"
+            "error: no incident catalogue at {shown}: there are no incidents to run (exit 5, never a pass for nothing)"
         );
         return exit::INCOMPLETE;
     }
@@ -24,7 +32,7 @@ pub fn command(json: bool) -> i32 {
         }
     };
     if catalogue.incidents.is_empty() {
-        eprintln!("error: the incident catalogue {CATALOGUE_PATH} lists no incident (exit 5)");
+        eprintln!("error: the incident catalogue {shown} lists no incident (exit 5)");
         return exit::INCOMPLETE;
     }
     let mut results = Vec::new();
@@ -63,11 +71,14 @@ pub fn command(json: bool) -> i32 {
                 r.variant,
                 r.misses.join("; ")
             );
-            eprintln!(
-                "  replay: cargo run --release -- run fixtures/scenarios/{}-{}.toml --seed {}",
+            let scenario = format!(
+                "fixtures/scenarios/{}-{}.toml",
                 r.incident,
-                format!("{:?}", r.variant).to_lowercase(),
-                r.seed
+                format!("{:?}", r.variant).to_lowercase()
+            );
+            eprintln!(
+                "  replay: {}",
+                crate::report::replay_command(&scenario, r.seed)
             );
         }
         exit::SAFETY

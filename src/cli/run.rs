@@ -26,7 +26,7 @@ pub fn command(args: RunArgs) -> i32 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: the run could not complete: {e}");
-            eprint!("{}", seed_block(&scenario, seed));
+            eprint!("{}", seed_block(&scenario, seed, None));
             return exit::INCOMPLETE;
         }
     };
@@ -37,7 +37,7 @@ pub fn command(args: RunArgs) -> i32 {
     }
     print_summary(&report);
     if report.verdict == Verdict::Fail {
-        eprint!("{}", seed_block(&scenario, seed));
+        eprint!("{}", seed_block(&scenario, seed, Some(&report.trace_hash)));
     }
     if args.json {
         println!(

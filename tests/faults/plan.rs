@@ -32,7 +32,7 @@ fn the_report_and_seed_block_show_the_expanded_plan() {
     assert_eq!(report.faults, expanded);
     assert!(report.faults[0]
         .starts_with("[0] process pinger<->echo at=1s until=9s fault=partition rate_per_min=12"));
-    let block = seed_block(&scenario, 1);
+    let block = seed_block(&scenario, 1, Some(&report.trace_hash));
     for line in &expanded {
         assert!(block.contains(line.as_str()), "{line} not in\n{block}");
     }

@@ -93,7 +93,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
     let output = callsim::testbed::run(scenario, seed).unwrap_or_else(|e| {
         panic!(
             "the run completes: {e}\n{}",
-            callsim::report::seed_block(scenario, seed)
+            callsim::report::seed_block(scenario, seed, None)
         )
     });
     Report::build(scenario, output, 0)
