@@ -323,6 +323,7 @@ mod tests {
         for (backends, critical) in [(3, 13.816), (5, 18.467)] {
             for seed in 1..=5 {
                 let (stat, firsts) = chi_square(seed, backends, 10_000);
+                eprintln!("seed {seed}, {backends} backends: chi-square {stat:.2} {firsts:?}");
                 assert!(
                     stat < critical,
                     "seed {seed}, {backends} backends: chi-square {stat:.2} >= {critical} ({firsts:?})"
