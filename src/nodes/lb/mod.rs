@@ -60,9 +60,10 @@ pub struct LbConfig {
     /// true.
     #[serde(default = "default_true")]
     pub record_route: bool,
-    /// How long the Call-ID -> backend entry of a new request is kept (it
-    /// routes the CANCEL and non-2xx ACK of that transaction). Default 32s
-    /// (64 * T1).
+    /// How long a call's entry (its transactions by Via branch and where
+    /// each went) is kept after its latest new transaction; it routes the
+    /// retransmissions, CANCEL and non-2xx ACK of those transactions.
+    /// Default 32s (64 * T1).
     #[serde(default = "default_sticky_ttl")]
     pub sticky_ttl: Dur,
     /// Most Call-IDs remembered; the oldest entry goes first. Default 4096.
