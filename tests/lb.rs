@@ -1,8 +1,10 @@
 //! The SIP load balancer between a caller (`carrier`) and answerers
 //! (`sip-N`) built on the platform's user agent: it spreads calls over its
 //! backends, keeps the dialog (Record-Route), ejects a backend its health
-//! checks lose, answers 503 with no backend left, and stops serving while
-//! the deployer has it deleted.
+//! checks lose, answers 503 with no backend left, keeps a transaction's
+//! retransmissions on the backend its INVITE went to whatever that
+//! backend's health since, and stops serving while the deployer has it
+//! deleted.
 
 use crate::support::{by_status, Answer, Calls, Harness};
 use std::time::Duration;
@@ -154,4 +156,68 @@ deploys = [
         .filter(|r| &*r.host == "lb-1" && (deleted_at..created_at).contains(&r.t_ms))
         .count();
     assert_eq!(sent_while_deleted, 0);
+}
+
+#[test]
+fn a_retransmitted_invite_follows_its_transaction_after_its_backend_is_ejected() {
+    // The caller hears nothing from the LB (one-way partition), so it
+    // retransmits its INVITE at 0.5, 1.5, 3.5 and 7.5 s; from 0.2 s the LB
+    // is cut off from both backends, whose health checks fail by 1.5 s.
+    // Each retransmission belongs to the transaction already on its
+    // backend: no second INVITE elsewhere, no 503.
+    let mut h = harness(LB, calls(1, 1_000), 12);
+    h.actions.push((
+        0,
+        Box::new(|sim, _| sim.partition_oneway("lb-1", "carrier")),
+    ));
+    h.actions.push((
+        200,
+        Box::new(|sim, _| {
+            sim.partition("lb-1", "sip-1");
+            sim.partition("lb-1", "sip-2");
+        }),
+    ));
+    let out = h.run();
+    let ejected: Vec<u64> = out
+        .history
+        .of_kind("health.change")
+        .filter(|r| r.bool("healthy") == Some(false))
+        .map(|r| r.t_ms)
+        .collect();
+    assert_eq!(ejected.len(), 2, "both backends ejected");
+    let all_ejected = *ejected.iter().max().expect("two");
+    let sent: Vec<(u64, String, String)> = out
+        .history
+        .of_kind("sip.send")
+        .filter(|r| &*r.host == "lb-1" && r.str("sip_call_id").is_some())
+        .filter(|r| !r.str("cseq").unwrap_or("").ends_with("OPTIONS"))
+        .map(|r| {
+            (
+                r.t_ms,
+                r.str("start_line").unwrap_or("").to_string(),
+                r.str("peer").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // Once cut off from the backends, the LB relays no response: any it
+    // sends is its own answer (a 503).
+    let (requests, responses): (Vec<_>, Vec<_>) = sent
+        .iter()
+        .partition(|(_, line, _)| line.parse::<u16>().is_err());
+    assert!(
+        responses.iter().all(|(t, _, _)| *t < 200),
+        "the LB answered the call itself: {sent:?}"
+    );
+    // Its requests (a CANCEL may follow the INVITE) all go to one backend.
+    let peers: std::collections::BTreeSet<&str> =
+        requests.iter().map(|(_, _, peer)| peer.as_str()).collect();
+    assert_eq!(peers.len(), 1, "one backend for the transaction: {sent:?}");
+    let late_invites = requests
+        .iter()
+        .filter(|(t, line, _)| *t > all_ejected && line == "INVITE")
+        .count();
+    assert!(
+        late_invites >= 2,
+        "retransmissions after the ejection went to the same backend: {sent:?} (ejected at {ejected:?})"
+    );
 }

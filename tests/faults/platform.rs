@@ -311,3 +311,101 @@ fn rate_limit_refuses_calls_beyond_the_limit_with_its_code() {
     assert_eq!(per_second(0, 5_000).1, 0);
     assert_eq!(per_second(15_000, 40_000).1, 0);
 }
+
+/// The scenario without its faults: the baseline a fault's figures are
+/// read against.
+fn without_faults(mut scenario: callsim::scenario::Scenario) -> callsim::scenario::Scenario {
+    scenario.faults.clear();
+    scenario
+}
+
+/// Responses `host` sent with `code`, to requests of `method`, in [from, to).
+fn answers(history: &History, host: &str, code: &str, method: &str, from: u64, to: u64) -> usize {
+    history
+        .of_kind("sip.send")
+        .filter(|r| &*r.host == host && r.str("start_line") == Some(code))
+        .filter(|r| r.str("cseq").is_some_and(|s| s.ends_with(method)))
+        .filter(|r| (from..to).contains(&r.t_ms))
+        .count()
+}
+
+#[test]
+fn a_gray_lb_keeps_answering_its_ping_while_it_refuses_new_calls() {
+    let scenario = load("platform-lb-gray");
+    let baseline = run(&without_faults(scenario.clone()), 1);
+    let report = run(&scenario, 1);
+    let (c, base) = (calls(&report.history), calls(&baseline.history));
+    // Calls started well inside the window (their INVITE reaches lb-1
+    // after 10 s and before 25 s).
+    let inside = started_in(&c, 10_500, 24_500);
+    let codes: BTreeSet<Option<u64>> = inside.iter().map(|c| c.status).collect();
+    let pings = answers(&report.history, "lb-1", "200", "OPTIONS", 10_000, 25_000);
+    let refused = answers(&report.history, "lb-1", "503", "INVITE", 10_000, 25_000);
+    let lb_changes = report
+        .history
+        .of_kind("health.change")
+        .filter(|r| r.str("target") == Some("lb-1"))
+        .count();
+    let after = started_in(&c, 26_000, 60_000);
+    eprintln!(
+        "gray lb-1 10s..25s: {pings} pings answered 200, {lb_changes} health changes of lb-1; {} calls started inside (codes {codes:?}, {refused} INVITEs refused 503); baseline inside {:.2} ok; after {} calls, {:.2} ok",
+        inside.len(),
+        share_ok(&started_in(&base, 10_500, 24_500)),
+        after.len(),
+        share_ok(&after)
+    );
+    assert!(pings >= 10, "the SBC's checks of lb-1 are answered 200");
+    assert_eq!(lb_changes, 0, "the health checks never notice");
+    assert!(inside.len() >= 20);
+    assert_eq!(codes, BTreeSet::from([Some(503)]), "refused by the LB");
+    assert!(
+        inside.iter().all(|c| c.pods.is_empty()),
+        "no INVITE reached a SIP pod"
+    );
+    assert!(refused >= inside.len(), "{refused} refusals");
+    assert_eq!(
+        share_ok(&started_in(&base, 10_500, 24_500)),
+        1.0,
+        "baseline"
+    );
+    // Calls connected before the fault still end well; calls after it work.
+    assert_eq!(share_ok(&started_in(&c, 0, 6_000)), 1.0);
+    assert!(after.len() >= 10);
+    assert_eq!(share_ok(&after), 1.0);
+}
+
+#[test]
+fn an_lb_rate_limit_refuses_new_calls_beyond_it_with_its_code() {
+    let scenario = load("platform-lb-rate-limit");
+    let baseline = run(&without_faults(scenario.clone()), 1);
+    let report = run(&scenario, 1);
+    let (c, base) = (calls(&report.history), calls(&baseline.history));
+    let per_window = |calls: &BTreeMap<String, Call>, from: u64, to: u64| -> (usize, usize) {
+        let calls = started_in(calls, from, to);
+        let ok = calls.iter().filter(|c| c.status == Some(200)).count();
+        let refused = calls.iter().filter(|c| c.status == Some(429)).count();
+        (ok, refused)
+    };
+    let (ok, refused) = per_window(&c, 5_000, 15_000);
+    let retry_after = report
+        .history
+        .of_kind("sip.send")
+        .filter(|r| &*r.host == "lb-1" && r.str("start_line") == Some("429"))
+        .count();
+    eprintln!(
+        "lb-1 rate_limit 2/s (429) 5s..15s against 8/s offered: inside {ok} ok, {refused} refused ({retry_after} 429s sent); baseline inside {:?}; before {:?}, after {:?}",
+        per_window(&base, 5_000, 15_000),
+        per_window(&c, 0, 5_000),
+        per_window(&c, 15_000, 40_000)
+    );
+    assert_eq!(per_window(&base, 5_000, 15_000), (80, 0), "baseline");
+    assert_eq!((ok, refused), (20, 60));
+    assert_eq!(retry_after, 60, "one refusal per refused call");
+    assert_eq!(per_window(&c, 0, 5_000).1, 0);
+    assert_eq!(per_window(&c, 15_000, 40_000).1, 0);
+    // Calls admitted before the window were not cut (their in-dialog
+    // requests are not counted).
+    assert!(c
+        .values()
+        .all(|c| c.status == Some(200) || c.status == Some(429)));
+}

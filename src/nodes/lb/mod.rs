@@ -4,14 +4,27 @@
 //! forwards each new request to a healthy backend (`sip-N` by default),
 //! adding its own Via (and, by default, a Record-Route so the whole dialog
 //! crosses it), and routes responses back by Via. Its only state is a
-//! bounded, expiring map Call-ID -> backend, so that the CANCEL and ACK of a
-//! transaction reach the backend its INVITE went to. In-dialog requests
-//! (with a To tag) follow their Route header / Request-URI.
+//! bounded, expiring map Call-ID -> the transactions of that call by Via
+//! branch and where each went, so that the retransmissions, the CANCEL and
+//! the non-2xx ACK of a transaction reach the backend its INVITE went to,
+//! whatever that backend's health since (only a new transaction consults
+//! health). In-dialog requests (with a To tag) follow their Route header /
+//! Request-URI.
 //!
 //! It health-checks each backend with SIP OPTIONS ([`crate::nodes::health`])
 //! and answers OPTIONS addressed to itself with 200, which is the "LB
 //! health ping" a carrier or monitor sends. With no healthy backend it
 //! answers a new INVITE with 503.
+//!
+//! Faults it acts on (from its control handle, read per new request):
+//! - `gray = work`: it keeps answering its ping 200 (monitors stay green)
+//!   but answers every new out-of-dialog transaction for itself (a new
+//!   INVITE) 503 instead of forwarding it;
+//! - `rate_limit {per_s, code}`: new out-of-dialog INVITEs beyond `per_s`
+//!   admitted in the current second of sim time get `code` (429 or 503)
+//!   with `Retry-After: 1`. Retransmissions of a transaction already
+//!   admitted, its CANCEL and ACK, and in-dialog requests are neither
+//!   counted nor refused.
 //!
 //! It is a deployable resource ([`crate::nodes::admin`]): the deployer
 //! creates and deletes it over its admin port; while deleted its data-plane
@@ -19,6 +32,7 @@
 //! state (health, sticky map) is lost.
 
 mod proxy;
+mod sticky;
 
 use super::admin;
 use super::health::HealthCheckConfig;
@@ -46,9 +60,10 @@ pub struct LbConfig {
     /// true.
     #[serde(default = "default_true")]
     pub record_route: bool,
-    /// How long the Call-ID -> backend entry of a new request is kept (it
-    /// routes the CANCEL and non-2xx ACK of that transaction). Default 32s
-    /// (64 * T1).
+    /// How long a call's entry (its transactions by Via branch and where
+    /// each went) is kept after its latest new transaction; it routes the
+    /// retransmissions, CANCEL and non-2xx ACK of those transactions.
+    /// Default 32s (64 * T1).
     #[serde(default = "default_sticky_ttl")]
     pub sticky_ttl: Dur,
     /// Most Call-IDs remembered; the oldest entry goes first. Default 4096.
@@ -174,7 +189,10 @@ impl crate::nodes::NodeKind for LbKind {
     const DEPLOYABLE: bool = true;
     const ABOUT: &'static str = "SIP load balancer for inbound calls (a deployable resource).";
     type Config = LbConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[
+        FaultSupport::new("gray", &["work"]),
+        FaultSupport::new("rate_limit", &[]),
+    ];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

@@ -6,25 +6,41 @@
 //! - a top Route naming this LB is popped (loose routing);
 //! - a remaining Route, or a Request-URI that names another host, is
 //!   followed (in-dialog requests, the 2xx ACK);
-//! - a request for this LB itself picks a backend: the one remembered for
-//!   its Call-ID (so the CANCEL and non-2xx ACK follow their INVITE), else
-//!   the first usable backend in a seeded rendezvous order of the Call-ID;
-//!   none usable gives 503 (and an ACK is dropped);
-//! - OPTIONS for this LB is answered 200 here: the LB health ping.
+//! - OPTIONS for this LB is answered 200 here: the LB health ping (also
+//!   under `gray = work` and `rate_limit`: the ping stays green);
+//! - any other request for this LB itself is routed by [`Router`]:
+//!   1. a request of a transaction the LB remembers (same Call-ID and Via
+//!      branch: a retransmitted INVITE, its CANCEL, the ACK of its non-2xx
+//!      answer) goes where the transaction went, whatever that backend's
+//!      health now, or gets the LB's own answer again (an ACK of it is
+//!      absorbed, a CANCEL of it gets 200);
+//!   2. a new out-of-dialog transaction other than CANCEL and ACK is
+//!      refused 503 under `gray = work`;
+//!   3. a new out-of-dialog INVITE beyond `rate_limit.per_s` admitted in
+//!      the current second of sim time is refused with the limit's code
+//!      and `Retry-After: 1`;
+//!   4. otherwise it goes to its call's backend while that one is usable,
+//!      else to the first usable backend in a seeded rendezvous order of
+//!      the Call-ID; none usable gives 503 (and an ACK is dropped).
+//!
+//!   New transactions (all but CANCEL and ACK) are remembered with their
+//!   outcome ([`super::sticky`]).
 //!
 //! Responses pop this LB's Via and go to the next Via's address.
 
+use super::sticky::{Sticky, Verdict};
 use super::LbConfig;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, Probe, PROBE_BRANCH_PREFIX};
 use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
+use crate::sim::control::{GrayMode, NodeFaults, RateLimit};
 use crate::sim::time::now_ms;
+use crate::sim::ControlHandle;
 use crate::sim::NodeCtx;
 use crate::sip::codec::error_response_for;
 use crate::sip::{parse, Message, Method};
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// SIP port.
@@ -35,12 +51,10 @@ struct Lb {
     me: SocketAddr,
     socket: UdpEndpoint,
     config: LbConfig,
-    seed: u64,
+    control: ControlHandle,
     backends: Vec<(String, SocketAddr)>,
     health: HealthChecker,
-    /// Call-ID -> (backend, expiry ms), and insertion order for eviction.
-    sticky: BTreeMap<String, (usize, u64)>,
-    sticky_order: VecDeque<String>,
+    router: Router,
 }
 
 pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
@@ -56,16 +70,20 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
         })
         .collect();
     let health = HealthChecker::new(config.health.clone(), &backends, now_ms());
+    let router = Router::new(
+        ctx.seed,
+        backends.iter().map(|(n, _)| n.clone()).collect(),
+        Sticky::new(config.sticky_ttl.as_millis(), config.sticky_max as usize),
+    );
     let mut lb = Lb {
         name: ctx.name.to_string(),
         me,
         socket,
         config,
-        seed: ctx.seed,
+        control: ctx.control.clone(),
         backends,
         health,
-        sticky: BTreeMap::new(),
-        sticky_order: VecDeque::new(),
+        router,
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -159,15 +177,42 @@ impl Lb {
             self.answer(&request, 200, from).await;
             return;
         } else {
-            match self.pick_backend(&request) {
-                Some(i) => (
+            let (health, backends) = (&self.health, &self.backends);
+            let routed = self.router.route(
+                &RouteRequest {
+                    call_id: request.call_id(),
+                    branch: request.branch().unwrap_or_default(),
+                    method: &method,
+                    in_dialog: request.to_tag().is_some(),
+                },
+                now_ms(),
+                &self.control.faults(),
+                |i| health.usable(&backends[i].0),
+            );
+            match routed {
+                Routed {
+                    verdict: Verdict::Backend(i),
+                    ..
+                } => (
                     Some(self.backends[i].1),
                     method == Method::Invite && self.config.record_route,
                     true,
                 ),
-                None => {
-                    if !is_ack {
-                        self.answer(&request, 503, from).await;
+                Routed {
+                    verdict: Verdict::Refused { code, retry_after },
+                    existing,
+                } => {
+                    match method {
+                        // Nothing answers an ACK; the LB's own answer was
+                        // its transaction's end.
+                        Method::Ack => {}
+                        // The transaction it cancels already has its final
+                        // answer (RFC 3261 section 9.2).
+                        Method::Cancel if existing => self.answer(&request, 200, from).await,
+                        _ => {
+                            let retry_after = retry_after.then_some(("Retry-After", "1"));
+                            self.answer_with(&request, code, from, retry_after).await;
+                        }
                     }
                     return;
                 }
@@ -193,49 +238,22 @@ impl Lb {
         }
     }
 
-    /// The backend of a new request: the one its Call-ID already went to
-    /// (while that entry lives and the backend is usable), else the first
-    /// usable backend in the Call-ID's rendezvous order.
-    fn pick_backend(&mut self, request: &Message) -> Option<usize> {
-        let now = now_ms();
-        let call_id = request.call_id().to_string();
-        if let Some(&(i, expires)) = self.sticky.get(&call_id) {
-            if expires > now && self.health.usable(&self.backends[i].0) {
-                return Some(i);
-            }
-        }
-        let names: Vec<&str> = self.backends.iter().map(|(n, _)| n.as_str()).collect();
-        let chosen = px::rendezvous(self.seed, &call_id, &names)
-            .into_iter()
-            .find(|&i| self.health.usable(&self.backends[i].0))?;
-        self.remember(call_id, chosen, now);
-        Some(chosen)
-    }
-
-    fn remember(&mut self, call_id: String, backend: usize, now: u64) {
-        let expires = now + self.config.sticky_ttl.as_millis();
-        if self
-            .sticky
-            .insert(call_id.clone(), (backend, expires))
-            .is_none()
-        {
-            self.sticky_order.push_back(call_id);
-        }
-        // Forget expired entries from the front, and the oldest beyond the
-        // bound.
-        while let Some(oldest) = self.sticky_order.front() {
-            let expired = self.sticky.get(oldest).is_none_or(|&(_, e)| e <= now);
-            if expired || self.sticky.len() > self.config.sticky_max as usize {
-                let oldest = self.sticky_order.pop_front().expect("front exists");
-                self.sticky.remove(&oldest);
-            } else {
-                break;
-            }
-        }
-    }
-
     async fn answer(&self, request: &Message, code: u16, to: SocketAddr) {
-        if let Some(response) = px::local_response(request, code, &self.name) {
+        self.answer_with(request, code, to, None).await;
+    }
+
+    async fn answer_with(
+        &self,
+        request: &Message,
+        code: u16,
+        to: SocketAddr,
+        header: Option<(&str, &str)>,
+    ) {
+        let headers: Vec<(String, String)> = header
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        if let Some(response) = px::local_response_with(request, code, &self.name, headers) {
             px::send(&self.socket, &response, to, false).await;
         }
     }
@@ -247,6 +265,128 @@ impl Lb {
     }
 }
 
+/// What the router needs of a request for the LB itself.
+struct RouteRequest<'a> {
+    call_id: &'a str,
+    /// The top Via's branch ("" when it has none).
+    branch: &'a str,
+    method: &'a Method,
+    /// It has a To tag.
+    in_dialog: bool,
+}
+
+/// Where a request for the LB itself goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Routed {
+    verdict: Verdict,
+    /// It belongs to a transaction the LB remembers.
+    existing: bool,
+}
+
+/// The routing decision of requests for the LB itself: transactions
+/// remembered per call, the rendezvous order, and the rate-limit window.
+/// Free of I/O; the LB hands it the time, its fault settings and which
+/// backends are usable.
+struct Router {
+    seed: u64,
+    names: Vec<String>,
+    sticky: Sticky,
+    /// Second of sim time the rate window covers, and new INVITEs
+    /// admitted in it.
+    rate_second: u64,
+    rate_admitted: u32,
+}
+
+impl Router {
+    fn new(seed: u64, names: Vec<String>, sticky: Sticky) -> Router {
+        Router {
+            seed,
+            names,
+            sticky,
+            rate_second: 0,
+            rate_admitted: 0,
+        }
+    }
+
+    fn route(
+        &mut self,
+        request: &RouteRequest<'_>,
+        now_ms: u64,
+        faults: &NodeFaults,
+        usable: impl Fn(usize) -> bool,
+    ) -> Routed {
+        if let Some(verdict) = self
+            .sticky
+            .transaction(request.call_id, request.branch, now_ms)
+        {
+            return Routed {
+                verdict,
+                existing: true,
+            };
+        }
+        let opens = !matches!(request.method, Method::Ack | Method::Cancel);
+        let new_invite = *request.method == Method::Invite && !request.in_dialog;
+        let verdict = if opens && !request.in_dialog && faults.gray == Some(GrayMode::Work) {
+            Verdict::Refused {
+                code: 503,
+                retry_after: false,
+            }
+        } else if new_invite && !self.admit(faults.rate_limit, now_ms) {
+            let code = faults.rate_limit.map_or(503, |l| l.code);
+            Verdict::Refused {
+                code,
+                retry_after: true,
+            }
+        } else {
+            match self.pick(request.call_id, now_ms, usable) {
+                Some(i) => Verdict::Backend(i),
+                None => Verdict::Refused {
+                    code: 503,
+                    retry_after: false,
+                },
+            }
+        };
+        if opens {
+            self.sticky
+                .remember(request.call_id, request.branch, verdict, now_ms);
+        }
+        Routed {
+            verdict,
+            existing: false,
+        }
+    }
+
+    /// Counts a new INVITE against the rate limit; false when it is over.
+    fn admit(&mut self, limit: Option<RateLimit>, now_ms: u64) -> bool {
+        let Some(limit) = limit else {
+            return true;
+        };
+        let second = now_ms / 1000;
+        if second != self.rate_second {
+            self.rate_second = second;
+            self.rate_admitted = 0;
+        }
+        if self.rate_admitted >= limit.per_s {
+            return false;
+        }
+        self.rate_admitted += 1;
+        true
+    }
+
+    /// The backend of a new transaction: its call's backend while that one
+    /// is usable, else the first usable one in the Call-ID's rendezvous
+    /// order.
+    fn pick(&self, call_id: &str, now_ms: u64, usable: impl Fn(usize) -> bool) -> Option<usize> {
+        if let Some(i) = self.sticky.affinity(call_id, now_ms).filter(|&i| usable(i)) {
+            return Some(i);
+        }
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        px::rendezvous(self.seed, call_id, &names)
+            .into_iter()
+            .find(|&i| usable(i))
+    }
+}
+
 /// Whether a Request-URI's host is this LB: its IP (any port) or its
 /// host name.
 fn uri_host_is_me(uri: &str, me: SocketAddr, name: &str) -> bool {
@@ -255,4 +395,180 @@ fn uri_host_is_me(uri: &str, me: SocketAddr, name: &str) -> bool {
             .ok()
             .and_then(|u| u.sip)
             .is_some_and(|sip| sip.host.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        Router::new(
+            1,
+            vec!["sip-1".into(), "sip-2".into(), "sip-3".into()],
+            Sticky::new(32_000, 64),
+        )
+    }
+
+    fn request<'a>(call_id: &'a str, branch: &'a str, method: &'a Method) -> RouteRequest<'a> {
+        RouteRequest {
+            call_id,
+            branch,
+            method,
+            in_dialog: false,
+        }
+    }
+
+    fn backend(routed: Routed) -> usize {
+        match routed.verdict {
+            Verdict::Backend(i) => i,
+            other => panic!("expected a backend, got {other:?}"),
+        }
+    }
+
+    const ALL: fn(usize) -> bool = |_| true;
+    const NONE: fn(usize) -> bool = |_| false;
+
+    #[test]
+    fn a_retransmission_cancel_and_ack_follow_their_invite_whatever_its_health() {
+        let mut r = router();
+        let ok = NodeFaults::default();
+        let first = backend(r.route(&request("c1", "z9hG4bKa", &Method::Invite), 0, &ok, ALL));
+        let others = move |i: usize| i != first;
+        // Its backend is now unhealthy: the transaction still goes there.
+        for method in [Method::Invite, Method::Cancel, Method::Ack] {
+            let routed = r.route(&request("c1", "z9hG4bKa", &method), 3_500, &ok, others);
+            assert_eq!(
+                routed,
+                Routed {
+                    verdict: Verdict::Backend(first),
+                    existing: true
+                },
+                "{method:?}"
+            );
+            let routed = r.route(&request("c1", "z9hG4bKa", &method), 3_500, &ok, NONE);
+            assert_eq!(
+                routed.verdict,
+                Verdict::Backend(first),
+                "{method:?}, none usable"
+            );
+        }
+        // A new transaction of the call (a new branch) consults health.
+        let next = backend(r.route(
+            &request("c1", "z9hG4bKb", &Method::Invite),
+            4_000,
+            &ok,
+            others,
+        ));
+        assert_ne!(next, first);
+        let routed = r.route(
+            &request("c1", "z9hG4bKc", &Method::Invite),
+            4_000,
+            &ok,
+            NONE,
+        );
+        assert_eq!(
+            routed.verdict,
+            Verdict::Refused {
+                code: 503,
+                retry_after: false
+            }
+        );
+        // Once the entry expires the branch is a stranger.
+        let later = r.route(
+            &request("c1", "z9hG4bKa", &Method::Invite),
+            40_000,
+            &ok,
+            others,
+        );
+        assert!(!later.existing);
+    }
+
+    #[test]
+    fn a_new_transaction_keeps_its_calls_backend_while_usable() {
+        let mut r = router();
+        let ok = NodeFaults::default();
+        let first = backend(r.route(&request("c1", "a", &Method::Invite), 0, &ok, ALL));
+        let again = backend(r.route(&request("c1", "b", &Method::Invite), 10, &ok, ALL));
+        assert_eq!(again, first);
+    }
+
+    #[test]
+    fn gray_work_refuses_new_transactions_but_not_existing_ones() {
+        let mut r = router();
+        let ok = NodeFaults::default();
+        let gray = NodeFaults {
+            gray: Some(GrayMode::Work),
+            ..NodeFaults::default()
+        };
+        let first = backend(r.route(&request("c1", "a", &Method::Invite), 0, &ok, ALL));
+        let routed = r.route(&request("c1", "a", &Method::Invite), 500, &gray, ALL);
+        assert_eq!(routed.verdict, Verdict::Backend(first), "a retransmission");
+        let refused = Verdict::Refused {
+            code: 503,
+            retry_after: false,
+        };
+        let routed = r.route(&request("c2", "a", &Method::Invite), 500, &gray, ALL);
+        assert_eq!(routed.verdict, refused);
+        // Its retransmission gets the same answer, its ACK is absorbed,
+        // even after the fault ends.
+        let routed = r.route(&request("c2", "a", &Method::Ack), 600, &ok, ALL);
+        assert_eq!(
+            routed,
+            Routed {
+                verdict: refused,
+                existing: true
+            }
+        );
+        // In-dialog requests are not refused.
+        let in_dialog = RouteRequest {
+            in_dialog: true,
+            ..request("c3", "b", &Method::Bye)
+        };
+        assert!(matches!(
+            r.route(&in_dialog, 700, &gray, ALL).verdict,
+            Verdict::Backend(_)
+        ));
+    }
+
+    #[test]
+    fn rate_limit_counts_new_invites_per_second_only() {
+        let mut r = router();
+        let limited = NodeFaults {
+            rate_limit: Some(RateLimit {
+                per_s: 2,
+                code: 429,
+            }),
+            ..NodeFaults::default()
+        };
+        let refused = Verdict::Refused {
+            code: 429,
+            retry_after: true,
+        };
+        let mut verdicts = Vec::new();
+        for n in 0..4 {
+            let call = format!("c{n}");
+            verdicts.push(r.route(&request(&call, "a", &Method::Invite), 100, &limited, ALL));
+        }
+        assert!(matches!(verdicts[0].verdict, Verdict::Backend(_)));
+        assert!(matches!(verdicts[1].verdict, Verdict::Backend(_)));
+        assert_eq!(verdicts[2].verdict, refused);
+        assert_eq!(verdicts[3].verdict, refused);
+        // Retransmissions, CANCELs, ACKs and in-dialog requests are neither
+        // counted nor refused.
+        for method in [Method::Invite, Method::Cancel, Method::Ack] {
+            let routed = r.route(&request("c0", "a", &method), 200, &limited, ALL);
+            assert_eq!(routed.verdict, verdicts[0].verdict);
+        }
+        let in_dialog = RouteRequest {
+            in_dialog: true,
+            ..request("c9", "b", &Method::Invite)
+        };
+        assert!(matches!(
+            r.route(&in_dialog, 300, &limited, ALL).verdict,
+            Verdict::Backend(_)
+        ));
+        // The next second admits two more.
+        let next = r.route(&request("c5", "a", &Method::Invite), 1_000, &limited, ALL);
+        assert!(matches!(next.verdict, Verdict::Backend(_)));
+    }
 }
