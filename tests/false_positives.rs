@@ -69,6 +69,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "the demo's deploy is unsafe on purpose: a CI deploy to staging changes production",
     ),
     (
+        "platform-loss",
+        "media_flows",
+        "the demo's link loss drops media packets too: a call heard nothing for over 4 of its media intervals",
+    ),
+    (
         "platform-set",
         "ringing_timeout_respected",
         "the demo injects the 3 s RPC timeout misconfiguration, a real bug",

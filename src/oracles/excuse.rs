@@ -9,12 +9,17 @@
 //!   records are left out of the history every call-level oracle judges,
 //!   so a call the crash left without an end, a 503 from a pod that crashed
 //!   mid-dial, or a 2xx that reached a restarted pod is not a violation;
+//! - **calls a cut link stranded**: a `partition` or `hold` excuses the
+//!   calls that were already up across that link (they touched both of
+//!   its ends) when it started; calls set up after it started are judged,
+//!   since the platform should route them around the cut;
 //! - **transactions it lost**: [`Excuses::lost_state`], which
 //!   `sip_conformance` asks about messages without a call label (a
 //!   restarted pod owes no 487 for an INVITE it has forgotten).
 //!
-//! Not excused: link faults (latency, loss, partitions, holds), `gray`,
-//! `saturate`, `rate_limit`, `set` and deploys. The platform is expected
+//! Not excused: degraded links (latency, jitter, loss), calls set up
+//! across a cut after it started, `gray`, `saturate`, `rate_limit`, `set`
+//! and deploys. The platform is expected
 //! to route around those or report them honestly, which is what the
 //! oracles are there to judge; `inbound_availability` can still excuse
 //! chosen faults by index (`excused_faults`). The report counts the
@@ -31,6 +36,10 @@ pub const STATE_LOSS_KINDS: &[&str] = &["crash", "restart", "operator"];
 /// after are excused too (about two health-check intervals).
 pub const WINDOW_MS_DEFAULT: u64 = 10_000;
 
+/// The link fault kinds that cut a path outright (`loss`, `latency` and
+/// `jitter` degrade it, which the platform must cope with).
+pub const PATH_CUT_KINDS: &[&str] = &["partition", "hold"];
+
 /// One state loss: a target (host or section) and when, `[from, to]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Loss {
@@ -39,10 +48,19 @@ struct Loss {
     to_ms: u64,
 }
 
-/// The state losses of one history.
+/// One path cut: the two ends (hosts or sections) and when it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cut {
+    a: String,
+    b: String,
+    at_ms: u64,
+}
+
+/// The state losses and path cuts of one history.
 #[derive(Debug, Default)]
 pub struct Excuses {
     losses: Vec<Loss>,
+    cuts: Vec<Cut>,
 }
 
 impl Excuses {
@@ -51,6 +69,7 @@ impl Excuses {
     pub fn from_history(history: &History, end_ms: u64) -> Excuses {
         let mut open: BTreeMap<u64, usize> = BTreeMap::new();
         let mut losses = Vec::new();
+        let mut cuts = Vec::new();
         for r in &history.records {
             let state_losing = r
                 .str("fault_kind")
@@ -58,6 +77,19 @@ impl Excuses {
             let (Some(index), Some(target)) = (r.u64("fault"), r.str("target")) else {
                 continue;
             };
+            let cutting = r
+                .str("fault_kind")
+                .is_some_and(|k| PATH_CUT_KINDS.contains(&k));
+            if cutting && r.is("fault.start") {
+                let ends = target.split_once("<->").or_else(|| target.split_once("->"));
+                if let Some((a, b)) = ends {
+                    cuts.push(Cut {
+                        a: a.to_string(),
+                        b: b.to_string(),
+                        at_ms: r.t_ms,
+                    });
+                }
+            }
             if !state_losing {
                 continue;
             }
@@ -75,11 +107,11 @@ impl Excuses {
                 }
             }
         }
-        Excuses { losses }
+        Excuses { losses, cuts }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.losses.is_empty()
+        self.losses.is_empty() && self.cuts.is_empty()
     }
 
     /// Did `host` lose its state in `(after, until]`? A fault's target may
@@ -96,7 +128,7 @@ impl Excuses {
     /// `call.end`; a call that never ended is alive to the end).
     pub fn excused_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
         let mut out = BTreeSet::new();
-        if self.losses.is_empty() {
+        if self.is_empty() {
             return out;
         }
         // Per call: hosts touched, first record, end (if any).
@@ -116,11 +148,19 @@ impl Excuses {
         }
         for (call, (hosts, first, end)) in seen {
             let last = end.unwrap_or(u64::MAX);
-            let hit = self.losses.iter().any(|l| {
+            let touches = |end: &str| hosts.iter().any(|h| in_endpoint(h, end));
+            let lost = self.losses.iter().any(|l| {
                 first <= l.to_ms.saturating_add(window_ms)
                     && last >= l.from_ms
-                    && hosts.iter().any(|h| in_endpoint(h, &l.target))
+                    && touches(&l.target)
             });
+            // A call already up across a link when the link was cut:
+            // nothing routes an established path around a cut.
+            let stranded = self
+                .cuts
+                .iter()
+                .any(|c| first < c.at_ms && last >= c.at_ms && touches(&c.a) && touches(&c.b));
+            let hit = lost || stranded;
             if hit {
                 out.insert(call);
             }
@@ -216,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn link_faults_excuse_nothing() {
+    fn a_cut_excuses_calls_already_up_across_it_and_no_others() {
         let mut s = Script::new();
         let (fault, kind, target) = (0, "partition", "sip-1<->carrier");
         s.at(
@@ -228,8 +268,28 @@ mod tests {
                 target,
             },
         );
-        call(&mut s, "cut", "sip-1", 11_000, 12_000);
+        // Up across the link before the cut: excused.
+        call(&mut s, "up", "sip-1", 5_000, 30_000);
+        s.at(6_000, "carrier", Event::CallAnswered { call: "up" });
+        // Set up after the cut, or not across it: judged.
+        call(&mut s, "after", "sip-1", 11_000, 30_000);
+        s.at(12_000, "carrier", Event::CallAnswered { call: "after" });
+        call(&mut s, "one-side", "sip-1", 5_000, 30_000);
+        // Loss degrades a link; it excuses nothing.
+        let (fault, kind, target) = (1, "loss", "sip-2<->carrier");
+        s.at(
+            10_000,
+            "testbed",
+            Event::FaultStart {
+                fault,
+                kind,
+                target,
+            },
+        );
+        call(&mut s, "lossy", "sip-2", 5_000, 30_000);
+        s.at(6_000, "carrier", Event::CallAnswered { call: "lossy" });
         let history = s.history();
-        assert!(Excuses::from_history(&history, 60_000).is_empty());
+        let excused = Excuses::from_history(&history, 60_000).excused_calls(&history, 10_000);
+        assert_eq!(excused, BTreeSet::from(["up"]));
     }
 }

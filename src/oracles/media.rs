@@ -21,6 +21,14 @@ pub const PLAY: &str = "play_success";
 /// `sip-1`, `sip-2`, ..). Relays (SBC pods) may record `media.rx` too;
 /// they do not count, which is how a call whose media dies between two
 /// relays is caught.
+///
+/// Media must also keep flowing: at each endpoint, the longest silence
+/// between the answer and the end (before the first packet, between two,
+/// after the last) must stay within `gap_max`, and, once the endpoint has
+/// seen `gap_samples_min` packets, within `gap_factor` times its median
+/// gap (so a call whose packets come every 20 ms is judged at that pace,
+/// and one at 10 s at its own). One packet each way no longer passes a
+/// call that then went silent for half a minute.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
@@ -31,6 +39,17 @@ pub struct MediaParams {
     /// have started). Default 2s.
     #[serde(default = "default_connected_min")]
     pub connected_min: Dur,
+    /// Longest silence allowed at an endpoint while connected. Default 30s.
+    #[serde(default = "default_gap_max")]
+    pub gap_max: Dur,
+    /// A silence longer than this many median gaps is a violation too.
+    /// Default 4.
+    #[serde(default = "default_gap_factor")]
+    pub gap_factor: f64,
+    /// Packets an endpoint must have seen before `gap_factor` applies.
+    /// Default 4.
+    #[serde(default = "default_gap_samples_min")]
+    pub gap_samples_min: usize,
 }
 
 impl Default for MediaParams {
@@ -38,8 +57,45 @@ impl Default for MediaParams {
         MediaParams {
             endpoints: default_endpoints(),
             connected_min: default_connected_min(),
+            gap_max: default_gap_max(),
+            gap_factor: default_gap_factor(),
+            gap_samples_min: default_gap_samples_min(),
         }
     }
+}
+
+fn default_gap_max() -> Dur {
+    Dur::from_secs(30)
+}
+fn default_gap_factor() -> f64 {
+    4.0
+}
+fn default_gap_samples_min() -> usize {
+    4
+}
+
+/// The longest silence in `[from, to]` given the packet times `at`
+/// (sorted), and the median gap between packets (`None` with fewer than
+/// two packets).
+fn silences(at: &[u64], from: u64, to: u64) -> (u64, u64, Option<u64>) {
+    let mut longest = (0, from);
+    let mut last = from;
+    let mut gaps = Vec::new();
+    for (i, &t) in at.iter().enumerate() {
+        if t - last > longest.0 {
+            longest = (t - last, last);
+        }
+        if i > 0 {
+            gaps.push(t - last);
+        }
+        last = t;
+    }
+    if to - last > longest.0 {
+        longest = (to - last, last);
+    }
+    gaps.sort_unstable();
+    let median = (!gaps.is_empty()).then(|| gaps[gaps.len() / 2]);
+    (longest.0, longest.1, median)
 }
 
 fn default_endpoints() -> Vec<String> {
@@ -57,7 +113,15 @@ impl MediaParams {
                 "name at least two endpoints (media flows both ways)",
             ));
         }
-        check_positive(self.connected_min, &format!("{field}.connected_min"))
+        check_positive(self.connected_min, &format!("{field}.connected_min"))?;
+        check_positive(self.gap_max, &format!("{field}.gap_max"))?;
+        if !(self.gap_factor.is_finite() && self.gap_factor >= 1.0) {
+            return Err(FieldError::new(
+                format!("{field}.gap_factor"),
+                "must be >= 1 (a multiple of the median gap)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +177,37 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
                     silent.join(" and ")
                 ),
             ));
+            continue;
+        }
+        for endpoint in &params.endpoints {
+            let mut at: Vec<u64> = media
+                .get(call.id)
+                .into_iter()
+                .flatten()
+                .filter(|r| r.t_ms >= from && r.t_ms <= to && in_endpoint(&r.host, endpoint))
+                .map(|r| r.t_ms)
+                .collect();
+            at.sort_unstable();
+            let (gap, since, median) = silences(&at, from, to);
+            let relative = median
+                .filter(|_| at.len() >= params.gap_samples_min)
+                .map(|m| ((m as f64 * params.gap_factor) as u64).max(connected_min_ms));
+            let bound = relative.map_or(params.gap_max.as_millis(), |r| {
+                r.min(params.gap_max.as_millis())
+            });
+            if gap > bound {
+                out.push(Violation::new(
+                    MEDIA,
+                    OracleKind::Safety,
+                    since + gap,
+                    Some(call.id),
+                    format!(
+                        "{endpoint} received no media for {gap} ms (from {since} ms) while the call was connected ({from} to {to} ms); at most {bound} ms{}",
+                        median.filter(|_| relative.is_some()).map(|m| format!(" ({}x its median gap of {m} ms, capped at gap_max)", params.gap_factor)).unwrap_or_default()
+                    ),
+                ));
+                break;
+            }
         }
     }
     out
@@ -306,6 +401,48 @@ mod tests {
             "{}",
             v[0].message
         );
+    }
+
+    /// Media every `every` ms at both ends over `[from, to]`, except in
+    /// `[quiet_from, quiet_to)`.
+    fn media_with_a_gap(every: u64, from: u64, to: u64, quiet: (u64, u64)) -> Vec<Violation> {
+        let mut s = Script::new();
+        connected(&mut s, "in-1", from, to);
+        let mut t = from + every;
+        while t < to {
+            if !(quiet.0..quiet.1).contains(&t) {
+                for host in ["carrier", "sip-1"] {
+                    s.at(
+                        t,
+                        host,
+                        Event::MediaRx {
+                            call: "in-1",
+                            from: "x",
+                        },
+                    );
+                }
+            }
+            t += every;
+        }
+        check_media(&s.history(), &MediaParams::default(), 200_000)
+    }
+
+    #[test]
+    fn a_long_silence_after_media_started_fires() {
+        // One packet each way, then 40 s of silence: it used to pass.
+        let v = media_with_a_gap(1000, 1000, 60_000, (3_000, 45_000));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("received no media for"),
+            "{}",
+            v[0].message
+        );
+        // A 6 s silence at a 1 s pace is 6 median gaps: it fires too.
+        let v = media_with_a_gap(1000, 1000, 60_000, (10_000, 15_000));
+        assert_eq!(v.len(), 1, "{v:?}");
+        // Steady media, even slow (every 10 s), is quiet.
+        assert_eq!(media_with_a_gap(1000, 1000, 60_000, (0, 0)), vec![]);
+        assert_eq!(media_with_a_gap(10_000, 1000, 100_000, (0, 0)), vec![]);
     }
 
     #[test]
