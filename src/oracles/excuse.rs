@@ -9,10 +9,14 @@
 //!   records are left out of the history every call-level oracle judges,
 //!   so a call the crash left without an end, a 503 from a pod that crashed
 //!   mid-dial, or a 2xx that reached a restarted pod is not a violation;
-//! - **calls a cut link stranded**: a `partition` or `hold` excuses the
-//!   calls that were already up across that link (they touched both of
-//!   its ends) when it started; calls set up after it started are judged,
-//!   since the platform should route them around the cut;
+//! - **calls a cut link stranded**, for the oracles that judge whether
+//!   calls worked (`media_flows`, `inbound_availability`, `recovery`): a
+//!   `partition` or `hold` excuses the calls that were already up across
+//!   that link (they touched both of its ends) when it started, since
+//!   nothing carries an established path's media across a cut. Their
+//!   signalling is still judged (a stranded call must still end), and
+//!   calls set up after the cut started are judged in full, since the
+//!   platform should route them around it;
 //! - **transactions it lost**: [`Excuses::lost_state`], which
 //!   `sip_conformance` asks about messages without a call label (a
 //!   restarted pod owes no 487 for an INVITE it has forgotten).
@@ -127,6 +131,21 @@ impl Excuses {
     /// during `[from, to + window_ms]` (from their first record to their
     /// `call.end`; a call that never ended is alive to the end).
     pub fn excused_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
+        self.classify(history, window_ms, true)
+    }
+
+    /// The calls a state loss excuses (every oracle), without those a cut
+    /// stranded (excused only by oracles of whether calls worked).
+    pub fn state_loss_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
+        self.classify(history, window_ms, false)
+    }
+
+    fn classify<'h>(
+        &self,
+        history: &'h History,
+        window_ms: u64,
+        with_cuts: bool,
+    ) -> BTreeSet<&'h str> {
         let mut out = BTreeSet::new();
         if self.is_empty() {
             return out;
@@ -156,10 +175,11 @@ impl Excuses {
             });
             // A call already up across a link when the link was cut:
             // nothing routes an established path around a cut.
-            let stranded = self
-                .cuts
-                .iter()
-                .any(|c| first < c.at_ms && last >= c.at_ms && touches(&c.a) && touches(&c.b));
+            let stranded = with_cuts
+                && self
+                    .cuts
+                    .iter()
+                    .any(|c| first < c.at_ms && last >= c.at_ms && touches(&c.a) && touches(&c.b));
             let hit = lost || stranded;
             if hit {
                 out.insert(call);
@@ -289,7 +309,13 @@ mod tests {
         call(&mut s, "lossy", "sip-2", 5_000, 30_000);
         s.at(6_000, "carrier", Event::CallAnswered { call: "lossy" });
         let history = s.history();
-        let excused = Excuses::from_history(&history, 60_000).excused_calls(&history, 10_000);
-        assert_eq!(excused, BTreeSet::from(["up"]));
+        let excuses = Excuses::from_history(&history, 60_000);
+        assert_eq!(
+            excuses.excused_calls(&history, 10_000),
+            BTreeSet::from(["up"])
+        );
+        // Only oracles of whether calls worked excuse it: its signalling is
+        // still judged.
+        assert_eq!(excuses.state_loss_calls(&history, 10_000), BTreeSet::new());
     }
 }

@@ -156,6 +156,12 @@ pub const DEFAULT_ORACLES: [&str; 3] =
 pub struct OracleDef {
     pub name: &'static str,
     pub kind: OracleKind,
+    /// Judges whether calls worked (media, availability), which a cut link
+    /// decides for the calls already up across it: those are excused too.
+    /// Oracles of protocol hygiene (every call ends, SIP conformance,
+    /// honest statuses, ringing timeouts) still judge them (see
+    /// [`excuse`]).
+    pub excuse_stranded: bool,
     validate: Validate,
     check: Check,
 }
@@ -189,18 +195,21 @@ pub const REGISTRY: [OracleDef; 10] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| params::<ringing::Params>(v, f).map(|_| ()),
         check: |v, h, _| ringing::check(h, &parsed(v)),
     },
     OracleDef {
         name: status::NAME,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| params::<status::Params>(v, f).map(|_| ()),
         check: |v, h, _| status::check(h, &parsed(v)),
     },
     OracleDef {
         name: terminates::NAME,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| {
             let p = params::<terminates::Params>(v, f)?;
             availability::check_positive(p.bound, &format!("{f}.bound"))
@@ -210,36 +219,42 @@ pub const REGISTRY: [OracleDef; 10] = [
     OracleDef {
         name: sip::NAME,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
         check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::INBOUND,
         kind: OracleKind::Safety,
+        excuse_stranded: true,
         validate: |v, f| params::<availability::InboundParams>(v, f)?.validate(f),
         check: |v, h, c| availability::check_inbound(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: media::MEDIA,
         kind: OracleKind::Safety,
+        excuse_stranded: true,
         validate: |v, f| params::<media::MediaParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_media(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: media::PLAY,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| params::<media::PlayParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_play(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: deploy::NAME,
         kind: OracleKind::Safety,
+        excuse_stranded: false,
         validate: |v, f| params::<deploy::Params>(v, f).map(|_| ()),
         check: |v, h, _| deploy::check(h, &parsed(v)),
     },
     OracleDef {
         name: availability::RECOVERY,
         kind: OracleKind::Liveness,
+        excuse_stranded: true,
         validate: |v, f| params::<availability::RecoveryParams>(v, f)?.validate(f),
         check: |v, h, c| {
             let heal = availability::heal_ms(h, c.heal_ms);
@@ -249,6 +264,7 @@ pub const REGISTRY: [OracleDef; 10] = [
     OracleDef {
         name: harness::NAME,
         kind: OracleKind::Liveness,
+        excuse_stranded: false,
         validate: |v, f| params::<harness::Params>(v, f)?.validate(f),
         check: |v, h, _| {
             let p: harness::Params = parsed(v);
@@ -367,20 +383,29 @@ fn judge(
     // One excuse rule for every oracle: the calls an injected state loss
     // hit are not judged (their ladders below still come from the whole
     // history).
-    let excused = if excusing {
-        excused_calls(history, context)
-    } else {
-        Default::default()
+    let excuses = excuse::Excuses::from_history(history, context.end_ms);
+    let view = |with_cuts: bool| {
+        let excused = match (excusing, with_cuts) {
+            (false, _) => Default::default(),
+            (true, true) => excuses.excused_calls(history, context.excuse_window_ms),
+            (true, false) => excuses.state_loss_calls(history, context.excuse_window_ms),
+        };
+        if excused.is_empty() {
+            std::borrow::Cow::Borrowed(history)
+        } else {
+            std::borrow::Cow::Owned(excuse::without_calls(history, &excused))
+        }
     };
-    let judged = if excused.is_empty() {
-        std::borrow::Cow::Borrowed(history)
-    } else {
-        std::borrow::Cow::Owned(excuse::without_calls(history, &excused))
-    };
+    let (signalling, worked) = (view(false), view(true));
     let mut violations = Vec::new();
     for def in &REGISTRY {
         if let Some(value) = oracles.get(def.name) {
-            violations.extend((def.check)(value, &judged, context));
+            let judged = if def.excuse_stranded {
+                &worked
+            } else {
+                &signalling
+            };
+            violations.extend((def.check)(value, judged, context));
         }
     }
     for v in &mut violations {
