@@ -22,10 +22,25 @@ pub fn command(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = match run_once(&scenario, seed) {
-        Ok(r) => r,
-        Err(e) => {
+    // A panic inside the simulation (a test-bed or turmoil bug) is an
+    // incomplete run with its seed, never exit 101.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_once(&scenario, seed)));
+    let report = match run {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             eprintln!("error: the run could not complete: {e}");
+            eprint!("{}", seed_block(&scenario, seed, None));
+            return exit::INCOMPLETE;
+        }
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "(no message)".into());
+            eprintln!(
+                "error: the simulation panicked: {text}; this is a test-bed bug: please report it with the SEED= block"
+            );
             eprint!("{}", seed_block(&scenario, seed, None));
             return exit::INCOMPLETE;
         }
