@@ -125,14 +125,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
         Ok(Ok(report)) if report.violations.is_empty() => Outcome::Pass,
         Ok(Ok(report)) => Outcome::Fail(report.violations),
         Ok(Err(e)) => Outcome::Incomplete(format!("the run could not complete: {e}")),
-        Err(panic) => {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "(no message)".into());
-            Outcome::Incomplete(format!("the run panicked (a bug): {text}"))
-        }
+        Err(panic) => Outcome::Incomplete(format!(
+            "the run panicked (a bug): {}",
+            super::panic_text(&*panic)
+        )),
     };
     SeedResult {
         seed,

@@ -35,6 +35,15 @@ pub mod exit {
     pub const OTHER_COMMIT: i32 = 6;
 }
 
+/// The message of a caught panic (a `String` or `&str` payload).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 /// The environment variable that overrides a scenario's seed.
 pub const SEED_ENV: &str = "CALLSIM_SEED";
 

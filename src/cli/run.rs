@@ -33,11 +33,7 @@ pub fn command(args: RunArgs) -> i32 {
             return exit::INCOMPLETE;
         }
         Err(panic) => {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "(no message)".into());
+            let text = super::panic_text(&*panic);
             eprintln!(
                 "error: the simulation panicked: {text}; this is a test-bed bug: please report it with the SEED= block"
             );

@@ -25,6 +25,17 @@
 /// 1 us made a run's memory grow without bound).
 pub const INTERVAL_MIN: crate::sim::Dur = crate::sim::Dur(std::time::Duration::from_millis(5));
 
+/// A config's `media_interval`: at least [`INTERVAL_MIN`].
+pub fn check_interval(prefix: &str, value: crate::sim::Dur) -> Result<(), crate::sim::FieldError> {
+    crate::sim::check::at_least(
+        prefix,
+        "media_interval",
+        value,
+        INTERVAL_MIN,
+        "media_stream::INTERVAL_MIN",
+    )
+}
+
 use crate::history::{emit, Event};
 use crate::net::UdpEndpoint;
 use crate::nodes::ports;

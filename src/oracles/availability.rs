@@ -321,6 +321,19 @@ mod tests {
     /// Ten inbound calls started 1 s apart from `t0`; the `failed` first of
     /// them end 503, the others 200.
     fn inbound_calls(s: &mut Script, t0: u64, failed: usize) {
+        inbound_calls_ending(s, t0, |i| {
+            let status = if i < failed { 503 } else { 200 };
+            (status, crate::history::EndOutcome::of_status(status))
+        })
+    }
+
+    /// Ten inbound calls started 1 s apart from `t0`, the `i`th ending with
+    /// `end(i)`'s status and outcome.
+    fn inbound_calls_ending(
+        s: &mut Script,
+        t0: u64,
+        end: impl Fn(usize) -> (u16, crate::history::EndOutcome),
+    ) {
         for (i, call) in IDS.iter().enumerate() {
             let t = t0 + i as u64 * 1000;
             s.at(
@@ -333,7 +346,7 @@ mod tests {
                     ringing_timeout_ms: 0,
                 },
             );
-            let status = if i < failed { 503 } else { 200 };
+            let (status, outcome) = end(i);
             s.at(
                 t + 500,
                 "carrier",
@@ -341,7 +354,7 @@ mod tests {
                     call,
                     status,
                     reason: "",
-                    outcome: crate::history::EndOutcome::of_status(status),
+                    outcome,
                 },
             );
         }
@@ -444,29 +457,7 @@ mod tests {
     #[test]
     fn a_200_the_platform_tore_down_is_not_a_success() {
         let mut s = Script::new();
-        for (i, call) in IDS.iter().enumerate() {
-            let t = i as u64 * 1000;
-            s.at(
-                t,
-                "carrier",
-                Event::CallStart {
-                    call,
-                    direction: Direction::Inbound,
-                    mode: Mode::Async,
-                    ringing_timeout_ms: 0,
-                },
-            );
-            s.at(
-                t + 500,
-                "carrier",
-                Event::CallEnd {
-                    call,
-                    status: 200,
-                    reason: "no ack",
-                    outcome: crate::history::EndOutcome::Failed,
-                },
-            );
-        }
+        inbound_calls_ending(&mut s, 0, |_| (200, crate::history::EndOutcome::Failed));
         let found = check_inbound(&s.history(), &InboundParams::default(), 60_000);
         assert_eq!(found.len(), 1, "{found:?}");
     }

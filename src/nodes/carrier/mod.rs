@@ -144,13 +144,7 @@ impl NodeConfig for CarrierConfig {
             "inbound_ringing_timeout",
             self.inbound_ringing_timeout,
         )?;
-        check::at_least(
-            prefix,
-            "media_interval",
-            self.media_interval,
-            crate::nodes::media_stream::INTERVAL_MIN,
-            "media_stream::INTERVAL_MIN",
-        )?;
+        crate::nodes::media_stream::check_interval(prefix, self.media_interval)?;
         self.sip_timers
             .validate()
             .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;

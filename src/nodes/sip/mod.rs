@@ -133,13 +133,7 @@ impl NodeConfig for SipConfig {
         check::positive(prefix, "invite_service_time", self.invite_service_time)?;
         check::positive(prefix, "dispatch_timeout", self.dispatch_timeout)?;
         check::positive(prefix, "notice_timeout", self.notice_timeout)?;
-        check::at_least(
-            prefix,
-            "media_interval",
-            self.media_interval,
-            crate::nodes::media_stream::INTERVAL_MIN,
-            "media_stream::INTERVAL_MIN",
-        )?;
+        crate::nodes::media_stream::check_interval(prefix, self.media_interval)?;
         if let Some(t) = self.silence_timeout {
             check::positive(prefix, "silence_timeout", t)?;
         }
