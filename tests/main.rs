@@ -20,6 +20,7 @@ mod deployer;
 mod explore;
 mod faults;
 mod flows;
+mod fuzz_smoke;
 mod gateway_bus;
 mod harness;
 mod layering;
