@@ -49,5 +49,5 @@ mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target" fuzz/logs
   "fuzz/corpus/$target" "${seeds[@]}" \
   -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
   -rss_limit_mb=2048 -timeout=10 -max_total_time="$secs" \
-  -artifact_prefix="fuzz/artifacts/$target/" "$@" \
+  -dict="fuzz/dict/${target%%_*}.dict" -artifact_prefix="fuzz/artifacts/$target/" "$@" \
   2>&1 | tee "fuzz/logs/$target.log"

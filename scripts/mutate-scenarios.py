@@ -153,12 +153,12 @@ def set_run(rng, text, key, value):
 
 
 def tiny_tick(rng, text):
-    tick = rng.choice(['"1us"', '"1ns"', '"10us"', '"100us"'])
+    tick = rng.choice(['"1ms"', '"1ms"', '"1us"', '"1ns"', '"100us"'])
     return set_run(rng, text, "tick", tick), f"tick = {tick}"
 
 
 def huge_duration(rng, text):
-    d = rng.choice(['"9999h"', '"100000s"', '"24h"', '"1000000h"'])
+    d = rng.choice(['"9999h"', '"100000s"', '"24h"', '"1000000h"', '"1ms"', '"3600s"'])
     return set_run(rng, text, "duration", d), f"duration = {d}"
 
 
