@@ -23,6 +23,7 @@ mod false_positives;
 mod fault_support;
 mod faults;
 mod flows;
+mod fuzz_smoke;
 mod gateway_bus;
 mod harness;
 mod input_bounds;

@@ -378,7 +378,11 @@ fn is_sip_version(s: &str) -> bool {
 }
 
 fn looks_like_version(s: &str) -> bool {
-    s.len() >= 4 && s[..4].eq_ignore_ascii_case("SIP/")
+    // Bytes, not `&s[..4]`: the start line is any UTF-8, and byte 4 may fall inside a
+    // character (`Sть ...` panicked here; fixtures/fuzz-regressions/sip/).
+    s.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
 }
 
 /// Parses the start line (section 7.1 and 7.2): single spaces, no extra whitespace.
