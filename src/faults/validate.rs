@@ -24,6 +24,10 @@ use crate::nodes::NodesConfig;
 use crate::sim::{Dur, FieldError, Topology};
 use std::collections::BTreeSet;
 
+/// The largest `service_time_factor`: a thousand times slower is a node
+/// that does nothing; larger values only overflow a duration.
+pub const SERVICE_TIME_FACTOR_MAX: f64 = 1000.0;
+
 /// Checks the fault plan and fault settings against the scenario.
 pub fn validate_plan(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), FieldError> {
     let duration = scenario.run.duration;
@@ -504,8 +508,11 @@ fn check_saturate(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), F
         ));
     }
     if let Some(x) = f.service_time_factor {
-        if !(x.is_finite() && x > 0.0) {
-            return Err(FieldError::new(field("service_time_factor"), "must be > 0"));
+        if !(x.is_finite() && x > 0.0 && x <= SERVICE_TIME_FACTOR_MAX) {
+            return Err(FieldError::new(
+                field("service_time_factor"),
+                format!("must be > 0 and at most {SERVICE_TIME_FACTOR_MAX} (limit SERVICE_TIME_FACTOR_MAX)"),
+            ));
         }
     }
     if let Some(x) = f.capacity_factor {
@@ -963,8 +970,8 @@ fn check_swarm_ranges(k: &SwarmKind, field: &dyn Fn(&str) -> String) -> Result<(
     check_range(
         k.service_time_factor,
         field("service_time_factor"),
-        |x| x.is_finite() && x > 0.0,
-        "> 0",
+        |x| x.is_finite() && x > 0.0 && x <= SERVICE_TIME_FACTOR_MAX,
+        "> 0 and at most SERVICE_TIME_FACTOR_MAX (1000)",
     )?;
     check_range(
         k.capacity_factor,

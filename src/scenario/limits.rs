@@ -54,8 +54,15 @@ pub fn check(scenario: &Scenario) -> Result<(), FieldError> {
             ),
         ));
     }
-    let hosts = scenario.topology().hosts.len();
-    if hosts > HOSTS_MAX {
+    // Counted from the sections, before any host is built: a pod count of
+    // 4 billion must not allocate 4 billion host names first.
+    let hosts: u64 = scenario
+        .nodes
+        .sections()
+        .iter()
+        .map(|s| u64::from(s.pods.unwrap_or(1)))
+        .sum();
+    if hosts > HOSTS_MAX as u64 {
         return Err(FieldError::new(
             "nodes",
             format!("{hosts} hosts (pods included); at most {HOSTS_MAX} (limit HOSTS_MAX)"),
