@@ -77,7 +77,7 @@ impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
         let sub_ms = self.0.as_nanos() % 1_000_000;
-        if self.0.as_nanos() % 1_000 != 0 {
+        if !self.0.as_nanos().is_multiple_of(1_000) {
             // Exact, so that what is written reads back the same.
             write!(f, "{}ns", self.0.as_nanos())
         } else if sub_ms != 0 {
