@@ -150,6 +150,29 @@ pub struct CallFilter {
 }
 
 impl CallFilter {
+    /// Checks the names a filter compares against (`outcome`,
+    /// `outcome_not`): a misspelt outcome would match nothing, silently.
+    pub fn validate(&self, field: &str) -> Result<(), crate::sim::FieldError> {
+        for (name, list) in [
+            ("outcome", &self.outcome),
+            ("outcome_not", &self.outcome_not),
+        ] {
+            for o in list.iter().flatten() {
+                if crate::history::EndOutcome::parse(o).is_none() {
+                    let known: Vec<&str> = crate::history::EndOutcome::ALL
+                        .iter()
+                        .map(|o| o.as_str())
+                        .collect();
+                    return Err(crate::sim::FieldError::new(
+                        format!("{field}.{name}"),
+                        format!("unknown outcome {o:?}; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn matches(&self, c: &CallSummary) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         let start = c.start_ms.unwrap_or(0);
@@ -258,6 +281,26 @@ fn stat(values: &[f64], s: Stat) -> f64 {
         Stat::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         Stat::Mean => values.iter().sum::<f64>() / values.len() as f64,
         Stat::Span => stat(values, Stat::Max) - stat(values, Stat::Min),
+    }
+}
+
+impl Metric {
+    /// The call filters of this metric, by field name.
+    pub fn call_filters(&self) -> Vec<(&'static str, &CallFilter)> {
+        match self {
+            Metric::Calls { filter }
+            | Metric::CallDurationMs { filter, .. }
+            | Metric::CallStartMs { filter, .. }
+            | Metric::CallsBefore { filter, .. } => vec![("filter", filter)],
+            Metric::CallShare { filter, of } | Metric::WindowCallShareMax { filter, of, .. } => {
+                vec![("filter", filter), ("of", of)]
+            }
+            Metric::AlertAtMs { .. }
+            | Metric::Alerts { .. }
+            | Metric::Events { .. }
+            | Metric::EventShare { .. }
+            | Metric::DelayMs { .. } => Vec::new(),
+        }
     }
 }
 
@@ -481,6 +524,26 @@ mod tests {
     use crate::history::event::{Direction, Mode};
     use crate::history::Event;
     use crate::oracles::testkit::Script;
+
+    #[test]
+    fn a_misspelt_outcome_in_a_filter_is_refused() {
+        let metric: Metric = toml::from_str(
+            "kind = \"call_share\"\nfilter = { outcome = [\"complete\"] }\nof = { outcome_not = [\"failed\"] }",
+        )
+        .expect("parses");
+        let errors: Vec<_> = metric
+            .call_filters()
+            .into_iter()
+            .filter_map(|(name, f)| f.validate(name).err())
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "filter.outcome");
+        assert!(
+            errors[0].message.contains("known: completed"),
+            "{}",
+            errors[0].message
+        );
+    }
 
     /// Three inbound calls: in-1 completes, in-2 and in-3 are dropped by
     /// the platform; a restart comes at 70 s.

@@ -146,6 +146,9 @@ impl Catalogue {
                 ));
             }
             for (j, figure) in incident.figures.iter().enumerate() {
+                for (name, filter) in figure.metric.call_filters() {
+                    filter.validate(&format!("incident[{i}].figure[{j}].metric.{name}"))?;
+                }
                 for (variant, bounds) in [("buggy", figure.buggy), ("fixed", figure.fixed)] {
                     if let Some([lo, hi]) = bounds {
                         if lo > hi || lo.is_nan() || hi.is_nan() {
