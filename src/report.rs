@@ -80,16 +80,14 @@ impl Report {
             scenario.run.duration.as_millis(),
         );
         crate::oracles::monitors::merge(&mut output.history, &firings);
-        let violations = crate::oracles::evaluate(
+        let crate::oracles::Judgement {
+            violations,
+            excused_calls,
+        } = crate::oracles::judge_run(
             &scenario.oracles,
             &scenario.oracle_context(),
             &output.history,
         );
-        let excused_calls =
-            crate::oracles::excused_calls(&output.history, &scenario.oracle_context())
-                .into_iter()
-                .map(str::to_string)
-                .collect();
         let alerts = output
             .history
             .of_kind("alert.fire")

@@ -75,16 +75,12 @@ impl Excuses {
         let mut losses = Vec::new();
         let mut cuts = Vec::new();
         for r in &history.records {
-            let state_losing = r
-                .str("fault_kind")
-                .is_some_and(|k| STATE_LOSS_KINDS.contains(&k));
-            let (Some(index), Some(target)) = (r.u64("fault"), r.str("target")) else {
+            let (Some(kind), Some(index), Some(target)) =
+                (r.str("fault_kind"), r.u64("fault"), r.str("target"))
+            else {
                 continue;
             };
-            let cutting = r
-                .str("fault_kind")
-                .is_some_and(|k| PATH_CUT_KINDS.contains(&k));
-            if cutting && r.is("fault.start") {
+            if PATH_CUT_KINDS.contains(&kind) && r.is("fault.start") {
                 let ends = target.split_once("<->").or_else(|| target.split_once("->"));
                 if let Some((a, b)) = ends {
                     cuts.push(Cut {
@@ -94,16 +90,17 @@ impl Excuses {
                     });
                 }
             }
-            if !state_losing {
+            if !STATE_LOSS_KINDS.contains(&kind) {
                 continue;
             }
             if r.is("fault.start") {
-                let lasting = r.str("fault_kind") == Some("crash");
                 open.insert(index, losses.len());
                 losses.push(Loss {
                     target: target.to_string(),
                     from_ms: r.t_ms,
-                    to_ms: if lasting { end_ms } else { r.t_ms },
+                    // A crash lasts to its end (or the run's); the others
+                    // are instants.
+                    to_ms: if kind == "crash" { end_ms } else { r.t_ms },
                 });
             } else if r.is("fault.end") {
                 if let Some(i) = open.remove(&index) {
@@ -126,27 +123,16 @@ impl Excuses {
             .any(|l| in_endpoint(host, &l.target) && l.to_ms > after && l.from_ms <= until)
     }
 
-    /// The calls a loss excuses: those that touched a host of the loss
-    /// (a record on it, or a SIP message to or from it) and were alive
-    /// during `[from, to + window_ms]` (from their first record to their
-    /// `call.end`; a call that never ended is alive to the end).
-    pub fn excused_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
-        self.classify(history, window_ms, true)
-    }
-
-    /// The calls a state loss excuses (every oracle), without those a cut
-    /// stranded (excused only by oracles of whether calls worked).
-    pub fn state_loss_calls<'h>(&self, history: &'h History, window_ms: u64) -> BTreeSet<&'h str> {
-        self.classify(history, window_ms, false)
-    }
-
-    fn classify<'h>(
-        &self,
-        history: &'h History,
-        window_ms: u64,
-        with_cuts: bool,
-    ) -> BTreeSet<&'h str> {
-        let mut out = BTreeSet::new();
+    /// The calls these faults excuse, in one pass over the history. A call
+    /// counts as having touched a host when it has a record on it or a SIP
+    /// message to or from it, and as alive from its first record to its
+    /// `call.end` (to the end, if it never ended).
+    /// - `state_loss`: it touched a host of a loss while alive during
+    ///   `[from, to + window_ms]`;
+    /// - `stranded` (and not `state_loss`): it was alive across a cut
+    ///   link's start and touched both of its ends.
+    pub fn excused<'h>(&self, history: &'h History, window_ms: u64) -> Excused<'h> {
+        let mut out = Excused::default();
         if self.is_empty() {
             return out;
         }
@@ -175,17 +161,35 @@ impl Excuses {
             });
             // A call already up across a link when the link was cut:
             // nothing routes an established path around a cut.
-            let stranded = with_cuts
-                && self
-                    .cuts
+            let stranded = || {
+                self.cuts
                     .iter()
-                    .any(|c| first < c.at_ms && last >= c.at_ms && touches(&c.a) && touches(&c.b));
-            let hit = lost || stranded;
-            if hit {
-                out.insert(call);
+                    .any(|c| first < c.at_ms && last >= c.at_ms && touches(&c.a) && touches(&c.b))
+            };
+            if lost {
+                out.state_loss.insert(call);
+            } else if stranded() {
+                out.stranded.insert(call);
             }
         }
         out
+    }
+}
+
+/// The calls one history's faults excuse, by reason.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Excused<'h> {
+    /// Hit by a state loss: no oracle judges them.
+    pub state_loss: BTreeSet<&'h str>,
+    /// Up across a cut link when it was cut (and not in `state_loss`):
+    /// only the oracles of whether calls worked excuse them.
+    pub stranded: BTreeSet<&'h str>,
+}
+
+impl<'h> Excused<'h> {
+    /// Every excused call, for any reason.
+    pub fn all(&self) -> BTreeSet<&'h str> {
+        self.state_loss.union(&self.stranded).copied().collect()
     }
 }
 
@@ -263,7 +267,7 @@ mod tests {
         call(&mut s, "elsewhere", "lb-1", 12_000, 13_000);
         let history = s.history();
         let excuses = Excuses::from_history(&history, 60_000);
-        let excused = excuses.excused_calls(&history, 10_000);
+        let excused = excuses.excused(&history, 10_000).all();
         assert_eq!(excused, BTreeSet::from(["during", "just-after"]));
         assert!(excuses.lost_state("sip-1", 5_000, 12_000));
         assert!(!excuses.lost_state("sip-1", 21_000, 30_000));
@@ -309,13 +313,10 @@ mod tests {
         call(&mut s, "lossy", "sip-2", 5_000, 30_000);
         s.at(6_000, "carrier", Event::CallAnswered { call: "lossy" });
         let history = s.history();
-        let excuses = Excuses::from_history(&history, 60_000);
-        assert_eq!(
-            excuses.excused_calls(&history, 10_000),
-            BTreeSet::from(["up"])
-        );
+        let excused = Excuses::from_history(&history, 60_000).excused(&history, 10_000);
+        assert_eq!(excused.stranded, BTreeSet::from(["up"]));
         // Only oracles of whether calls worked excuse it: its signalling is
         // still judged.
-        assert_eq!(excuses.state_loss_calls(&history, 10_000), BTreeSet::new());
+        assert_eq!(excused.state_loss, BTreeSet::new());
     }
 }

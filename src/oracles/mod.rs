@@ -55,7 +55,7 @@ use crate::history::{ladder::ladder, History};
 use crate::sim::FieldError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Safety (must hold at every moment) or liveness (must hold after heal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,15 +134,6 @@ impl Context {
             excuse_window_ms: excuse::WINDOW_MS_DEFAULT,
         }
     }
-}
-
-/// The calls the injected faults of `history` excuse (see [`excuse`]).
-pub fn excused_calls<'h>(
-    history: &'h History,
-    context: &Context,
-) -> std::collections::BTreeSet<&'h str> {
-    excuse::Excuses::from_history(history, context.end_ms)
-        .excused_calls(history, context.excuse_window_ms)
 }
 
 type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
@@ -323,7 +314,7 @@ pub fn validate_config(configured: &BTreeMap<String, toml::Value>) -> Result<(),
             // `true` means "on with the defaults", so the defaults must do:
             // an oracle with a required parameter refuses it here rather
             // than panicking when the run is judged.
-            toml::Value::Boolean(true) => (def.validate)(&toml::Value::Table(Default::default()), &field)
+            toml::Value::Boolean(true) => (def.validate)(value, &field)
                 .map_err(|e| FieldError::new(e.field, format!("{}; `true` switches it on with the defaults, and this oracle has none for that", e.message)))?,
             toml::Value::Table(_) => (def.validate)(value, &field)?,
             _ => {
@@ -350,7 +341,7 @@ pub fn evaluate(
     context: &Context,
     history: &History,
 ) -> Vec<Violation> {
-    evaluate_with(&active(configured), history, context)
+    judge_run(configured, context, history).violations
 }
 
 /// [`evaluate`] with the oracles and context given explicitly.
@@ -359,7 +350,7 @@ pub fn evaluate_with(
     history: &History,
     context: &Context,
 ) -> Vec<Violation> {
-    judge(oracles, history, context, true)
+    judge(oracles, history, context, true).violations
 }
 
 /// [`evaluate_with`] with no call excused: what the oracles would say if
@@ -370,7 +361,24 @@ pub fn evaluate_unexcused(
     history: &History,
     context: &Context,
 ) -> Vec<Violation> {
-    judge(oracles, history, context, false)
+    judge(oracles, history, context, false).violations
+}
+
+/// What the oracles say of one run, and which calls the excuse rule left
+/// out of their judgement (by any reason; see [`excuse`]).
+#[derive(Debug)]
+pub struct Judgement {
+    pub violations: Vec<Violation>,
+    pub excused_calls: Vec<String>,
+}
+
+/// Judges a run: [`evaluate`], also naming the excused calls.
+pub fn judge_run(
+    configured: &BTreeMap<String, toml::Value>,
+    context: &Context,
+    history: &History,
+) -> Judgement {
+    judge(&active(configured), history, context, true)
 }
 
 fn judge(
@@ -378,25 +386,27 @@ fn judge(
     history: &History,
     context: &Context,
     excusing: bool,
-) -> Vec<Violation> {
+) -> Judgement {
     let history = &*time_ordered(history);
     // One excuse rule for every oracle: the calls an injected state loss
-    // hit are not judged (their ladders below still come from the whole
-    // history).
-    let excuses = excuse::Excuses::from_history(history, context.end_ms);
-    let view = |with_cuts: bool| {
-        let excused = match (excusing, with_cuts) {
-            (false, _) => Default::default(),
-            (true, true) => excuses.excused_calls(history, context.excuse_window_ms),
-            (true, false) => excuses.state_loss_calls(history, context.excuse_window_ms),
-        };
-        if excused.is_empty() {
+    // hit are not judged, and the calls a cut stranded are not judged by
+    // the oracles of whether calls worked (their ladders below still come
+    // from the whole history).
+    let excused = if excusing {
+        excuse::Excuses::from_history(history, context.end_ms)
+            .excused(history, context.excuse_window_ms)
+    } else {
+        excuse::Excused::default()
+    };
+    let without = |calls: BTreeSet<&str>| {
+        if calls.is_empty() {
             std::borrow::Cow::Borrowed(history)
         } else {
-            std::borrow::Cow::Owned(excuse::without_calls(history, &excused))
+            std::borrow::Cow::Owned(excuse::without_calls(history, &calls))
         }
     };
-    let (signalling, worked) = (view(false), view(true));
+    let signalling = without(excused.state_loss.clone());
+    let worked = without(excused.all());
     let mut violations = Vec::new();
     for def in &REGISTRY {
         if let Some(value) = oracles.get(def.name) {
@@ -414,7 +424,10 @@ fn judge(
         }
     }
     violations.sort_by(|a, b| (a.at_ms, &a.oracle).cmp(&(b.at_ms, &b.oracle)));
-    violations
+    Judgement {
+        violations,
+        excused_calls: excused.all().into_iter().map(str::to_string).collect(),
+    }
 }
 
 /// The history in time order. A recorded history already is (see
