@@ -98,9 +98,7 @@ pub fn candidates(config: &SwarmKind, kind: FaultKind, topology: &Topology) -> V
                 let acting: Vec<String> = topology
                     .hosts
                     .iter()
-                    .filter(|h| {
-                        crate::nodes::kind(h.kind).is_some_and(|k| k.supports(kind.name(), mode))
-                    })
+                    .filter(|h| super::validate::acts_on(h, kind, mode))
                     .map(|h| h.name.clone())
                     .collect();
                 host_candidates(&acting, topology)

@@ -277,6 +277,12 @@ pub fn support_mode(kind: FaultKind, mode: Option<GrayModeSpec>) -> Option<&'sta
     (kind == FaultKind::Gray).then(|| mode.unwrap_or(GrayModeSpec::Work).name())
 }
 
+/// Whether hosts of `host`'s kind act on `kind` in `mode` (see
+/// [`support_mode`]): the registry's support table, read for one host.
+pub fn acts_on(host: &crate::sim::HostSpec, kind: FaultKind, mode: Option<&str>) -> bool {
+    crate::nodes::kind(host.kind).is_some_and(|k| k.supports(kind.name(), mode))
+}
+
 /// Every host a node fault reaches acts on it: the pair (fault kind and
 /// mode, node kind) is in the registry's support table
 /// ([`crate::nodes::KINDS`]), or the fault is refused here, naming the
@@ -294,8 +300,7 @@ fn check_support(
         let Some(spec) = topology.host(host) else {
             continue;
         };
-        let acts = crate::nodes::kind(spec.kind).is_some_and(|k| k.supports(kind.name(), mode));
-        if !acts {
+        if !acts_on(spec, kind, mode) {
             let what = match mode {
                 Some(m) => format!("{} (mode {m})", kind.name()),
                 None => kind.name().to_string(),
@@ -431,13 +436,7 @@ fn known_name(topology: &Topology, name: &str, field: String) -> Result<(), Fiel
     if topology.resolves(name) {
         Ok(())
     } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "unknown node {name:?}; known: {}",
-                topology.names().join(", ")
-            ),
-        ))
+        Err(crate::sim::check::unknown_node(field, name, topology))
     }
 }
 
@@ -703,14 +702,12 @@ fn check_process_targets(
             known_name(topology, name, field("targets"))?;
         }
     }
+    let candidates = process::candidates(f, topology);
     if !inner.targets_link() {
-        let hosts: Vec<String> = process::candidates(f, topology)
-            .into_iter()
-            .flat_map(|c| c.hosts)
-            .collect();
+        let hosts: Vec<String> = candidates.iter().flat_map(|c| c.hosts.clone()).collect();
         check_support(topology, inner, f.mode, &hosts, field("targets"))?;
     }
-    if process::candidates(f, topology).is_empty() {
+    if candidates.is_empty() {
         let key = if inner.targets_link() {
             "pairs"
         } else {

@@ -112,9 +112,10 @@ impl CallControlConfig {
         }
         for (i, m) in self.media.iter().enumerate() {
             if !topology.resolves(m) {
-                return Err(FieldError::new(
+                return Err(crate::sim::check::unknown_node(
                     format!("{prefix}.media[{i}]"),
-                    format!("unknown node {m:?}; known: {}", topology.names().join(", ")),
+                    m,
+                    topology,
                 ));
             }
         }

@@ -64,13 +64,10 @@ impl NodeConfig for PingerConfig {
             return Err(FieldError::new(format!("{prefix}.interval"), "must be > 0"));
         }
         if !topology.contains(&self.target) {
-            return Err(FieldError::new(
+            return Err(crate::sim::check::unknown_node(
                 format!("{prefix}.target"),
-                format!(
-                    "unknown node {:?}; known: {}",
-                    self.target,
-                    topology.names().join(", ")
-                ),
+                &self.target,
+                topology,
             ));
         }
         Ok(())

@@ -258,7 +258,7 @@ impl NodesConfig {
                 let Err(e) = (section.validate)(&scratch) else {
                     break;
                 };
-                let name = unknown_node(&e.message).map(str::to_string);
+                let name = crate::sim::check::unknown_node_named(&e.message).map(str::to_string);
                 if first.is_none() {
                     first = Some(e.clone());
                 }
@@ -274,7 +274,10 @@ impl NodesConfig {
         }
         match first {
             None => Ok(()),
-            Some(mut e) if missing.len() > 1 && unknown_node(&e.message).is_some() => {
+            Some(mut e)
+                if missing.len() > 1
+                    && crate::sim::check::unknown_node_named(&e.message).is_some() =>
+            {
                 e.message = format!(
                     "{}; every node the configs name and the scenario lacks: {}",
                     e.message,
@@ -316,12 +319,6 @@ impl NodesConfig {
 
 /// Most missing nodes one section is judged again for.
 const MISSING_NODES_MAX: usize = 32;
-
-/// The node an "unknown node" error names (see `check::known_node`).
-fn unknown_node(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown node \"")?;
-    rest.split('"').next()
-}
 
 type SectionValidator<'a> = Box<dyn Fn(&Topology) -> Result<(), FieldError> + 'a>;
 

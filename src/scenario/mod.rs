@@ -147,7 +147,8 @@ impl Scenario {
         scenario.validate().map_err(|e| {
             let mut message = e.message;
             // A default the file does not write is why a name is there.
-            if message.starts_with("unknown node") && !locator.has_path(&e.field) {
+            let names_a_node = crate::sim::check::unknown_node_named(&message).is_some();
+            if names_a_node && !locator.has_path(&e.field) {
                 message.push_str(&format!(
                     " (`{}` is not in the file: its default names that node; set it, or add the node's section)",
                     e.field

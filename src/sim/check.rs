@@ -70,11 +70,31 @@ pub fn known_node(
     if topology.resolves(value) {
         return Ok(());
     }
-    Err(FieldError::new(
-        field(prefix, name),
+    Err(unknown_node(field(prefix, name), value, topology))
+}
+
+/// How every "this names no node" message starts: [`unknown_node`] writes
+/// it and [`unknown_node_named`] reads the name back (the scenario loader
+/// uses that to report every missing node at once).
+const UNKNOWN_NODE: &str = "unknown node ";
+
+/// The error for a field that names `name`, which is no host or section of
+/// `topology`.
+pub fn unknown_node(field: impl Into<String>, name: &str, topology: &Topology) -> FieldError {
+    FieldError::new(
+        field,
         format!(
-            "unknown node {value:?}; known: {}",
+            "{UNKNOWN_NODE}{name:?}; known: {}",
             topology.names().join(", ")
         ),
-    ))
+    )
+}
+
+/// The node an [`unknown_node`] message names, if it is one.
+pub fn unknown_node_named(message: &str) -> Option<&str> {
+    message
+        .strip_prefix(UNKNOWN_NODE)?
+        .strip_prefix('"')?
+        .split('"')
+        .next()
 }

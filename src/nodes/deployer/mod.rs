@@ -256,13 +256,7 @@ fn check_resource_host(field: &str, host: &str, topology: &Topology) -> Result<(
             field,
             format!("{host} has no admin port (only lb and sbc pods are resources)"),
         )),
-        None => Err(FieldError::new(
-            field,
-            format!(
-                "unknown node {host:?}; known: {}",
-                topology.names().join(", ")
-            ),
-        )),
+        None => Err(crate::sim::check::unknown_node(field, host, topology)),
     }
 }
 

@@ -115,9 +115,10 @@ impl NodeConfig for LbConfig {
         }
         for (i, b) in self.backends.iter().enumerate() {
             if !topology.resolves(b) {
-                return Err(FieldError::new(
+                return Err(crate::sim::check::unknown_node(
                     format!("{prefix}.backends[{i}]"),
-                    format!("unknown node {b:?}; known: {}", topology.names().join(", ")),
+                    b,
+                    topology,
                 ));
             }
         }

@@ -115,13 +115,10 @@ impl NodeConfig for MediaConfig {
             ));
         }
         if !topology.contains(&self.origin) {
-            return Err(FieldError::new(
+            return Err(crate::sim::check::unknown_node(
                 format!("{prefix}.origin"),
-                format!(
-                    "unknown node {:?}; known: {}",
-                    self.origin,
-                    topology.names().join(", ")
-                ),
+                &self.origin,
+                topology,
             ));
         }
         if self.origin_timeout.is_zero() {

@@ -182,13 +182,7 @@ impl NodeConfig for SbcConfig {
                     Some(_) => format!("{prefix}.next_hops[{i}]"),
                     None => format!("{prefix}.next_hops"),
                 };
-                return Err(FieldError::new(
-                    field,
-                    format!(
-                        "unknown node {hop:?}; known: {}",
-                        topology.names().join(", ")
-                    ),
-                ));
+                return Err(crate::sim::check::unknown_node(field, hop, topology));
             }
         }
         self.health.validate(&format!("{prefix}.health"))?;
