@@ -88,7 +88,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 /// threshold) stay as each scenario configures them.
 const EXTRA: &[&str] = &["ringing_timeout_respected", "media_flows"];
 
-fn with_every_oracle(scenario: &mut Scenario) {
+fn with_extra_oracles(scenario: &mut Scenario) {
     for name in known().filter(|n| EXTRA.contains(n)) {
         if scenario.oracles.contains_key(name) {
             continue;
@@ -117,7 +117,7 @@ fn fault_demos_raise_only_the_violations_they_declare() {
     for path in &paths {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let mut scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-        with_every_oracle(&mut scenario);
+        with_extra_oracles(&mut scenario);
         let report = crate::support::run(&scenario, scenario.run.seed);
         let fired: BTreeSet<&str> = report
             .violations

@@ -104,10 +104,8 @@ fn exercise(
     ))
 }
 
-/// Inserts `entry` before the first table after the `[[faults]]` and
-/// `[nodes]` part: appending at the end is enough, as TOML tables may come
-/// in any order, unless the file ends inside an inline section; the bases
-/// end with a table, so the entry goes last.
+/// `text` with the `[[faults]]` entry appended: TOML tables may come in
+/// any order, so the end of the file is as good a place as any.
 fn with_fault(text: &str, entry: &str) -> String {
     format!("{text}\n{entry}")
 }

@@ -154,17 +154,27 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
         if to < from + connected_min_ms {
             continue;
         }
-        let silent: Vec<&str> = params
+        // Each endpoint's packet times while connected, read once for both
+        // rules below.
+        let arrivals: Vec<(&str, Vec<u64>)> = params
             .endpoints
             .iter()
-            .filter(|endpoint| {
-                !media
+            .map(|endpoint| {
+                let mut at: Vec<u64> = media
                     .get(call.id)
                     .into_iter()
                     .flatten()
-                    .any(|r| r.t_ms >= from && r.t_ms <= to && in_endpoint(&r.host, endpoint))
+                    .filter(|r| r.t_ms >= from && r.t_ms <= to && in_endpoint(&r.host, endpoint))
+                    .map(|r| r.t_ms)
+                    .collect();
+                at.sort_unstable();
+                (endpoint.as_str(), at)
             })
-            .map(String::as_str)
+            .collect();
+        let silent: Vec<&str> = arrivals
+            .iter()
+            .filter(|(_, at)| at.is_empty())
+            .map(|(endpoint, _)| *endpoint)
             .collect();
         if !silent.is_empty() {
             out.push(Violation::new(
@@ -179,16 +189,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
             ));
             continue;
         }
-        for endpoint in &params.endpoints {
-            let mut at: Vec<u64> = media
-                .get(call.id)
-                .into_iter()
-                .flatten()
-                .filter(|r| r.t_ms >= from && r.t_ms <= to && in_endpoint(&r.host, endpoint))
-                .map(|r| r.t_ms)
-                .collect();
-            at.sort_unstable();
-            let (gap, since, median) = silences(&at, from, to);
+        for (endpoint, at) in &arrivals {
+            let (gap, since, median) = silences(at, from, to);
             let relative = median
                 .filter(|_| at.len() >= params.gap_samples_min)
                 .map(|m| ((m as f64 * params.gap_factor) as u64).max(connected_min_ms));
