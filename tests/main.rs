@@ -40,6 +40,7 @@ mod scenario_errors;
 mod sip_codec;
 mod sip_codec_props;
 mod sip_conformance;
+mod sip_crossing;
 mod sip_dialog;
 mod sip_flows;
 mod sip_lint;

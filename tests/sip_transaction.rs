@@ -203,6 +203,28 @@ fn invite_2xx_passes_up_and_ends_without_ack() {
     assert_eq!(h.terminated, Some((1000, Termination::Normal)));
 }
 
+/// A 2xx that crossed a failure (a 487 after a CANCEL) reaches a transaction in Completed:
+/// it passes up for the UA core to ACK and end (RFC 6026 section 7.2), it is not ACKed by
+/// the transaction (a 2xx ACK is end to end) and does not restart anything.
+#[test]
+fn a_2xx_after_the_final_in_completed_passes_up() {
+    let invite = request(Method::Invite, "z9hG4bK3c");
+    let mut h = Harness::default();
+    let (mut tx, actions) = Transaction::client(invite.clone(), SipTimers::default());
+    h.apply(actions);
+    h.advance(&mut tx, secs(0.2));
+    h.deliver(&mut tx, response(&invite, 487));
+    h.advance(&mut tx, secs(0.3));
+    h.deliver(&mut tx, response(&invite, 200));
+    assert_eq!(
+        h.passed_up,
+        vec![(200, "487".to_string()), (300, "200".to_string())]
+    );
+    assert_eq!(h.send_times("ACK"), vec![200], "only the 487 is ACKed here");
+    h.advance(&mut tx, secs(100.0));
+    assert_eq!(h.terminated, Some((32_200, Termination::Normal)));
+}
+
 #[test]
 fn non_invite_retransmits_capped_at_t2_until_timer_f() {
     let mut h = Harness::default();

@@ -4,7 +4,11 @@
 //! 3.5, 7.5, 15.5, 31.5 s with defaults) until a response or timer B (64*T1). Proceeding:
 //! provisional responses pass up, no retransmission. Completed: after a 300-699 the ACK is
 //! sent here, re-sent for each retransmitted final response, until timer D. A 2xx passes
-//! up and ends the transaction at once: its ACK is end to end, the dialog's job.
+//! up and ends the transaction at once: its ACK is end to end, the dialog's job. A 2xx
+//! that arrives in Completed (it crossed a CANCEL or a failure somewhere downstream) also
+//! passes up, so that the UA core ACKs it and ends the unwanted dialog with a BYE (RFC
+//! 3261 section 13.2.2.4, RFC 6026 section 7.2): dropping it would leave the far end
+//! retransmitting a 2xx nobody ACKs, and a dialog up that the caller never sees.
 
 use crate::sip::codec::{build_ack_for_non_2xx, Message};
 use crate::sip::timers::SipTimers;
@@ -99,6 +103,7 @@ impl InviteClient {
                 out
             }
             (Completed, 300..) => self.ack.iter().map(resend).collect(),
+            (Completed, 200..=299) => vec![Action::PassUp(response)],
             _ => Vec::new(),
         }
     }

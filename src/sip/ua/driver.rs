@@ -18,6 +18,7 @@ use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
 use crate::sim::rng::SimRng;
 
+use super::ack_memory::AckMemory;
 use super::timer_wheel::{TimerKey, TimerWheel, TxId};
 use super::{
     ActiveCall, AnswerError, CallEvent, Command, DialogStatus, HangupOutcome, IncomingCall,
@@ -118,6 +119,8 @@ pub(crate) struct Driver {
     pub(super) dialogs: BTreeMap<DialogId, DialogEntry>,
     /// INVITE server transactions whose 2xx awaits its ACK, by dialog.
     pub(super) accepted: BTreeMap<DialogId, TxId>,
+    /// ACKs of 2xx responses whose dialog has ended, re-sent if the 2xx comes again.
+    pub(super) ended_acks: AckMemory,
     outbox: VecDeque<Datagram>,
 }
 
@@ -174,6 +177,7 @@ impl Driver {
         incoming_tx: mpsc::Sender<IncomingCall>,
     ) -> Driver {
         let local = socket.local_addr();
+        let ack_keep = config.timers.t1 * 64;
         Driver {
             socket,
             local,
@@ -190,6 +194,7 @@ impl Driver {
             next_incoming: 0,
             dialogs: BTreeMap::new(),
             accepted: BTreeMap::new(),
+            ended_acks: AckMemory::new(ack_keep),
             outbox: VecDeque::new(),
         }
     }
@@ -353,7 +358,14 @@ impl Driver {
         match &entry.owner {
             Owner::Outgoing(call) => {
                 let call = *call;
-                self.outgoing_response(call, message);
+                let peer = entry.peer;
+                if self.outgoing.contains_key(&call) {
+                    self.outgoing_response(call, message);
+                } else if message.status().is_some_and(|c| (200..300).contains(&c)) {
+                    // The call already has its final outcome (a 487 or a failure came
+                    // first): this 2xx crossed it.
+                    self.unwanted_2xx(&message, peer);
+                }
             }
             Owner::Bye { .. } => self.bye_response(id, &message),
             Owner::Incoming(call) => {
@@ -449,18 +461,32 @@ impl Driver {
             self.apply(id, actions);
             return;
         }
-        // No transaction: a retransmitted 2xx to an INVITE whose transaction ended. Its
-        // ACK is ours to repeat (section 13.2.2.4).
-        let dialog = DialogId::of_response(&response);
+        // No transaction: a 2xx to an INVITE whose transaction ended. A retransmission in
+        // a dialog we have is ACKed again; any other is passed to the UA core, which ACKs
+        // it and, since no call wants it, ends its dialog (section 13.2.2.4, RFC 6026
+        // section 7.2). Other stray responses are dropped (section 18.1.2).
         let is_2xx_invite = (200..300).contains(&code) && response.cseq().method == Method::Invite;
+        if !is_2xx_invite {
+            Self::emit_recv(&response, from, true);
+            return;
+        }
+        let dialog = DialogId::of_response(&response);
         let ack = self
             .dialogs
             .get(&dialog)
-            .filter(|_| is_2xx_invite)
-            .and_then(|d| d.ack.clone().map(|ack| (ack, d.peer)));
-        Self::emit_recv(&response, from, true);
-        if let Some((ack, peer)) = ack {
-            self.queue(ack, peer, true, None);
+            .map(|d| d.ack.clone().map(|ack| (ack, d.peer)));
+        match ack {
+            Some(ack) => {
+                Self::emit_recv(&response, from, true);
+                if let Some((ack, peer)) = ack {
+                    self.queue(ack, peer, true, None);
+                }
+            }
+            None => {
+                let repeat = self.ended_acks.get(Instant::now(), &dialog).is_some();
+                Self::emit_recv(&response, from, repeat);
+                self.unwanted_2xx(&response, from);
+            }
         }
     }
 

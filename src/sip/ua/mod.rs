@@ -19,6 +19,7 @@
 //! Request-URI that is not sip:/sips: (416), a Require header (420), and bytes that do not
 //! parse (400 or 505 when the request can be answered at all; otherwise dropped).
 
+mod ack_memory;
 mod driver;
 mod timer_wheel;
 mod uac;

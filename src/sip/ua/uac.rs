@@ -229,6 +229,41 @@ impl Driver {
         })
     }
 
+    /// A 2xx to one of our INVITEs that no call is waiting for: it crossed our CANCEL or
+    /// a failure on its way, or its transaction and call are gone. It is ACKed (again,
+    /// if we ACKed it before and it was retransmitted) and a dialog it makes is ended at
+    /// once with a BYE (RFC 3261 section 13.2.2.4, RFC 6026 section 7.2), so that no end
+    /// keeps a dialog the other has not got.
+    pub(super) fn unwanted_2xx(&mut self, response: &Message, from: SocketAddr) {
+        let id = DialogId::of_response(response);
+        if let Some((ack, peer)) = self.ended_acks.get(Instant::now(), &id) {
+            self.queue(ack, peer, true, None);
+            return;
+        }
+        // The 2xx alone has what the dialog needs: our From and tag, the peer's To tag,
+        // the Call-ID, the INVITE's CSeq, the Contact and the Record-Route.
+        let Some(dialog) = Dialog::uac(response, response) else {
+            return;
+        };
+        let peer = resolve(dialog.next_hop(), from);
+        let via = self.via();
+        let Ok(ack) = dialog.ack_for_2xx(via) else {
+            return;
+        };
+        self.queue(ack.clone(), peer, false, None);
+        let (status, _) = watch::channel(DialogStatus::Active);
+        self.dialogs.insert(
+            id.clone(),
+            DialogEntry {
+                dialog,
+                peer,
+                ack: Some(ack),
+                status,
+            },
+        );
+        self.end_dialog(&id, EndReason::LocalHangup, None);
+    }
+
     /// The INVITE client transaction ended.
     pub(super) fn outgoing_tx_ended(&mut self, id: u64, why: Termination) {
         let Some(out) = self.outgoing.get(&id) else {
@@ -266,6 +301,10 @@ impl Driver {
         };
         entry.dialog.terminate();
         let _ = entry.status.send(DialogStatus::Ended(reason));
+        if let Some(ack) = entry.ack.take() {
+            self.ended_acks
+                .remember(Instant::now(), dialog.clone(), ack, entry.peer);
+        }
         let via = self.via();
         let Ok(bye) = entry.dialog.new_request(Method::Bye, via) else {
             if let Some(reply) = reply {
