@@ -9,7 +9,10 @@
 //! unhealthy targets get no new traffic; without it the checks only report.
 
 use crate::history::{emit, Event};
+use crate::sim::rng::SimRng;
 use crate::sim::{Dur, FieldError};
+use crate::sip::ids::{new_call_id, new_tag};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -102,13 +105,18 @@ impl HealthCheckConfig {
 /// told apart from forwarded traffic.
 pub const PROBE_BRANCH_PREFIX: &str = "z9hG4bKhealth";
 
-/// One check to send now.
+/// One check to send now. Its ids are drawn from the checker's seeded
+/// stream (which a restart renews, see [`HealthChecker::new`]): every
+/// check is a new request with a Call-ID, From tag and branch of its own,
+/// never one reused from an earlier check or an earlier incarnation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub target: String,
     pub addr: SocketAddr,
     /// The Via branch of the OPTIONS (and the key its answer comes back by).
     pub branch: String,
+    pub call_id: String,
+    pub from_tag: String,
     pub seq: u64,
 }
 
@@ -131,12 +139,25 @@ pub struct HealthChecker {
     config: HealthCheckConfig,
     targets: BTreeMap<String, Target>,
     seq: u64,
+    /// The checks' ids: Call-IDs, tags, branches.
+    ids: SimRng,
+    /// The checking host's name, for the Call-IDs.
+    host: String,
 }
 
 impl HealthChecker {
     /// `targets` are (host, address) pairs. The first checks are spread
     /// over one interval so that checks of many targets do not align.
-    pub fn new(config: HealthCheckConfig, targets: &[(String, SocketAddr)], now_ms: u64) -> Self {
+    /// `ids` draws the checks' Call-IDs, tags and branches: give it a
+    /// stream of the host's incarnation ([`crate::sim::NodeCtx::rng`]), so
+    /// that a restarted host does not repeat its first life's ids.
+    pub fn new(
+        config: HealthCheckConfig,
+        targets: &[(String, SocketAddr)],
+        now_ms: u64,
+        ids: SimRng,
+        host: &str,
+    ) -> Self {
         let n = targets.len().max(1) as u64;
         let interval = config.interval.as_millis();
         let targets = targets
@@ -160,6 +181,8 @@ impl HealthChecker {
             config,
             targets,
             seq: 0,
+            ids,
+            host: host.to_string(),
         }
     }
 
@@ -212,13 +235,15 @@ impl HealthChecker {
             if target.next_check_ms <= now_ms && target.pending.is_none() {
                 self.seq += 1;
                 let seq = self.seq;
-                let branch = format!("{PROBE_BRANCH_PREFIX}{seq}");
+                let branch = format!("{PROBE_BRANCH_PREFIX}{:016x}", self.ids.next_u64());
                 target.pending = Some((branch.clone(), now_ms + timeout));
                 target.next_check_ms = now_ms + interval;
                 probes.push(Probe {
                     target: host.clone(),
                     addr: target.addr,
                     branch,
+                    call_id: new_call_id(&mut self.ids, &self.host),
+                    from_tag: new_tag(&mut self.ids),
                     seq,
                 });
             }
@@ -275,6 +300,8 @@ impl HealthChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::rng::rng_for;
+    use std::collections::BTreeSet;
 
     fn config() -> HealthCheckConfig {
         HealthCheckConfig {
@@ -288,10 +315,42 @@ mod tests {
         SocketAddr::from(([10, 0, 0, n], 5060))
     }
 
+    /// A checker at time 0 for `lb-1` in incarnation `incarnation`.
+    fn checker(
+        config: HealthCheckConfig,
+        targets: &[(String, SocketAddr)],
+        incarnation: u32,
+    ) -> HealthChecker {
+        let ids = rng_for(1, &["lb-1", "health", &incarnation.to_string()]);
+        HealthChecker::new(config, targets, 0, ids, "lb-1")
+    }
+
+    /// Each check is a new request: its Call-ID, From tag and branch are
+    /// its own, and a restarted host (a new incarnation) does not repeat
+    /// the ids of its first life.
+    #[test]
+    fn every_check_has_ids_of_its_own_also_across_restarts() {
+        let targets = vec![("sip-1".to_string(), addr(1))];
+        let mut ids = BTreeSet::new();
+        for incarnation in [0, 1] {
+            let mut hc = checker(config(), &targets, incarnation);
+            for t in 1..=5 {
+                for p in hc.on_timer(t * 1000) {
+                    assert!(p.branch.starts_with(PROBE_BRANCH_PREFIX));
+                    assert!(p.call_id.ends_with("@lb-1"), "{}", p.call_id);
+                    for id in [p.branch, p.call_id, p.from_tag] {
+                        assert!(ids.insert(id.clone()), "{id} repeated");
+                    }
+                }
+            }
+        }
+        assert_eq!(ids.len(), 2 * 5 * 3);
+    }
+
     #[test]
     fn a_target_turns_unhealthy_after_missed_checks_and_back_after_answers() {
         let targets = vec![("sip-1".to_string(), addr(1))];
-        let mut hc = HealthChecker::new(config(), &targets, 0);
+        let mut hc = checker(config(), &targets, 1);
         assert_eq!(hc.next_deadline_ms(), Some(1000));
         let p = hc.on_timer(1000);
         assert_eq!(p.len(), 1);
@@ -325,6 +384,8 @@ mod tests {
             },
             &targets,
             0,
+            rng_for(1, &["lb-1", "health", "0"]),
+            "lb-1",
         );
         hc.on_timer(1000);
         hc.on_timer(1500);
@@ -335,7 +396,7 @@ mod tests {
     #[test]
     fn first_checks_are_spread_over_an_interval() {
         let targets: Vec<_> = (1..=4).map(|i| (format!("sip-{i}"), addr(i))).collect();
-        let mut hc = HealthChecker::new(config(), &targets, 0);
+        let mut hc = checker(config(), &targets, 1);
         assert_eq!(hc.on_timer(250).len(), 1);
         assert_eq!(hc.on_timer(500).len(), 1);
         assert_eq!(hc.on_timer(1000).len(), 2);

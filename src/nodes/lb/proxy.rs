@@ -21,7 +21,12 @@
 //!      and `Retry-After: 1`;
 //!   4. otherwise it goes to its call's backend while that one is usable,
 //!      else to the first usable backend in a seeded rendezvous order of
-//!      the Call-ID; none usable gives 503 (and an ACK is dropped).
+//!      the Call-ID; none usable gives 503 with `Retry-After: 1` (and an
+//!      ACK is dropped). A 416 is only for a Request-URI whose scheme the
+//!      LB cannot route.
+//!
+//!   The LB's own answers carry a To tag drawn from its seeded salt
+//!   ([`px::local_tag`]), never its name.
 //!
 //!   New transactions (all but CANCEL and ACK) are remembered with their
 //!   outcome ([`super::sticky`]).
@@ -41,6 +46,7 @@ use crate::sim::ControlHandle;
 use crate::sim::NodeCtx;
 use crate::sip::codec::error_response_for;
 use crate::sip::{parse, Message, Method};
+use rand::RngCore;
 use std::net::SocketAddr;
 
 /// SIP port.
@@ -55,6 +61,8 @@ struct Lb {
     backends: Vec<(String, SocketAddr)>,
     health: HealthChecker,
     router: Router,
+    /// Seeds the To tags of the LB's own responses ([`px::local_tag`]).
+    tag_salt: u64,
 }
 
 pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
@@ -69,7 +77,13 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
             (host, addr)
         })
         .collect();
-    let health = HealthChecker::new(config.health.clone(), &backends, now_ms());
+    let health = HealthChecker::new(
+        config.health.clone(),
+        &backends,
+        now_ms(),
+        ctx.rng("health"),
+        &ctx.name,
+    );
     let router = Router::new(
         ctx.seed,
         backends.iter().map(|(n, _)| n.clone()).collect(),
@@ -84,6 +98,7 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
         backends,
         health,
         router,
+        tag_salt: ctx.rng("tags").next_u64(),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -220,7 +235,17 @@ impl Lb {
         };
         let Some(target) = target else {
             if !is_ack {
-                self.answer(&request, 416, from).await;
+                // A sip: or sips: URI that names no address the LB can
+                // reach is a failed next hop (RFC 3263 section 4.3: 503);
+                // any other scheme is one it does not support (416).
+                let unrouted = next_route.map_or(uri, |r| r.uri.as_str());
+                let sip = ["sip:", "sips:"].iter().any(|scheme| {
+                    unrouted
+                        .get(..scheme.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+                });
+                self.answer(&request, if sip { 503 } else { 416 }, from)
+                    .await;
             }
             return;
         };
@@ -253,7 +278,8 @@ impl Lb {
             .into_iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        if let Some(response) = px::local_response_with(request, code, &self.name, headers) {
+        let tag = px::local_tag(self.tag_salt, request);
+        if let Some(response) = px::local_response_with(request, code, &tag, headers) {
             px::send(&self.socket, &response, to, false).await;
         }
     }
@@ -340,9 +366,12 @@ impl Router {
         } else {
             match self.pick(request.call_id, now_ms, usable) {
                 Some(i) => Verdict::Backend(i),
+                // RFC 3261 section 21.5.4: the caller may try this LB
+                // again after a while rather than giving up on it, or try
+                // another (section 21.5.4 and RFC 3263).
                 None => Verdict::Refused {
                     code: 503,
-                    retry_after: false,
+                    retry_after: true,
                 },
             }
         };
@@ -470,8 +499,9 @@ mod tests {
             routed.verdict,
             Verdict::Refused {
                 code: 503,
-                retry_after: false
-            }
+                retry_after: true
+            },
+            "no usable backend: 503 with Retry-After"
         );
         // Once the entry expires the branch is a stranger.
         let later = r.route(

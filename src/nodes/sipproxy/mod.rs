@@ -13,6 +13,7 @@ use crate::history::event::SipFields;
 use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
 use crate::nodes::health::Probe;
+use crate::sim::rng::derive_seed;
 use crate::sip::codec::{
     build_request, build_response, AddrSpec, Message, RequestSpec, ResponseSpec, ViaSpec,
 };
@@ -146,6 +147,24 @@ pub fn local_response_with(
     .ok()
 }
 
+/// The To tag of a response a proxy makes itself (a 503, a 483, a 100's
+/// final): drawn from the host's `salt` (a seeded value of its
+/// incarnation) and the request's Call-ID, From tag and branch. A
+/// stateless server gives a retransmitted request the same tag (RFC 3261
+/// section 8.2.7) and two dialogs different ones (section 19.3), and never
+/// writes its host name there.
+pub fn local_tag(salt: u64, request: &Message) -> String {
+    let id = derive_seed(
+        salt,
+        &[
+            request.call_id(),
+            request.from_tag().unwrap_or_default(),
+            request.branch().unwrap_or_default(),
+        ],
+    );
+    format!("{:08x}", id as u32)
+}
+
 /// The OPTIONS of a health check from `me` (host `name`) to a target.
 pub fn probe_request(me: SocketAddr, name: &str, probe: &Probe) -> Option<Message> {
     let uri = format!("sip:{}:{}", probe.addr.ip(), probe.addr.port());
@@ -159,10 +178,10 @@ pub fn probe_request(me: SocketAddr, name: &str, probe: &Probe) -> Option<Messag
         },
         from: AddrSpec {
             uri: format!("sip:{name}@{}", me.ip()),
-            tag: Some(format!("hc{}", probe.seq)),
+            tag: Some(probe.from_tag.clone()),
         },
         to: AddrSpec { uri, tag: None },
-        call_id: format!("health-{name}-{}@{}", probe.seq, me.ip()),
+        call_id: probe.call_id.clone(),
         cseq: 1,
         max_forwards: 70,
         contact: None,
@@ -243,6 +262,40 @@ mod tests {
             "sip:+1555@192.168.0.9:5060"
         );
         assert_eq!(retarget("sip:lb-1", target), "sip:192.168.0.9:5060");
+    }
+
+    fn invite(call_id: &str, branch: &str) -> Message {
+        crate::sip::parse(
+            format!(
+                "INVITE sip:+1555@lb-1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.168.0.1:5060;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:carrier@192.168.0.1>;tag=f1\r\n\
+To: <sip:+1555@lb-1>\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("valid INVITE")
+    }
+
+    /// A proxy's own answers: the same tag for a retransmission (a
+    /// stateless server has no other way to keep it), a different one for
+    /// another call or another host (another salt), never the host's name.
+    #[test]
+    fn local_tags_are_stable_per_request_unique_per_dialog_and_never_a_name() {
+        let a = invite("c1", "z9hG4bKa");
+        let tag = local_tag(7, &a);
+        assert_eq!(tag, local_tag(7, &invite("c1", "z9hG4bKa")));
+        assert_ne!(tag, local_tag(7, &invite("c2", "z9hG4bKa")));
+        assert_ne!(tag, local_tag(7, &invite("c1", "z9hG4bKb")));
+        assert_ne!(tag, local_tag(8, &a));
+        assert_eq!(tag.len(), 8);
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit()), "{tag}");
+        let answer = local_response(&a, 503, &tag).expect("builds");
+        assert_eq!(answer.to_tag(), Some(tag.as_str()));
     }
 
     #[test]
