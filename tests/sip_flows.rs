@@ -623,6 +623,84 @@ fn malformed_requests_get_400_garbage_is_dropped_and_the_ua_keeps_working() {
     );
 }
 
+/// `raw_request`'s INVITE or OPTIONS with `extra` header lines (each ending CRLF) and
+/// `body`, on a Call-ID of its own (`label`).
+fn raw_with(method: &str, label: &str, to_tag: Option<&str>, extra: &str, body: &str) -> Vec<u8> {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    format!(
+        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bK{label}\r\n\
+         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>{to_tag}\r\nCall-ID: {label}@alice\r\n\
+         CSeq: 1 {method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
+         {extra}Content-Length: {}\r\n\r\n{body}",
+        body.len(),
+        bob = bob_addr().ip(),
+        alice = turmoil::lookup("alice"),
+    )
+    .into_bytes()
+}
+
+/// RFC 3261 section 8.2 and 12.2.2, in the order a UAS applies them: a body of a type
+/// it does not take gets 415, an INVITE whose `Accept` excludes the SDP its 2xx would
+/// carry gets 406, an in-dialog request for a dialog it does not have gets 481. An
+/// `Accept` of `application/*` and an SDP body pass: that INVITE reaches bob, who
+/// rejects it 603.
+#[test]
+fn unsupported_bodies_unacceptable_accepts_and_unknown_dialogs_are_refused() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |_ua| async move {
+            let sdp = "v=0\r\no=- 0 0 IN IP4 192.168.0.1\r\ns=-\r\nc=IN IP4 192.168.0.1\r\nt=0 0\r\nm=audio 10000 RTP/AVP 0\r\n";
+            let cases = [
+                raw_with(
+                    "INVITE",
+                    "ct",
+                    None,
+                    "Content-Type: text/plain\r\n",
+                    "hello",
+                ),
+                raw_with(
+                    "INVITE",
+                    "acc",
+                    None,
+                    "Accept: text/html, application/json\r\n",
+                    "",
+                ),
+                raw_with("OPTIONS", "dlg", Some("nosuch"), "", ""),
+                raw_with("INVITE", "reinv", Some("nosuch"), "", ""),
+                raw_with(
+                    "INVITE",
+                    "ok",
+                    None,
+                    "Accept: application/*\r\nContent-Type: application/sdp\r\n",
+                    sdp,
+                ),
+            ];
+            for bytes in cases {
+                // The first final answer; a rejected INVITE's final is retransmitted
+                // (timer G) into the next exchange's window, since none is ACKed.
+                let got = raw_exchange(&bytes, Duration::from_millis(400)).await;
+                let first_final = got
+                    .iter()
+                    .map(|(_, label)| label.as_str())
+                    .find(|l| !l.starts_with('1'))
+                    .unwrap_or("nothing");
+                note(&n, first_final.to_string());
+            }
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            while let Some(call) = incoming.next().await {
+                call.reject(603);
+            }
+        },
+    );
+    assert_eq!(*notes.borrow(), vec!["415", "406", "481", "481", "603"]);
+}
+
 #[test]
 fn an_unacknowledged_2xx_is_retransmitted_until_timer_h_then_bye() {
     let notes: Notes = Rc::default();

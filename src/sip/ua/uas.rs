@@ -19,6 +19,33 @@ use crate::sip::uri::parse_uri;
 /// The methods the driver accepts, for Allow headers.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 
+/// The one body type the user agent takes and sends (RFC 3264 offers and answers).
+const SDP: &str = "application/sdp";
+
+/// Whether a Content-Type value names `wanted` (type/subtype, case-insensitive,
+/// parameters aside).
+fn media_type_is(value: &str, wanted: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(wanted))
+}
+
+/// Whether an `Accept` value (a comma-separated list of media ranges, section 20.1)
+/// admits `wanted`: by its exact type, `type/*`, or `*/*`. An empty `Accept` admits no
+/// body at all, which an INVITE's 2xx needs.
+fn accepts(value: &str, wanted: &str) -> bool {
+    let (kind, _) = wanted.split_once('/').unwrap_or((wanted, ""));
+    value.split(',').any(|range| {
+        let range = range.split(';').next().unwrap_or_default().trim();
+        range.eq_ignore_ascii_case(wanted)
+            || range == "*/*"
+            || range
+                .strip_suffix("/*")
+                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+    })
+}
+
 impl Driver {
     /// Answers server transaction `id` with `code`, built from its request.
     fn reply(&mut self, id: TxId, request: &Message, code: u16, extra: Vec<(String, String)>) {
@@ -50,6 +77,10 @@ impl Driver {
                 return;
             }
         }
+        if let Some((code, headers)) = self.refusal(&method, &request) {
+            self.reply(id, &request, code, headers);
+            return;
+        }
         match method {
             Method::Invite => self.new_invite(id, request),
             Method::Cancel => self.cancel_request(id, &request),
@@ -64,6 +95,37 @@ impl Driver {
                 self.reply(id, &request, 405, allow);
             }
         }
+    }
+
+    /// Why a request is refused before its method is handled, RFC 3261 section 8.2 in
+    /// order after the Require check: a body of a type we do not take (415, with what we
+    /// accept), an `Accept` that excludes the SDP our answer would carry (406), and an
+    /// in-dialog request (a To tag) for a dialog we do not have (481, section 12.2.2).
+    fn refusal(&self, method: &Method, request: &Message) -> Option<(u16, Vec<(String, String)>)> {
+        let accept = || vec![("Accept".to_string(), SDP.to_string())];
+        if !request.body().is_empty() {
+            let content_type = request.header("Content-Type").unwrap_or_default();
+            if !media_type_is(content_type, SDP) {
+                return Some((415, accept()));
+            }
+        }
+        if *method == Method::Invite {
+            if let Some(accepted) = request.header("Accept") {
+                if !accepts(accepted, SDP) {
+                    return Some((406, Vec::new()));
+                }
+            }
+        }
+        let in_dialog = request.to_tag().is_some()
+            && !matches!(method, Method::Cancel | Method::Ack | Method::Bye);
+        if in_dialog
+            && !self
+                .dialogs
+                .contains_key(&DialogId::of_incoming_request(request))
+        {
+            return Some((481, Vec::new()));
+        }
+        None
     }
 
     fn new_invite(&mut self, id: TxId, invite: Message) {
