@@ -35,6 +35,7 @@ mod node_configs;
 mod props_outbound;
 mod props_ringing;
 mod props_sip;
+mod rfc4475_answers;
 mod sbc;
 mod scenario_errors;
 mod sip_codec;

@@ -658,12 +658,29 @@ pub fn build_ack_for_non_2xx(invite: &Message, response: &Message) -> Result<Mes
     )
 }
 
-/// The best answer to bytes that failed to parse: 400 (505 for a version error) built from
-/// the raw Via, From, To, Call-ID and CSeq, when the bytes are a request other than ACK and
-/// those headers can be found and copied. `None` means: drop the datagram.
-pub fn error_response_for(bytes: &[u8], error: &ParseError, to_tag: &str) -> Option<Message> {
-    let framed = validate::frame(bytes).ok()?;
-    let method = framed.start_line.split(' ').next()?;
+/// An answer to a request that failed to parse, as bytes: the text of what it would be
+/// is all a sender of a broken request can be given, and the broken parts it must echo
+/// (an overlarge CSeq, a Via of another version) would not pass our own parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    pub code: u16,
+    /// The request's Call-ID, CSeq and `X-Callsim-Call` values, as they came.
+    pub call_id: String,
+    pub cseq: String,
+    pub call: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The 400 (505 for a bad version) that answers a request that failed to parse with
+/// `error` (RFC 3261 section 8.2; RFC 4475 section 3.1.2), built only from the parts that
+/// frame: every Via, and the first From, To, Call-ID and CSeq, copied as they came, To
+/// with `to_tag` added when it has none. `None` for what cannot be answered: an ACK, a
+/// response, a message without a blank line after its headers, or one missing any of
+/// those headers (RFC 4475 section 3.1.2.11 `insuf` is dropped: a response without its
+/// Call-ID, From or To would match nothing).
+pub fn raw_error_response(bytes: &[u8], error: &ParseError, to_tag: &str) -> Option<RawResponse> {
+    let (start_line, headers) = validate::frame_head(bytes).ok()?;
+    let method = start_line.split(' ').next()?;
     if method.is_empty() || method.eq_ignore_ascii_case("ACK") || method.starts_with("SIP/") {
         return None;
     }
@@ -672,28 +689,61 @@ pub fn error_response_for(bytes: &[u8], error: &ParseError, to_tag: &str) -> Opt
     } else {
         400
     };
-    let mut headers = Vec::new();
-    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
-        let mut found = false;
-        for h in framed.headers.iter().filter(|h| h.name == name) {
-            found = true;
-            let mut value = h.value.clone();
-            if name == "To" && !value.contains(";tag=") {
-                value.push_str(";tag=");
-                value.push_str(to_tag);
-            }
-            headers.push(raw_header(name, &value));
-        }
-        if !found {
-            return None;
-        }
-    }
-    if let Some(call) = framed
-        .headers
+    // A value is copied only if it is one line of visible text.
+    let clean = |v: &str| !v.is_empty() && !v.chars().any(|c| c.is_control() && c != '\t');
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value.as_str())
+            .filter(|v| clean(v))
+    };
+    let vias: Vec<&str> = headers
         .iter()
-        .find(|h| h.name == CALLSIM_CALL_HEADER)
-    {
-        headers.push(raw_header(CALLSIM_CALL_HEADER, &call.value));
+        .filter(|h| h.name == "Via")
+        .map(|h| h.value.as_str())
+        .collect();
+    if vias.is_empty() || !vias.iter().all(|v| clean(v)) {
+        return None;
     }
-    assemble(Start::Response(code), headers, &[], None, &[]).ok()
+    let (from, to, call_id, cseq) = (
+        first("From")?,
+        first("To")?,
+        first("Call-ID")?,
+        first("CSeq")?,
+    );
+    let has_tag = to
+        .to_ascii_lowercase()
+        .split(';')
+        .skip(1)
+        .any(|p| p.trim_start().starts_with("tag"));
+    let mut text = format!("SIP/2.0 {code} {}\r\n", reason_phrase(code));
+    for via in vias {
+        text.push_str(&format!("Via: {via}\r\n"));
+    }
+    text.push_str(&format!("From: {from}\r\n"));
+    if has_tag {
+        text.push_str(&format!("To: {to}\r\n"));
+    } else {
+        text.push_str(&format!("To: {to};tag={to_tag}\r\n"));
+    }
+    text.push_str(&format!("Call-ID: {call_id}\r\nCSeq: {cseq}\r\n"));
+    let call = first(CALLSIM_CALL_HEADER).unwrap_or_default();
+    if !call.is_empty() {
+        text.push_str(&format!("{CALLSIM_CALL_HEADER}: {call}\r\n"));
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    Some(RawResponse {
+        code,
+        call_id: call_id.to_string(),
+        cseq: cseq.to_string(),
+        call: call.to_string(),
+        bytes: text.into_bytes(),
+    })
+}
+
+/// [`raw_error_response`] when the answer is itself a message our parser accepts (the
+/// broken part was not one it echoes); `None` otherwise.
+pub fn error_response_for(bytes: &[u8], error: &ParseError, to_tag: &str) -> Option<Message> {
+    parse(&raw_error_response(bytes, error, to_tag)?.bytes).ok()
 }

@@ -246,6 +246,31 @@ pub(crate) fn frame(bytes: &[u8]) -> Result<Framed, ParseError> {
     })
 }
 
+/// The start line and header fields of a message, without judging its
+/// body (Content-Length may be absent, duplicated, negative or too large):
+/// what an element needs to answer a request it could not parse.
+pub(crate) fn frame_head(bytes: &[u8]) -> Result<(String, Vec<Header>), ParseError> {
+    use ParseErrorKind as K;
+    if bytes.len() > MESSAGE_BYTES_MAX {
+        return Err(ParseError::new(K::TooLarge, "message too large"));
+    }
+    let mut offset = 0;
+    while bytes[offset..].starts_with(b"\r\n") {
+        offset += 2;
+    }
+    let input = &bytes[offset..];
+    // A datagram is one message: one that ends its last header line without the blank
+    // line still has all its headers.
+    let head_len = match find_blank_line(input) {
+        Some(n) => n,
+        None if input.ends_with(b"\r\n") => input.len() - 2,
+        None => return Err(missing_blank_line(input)),
+    };
+    let head = std::str::from_utf8(&input[..head_len])
+        .map_err(|_| ParseError::new(K::Framing, "header section is not valid UTF-8"))?;
+    header_section(head)
+}
+
 /// The start line and header fields of a header section (without its
 /// closing blank line), folded continuation lines joined to their field.
 fn header_section(head: &str) -> Result<(String, Vec<Header>), ParseError> {

@@ -44,7 +44,7 @@ use crate::sim::control::{GrayMode, NodeFaults, RateLimit};
 use crate::sim::time::now_ms;
 use crate::sim::ControlHandle;
 use crate::sim::NodeCtx;
-use crate::sip::codec::error_response_for;
+use crate::sip::codec::raw_error_response;
 use crate::sip::{parse, Message, Method};
 use rand::RngCore;
 use std::net::SocketAddr;
@@ -129,8 +129,9 @@ impl Lb {
         let message = match parse(bytes) {
             Ok(m) => m,
             Err(e) => {
-                if let Some(answer) = error_response_for(bytes, &e, "lb") {
-                    px::send(&self.socket, &answer, from, false).await;
+                let tag = px::raw_tag(self.tag_salt, bytes);
+                if let Some(answer) = raw_error_response(bytes, &e, &tag) {
+                    px::send_raw(&self.socket, &answer, from).await;
                 }
                 return;
             }

@@ -15,7 +15,8 @@ use crate::net::{host_of, UdpEndpoint};
 use crate::nodes::health::Probe;
 use crate::sim::rng::derive_seed;
 use crate::sip::codec::{
-    build_request, build_response, AddrSpec, Message, RequestSpec, ResponseSpec, ViaSpec,
+    build_request, build_response, AddrSpec, Message, RawResponse, RequestSpec, ResponseSpec,
+    ViaSpec,
 };
 use crate::sip::uri::parse_uri;
 use crate::sip::Method;
@@ -96,6 +97,21 @@ pub async fn send(socket: &UdpEndpoint, message: &Message, to: SocketAddr, retra
     let _ = socket.send_to(message.as_bytes(), to).await;
 }
 
+/// Sends the raw answer to a request that failed to parse, recorded as
+/// `sip.send` like any other.
+pub async fn send_raw(socket: &UdpEndpoint, answer: &RawResponse, to: SocketAddr) {
+    let (label, peer) = (answer.code.to_string(), host_of(to));
+    emit(Event::SipSend(SipFields {
+        call: &answer.call,
+        sip_call_id: &answer.call_id,
+        start_line: &label,
+        cseq: &answer.cseq,
+        peer: &peer,
+        retransmission: false,
+    }));
+    let _ = socket.send_to(&answer.bytes, to).await;
+}
+
 /// Records `sip.recv` for a message that arrived from `from`.
 pub fn record_recv(message: &Message, from: SocketAddr, retransmission: bool) {
     with_fields(message, from, retransmission, |f| emit(Event::SipRecv(f)));
@@ -163,6 +179,15 @@ pub fn local_tag(salt: u64, request: &Message) -> String {
         ],
     );
     format!("{:08x}", id as u32)
+}
+
+/// [`local_tag`] for a request that did not parse: drawn from the salt and
+/// the datagram's bytes (a retransmission gets the same tag).
+pub fn raw_tag(salt: u64, bytes: &[u8]) -> String {
+    format!(
+        "{:08x}",
+        derive_seed(salt, &[&String::from_utf8_lossy(bytes)]) as u32
+    )
 }
 
 /// The OPTIONS of a health check from `me` (host `name`) to a target.

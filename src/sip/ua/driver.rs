@@ -24,7 +24,9 @@ use super::{
     ActiveCall, AnswerError, CallEvent, Command, DialogStatus, HangupOutcome, IncomingCall,
     IncomingStatus, UaConfig,
 };
-use crate::sip::codec::{error_response_for, parse, Message, ViaSpec, MESSAGE_BYTES_MAX};
+use crate::sip::codec::{
+    parse, raw_error_response, Message, RawResponse, ViaSpec, MESSAGE_BYTES_MAX,
+};
 use crate::sip::dialog::{Dialog, DialogId};
 use crate::sip::header::Method;
 use crate::sip::ids::{new_branch, new_tag};
@@ -95,8 +97,15 @@ pub(super) struct DialogEntry {
     pub(super) status: watch::Sender<DialogStatus>,
 }
 
+/// What a datagram carries: a message we built, or the raw answer to one we could not
+/// parse ([`RawResponse`]).
+enum Wire {
+    Message(Message),
+    Raw(RawResponse),
+}
+
 struct Datagram {
-    message: Message,
+    message: Wire,
     peer: SocketAddr,
     retransmission: bool,
     tx: Option<TxId>,
@@ -258,7 +267,7 @@ impl Driver {
         tx: Option<TxId>,
     ) {
         self.outbox.push_back(Datagram {
-            message,
+            message: Wire::Message(message),
             peer,
             retransmission,
             tx,
@@ -268,16 +277,33 @@ impl Driver {
     async fn flush(&mut self) {
         while let Some(d) = self.outbox.pop_front() {
             let peer = host_of(d.peer);
-            let label = d.message.start_label();
-            let cseq = d.message.cseq().to_string();
-            emit(Event::SipSend(sip_fields(
-                &d.message,
-                &label,
-                &cseq,
-                &peer,
-                d.retransmission,
-            )));
-            let sent = self.socket.send_to(d.message.as_bytes(), d.peer).await;
+            let bytes = match &d.message {
+                Wire::Message(message) => {
+                    let label = message.start_label();
+                    let cseq = message.cseq().to_string();
+                    emit(Event::SipSend(sip_fields(
+                        message,
+                        &label,
+                        &cseq,
+                        &peer,
+                        d.retransmission,
+                    )));
+                    message.as_bytes()
+                }
+                Wire::Raw(raw) => {
+                    let label = raw.code.to_string();
+                    emit(Event::SipSend(SipFields {
+                        call: &raw.call,
+                        sip_call_id: &raw.call_id,
+                        start_line: &label,
+                        cseq: &raw.cseq,
+                        peer: &peer,
+                        retransmission: false,
+                    }));
+                    &raw.bytes[..]
+                }
+            };
+            let sent = self.socket.send_to(bytes, d.peer).await;
             if sent.is_err() {
                 if let Some(id) = d.tx {
                     if let Some(entry) = self.txs.get_mut(&id) {
@@ -437,8 +463,13 @@ impl Driver {
             Ok(m) => m,
             Err(error) => {
                 let tag = self.new_tag();
-                if let Some(answer) = error_response_for(bytes, &error, &tag) {
-                    self.queue(answer, from, false, None);
+                if let Some(answer) = raw_error_response(bytes, &error, &tag) {
+                    self.outbox.push_back(Datagram {
+                        message: Wire::Raw(answer),
+                        peer: from,
+                        retransmission: false,
+                        tx: None,
+                    });
                 }
                 return;
             }
@@ -466,7 +497,7 @@ impl Driver {
         // it and, since no call wants it, ends its dialog (section 13.2.2.4, RFC 6026
         // section 7.2). Other stray responses are dropped (section 18.1.2).
         let is_2xx_invite = (200..300).contains(&code) && response.cseq().method == Method::Invite;
-        if !is_2xx_invite {
+        if !is_2xx_invite || !self.sent_by_us(&response) {
             Self::emit_recv(&response, from, true);
             return;
         }
@@ -488,6 +519,15 @@ impl Driver {
                 self.unwanted_2xx(&response, from);
             }
         }
+    }
+
+    /// Whether a response's top Via is ours: a client transport drops any other
+    /// (section 18.1.2), so a stray response is never taken for one of our requests.
+    fn sent_by_us(&self, response: &Message) -> bool {
+        response.vias().first().is_some_and(|via| {
+            via.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(self.local.ip())
+                && via.port.unwrap_or(5060) == self.local.port()
+        })
     }
 
     fn on_request(&mut self, request: Message, from: SocketAddr) {
