@@ -221,3 +221,72 @@ fn a_retransmitted_invite_follows_its_transaction_after_its_backend_is_ejected()
         "retransmissions after the ejection went to the same backend: {sent:?} (ejected at {ejected:?})"
     );
 }
+
+/// RFC 3261 section 18.2.1 and RFC 3581: a caller whose Via names an
+/// address it cannot be reached at (behind a NAT: `10.9.9.9`, a port it
+/// does not listen on) still gets every answer to its INVITE, because the
+/// LB stamps `received` and `rport` on the Via and routes the responses
+/// coming back from the SIP pod by them. Without the stamp they go to
+/// 10.9.9.9 and are lost.
+#[test]
+fn responses_reach_a_caller_behind_a_nat_by_received_and_rport() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let got: Rc<RefCell<Vec<String>>> = Rc::default();
+    let sink = got.clone();
+    let mut h = harness(LB, calls(0, 1000), 6);
+    h.actions.push((
+        1000,
+        Box::new(move |sim, _| {
+            sim.client("natted", async move {
+                let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", 40_000))
+                    .await
+                    .expect("bind");
+                sink.borrow_mut()
+                    .push(turmoil::lookup("natted").to_string());
+                let invite = "INVITE sip:+15550001@lb-1 SIP/2.0\r\n\
+                    Via: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKnat1;rport\r\n\
+                    Max-Forwards: 70\r\n\
+                    From: <sip:caller@10.9.9.9>;tag=n1\r\n\
+                    To: <sip:+15550001@lb-1>\r\n\
+                    Call-ID: nat-1@10.9.9.9\r\n\
+                    CSeq: 1 INVITE\r\n\
+                    Contact: <sip:caller@10.9.9.9:5060>\r\n\
+                    X-Callsim-Call: in-nat\r\n\
+                    Content-Length: 0\r\n\r\n";
+                socket
+                    .send_to(invite.as_bytes(), callsim::net::addr("lb-1", 5060))
+                    .await
+                    .expect("sent");
+                let mut buf = vec![0u8; 65536];
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+                while let Ok(Ok((n, _))) =
+                    tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await
+                {
+                    let m = callsim::sip::parse(&buf[..n]).expect("a valid response");
+                    let top = m.vias()[0].clone();
+                    sink.borrow_mut().push(format!(
+                        "{} received={} rport={}",
+                        m.start_label(),
+                        top.param("received").unwrap_or("-"),
+                        top.param("rport").unwrap_or("-")
+                    ));
+                }
+                Ok(())
+            });
+        }),
+    ));
+    h.run();
+    let got = got.borrow();
+    let natted = got.first().cloned().unwrap_or_default();
+    let got = &got[1..];
+    assert!(
+        got.iter().any(|l| l.starts_with("200 ")),
+        "the 200 reached the caller: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .all(|l| l.ends_with(&format!("received={natted} rport=40000"))),
+        "{got:?}"
+    );
+}

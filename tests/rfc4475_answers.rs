@@ -349,17 +349,22 @@ type Answers = BTreeMap<(String, &'static str), String>;
 
 const WAIT: Duration = Duration::from_millis(300);
 
-async fn send_and_listen(port: u16, bytes: &[u8], target: &str) -> String {
-    let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", port))
-        .await
-        .expect("bind a fresh port");
+/// Sends `bytes` to `target` from `socket` (port 5060: an element answers a
+/// request without `rport` at its Via's sent-by port, RFC 3261 section
+/// 18.2.2, and these name 5060 or none) and returns the status of the first
+/// non-1xx answer from that host within `WAIT`, or `-`. Answers from other
+/// hosts (retransmissions of earlier finals) are skipped.
+async fn send_and_listen(socket: &turmoil::net::UdpSocket, bytes: &[u8], target: &str) -> String {
     let to = callsim::net::addr(target, 5060);
     socket.send_to(bytes, to).await.expect("sent");
     let start = tokio::time::Instant::now();
     let mut buf = vec![0u8; 65536];
-    while let Ok(Ok((n, _))) =
+    while let Ok(Ok((n, from))) =
         tokio::time::timeout_at(start + WAIT, socket.recv_from(&mut buf)).await
     {
+        if from.ip() != to.ip() {
+            continue;
+        }
         // The status from the start line: an answer to a broken request may echo
         // what our own parser refuses (an overlarge CSeq).
         let text = String::from_utf8_lossy(&buf[..n]);
@@ -405,11 +410,13 @@ fn every_torture_message_gets_its_expected_answer_from_a_ua_and_a_proxy() {
                 // Each message to a UA and an LB pod of its own: many reuse one
                 // branch and sent-by, so one element would take them for
                 // retransmissions of one transaction (RFC 3261 section 17.2.3).
+                let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", 5060))
+                    .await
+                    .expect("bind 5060");
                 for (i, (file, bytes)) in messages.iter().enumerate() {
-                    for (j, kind) in ["sip", "lb"].into_iter().enumerate() {
-                        let port = 20_000 + (2 * i + j) as u16;
+                    for kind in ["sip", "lb"] {
                         let target = format!("{kind}-{}", i + 1);
-                        let got = send_and_listen(port, bytes, &target).await;
+                        let got = send_and_listen(&socket, bytes, &target).await;
                         sink.borrow_mut().insert((file.clone(), kind), got);
                     }
                 }

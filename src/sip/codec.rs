@@ -222,6 +222,18 @@ impl Message {
     }
 
     /// Starts an edit of this message, for a proxy (see [`super::edit`]).
+    /// This request as a server transport keeps it (RFC 3261 section 18.2.1): its top
+    /// Via stamped with `received` and `rport` for `source`
+    /// ([`super::edit::MessageEdit::stamp_received`]); itself when nothing changes or the
+    /// stamped message would not validate.
+    pub fn received_from(self, source: std::net::SocketAddr) -> Message {
+        let mut edit = self.edit();
+        if !edit.stamp_received(source) {
+            return self;
+        }
+        edit.finish().unwrap_or(self)
+    }
+
     pub fn edit(&self) -> super::edit::MessageEdit {
         super::edit::MessageEdit::new(
             self.p.start.clone(),

@@ -9,7 +9,7 @@
 
 use super::codec::{format_name_addr, format_via, parse, BuildError, Message, ViaSpec};
 use super::grammar::{self, AddrForm};
-use super::header::{NameAddr, Via};
+use super::header::{NameAddr, Param, Via};
 use super::validate::{Header, StartLine};
 
 /// A message being edited; [`Message::edit`] starts one.
@@ -64,6 +64,51 @@ impl MessageEdit {
             via.host, via.port, via.branch
         );
         self.insert_before_first("Via", 0, value);
+    }
+
+    /// What a server transport does to a request it receives from `source` (RFC 3261
+    /// section 18.2.1, RFC 3581 section 4): the top Via gains `received=<source IP>` when
+    /// its sent-by host is not that address (or when it asks for `rport`), and an empty
+    /// `rport` is filled with the source port. Responses are then routed by them
+    /// ([`Via::response_addr`]). `false` when the top Via needs nothing.
+    pub fn stamp_received(&mut self, source: std::net::SocketAddr) -> bool {
+        let Some(i) = self.first("Via") else {
+            return false;
+        };
+        let Ok(mut vias) = grammar::via_list(&self.headers[i].value) else {
+            return false;
+        };
+        let top = &mut vias[0];
+        let wants_rport = top
+            .params
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case("rport") && p.value.is_none());
+        let sent_by_ip = top
+            .host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .ok();
+        let mut changed = false;
+        if wants_rport || sent_by_ip != Some(source.ip()) {
+            top.params
+                .retain(|p| !p.name.eq_ignore_ascii_case("received"));
+            top.params.push(Param {
+                name: "received".into(),
+                value: Some(source.ip().to_string()),
+            });
+            changed = true;
+        }
+        if wants_rport {
+            for p in top.params.iter_mut() {
+                if p.name.eq_ignore_ascii_case("rport") {
+                    p.value = Some(source.port().to_string());
+                }
+            }
+        }
+        if changed {
+            self.headers[i].value = vias.iter().map(format_via).collect::<Vec<_>>().join(", ");
+        }
+        changed
     }
 
     /// Removes the top Via entry (a response we pass back) and returns it.
@@ -164,5 +209,55 @@ impl MessageEdit {
         let mut wire = text.into_bytes();
         wire.extend_from_slice(&self.body);
         parse(&wire).map_err(BuildError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sip::parse;
+    use std::net::SocketAddr;
+
+    fn options(via: &str) -> crate::sip::Message {
+        parse(
+            format!(
+                "OPTIONS sip:b@192.168.0.2 SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+                 From: <sip:a@192.168.0.1>;tag=f\r\nTo: <sip:b@192.168.0.2>\r\n\
+                 Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("valid OPTIONS")
+    }
+
+    fn source() -> SocketAddr {
+        "192.168.0.7:40000".parse().expect("address")
+    }
+
+    #[test]
+    fn received_is_stamped_when_the_sent_by_is_not_the_source() {
+        let same = options("SIP/2.0/UDP 192.168.0.7:40000;branch=z9hG4bKa");
+        assert_eq!(
+            same.clone().received_from(source()).as_bytes(),
+            same.as_bytes()
+        );
+        let nat = options("SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bKa").received_from(source());
+        let via = &nat.vias()[0];
+        assert_eq!(via.param("received"), Some("192.168.0.7"));
+        assert_eq!(via.param("rport"), None);
+        assert_eq!(
+            via.response_addr(),
+            Some("192.168.0.7:5060".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn an_empty_rport_is_filled_and_received_added() {
+        let m = options("SIP/2.0/UDP 192.168.0.7:5060;branch=z9hG4bKa;rport, SIP/2.0/UDP 10.0.0.1")
+            .received_from(source());
+        let via = &m.vias()[0];
+        assert_eq!(via.param("rport"), Some("40000"));
+        assert_eq!(via.param("received"), Some("192.168.0.7"));
+        assert_eq!(via.response_addr(), Some(source()));
+        assert_eq!(m.vias().len(), 2, "the other Via entries stay");
     }
 }

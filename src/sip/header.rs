@@ -137,6 +137,12 @@ pub struct Via {
 }
 
 impl Via {
+    /// The value of a Via parameter (`received`, `rport`, ...), or `None` when absent or
+    /// valueless.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        find_param(&self.params, name).and_then(|p| p.value.as_deref())
+    }
+
     /// The `branch` parameter, the transaction id of RFC 3261 section 17.
     pub fn branch(&self) -> Option<&str> {
         find_param(&self.params, "branch").and_then(|p| p.value.as_deref())

@@ -138,7 +138,16 @@ impl Lb {
         };
         px::record_recv(&message, from, false);
         if message.is_request() {
-            self.on_request(message, from).await;
+            // RFC 3261 section 18.2.1: stamp the top Via with where the request
+            // came from, so that the answers (ours, and those the next hop sends
+            // back through us) find the sender behind a NAT or a wrong sent-by.
+            let request = message.received_from(from);
+            let reply_to = request
+                .vias()
+                .first()
+                .and_then(|via| via.response_addr())
+                .unwrap_or(from);
+            self.on_request(request, reply_to).await;
         } else {
             self.on_response(message).await;
         }
@@ -168,6 +177,7 @@ impl Lb {
         }
     }
 
+    /// `from` is where answers to `request` go (its stamped top Via's address).
     async fn on_request(&mut self, request: Message, from: SocketAddr) {
         let method = request.method().cloned().expect("a request has a method");
         let is_ack = method == Method::Ack;

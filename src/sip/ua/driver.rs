@@ -531,6 +531,14 @@ impl Driver {
     }
 
     fn on_request(&mut self, request: Message, from: SocketAddr) {
+        // Section 18.2.1: the server transport stamps the top Via with where the request
+        // came from; responses go by it (section 18.2.2, RFC 3581).
+        let request = request.received_from(from);
+        let reply_to = request
+            .vias()
+            .first()
+            .and_then(|via| via.response_addr())
+            .unwrap_or(from);
         let key = TransactionKey::server(&request);
         let is_ack = request.method() == Some(&Method::Ack);
         if let Some(&id) = self.tx_index.get(&key) {
@@ -561,11 +569,11 @@ impl Driver {
         }
         Self::emit_recv(&request, from, false);
         if self.txs.len() >= super::TRANSACTIONS_MAX {
-            self.stateless_reply(&request, from, 503);
+            self.stateless_reply(&request, reply_to, 503);
             return;
         }
         let (tx, actions) = Transaction::server(request, self.config.timers);
-        self.start_tx(tx, actions, from, Owner::Local, key);
+        self.start_tx(tx, actions, reply_to, Owner::Local, key);
     }
 
     /// Answers without a transaction (overload).
