@@ -18,6 +18,7 @@ mod support;
 
 mod cli;
 mod deployer;
+mod dialogs;
 mod explore;
 mod false_positives;
 mod fault_support;

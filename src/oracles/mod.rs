@@ -5,7 +5,8 @@
 //! after the faults heal. `[oracles]` in a scenario switches oracles on
 //! (`name = { params }` or `name = true`) or, for the defaults of
 //! CONTRACTS.md (`every_call_terminates`, `honest_status`,
-//! `sip_conformance`), off (`name = false`). A scenario with no oracle in
+//! `sip_conformance`) and `dialogs_agree` (a wave-2 addition), off
+//! (`name = false`). A scenario with no oracle in
 //! force is refused.
 //!
 //! # The catalogue
@@ -15,6 +16,8 @@
 //! | `honest_status` (default on) | safety | [`status`] (the mapping table) |
 //! | `every_call_terminates` (default on) | safety | [`terminates`] |
 //! | `sip_conformance` (default on) | safety | [`sip`] |
+//! | `ack_received` | safety | [`dialog`] |
+//! | `dialogs_agree` (default on) | safety | [`dialog`] |
 //! | `inbound_availability` | safety | [`availability`] |
 //! | `media_flows` | safety | [`media`] |
 //! | `play_success` | safety | [`media`] |
@@ -39,6 +42,7 @@
 pub mod availability;
 pub mod calls;
 pub mod deploy;
+pub mod dialog;
 pub mod excuse;
 pub mod harness;
 pub mod media;
@@ -140,8 +144,15 @@ type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 
 /// Oracles that are on unless switched off by name (`name = false`).
-pub const DEFAULT_ORACLES: [&str; 3] =
-    ["every_call_terminates", "honest_status", "sip_conformance"];
+/// `dialogs_agree` joined them in wave 2 (README, "Contract additions");
+/// `ack_received` stays opt-in while the user agent drops retransmitted
+/// 2xx after hanging up (see [`dialog`]).
+pub const DEFAULT_ORACLES: [&str; 4] = [
+    "every_call_terminates",
+    "honest_status",
+    "sip_conformance",
+    "dialogs_agree",
+];
 
 /// One entry of the registry.
 pub struct OracleDef {
@@ -182,7 +193,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 10] = [
+pub const REGISTRY: [OracleDef; 12] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -213,6 +224,20 @@ pub const REGISTRY: [OracleDef; 10] = [
         excuse_stranded: false,
         validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
         check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: dialog::ACK_RECEIVED,
+        kind: OracleKind::Safety,
+        excuse_stranded: true,
+        validate: |v, f| params::<dialog::AckParams>(v, f)?.validate(f),
+        check: |v, h, c| dialog::check_ack_received(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: dialog::DIALOGS_AGREE,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<dialog::AgreeParams>(v, f)?.validate(f),
+        check: |v, h, c| dialog::check_dialogs_agree(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::INBOUND,
@@ -500,6 +525,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "dialogs_agree",
                 "every_call_terminates",
                 "honest_status",
                 "ringing_timeout_respected",
@@ -514,7 +540,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");
