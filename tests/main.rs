@@ -38,6 +38,7 @@ mod props_ringing;
 mod props_sip;
 mod sbc;
 mod scenario_errors;
+mod sdp;
 mod sip_codec;
 mod sip_codec_props;
 mod sip_conformance;
