@@ -37,6 +37,9 @@
 //!   calls a state-losing fault (crash, restart, operator action) hit are
 //!   left out of the history the oracles judge (see [`excuse`]).
 //! - `monitors`: operator alarms (not oracles), which fill `alerts`.
+//! - `offer_answer`: SDP offer/answer at both ends of a dialog, written
+//!   against a proposed `sdp` field of `sip.send`/`sip.recv` and not
+//!   registered until the user agent emits it (see [`offer_answer`]).
 //! - `testkit`: hand-written histories for tests.
 
 pub mod availability;
@@ -47,6 +50,7 @@ pub mod excuse;
 pub mod harness;
 pub mod media;
 pub mod monitors;
+pub mod offer_answer;
 pub mod ringing;
 pub mod sip;
 pub mod status;
