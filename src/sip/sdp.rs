@@ -1048,6 +1048,66 @@ mod tests {
         );
     }
 
+    /// SDP-like lines, well-formed or not, for the robustness property.
+    fn line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("v=0".to_string()),
+            Just("o=- 1 2 IN IP4 10.0.0.1".to_string()),
+            Just("s=x".to_string()),
+            Just("t=0 0".to_string()),
+            Just("c=IN IP4 10.0.0.2".to_string()),
+            Just("c=IN IP6 ::1".to_string()),
+            (
+                0u16..3,
+                prop::bool::ANY,
+                prop::collection::vec(0u8..130, 0..4)
+            )
+                .prop_map(|(port, savp, pts)| {
+                    let pts: Vec<String> = pts.iter().map(u8::to_string).collect();
+                    let proto = if savp { "RTP/SAVP" } else { "RTP/AVP" };
+                    format!("m=audio {port} {proto} {}", pts.join(" "))
+                }),
+            (0u8..130).prop_map(|pt| format!("a=rtpmap:{pt} opus/48000/2")),
+            Just("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc".to_string()),
+            Just("a=sendonly".to_string()),
+            Just("a=fmtp:101 0-15".to_string()),
+            "[a-z]=[ -~]{0,12}",
+            "[ -~]{0,16}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any body: parsing, `media_addr` and `rewrite` return, never
+        /// panic; a body that parses writes out as one that parses back to
+        /// the same model, and `rewrite` keeps its codecs and crypto.
+        #[test]
+        fn any_body_is_read_without_panic_and_round_trips(
+            header in proptest::bool::ANY,
+            lines in proptest::collection::vec(line(), 0..12)
+        ) {
+            let mut text = lines.join("\r\n");
+            if header {
+                text = format!("v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=x\r\nt=0 0\r\nc=IN IP4 10.0.0.2\r\n{text}");
+            }
+            let to = addr("192.168.0.9:20000");
+            let _ = media_addr(&text);
+            let moved = rewrite(&text, to);
+            if let Ok(sdp) = Sdp::parse(&text) {
+                proptest::prop_assert_eq!(Sdp::parse(&sdp.to_string()), Ok(sdp.clone()));
+                if let Some(moved) = moved {
+                    let after = Sdp::parse(&moved).expect("a rewrite parses");
+                    proptest::prop_assert_eq!(media_addr(&moved), Some(to));
+                    for (a, b) in after.media.iter().zip(&sdp.media) {
+                        proptest::prop_assert_eq!(&a.formats, &b.formats);
+                        proptest::prop_assert_eq!(&a.rtpmaps, &b.rtpmaps);
+                        proptest::prop_assert_eq!(&a.crypto, &b.crypto);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn check_answer_names_the_broken_rule() {
         let offer = Sdp::offer(addr("10.0.0.1:4000"), &["PCMU", "PCMA"], Proto::RtpAvp, "");
