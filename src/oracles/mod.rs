@@ -541,6 +541,48 @@ mod tests {
         assert!(active(&s.oracles).contains_key("sip_conformance"));
     }
 
+    /// The README's oracle table is the registry's: every oracle once, with
+    /// its kind and whether it is on by default.
+    #[test]
+    fn the_readme_lists_the_registry() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("| oracle | kind | on by default |")
+            .nth(1)
+            .expect("README has the oracle table");
+        let rows: Vec<(String, String, bool)> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (
+                    cells[1].trim_matches('`').to_string(),
+                    cells[2].to_string(),
+                    cells[3].starts_with("yes"),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(String, String, bool)> = REGISTRY
+            .iter()
+            .map(|d| {
+                let kind = match d.kind {
+                    OracleKind::Safety => "safety",
+                    OracleKind::Liveness => "liveness",
+                };
+                (
+                    d.name.to_string(),
+                    kind.to_string(),
+                    DEFAULT_ORACLES.contains(&d.name),
+                )
+            })
+            .collect();
+        let mut listed = rows.clone();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected);
+    }
+
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
