@@ -18,6 +18,7 @@ mod support;
 
 mod cli;
 mod deployer;
+mod dialogs;
 mod explore;
 mod false_positives;
 mod fault_support;
@@ -38,6 +39,7 @@ mod props_sip;
 mod rfc4475_answers;
 mod sbc;
 mod scenario_errors;
+mod sdp;
 mod sip_codec;
 mod sip_codec_props;
 mod sip_conformance;

@@ -5,7 +5,8 @@
 //! after the faults heal. `[oracles]` in a scenario switches oracles on
 //! (`name = { params }` or `name = true`) or, for the defaults of
 //! CONTRACTS.md (`every_call_terminates`, `honest_status`,
-//! `sip_conformance`), off (`name = false`). A scenario with no oracle in
+//! `sip_conformance`) and `dialogs_agree` (a wave-2 addition), off
+//! (`name = false`). A scenario with no oracle in
 //! force is refused.
 //!
 //! # The catalogue
@@ -15,6 +16,8 @@
 //! | `honest_status` (default on) | safety | [`status`] (the mapping table) |
 //! | `every_call_terminates` (default on) | safety | [`terminates`] |
 //! | `sip_conformance` (default on) | safety | [`sip`] |
+//! | `ack_received` | safety | [`dialog`] |
+//! | `dialogs_agree` (default on) | safety | [`dialog`] |
 //! | `inbound_availability` | safety | [`availability`] |
 //! | `media_flows` | safety | [`media`] |
 //! | `play_success` | safety | [`media`] |
@@ -34,15 +37,20 @@
 //!   calls a state-losing fault (crash, restart, operator action) hit are
 //!   left out of the history the oracles judge (see [`excuse`]).
 //! - `monitors`: operator alarms (not oracles), which fill `alerts`.
+//! - `offer_answer`: SDP offer/answer at both ends of a dialog, written
+//!   against a proposed `sdp` field of `sip.send`/`sip.recv` and not
+//!   registered until the user agent emits it (see [`offer_answer`]).
 //! - `testkit`: hand-written histories for tests.
 
 pub mod availability;
 pub mod calls;
 pub mod deploy;
+pub mod dialog;
 pub mod excuse;
 pub mod harness;
 pub mod media;
 pub mod monitors;
+pub mod offer_answer;
 pub mod ringing;
 pub mod sip;
 pub mod status;
@@ -140,8 +148,15 @@ type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 
 /// Oracles that are on unless switched off by name (`name = false`).
-pub const DEFAULT_ORACLES: [&str; 3] =
-    ["every_call_terminates", "honest_status", "sip_conformance"];
+/// `dialogs_agree` joined them in wave 2 (README, "Contract additions");
+/// `ack_received` stays opt-in while the user agent drops retransmitted
+/// 2xx after hanging up (see [`dialog`]).
+pub const DEFAULT_ORACLES: [&str; 4] = [
+    "every_call_terminates",
+    "honest_status",
+    "sip_conformance",
+    "dialogs_agree",
+];
 
 /// One entry of the registry.
 pub struct OracleDef {
@@ -182,7 +197,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 10] = [
+pub const REGISTRY: [OracleDef; 12] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -213,6 +228,20 @@ pub const REGISTRY: [OracleDef; 10] = [
         excuse_stranded: false,
         validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
         check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: dialog::ACK_RECEIVED,
+        kind: OracleKind::Safety,
+        excuse_stranded: true,
+        validate: |v, f| params::<dialog::AckParams>(v, f)?.validate(f),
+        check: |v, h, c| dialog::check_ack_received(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: dialog::DIALOGS_AGREE,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<dialog::AgreeParams>(v, f)?.validate(f),
+        check: |v, h, c| dialog::check_dialogs_agree(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::INBOUND,
@@ -500,6 +529,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "dialogs_agree",
                 "every_call_terminates",
                 "honest_status",
                 "ringing_timeout_respected",
@@ -511,10 +541,52 @@ mod tests {
         assert!(active(&s.oracles).contains_key("sip_conformance"));
     }
 
+    /// The README's oracle table is the registry's: every oracle once, with
+    /// its kind and whether it is on by default.
+    #[test]
+    fn the_readme_lists_the_registry() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("| oracle | kind | on by default |")
+            .nth(1)
+            .expect("README has the oracle table");
+        let rows: Vec<(String, String, bool)> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (
+                    cells[1].trim_matches('`').to_string(),
+                    cells[2].to_string(),
+                    cells[3].starts_with("yes"),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(String, String, bool)> = REGISTRY
+            .iter()
+            .map(|d| {
+                let kind = match d.kind {
+                    OracleKind::Safety => "safety",
+                    OracleKind::Liveness => "liveness",
+                };
+                (
+                    d.name.to_string(),
+                    kind.to_string(),
+                    DEFAULT_ORACLES.contains(&d.name),
+                )
+            })
+            .collect();
+        let mut listed = rows.clone();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected);
+    }
+
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");

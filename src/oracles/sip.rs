@@ -63,28 +63,64 @@ fn default_ack_wait() -> Dur {
     Dur::from_secs(32)
 }
 
-/// One SIP event, parsed.
+/// One SIP event, parsed (shared with [`super::dialog`]).
 #[derive(Debug, Clone, Copy)]
-struct Msg<'h> {
-    t_ms: u64,
-    send: bool,
-    host: &'h str,
-    peer: &'h str,
-    call: Option<&'h str>,
-    start_line: &'h str,
-    cseq_num: u64,
-    cseq_method: &'h str,
-    record: &'h Record,
+pub(super) struct Msg<'h> {
+    pub t_ms: u64,
+    pub send: bool,
+    pub host: &'h str,
+    pub peer: &'h str,
+    pub call: Option<&'h str>,
+    pub start_line: &'h str,
+    pub cseq_num: u64,
+    pub cseq_method: &'h str,
+    pub record: &'h Record,
 }
 
 impl Msg<'_> {
-    fn code(&self) -> Option<u16> {
+    pub fn code(&self) -> Option<u16> {
         self.start_line.parse().ok()
     }
 
-    fn is_final_to_invite(&self) -> bool {
+    pub fn is_final_to_invite(&self) -> bool {
         self.cseq_method == "INVITE" && self.code().is_some_and(|c| c >= 200)
     }
+
+    /// Same start line and CSeq (number and method) as `other`.
+    pub fn same_message(&self, other: &Msg<'_>) -> bool {
+        self.start_line == other.start_line
+            && self.cseq_num == other.cseq_num
+            && self.cseq_method == other.cseq_method
+    }
+}
+
+/// The `sip.send` / `sip.recv` events of `history`, by SIP Call-ID, each
+/// list in time order.
+pub(super) fn by_call_id(history: &History) -> BTreeMap<&str, Vec<Msg<'_>>> {
+    let mut by_id: BTreeMap<&str, Vec<Msg<'_>>> = BTreeMap::new();
+    for r in &history.records {
+        if let Some((id, msg)) = parse(r) {
+            by_id.entry(id).or_default().push(msg);
+        }
+    }
+    by_id
+}
+
+/// Did `m`'s host pass `m` (which it received) on to another peer? The
+/// obligations `m` brings then pass to the next host.
+pub(super) fn relayed_on(msgs: &[Msg<'_>], m: &Msg<'_>) -> bool {
+    msgs.iter().any(|s| {
+        s.send && s.host == m.host && s.peer != m.peer && s.t_ms >= m.t_ms && s.same_message(m)
+    })
+}
+
+/// Was `m` (which its host sent) passed on from another peer, rather than
+/// made by its host? A relay received the same start line and CSeq on the
+/// same Call-ID from a peer other than `m`'s before sending it.
+pub(super) fn relayed_from(msgs: &[Msg<'_>], m: &Msg<'_>) -> bool {
+    msgs.iter().any(|r| {
+        !r.send && r.host == m.host && r.peer != m.peer && r.t_ms <= m.t_ms && r.same_message(m)
+    })
 }
 
 fn parse(r: &Record) -> Option<(&str, Msg<'_>)> {
@@ -112,12 +148,7 @@ fn parse(r: &Record) -> Option<(&str, Msg<'_>)> {
 }
 
 pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> {
-    let mut by_dialog: BTreeMap<&str, Vec<Msg<'_>>> = BTreeMap::new();
-    for r in &history.records {
-        if let Some((id, msg)) = parse(r) {
-            by_dialog.entry(id).or_default().push(msg);
-        }
-    }
+    let by_dialog = by_call_id(history);
     let state_losses = super::excuse::Excuses::from_history(history, end_ms);
     let judge_until = end_ms.saturating_sub(params.settle.as_millis());
     let mut out = Vec::new();
@@ -150,15 +181,7 @@ impl<'h> Dialog<'_, 'h> {
 
     /// Did `host` pass `m` (which it received) on to another peer?
     fn relayed(&self, m: &Msg<'h>) -> bool {
-        self.msgs.iter().any(|s| {
-            s.send
-                && s.host == m.host
-                && s.peer != m.peer
-                && s.t_ms >= m.t_ms
-                && s.start_line == m.start_line
-                && s.cseq_num == m.cseq_num
-                && s.cseq_method == m.cseq_method
-        })
+        relayed_on(self.msgs, m)
     }
 
     /// Did `host` send `start_line` with CSeq number `num` at or after `t`?

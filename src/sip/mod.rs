@@ -13,6 +13,8 @@
 //! - [`transaction`]: the four RFC 3261 section 17 state machines, free of I/O.
 //! - [`dialog`]: UAC and UAS dialog state and in-dialog requests.
 //! - [`lint`]: the library side of `callsim sip-lint`.
+//! - [`sdp`]: SDP bodies (RFC 4566) and offer/answer (RFC 3264): codecs, SRTP crypto
+//!   lines, directions; the answerer's side and a judge of answers.
 //! - `parse_memo`: recent parses per thread, so the same bytes are validated once.
 //! - [`ua`]: the user agent nodes use: a driver task per host over the simulated UDP
 //!   network, placing and taking calls.
@@ -29,6 +31,7 @@ pub mod header;
 pub mod ids;
 pub mod lint;
 mod parse_memo;
+pub mod sdp;
 pub mod status;
 pub mod timers;
 pub mod transaction;

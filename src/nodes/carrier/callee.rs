@@ -12,6 +12,13 @@
 //! numbers = [{ to = "+15550000000", answer_after = "1s", hold = "5s" }]
 //! ```
 //!
+//! A profile may name the codecs its callee's phone takes,
+//! `codecs = ["PCMA", "G729"]` (names of [`crate::sip::sdp::CODECS`]); by
+//! default it takes every codec. A callee whose codecs have none in common
+//! with the INVITE's offer rejects it at once, 488 Not Acceptable Here
+//! (RFC 3261 section 13.3.1.3, RFC 3264 section 6), whatever its outcome
+//! would have been: see `uas.rs`.
+//!
 //! A call to a number listed in `numbers` gets that profile; any other call
 //! draws from `callees` by weight. The draw uses a stream named by the call
 //! id, so a call's callee is the same whatever else happens in the run (two
@@ -117,6 +124,11 @@ pub struct Profile {
     /// Overrides the behaviour's final code (e.g. 503 for `unreachable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// The codecs the callee takes (`PCMU`, `PCMA`, `G722`, `G729`,
+    /// `opus`, case-insensitive). Default: every codec. An offer with
+    /// none of them gets 488.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codecs: Option<Vec<String>>,
 }
 
 fn default_weight() -> f64 {
@@ -140,6 +152,23 @@ impl Profile {
         }
         self.answer_after.validate(prefix, "answer_after")?;
         self.hold.validate(prefix, "hold")?;
+        if let Some(codecs) = &self.codecs {
+            if codecs.is_empty() {
+                return Err(FieldError::new(
+                    check::field(prefix, "codecs"),
+                    "an empty list takes no call; leave `codecs` out to take every codec",
+                ));
+            }
+            for (i, name) in codecs.iter().enumerate() {
+                if crate::sip::sdp::known_codec(name).is_none() {
+                    let known: Vec<&str> = crate::sip::sdp::CODECS.iter().map(|c| c.1).collect();
+                    return Err(FieldError::new(
+                        format!("{}[{i}]", check::field(prefix, "codecs")),
+                        format!("unknown codec `{name}`; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+        }
         if let Some(code) = self.code {
             let ok = match self.outcome {
                 Behaviour::Answer => (200..300).contains(&code),
@@ -157,12 +186,26 @@ impl Profile {
 }
 
 /// What one call's callee will do, drawn.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Callee {
     pub behaviour: Behaviour,
     pub code: u16,
     pub answer_after: Duration,
     pub hold: Duration,
+    /// The codecs it takes; `None`: every codec.
+    pub codecs: Option<Vec<String>>,
+}
+
+impl Callee {
+    /// What the callee's phone can take, for [`crate::sip::sdp::answer`]
+    /// (plain RTP only: the carrier does no SRTP).
+    pub fn capabilities(&self) -> crate::sip::sdp::Capabilities {
+        crate::sip::sdp::Capabilities {
+            codecs: self.codecs.clone(),
+            srtp: false,
+            srtp_key: String::new(),
+        }
+    }
 }
 
 /// Draws the callee of `call` (dialling `to`).
@@ -178,6 +221,7 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             code: p.code(),
             answer_after: p.answer_after.draw(&mut rng),
             hold: p.hold.draw(&mut rng),
+            codecs: p.codecs.clone(),
         },
         // No profile at all: answer at once and stay the default hold.
         None => Callee {
@@ -185,6 +229,7 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             code: 200,
             answer_after: Duration::ZERO,
             hold: Duration::from_secs(30),
+            codecs: None,
         },
     }
 }
@@ -267,5 +312,24 @@ mod tests {
             "c.answer_after",
         );
         bad(r#"p = [{ outcome = "busy", code = 200 }]"#, "c.code");
+        bad(r#"p = [{ codecs = [] }]"#, "c.codecs");
+        bad(r#"p = [{ codecs = ["PCMA", "AMR"] }]"#, "c.codecs[1]");
+    }
+
+    #[test]
+    fn codecs_are_drawn_with_the_profile_and_default_to_all() {
+        let callees = profiles(r#"p = [{ codecs = ["pcma", "G729"] }]"#);
+        assert_eq!(callees[0].validate("c"), Ok(()));
+        let c = draw(1, "out-1", "+1", &callees, &[]);
+        assert_eq!(
+            c.capabilities().codecs,
+            Some(vec!["pcma".into(), "G729".into()])
+        );
+        let all = draw(1, "out-1", "+1", &profiles("p = [{}]"), &[]);
+        assert_eq!(all.capabilities().codecs, None);
+        // Naming codecs draws nothing more: the rest of the callee is the
+        // same as without them.
+        let plain = draw(1, "out-1", "+1", &profiles("p = [{}]"), &[]);
+        assert_eq!((c.answer_after, c.hold), (plain.answer_after, plain.hold));
     }
 }

@@ -1,13 +1,31 @@
 //! The carrier's callees: outbound calls from the platform, answered (or
 //! not) as each call's drawn profile says.
+//!
+//! A callee whose profile names its `codecs` first reads the INVITE's
+//! offer (RFC 3264): its SDP body, or, for an INVITE that offers media
+//! only by header (the user agent sends no bodies yet; see
+//! [`sip_glue`]), the default offer [`sdp::DEFAULT_OFFER_CODECS`]. With
+//! no codec in common ([`sdp::answer`] fails) it rejects the call at once
+//! with 488 Not Acceptable Here, before ringing, and records
+//! `callee.outcome` `unreachable` with code 488 (the vocabulary has no
+//! "not acceptable" outcome; `unreachable` is the row of `honest_status`
+//! whose leg code is the carrier's own). RFC 3261 section 20.43 wants a
+//! `Warning: 304 <host> "Media type not available"` on that 488
+//! ([`sdp::warning_media_unavailable`]); [`IncomingCall::reject`] takes
+//! no headers yet, so the 488 goes without it.
 
 use super::callee::{self, Behaviour};
 use super::Carrier;
 use crate::history::event::CalleeOutcome;
 use crate::history::{emit, Event};
-use crate::nodes::sip_glue;
+use crate::nodes::{sdp, sip_glue};
 use crate::sim::time::sleep;
+use crate::sip::codec::Message;
 use crate::sip::ua::{EndReason, IncomingCall};
+use std::net::{IpAddr, SocketAddr};
+
+/// 488 Not Acceptable Here: the offer has no codec the callee takes.
+pub const NOT_ACCEPTABLE: u16 = 488;
 
 impl Carrier {
     pub(super) async fn callee(&self, mut incoming: IncomingCall) {
@@ -22,6 +40,12 @@ impl Carrier {
                 code,
             })
         };
+        // A phone that cannot take any offered codec says so at once.
+        if unacceptable_offer(&callee, incoming.invite()).is_some() {
+            outcome(CalleeOutcome::Unreachable, NOT_ACCEPTABLE);
+            incoming.reject(NOT_ACCEPTABLE);
+            return;
+        }
         // Everyone but an unreachable number rings first.
         if callee.behaviour != Behaviour::Unreachable {
             incoming.ring();
@@ -72,6 +96,25 @@ impl Carrier {
     }
 }
 
+/// The offer `invite` makes: its SDP body, else the default offer at the
+/// address it announces (by header) or, announcing none, at 0.0.0.0:0.
+fn offer(invite: &Message) -> sdp::Sdp {
+    let body = String::from_utf8_lossy(invite.body());
+    sdp::Sdp::parse(&body).unwrap_or_else(|_| {
+        let at = sip_glue::offered_media(invite)
+            .unwrap_or(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
+        sdp::Sdp::offer(at, sdp::DEFAULT_OFFER_CODECS, sdp::Proto::RtpAvp, "")
+    })
+}
+
+/// Why `callee` cannot take `invite`'s offer, or `None` when it can (a
+/// callee that takes every codec takes every offer, unread).
+fn unacceptable_offer(callee: &callee::Callee, invite: &Message) -> Option<sdp::NotAcceptable> {
+    callee.codecs.as_ref()?;
+    let here = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 1);
+    sdp::answer(&offer(invite), &callee.capabilities(), here).err()
+}
+
 /// The user part of a Request-URI (`sip:+15550000001@carrier` gives
 /// `+15550000001`).
 fn dialled_number(uri: &str) -> String {
@@ -87,6 +130,61 @@ fn dialled_number(uri: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::nodes::carrier::callee::{Behaviour, Callee};
+    use std::time::Duration;
+
+    fn invite(body: &str) -> Message {
+        let raw = format!(
+            "INVITE sip:+1@carrier SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 192.168.0.2:5060;branch=z9hG4bK-1\r\n\
+            Max-Forwards: 70\r\n\
+            From: <sip:sip-1@192.168.0.2>;tag=a\r\n\
+            To: <sip:+1@carrier>\r\n\
+            Call-ID: c1\r\n\
+            CSeq: 1 INVITE\r\n\
+            Contact: <sip:sip-1@192.168.0.2:5060>\r\n\
+            X-Callsim-Media: 192.168.0.2:10000\r\n\
+            {}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() {
+                String::new()
+            } else {
+                "Content-Type: application/sdp\r\n".to_string()
+            },
+            body.len()
+        );
+        crate::sip::parse(raw.as_bytes()).expect("valid INVITE")
+    }
+
+    fn callee(codecs: Option<&[&str]>) -> Callee {
+        Callee {
+            behaviour: Behaviour::Answer,
+            code: 200,
+            answer_after: Duration::ZERO,
+            hold: Duration::ZERO,
+            codecs: codecs.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_callee_with_no_codec_in_common_finds_the_offer_unacceptable() {
+        let addr = "192.168.0.2:10000".parse().expect("addr");
+        let pcma_opus = sdp::Sdp::offer(addr, &["PCMA", "opus"], sdp::Proto::RtpAvp, "");
+        let with_body = invite(&pcma_opus.to_string());
+        assert_eq!(offer(&with_body), pcma_opus);
+        assert!(unacceptable_offer(&callee(None), &with_body).is_none());
+        assert!(unacceptable_offer(&callee(Some(&["opus"])), &with_body).is_none());
+        let e = unacceptable_offer(&callee(Some(&["G729", "PCMU"])), &with_body)
+            .expect("nothing in common");
+        assert!(e.0.contains("offered PCMA opus"), "{e}");
+        // A header-only INVITE offers the default codecs (PCMU).
+        let header_only = invite("");
+        assert_eq!(sip_glue::offered_media(&header_only), Some(addr));
+        assert_eq!(offer(&header_only).media[0].codec_names(), ["PCMU"]);
+        assert!(unacceptable_offer(&callee(Some(&["PCMU"])), &header_only).is_none());
+        assert!(unacceptable_offer(&callee(Some(&["G722"])), &header_only).is_some());
+    }
+
     #[test]
     fn dialled_numbers() {
         assert_eq!(super::dialled_number("sip:+1555@carrier"), "+1555");
