@@ -69,6 +69,7 @@ fn call_request(call: &str, ringing_timeout: Duration) -> CallRequest {
         uri: format!("sip:bob@{}:{SIP_PORT}", bob_addr().ip()),
         ringing_timeout,
         extra_headers: Vec::new(),
+        sdp: None,
     }
 }
 

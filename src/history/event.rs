@@ -291,6 +291,9 @@ pub struct SipFields<'a> {
     /// The other host.
     pub peer: &'a str,
     pub retransmission: bool,
+    /// The message's SDP body (Content-Type `application/sdp`), recorded as the
+    /// field `sdp`; absent from the event when the message carries none.
+    pub sdp: Option<&'a str>,
 }
 
 /// The target every history event uses; the recorder keeps only these.
@@ -327,12 +330,22 @@ pub fn emit(event: Event<'_>) {
             deadline_ms,
             outcome,
         } => info!(target: "callsim", kind = "rpc.response", call, method, deadline_ms, outcome),
-        Event::SipSend(f) => {
-            info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
-        }
-        Event::SipRecv(f) => {
-            info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
-        }
+        Event::SipSend(f) => match f.sdp {
+            None => {
+                info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
+            }
+            Some(sdp) => {
+                info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, sdp)
+            }
+        },
+        Event::SipRecv(f) => match f.sdp {
+            None => {
+                info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
+            }
+            Some(sdp) => {
+                info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, sdp)
+            }
+        },
         Event::CalleeOutcome {
             call,
             outcome,

@@ -1,35 +1,36 @@
 //! The one place where the nodes meet the SIP user agent's call API
 //! ([`crate::sip::ua`]) for what a call carries besides signalling: its
-//! media addresses.
-//!
-//! The ideal is an SDP offer in the INVITE's body and an answer in the
-//! 200's body ([`crate::nodes::sdp`]). The user agent does not carry bodies
-//! yet (its `CallRequest` has no body, `answer` sends none, and an
-//! `ActiveCall` does not expose the 200), so, until it does:
-//! - the offer is the header `X-Callsim-Media: <ip>:<port>` on the INVITE
-//!   ([`MEDIA_HEADER`]); a relay that anchors media (an SBC) rewrites it to
-//!   its own address, as it would rewrite SDP. An INVITE that does carry
-//!   an SDP body is read from the body first.
-//! - the answer is learned by symmetric media (latching, as SBCs and
-//!   "comedia" endpoints do): the answerer sends to the offered address at
-//!   once, and the offerer sends back to wherever that call's media comes
-//!   from ([`crate::nodes::media_stream::MediaEndpoint::latch`]).
-//!
-//! When the user agent gains bodies, only this module changes.
+//! media, as RFC 3264 offers and answers in SDP bodies
+//! ([`crate::sip::sdp`]).
+//! - The INVITE carries the offer: [`call_request`] (the default codec
+//!   list over `RTP/AVP`, at the caller's media address).
+//! - The 200 carries the answer: [`answer_sdp`], from the offer and what
+//!   the answerer can take; an offer it can take nothing of is
+//!   [`sdp::NotAcceptable`] (the node answers 488).
+//! - Media endpoints come from the SDP ([`offered_media`]), which a relay
+//!   that anchors media (an SBC) rewrites to its own address. Media still
+//!   latches symmetrically as well (the offerer sends back to wherever the
+//!   call's media comes from, as SBCs and "comedia" endpoints do,
+//!   [`crate::nodes::media_stream::MediaEndpoint::latch`]).
+//! - Until a release drops it, an INVITE without SDP may still offer by
+//!   the header `X-Callsim-Media: <ip>:<port>` ([`MEDIA_HEADER`]); no node
+//!   of this platform sends it any more.
 //!
 //! It also starts the user agent of a node that ends calls (the carrier,
 //! the SIP service): [`start_ua`].
 
 use crate::net::UdpEndpoint;
-use crate::nodes::{ports, sdp};
+use crate::nodes::ports;
 use crate::sim::NodeCtx;
 use crate::sip::codec::Message;
+use crate::sip::sdp;
 use crate::sip::ua::{CallRequest, IncomingCalls, SipUa, UaConfig};
 use crate::sip::SipTimers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The INVITE header that carries the offered media address.
+/// The INVITE header that carried the offered media address before SDP
+/// bodies; read, never sent.
 pub const MEDIA_HEADER: &str = "X-Callsim-Media";
 
 /// Binds the host's SIP port and starts its user agent there, with
@@ -48,7 +49,7 @@ pub async fn start_ua(ctx: &NodeCtx, timers: SipTimers) -> std::io::Result<(SipU
 }
 
 /// An INVITE request for `call` to `target` (the next hop), offering media
-/// at `media`.
+/// at `media` in its SDP body.
 pub fn call_request(
     call: &str,
     target: SocketAddr,
@@ -61,8 +62,23 @@ pub fn call_request(
         target,
         uri,
         ringing_timeout,
-        extra_headers: vec![(MEDIA_HEADER.to_string(), media.to_string())],
+        extra_headers: Vec::new(),
+        sdp: Some(sdp::body(media)),
     }
+}
+
+/// The SDP answer to `invite`'s offer from an answerer at `media` that
+/// can take `caps`: `Ok(None)` when the INVITE carries no SDP offer (the
+/// 200 then carries none), `Err` when no offered stream is acceptable.
+pub fn answer_sdp(
+    invite: &Message,
+    caps: &sdp::Capabilities,
+    media: SocketAddr,
+) -> Result<Option<String>, sdp::NotAcceptable> {
+    let Some(offer) = invite.sdp_body().and_then(|b| sdp::Sdp::parse(b).ok()) else {
+        return Ok(None);
+    };
+    sdp::answer(&offer, caps, media).map(|answer| Some(answer.to_string()))
 }
 
 /// The media address an INVITE offers: its SDP body's, else its

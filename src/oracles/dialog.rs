@@ -431,6 +431,7 @@ mod tests {
                 cseq,
                 peer: a,
                 retransmission: false,
+                sdp: None,
             }),
         );
     }
@@ -454,6 +455,7 @@ mod tests {
                 cseq,
                 peer: b,
                 retransmission: false,
+                sdp: None,
             }),
         );
     }

@@ -148,14 +148,15 @@ type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 
 /// Oracles that are on unless switched off by name (`name = false`).
-/// `dialogs_agree` joined them in wave 2 (README, "Contract additions");
-/// `ack_received` stays opt-in while the user agent drops retransmitted
-/// 2xx after hanging up (see [`dialog`]).
-pub const DEFAULT_ORACLES: [&str; 4] = [
+/// `dialogs_agree`, `ack_received` and `offer_answer` joined them in wave 2
+/// (README, "Contract additions").
+pub const DEFAULT_ORACLES: [&str; 6] = [
     "every_call_terminates",
     "honest_status",
     "sip_conformance",
     "dialogs_agree",
+    "ack_received",
+    "offer_answer",
 ];
 
 /// One entry of the registry.
@@ -197,7 +198,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 12] = [
+pub const REGISTRY: [OracleDef; 13] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -242,6 +243,13 @@ pub const REGISTRY: [OracleDef; 12] = [
         excuse_stranded: false,
         validate: |v, f| params::<dialog::AgreeParams>(v, f)?.validate(f),
         check: |v, h, c| dialog::check_dialogs_agree(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: offer_answer::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<offer_answer::Params>(v, f)?.validate(f),
+        check: |_, h, _| offer_answer::check(h),
     },
     OracleDef {
         name: availability::INBOUND,
@@ -529,11 +537,13 @@ mod tests {
         assert_eq!(
             names,
             [
+                "ack_received",
                 "dialogs_agree",
                 "every_call_terminates",
                 "honest_status",
+                "offer_answer",
                 "ringing_timeout_respected",
-                "sip_conformance"
+                "sip_conformance",
             ]
         );
         let s = scenario("honest_status = false").expect("valid");
@@ -586,7 +596,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");
@@ -618,6 +628,7 @@ mod tests {
                 cseq: "1 INVITE",
                 peer: "carrier",
                 retransmission: false,
+                sdp: None,
             }),
         );
         s.at(

@@ -1,17 +1,11 @@
-//! `offer_answer` (written, not yet in the registry): every answered
-//! INVITE that carried an SDP offer gets an RFC 3264 answer to it, at both
-//! ends, judged by [`crate::sip::sdp::check_answer`].
+//! `offer_answer` (on by default): every answered INVITE that carried an
+//! SDP offer gets an RFC 3264 answer to it, at both ends, judged by
+//! [`crate::sip::sdp::check_answer`].
 //!
-//! It needs the SDP in the history, which no event carries yet: the user
-//! agent sends no bodies (`nodes::sip_glue`), and `sip.send` / `sip.recv`
-//! have no field for one. The history addition it is written against is
-//! one optional field on those two events, [`SDP_FIELD`] (`sdp`): the
-//! message's body, as sent or received, when its Content-Type is
-//! `application/sdp` (absent otherwise). Once the user agent's driver
-//! emits it, registering this oracle is one `OracleDef` in
-//! `oracles::REGISTRY` (`check`, no parameters). Until then it would judge
-//! nothing in a real run, so it is not registered: an oracle that cannot
-//! fire would read as a property that holds.
+//! It reads the optional field [`SDP_FIELD`] (`sdp`) of `sip.send` and
+//! `sip.recv`: the message's body, as sent or received, when its
+//! Content-Type is `application/sdp` (absent otherwise). The user agent's
+//! INVITEs carry offers and its 200s answers (`nodes::sip_glue`).
 //!
 //! Rules, for each Call-ID, with [`super::sip`]'s notion of a relay:
 //! 1. At the UAS (the host that made the 2xx to an INVITE it received and
@@ -29,7 +23,20 @@
 use super::sip::{by_call_id, relayed_from, relayed_on, Msg};
 use super::{OracleKind, Violation};
 use crate::history::History;
+use crate::sim::FieldError;
 use crate::sip::sdp::{check_answer, Sdp};
+use serde::Deserialize;
+
+/// `offer_answer = {}`: no parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+impl Params {
+    pub fn validate(&self, _field: &str) -> Result<(), FieldError> {
+        Ok(())
+    }
+}
 
 pub const NAME: &str = "offer_answer";
 

@@ -184,6 +184,7 @@ mod tests {
             cseq,
             peer: "sip-1",
             retransmission: false,
+            sdp: None,
         };
         let mut s = Script::new();
         s.outbound_start(0, "out-1", Mode::Sync, RT);

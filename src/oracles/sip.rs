@@ -373,6 +373,7 @@ mod tests {
             cseq,
             peer: b,
             retransmission: false,
+            sdp: None,
         };
         s.at(t, a, Event::SipSend(f.clone()));
         s.at(t + 1, b, Event::SipRecv(SipFields { peer: a, ..f }));

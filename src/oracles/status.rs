@@ -294,6 +294,7 @@ mod tests {
                     "carrier"
                 },
                 retransmission: false,
+                sdp: None,
             };
             s.at(
                 t,
@@ -360,6 +361,7 @@ mod tests {
             cseq: "1 INVITE",
             peer: "sip-1",
             retransmission: false,
+            sdp: None,
         };
         s.at(10, "carrier", Event::SipRecv(sip("INVITE")));
         s.callee_outcome(30_000, "out-1", CalleeOutcome::Answered, 200);

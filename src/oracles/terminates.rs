@@ -165,6 +165,7 @@ mod tests {
             cseq,
             peer: "sip-1",
             retransmission: false,
+            sdp: None,
         }
     }
 

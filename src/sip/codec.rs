@@ -216,6 +216,17 @@ impl Message {
         &self.p.body
     }
 
+    /// The body as SDP text: when the Content-Type is `application/sdp` (parameters
+    /// aside) and the body is non-empty UTF-8.
+    pub fn sdp_body(&self) -> Option<&str> {
+        let content_type = self.header("Content-Type")?;
+        let media_type = content_type.split(';').next()?.trim();
+        if !media_type.eq_ignore_ascii_case("application/sdp") || self.p.body.is_empty() {
+            return None;
+        }
+        std::str::from_utf8(&self.p.body).ok()
+    }
+
     /// The message's bytes: as received, or as built.
     pub fn as_bytes(&self) -> &[u8] {
         &self.p.wire

@@ -19,6 +19,7 @@ use callsim::report::Report;
 use callsim::scenario::{HostSpec, NodesConfig, Scenario};
 use callsim::sim::Control;
 use callsim::sim::NodeCtx;
+use callsim::sip::sdp;
 use callsim::sip::ua::{CallOutcome, CallRequest, SipUa, UaConfig};
 use callsim::sip::SipTimers;
 use std::cell::RefCell;
@@ -32,7 +33,6 @@ use tracing_subscriber::layer::SubscriberExt;
 
 pub const SIP_PORT: u16 = 5060;
 pub const MEDIA_PORT: u16 = 10000;
-pub const MEDIA_HEADER: &str = "X-Callsim-Media";
 
 /// What the caller saw of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,18 +310,22 @@ async fn answerer(
 ) -> turmoil::Result {
     let socket = UdpEndpoint::bind(&ctx, SIP_PORT).await?;
     let media = Media::bind(&ctx).await;
+    let my_media = media.socket.local_addr();
     let (_ua, mut incoming) = SipUa::start(socket, ua_config(&ctx.name), ctx.rng("ua"));
     while let Some(call) = incoming.next().await {
         let (media, media_seen, after) = (media.clone(), media_seen.clone(), answer.after);
         callsim::sim::spawn(async move {
             let id = call.call().to_string();
-            let offer: Option<SocketAddr> = call
+            let offer: Option<SocketAddr> = call.invite().sdp_body().and_then(sdp::media_addr);
+            let answer = call
                 .invite()
-                .header(MEDIA_HEADER)
-                .and_then(|v| v.trim().parse().ok());
+                .sdp_body()
+                .and_then(|b| sdp::Sdp::parse(b).ok())
+                .and_then(|o| sdp::answer(&o, &sdp::Capabilities::default(), my_media).ok())
+                .map(|a| a.to_string());
             call.ring();
             tokio::time::sleep(after).await;
-            let Ok(mut active) = call.answer().await else {
+            let Ok(mut active) = call.answer_with(answer).await else {
                 return;
             };
             let stop = Rc::new(std::cell::Cell::new(false));
@@ -350,7 +354,8 @@ async fn caller(ctx: NodeCtx, calls: Calls, seen: Rc<RefCell<Vec<CallSeen>>>) ->
             target,
             uri: format!("sip:+1555{n:04}@{target_host}"),
             ringing_timeout: calls.ringing_timeout,
-            extra_headers: vec![(MEDIA_HEADER.to_string(), my_media.to_string())],
+            extra_headers: Vec::new(),
+            sdp: Some(sdp::body(my_media)),
         };
         let (ua, media, seen, talk) = (ua.clone(), media.clone(), seen.clone(), calls.talk);
         tasks.push(callsim::sim::spawn(async move {

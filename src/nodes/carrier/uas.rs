@@ -43,7 +43,10 @@ impl Carrier {
         // A phone that cannot take any offered codec says so at once.
         if unacceptable_offer(&callee, incoming.invite()).is_some() {
             outcome(CalleeOutcome::Unreachable, NOT_ACCEPTABLE);
-            incoming.reject(NOT_ACCEPTABLE);
+            incoming.reject_with(
+                NOT_ACCEPTABLE,
+                vec![sdp::warning_media_unavailable("carrier")],
+            );
             return;
         }
         // Everyone but an unreachable number rings first.
@@ -75,7 +78,14 @@ impl Carrier {
             return;
         }
         let peer = sip_glue::offered_media(incoming.invite());
-        let mut active = match incoming.answer().await {
+        // The offer was acceptable (checked above), so the answer is built.
+        let answer = sip_glue::answer_sdp(
+            incoming.invite(),
+            &callee.capabilities(),
+            self.media.local_addr(),
+        )
+        .unwrap_or_default();
+        let mut active = match incoming.answer_with(answer).await {
             Ok(active) => active,
             // The CANCEL crossed our 200, or the ACK never came.
             Err(_) => {

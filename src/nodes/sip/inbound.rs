@@ -8,6 +8,7 @@ use crate::nodes::methods::{self, Decision, Dispatch};
 use crate::nodes::sip_glue;
 use crate::rpc::ErrorCode;
 use crate::sim::time::now_ms;
+use crate::sip::sdp::{warning_media_unavailable, Capabilities};
 use crate::sip::ua::IncomingCall;
 
 impl Service {
@@ -52,7 +53,19 @@ impl Service {
             incoming.reject(code);
             return;
         }
-        let Ok(active) = incoming.answer().await else {
+        let answer = match sip_glue::answer_sdp(
+            incoming.invite(),
+            &Capabilities::default(),
+            self.media.local_addr(),
+        ) {
+            Ok(answer) => answer,
+            Err(_) => {
+                // RFC 3261 section 13.3.1.3: no offered stream it can take.
+                incoming.reject_with(488, vec![warning_media_unavailable(&self.ctx.name)]);
+                return;
+            }
+        };
+        let Ok(active) = incoming.answer_with(answer).await else {
             // Cancelled at the last moment, or never acknowledged.
             return;
         };

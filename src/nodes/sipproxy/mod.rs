@@ -108,6 +108,7 @@ pub async fn send_raw(socket: &UdpEndpoint, answer: &RawResponse, to: SocketAddr
         cseq: &answer.cseq,
         peer: &peer,
         retransmission: false,
+        sdp: None,
     }));
     let _ = socket.send_to(&answer.bytes, to).await;
 }
@@ -135,6 +136,7 @@ fn with_fields(
         cseq: &cseq,
         peer: &peer,
         retransmission,
+        sdp: message.sdp_body(),
     });
 }
 

@@ -174,6 +174,7 @@ fn sip_fields<'a>(
         cseq,
         peer,
         retransmission,
+        sdp: message.sdp_body(),
     }
 }
 
@@ -299,6 +300,7 @@ impl Driver {
                         cseq: &raw.cseq,
                         peer: &peer,
                         retransmission: false,
+                        sdp: None,
                     }));
                     &raw.bytes[..]
                 }
@@ -452,8 +454,13 @@ impl Driver {
                 events,
             } => self.place_call(id, request, events),
             Command::Cancel { id } => self.cancel_outgoing(id, CancelReason::User),
-            Command::Respond { id, code } => self.respond_incoming(id, code),
-            Command::Answer { id, reply } => self.answer_incoming(id, reply),
+            Command::Respond {
+                id,
+                code,
+                extra,
+                sdp,
+            } => self.respond_incoming(id, code, extra, sdp),
+            Command::Answer { id, reply, sdp } => self.answer_incoming(id, reply, sdp),
             Command::Hangup { dialog, reply } => self.hangup(&dialog, Some(reply)),
         }
     }

@@ -67,6 +67,8 @@ pub struct CallRequest {
     pub ringing_timeout: Duration,
     /// More headers for the INVITE, such as a caller id.
     pub extra_headers: Vec<(String, String)>,
+    /// The SDP offer the INVITE carries (`application/sdp`), if any.
+    pub sdp: Option<String>,
 }
 
 /// How an outgoing call ended up.
@@ -157,10 +159,16 @@ pub(crate) enum Command {
     Respond {
         id: u64,
         code: u16,
+        /// More headers (a Warning with a 488).
+        extra: Vec<(String, String)>,
+        /// An SDP body (a 183 with early media).
+        sdp: Option<String>,
     },
     Answer {
         id: u64,
         reply: oneshot::Sender<Result<ActiveCall, AnswerError>>,
+        /// The SDP answer the 200 carries.
+        sdp: Option<String>,
     },
     Hangup {
         dialog: DialogId,
@@ -298,6 +306,8 @@ impl Drop for IncomingCall {
             let _ = self.commands.send(Command::Respond {
                 id: self.id,
                 code: 480,
+                extra: Vec::new(),
+                sdp: None,
             });
         }
     }
@@ -324,16 +334,46 @@ impl IncomingCall {
             (101..200).contains(&code),
             "provisional responses are 101-199"
         );
-        let _ = self.commands.send(Command::Respond { id: self.id, code });
+        let _ = self.commands.send(Command::Respond {
+            id: self.id,
+            code,
+            extra: Vec::new(),
+            sdp: None,
+        });
+    }
+
+    /// Sends a provisional response carrying `sdp` (183 Session Progress with early
+    /// media: RFC 3261 section 13.2.1, RFC 3264's answer in a reliable-enough 1xx).
+    pub fn early_media(&self, code: u16, sdp: String) {
+        assert!(
+            (101..200).contains(&code),
+            "provisional responses are 101-199"
+        );
+        let _ = self.commands.send(Command::Respond {
+            id: self.id,
+            code,
+            extra: Vec::new(),
+            sdp: Some(sdp),
+        });
     }
 
     /// Sends 200 OK and waits for the ACK (the 200 is retransmitted until it comes).
-    pub async fn answer(mut self) -> Result<ActiveCall, AnswerError> {
+    pub async fn answer(self) -> Result<ActiveCall, AnswerError> {
+        self.answer_with(None).await
+    }
+
+    /// [`IncomingCall::answer`] with `sdp` as the 200's body: the RFC 3264 answer to
+    /// the INVITE's offer.
+    pub async fn answer_with(mut self, sdp: Option<String>) -> Result<ActiveCall, AnswerError> {
         self.finished = true;
         let (reply, answer) = oneshot::channel();
         if self
             .commands
-            .send(Command::Answer { id: self.id, reply })
+            .send(Command::Answer {
+                id: self.id,
+                reply,
+                sdp,
+            })
             .is_err()
         {
             return Err(AnswerError::Stopped);
@@ -342,10 +382,21 @@ impl IncomingCall {
     }
 
     /// Sends a final response 300-699 (486 busy, 603 decline, 480, ...).
-    pub fn reject(mut self, code: u16) {
+    pub fn reject(self, code: u16) {
+        self.reject_with(code, Vec::new());
+    }
+
+    /// [`IncomingCall::reject`] with more headers (a 488's `Warning`, a 503's
+    /// `Retry-After`).
+    pub fn reject_with(mut self, code: u16, extra: Vec<(String, String)>) {
         assert!((300..700).contains(&code), "rejections are 300-699");
         self.finished = true;
-        let _ = self.commands.send(Command::Respond { id: self.id, code });
+        let _ = self.commands.send(Command::Respond {
+            id: self.id,
+            code,
+            extra,
+            sdp: None,
+        });
     }
 
     /// Whether the caller has cancelled.
@@ -373,11 +424,19 @@ pub struct ActiveCall {
     dialog: DialogId,
     commands: mpsc::UnboundedSender<Command>,
     status: watch::Receiver<DialogStatus>,
+    /// The peer's SDP from the 2xx (the answer to our offer), for a call we placed.
+    remote_sdp: Option<String>,
 }
 
 impl ActiveCall {
     pub fn call(&self) -> &str {
         &self.call
+    }
+
+    /// The SDP answer the callee's 2xx carried, for a call we placed; `None` for one
+    /// we answered (its offer is in the INVITE) or a 2xx without SDP.
+    pub fn remote_sdp(&self) -> Option<&str> {
+        self.remote_sdp.as_deref()
     }
 
     pub fn dialog(&self) -> &DialogId {

@@ -55,8 +55,12 @@ impl Driver {
             routes: Vec::new(),
             callsim_call: request.call.clone(),
             extra_headers: request.extra_headers.clone(),
-            content_type: None,
-            body: Vec::new(),
+            content_type: request.sdp.as_ref().map(|_| "application/sdp".to_string()),
+            body: request
+                .sdp
+                .clone()
+                .map(String::into_bytes)
+                .unwrap_or_default(),
         };
         // A URI that cannot be built is the node's configuration error; the call fails
         // without a message on the wire.
@@ -226,6 +230,7 @@ impl Driver {
             dialog: id,
             commands: self.commands.clone(),
             status: status_rx,
+            remote_sdp: response.sdp_body().map(str::to_string),
         })
     }
 

@@ -22,6 +22,14 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 /// The one body type the user agent takes and sends (RFC 3264 offers and answers).
 const SDP: &str = "application/sdp";
 
+/// Puts `sdp`, if any, in a response as its `application/sdp` body.
+fn with_sdp(spec: &mut ResponseSpec, sdp: Option<String>) {
+    if let Some(sdp) = sdp {
+        spec.content_type = Some(SDP.to_string());
+        spec.body = sdp.into_bytes();
+    }
+}
+
 /// Whether a Content-Type value names `wanted` (type/subtype, case-insensitive,
 /// parameters aside).
 fn media_type_is(value: &str, wanted: &str) -> bool {
@@ -180,14 +188,22 @@ impl Driver {
     }
 
     /// A provisional or rejecting response from the node.
-    pub(super) fn respond_incoming(&mut self, id: u64, code: u16) {
+    pub(super) fn respond_incoming(
+        &mut self,
+        id: u64,
+        code: u16,
+        extra: Vec<(String, String)>,
+        sdp: Option<String>,
+    ) {
         let Some(incoming) = self.incoming.get(&id) else {
             return;
         };
         if incoming.final_sent || *incoming.status.borrow() != IncomingStatus::Pending {
             return;
         }
-        let spec = self.response_spec(incoming, code);
+        let mut spec = self.response_spec(incoming, code);
+        spec.extra_headers.extend(extra);
+        with_sdp(&mut spec, sdp);
         let Ok(response) = build_response(&incoming.invite, code, &spec) else {
             return;
         };
@@ -206,6 +222,7 @@ impl Driver {
         &mut self,
         id: u64,
         reply: oneshot::Sender<Result<ActiveCall, AnswerError>>,
+        sdp: Option<String>,
     ) {
         let Some(incoming) = self.incoming.get(&id) else {
             let _ = reply.send(Err(AnswerError::Cancelled));
@@ -219,7 +236,8 @@ impl Driver {
             let _ = reply.send(Err(AnswerError::AlreadyFinal));
             return;
         }
-        let spec = self.response_spec(incoming, 200);
+        let mut spec = self.response_spec(incoming, 200);
+        with_sdp(&mut spec, sdp);
         let Ok(ok) = build_response(&incoming.invite, 200, &spec) else {
             let _ = reply.send(Err(AnswerError::Stopped));
             return;
@@ -278,6 +296,7 @@ impl Driver {
             dialog: dialog_id,
             commands: self.commands.clone(),
             status: entry.status.subscribe(),
+            remote_sdp: None,
         };
         let _ = reply.send(Ok(active));
     }
