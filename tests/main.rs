@@ -36,6 +36,7 @@ mod props_outbound;
 mod props_ringing;
 mod props_sip;
 mod sbc;
+mod sbc_cancel;
 mod scenario_errors;
 mod sip_codec;
 mod sip_codec_props;

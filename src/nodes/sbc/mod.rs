@@ -15,7 +15,11 @@
 //!   (480) upstream;
 //! - a 503 from the next hop: another next hop when allowed, else the 503;
 //! - no usable next hop: 503;
-//! - the caller's CANCEL: 200, then 487 upstream (and CANCEL downstream);
+//! - the caller's CANCEL: 200, CANCEL downstream, and the next hop's final
+//!   answer (normally 487) upstream; a 487 made here only when the next hop
+//!   never answers;
+//! - a 2xx after the caller already had its final answer: ACK and BYE on
+//!   the downstream leg, never relayed (one final answer per INVITE);
 //! - admission on the pod's workers (`pool`, `invite_cpu`), which carry the
 //!   host's fault settings: a rate limit answers its code (429), a gray or
 //!   saturated pod 503;

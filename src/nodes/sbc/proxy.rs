@@ -18,8 +18,15 @@
 //!    (the anchor learns the downstream media address); a final failure is
 //!    ACKed downstream and goes upstream, retransmitted on timer G until
 //!    the caller's ACK;
-//! 6. the caller's CANCEL gets 200 and the INVITE 487; the next hop gets a
-//!    CANCEL once it has answered anything.
+//! 6. the caller's CANCEL gets 200; the next hop gets a CANCEL once it has
+//!    answered anything, and its final answer (normally 487) is the one
+//!    relayed upstream. The SBC makes the 487 itself only when nothing
+//!    went downstream yet or the hop never answers (silent, or no final
+//!    within timer B);
+//! 7. each INVITE gets exactly one final answer upstream: a 2xx that
+//!    arrives after it (it crossed the CANCEL, or came after Timer C's 408
+//!    or the timeout code) is not relayed but ACKed, and the SBC sends BYE
+//!    on the leg it came from.
 //!
 //! Every other request and response (the 2xx ACK, BYE, their answers) is
 //! forwarded statelessly, by Route and Request-URI for requests and by Via
@@ -39,11 +46,86 @@ use crate::sim::NodeCtx;
 
 use crate::sim::control::GrayMode;
 use crate::sim::ControlHandle;
-use crate::sip::codec::{build_ack_for_non_2xx, build_cancel, error_response_for};
-use crate::sip::{parse, Message, Method};
+use crate::sip::codec::{
+    build_ack_for_non_2xx, build_cancel, build_request, error_response_for, format_name_addr,
+    AddrSpec, BuildError, RequestSpec, ViaSpec,
+};
+use crate::sip::dialog::MAX_FORWARDS;
+use crate::sip::{parse, Message, Method, NameAddr};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
+
+/// The dialog a 2xx made on a downstream leg, as the SBC sees it when it
+/// must end that leg itself: the INVITE it forwarded and the 2xx.
+struct DownstreamLeg {
+    /// The 2xx's Contact: the Request-URI of requests in the dialog.
+    target: String,
+    /// Record-Route entries added below this pod, nearest first (the
+    /// route set of the downstream leg, section 12.1.2).
+    routes: Vec<NameAddr>,
+    from: AddrSpec,
+    to: AddrSpec,
+    call_id: String,
+    call: String,
+}
+
+impl DownstreamLeg {
+    fn of(forwarded: &Message, response: &Message, me: SocketAddr) -> DownstreamLeg {
+        // A response lists Record-Route farthest hop first; the entries
+        // before this pod's own are the downstream leg's.
+        let mut routes: Vec<NameAddr> = response
+            .record_routes()
+            .iter()
+            .take_while(|r| !px::uri_is(&r.uri, me))
+            .cloned()
+            .collect();
+        routes.reverse();
+        DownstreamLeg {
+            target: response
+                .contacts()
+                .first()
+                .map(|c| c.uri.clone())
+                .or_else(|| forwarded.request_uri().map(str::to_string))
+                .unwrap_or_default(),
+            routes,
+            from: AddrSpec {
+                uri: forwarded.from().uri.clone(),
+                tag: forwarded.from_tag().map(str::to_string),
+            },
+            to: AddrSpec {
+                uri: response.to().uri.clone(),
+                tag: response.to_tag().map(str::to_string),
+            },
+            call_id: forwarded.call_id().to_string(),
+            call: forwarded.callsim_call().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Where a request in the dialog goes: its first route, else the target.
+    fn next_hop(&self) -> Option<SocketAddr> {
+        px::uri_addr(self.routes.first().map_or(&self.target, |r| &r.uri))
+    }
+
+    fn request(&self, method: Method, cseq: u32, via: ViaSpec) -> Result<Message, BuildError> {
+        build_request(&RequestSpec {
+            method,
+            uri: self.target.clone(),
+            via,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            call_id: self.call_id.clone(),
+            cseq,
+            max_forwards: MAX_FORWARDS,
+            contact: None,
+            routes: self.routes.iter().map(format_name_addr).collect(),
+            callsim_call: self.call.clone(),
+            extra_headers: Vec::new(),
+            content_type: None,
+            body: Vec::new(),
+        })
+    }
+}
 
 /// A next hop: its name and its SIP address.
 struct Hop {
@@ -62,6 +144,10 @@ struct Attempt {
     interval_ms: u64,
     /// Left for another hop or cancelled: no more retransmissions.
     abandoned: bool,
+    /// A 2xx of this attempt came after the caller had its final answer:
+    /// the SBC ACKed it and sent BYE on this leg (once; a retransmitted
+    /// 2xx is only ACKed again).
+    hung_up: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +195,9 @@ enum Tm {
     Proceeding { key: String },
     /// Timer G: retransmit the final failure upstream.
     Final { key: String },
+    /// A CANCELled INVITE still has no final response from downstream
+    /// after timer B (64*T1): the SBC answers 487 itself.
+    CancelWait { key: String },
     /// Drop the transaction's state.
     Forget { key: String },
 }
@@ -563,6 +652,7 @@ impl Sbc {
             responded: false,
             interval_ms: t1,
             abandoned: false,
+            hung_up: false,
         });
         let key = key.to_string();
         self.timers.push(
@@ -613,17 +703,23 @@ impl Sbc {
 
     fn on_non_2xx_ack(&mut self, ack: &Message) {
         let key = server_key(ack);
-        let t4 = self.config.timers.timer_i.as_millis() as u64;
         if let Some(invite) = self.invites.get_mut(&key) {
             if invite.phase == Phase::Completed {
-                // Absorb the ACK, stop timer G (it checks the phase),
-                // forget after timer I.
+                // Absorb the ACK and stop timer G (it checks the phase).
+                // The transaction stays until timer H from its final
+                // answer (not timer I): a 2xx that comes late from
+                // downstream must still find it, to be ACKed and hung up
+                // rather than relayed as a stray response.
                 invite.phase = Phase::Confirmed;
-                self.timers.push(now_ms() + t4, Tm::Forget { key });
             }
         }
     }
 
+    /// The caller's CANCEL (RFC 3261 sections 9.2 and 16.10): 200 at once;
+    /// the INVITE's final answer is the one the next hop gives to the
+    /// CANCEL it now gets (normally 487), relayed when it comes. Only an
+    /// INVITE not yet forwarded, or a next hop that never answers (silent,
+    /// or no final within timer B), gets a 487 made here.
     async fn on_cancel(&mut self, cancel: Message, from: SocketAddr) {
         let key = server_key(&cancel);
         if !self.invites.contains_key(&key) {
@@ -632,19 +728,34 @@ impl Sbc {
         }
         self.answer(&cancel, 200, from).await;
         let invite = self.invites.get_mut(&key).expect("present");
-        let invite_phase = invite.phase;
-        if !matches!(invite_phase, Phase::Admitting | Phase::Proceeding) {
+        if invite.cancelled || !matches!(invite.phase, Phase::Admitting | Phase::Proceeding) {
             return;
         }
         invite.cancelled = true;
-        let pending = invite.current().filter(|a| !a.abandoned).map(|a| {
-            a.abandoned = true;
-            (a.responded, a.request.clone(), a.hop)
-        });
-        if let Some((true, forwarded, hop)) = pending {
-            self.cancel_downstream(&forwarded, self.hops[hop].sip).await;
+        if invite.phase == Phase::Admitting {
+            // Nothing went downstream yet.
+            self.finish(&key, 487).await;
+            return;
         }
-        self.finish(&key, 487).await;
+        let pending = invite
+            .current()
+            .filter(|a| !a.abandoned)
+            .map(|a| (a.responded, a.request.clone(), a.hop));
+        match pending {
+            // A hop that has answered is CANCELled now; one that has not
+            // yet is CANCELled on its first provisional response (section
+            // 9.1), or given up on when it stays silent.
+            Some((true, forwarded, hop)) => {
+                self.cancel_downstream(&forwarded, self.hops[hop].sip).await
+            }
+            Some((false, _, _)) => {}
+            None => {
+                self.finish(&key, 487).await;
+                return;
+            }
+        }
+        let wait = self.config.timers.timer_b.as_millis() as u64;
+        self.timers.push(now_ms() + wait, Tm::CancelWait { key });
     }
 
     /// Sends a CANCEL of `forwarded` (an INVITE sent downstream) to `to`.
@@ -703,6 +814,7 @@ impl Sbc {
         attempt.responded = true;
         let (hop, forwarded) = (attempt.hop, attempt.request.clone());
         let abandoned = attempt.abandoned;
+        let hung_up = attempt.hung_up;
         let hop_addr = self.hops[hop].sip;
 
         if code >= 300 {
@@ -719,27 +831,75 @@ impl Sbc {
                 },
             );
         }
-        if cancelled {
-            // The caller gave up: cancel a hop that answered late; a 2xx
-            // still reaches the caller, who hangs it up.
-            if code < 200 && first_response {
-                self.cancel_downstream(&forwarded, hop_addr).await;
+        let answered_upstream = matches!(phase, Phase::Completed | Phase::Confirmed);
+        if (200..300).contains(&code) {
+            if answered_upstream || hung_up {
+                // The caller already has its final answer (a 487, a 408, the
+                // timeout code): this 2xx must not follow it. The leg it
+                // came from is ended here instead.
+                self.hang_up_downstream(key, n, &response).await;
+            } else {
+                self.on_invite_2xx(key, &response, &call).await;
             }
-            if !(200..300).contains(&code) {
-                return;
-            }
+            return;
         }
+        if code < 200 && first_response && (cancelled || abandoned) {
+            // A hop that answers only now, for an INVITE the caller
+            // cancelled (or that the SBC gave up on): CANCEL it (section 9.1).
+            self.cancel_downstream(&forwarded, hop_addr).await;
+        }
+        let live = phase == Phase::Proceeding && n == current && !abandoned;
         match code {
-            100 => {}
-            101..=199 if phase == Phase::Proceeding && n == current => {
+            101..=199 if live && !cancelled => {
                 let media = self.anchor_media(&response, &call, Side::Down).await;
                 self.relay_up(key, &response, media, false).await;
             }
-            200..=299 => self.on_invite_2xx(key, &response, &call).await,
-            300..=699 if phase == Phase::Proceeding && n == current && !abandoned => {
-                self.on_invite_failure(key, n, code, &response).await
-            }
+            300..=699 if live => self.on_invite_failure(key, n, code, &response).await,
             _ => {}
+        }
+    }
+
+    /// A 2xx on attempt `n` after the caller had its final answer: ACK it
+    /// (every retransmission too) and, once, BYE the dialog it made on the
+    /// downstream leg, so that leg ends rather than waiting for an ACK
+    /// that will never come (RFC 3261 section 13.2.2.4 / 15: the answer to
+    /// a late 2xx is ACK then BYE).
+    async fn hang_up_downstream(&mut self, key: &str, n: usize, response: &Message) {
+        let invite = self.invites.get_mut(key).expect("present");
+        let call = invite.call.clone();
+        let attempt = &mut invite.attempts[n];
+        let first = !attempt.hung_up;
+        attempt.hung_up = true;
+        let forwarded = attempt.request.clone();
+        let hop_addr = self.hops[attempt.hop].sip;
+        let leg = DownstreamLeg::of(&forwarded, response, self.me);
+        let to = leg.next_hop().unwrap_or(hop_addr);
+        let branch = forwarded.branch().unwrap_or_default().to_string();
+        let ack = leg.request(Method::Ack, forwarded.cseq().seq, self.via(&branch, "ack"));
+        if let Ok(ack) = ack {
+            px::send(&self.sip, &ack, to, !first).await;
+        }
+        if !first {
+            return;
+        }
+        let bye = leg.request(
+            Method::Bye,
+            forwarded.cseq().seq.saturating_add(1),
+            self.via(&branch, "bye"),
+        );
+        if let Ok(bye) = bye {
+            px::send(&self.sip, &bye, to, false).await;
+        }
+        self.end_relay(&call).await;
+    }
+
+    /// This pod's Via for a request it makes on a downstream leg: a branch
+    /// derived from the INVITE's and `what`.
+    fn via(&self, invite_branch: &str, what: &str) -> ViaSpec {
+        ViaSpec {
+            host: self.me.ip().to_string(),
+            port: self.me.port(),
+            branch: px::derived_branch(&format!("{invite_branch}:{what}"), &self.name),
         }
     }
 
@@ -770,7 +930,7 @@ impl Sbc {
     /// for the next one while `attempts_max` allows; any other failure
     /// goes upstream.
     async fn on_invite_failure(&mut self, key: &str, n: usize, code: u16, response: &Message) {
-        let retry = code == 503 && self.may_retry(key);
+        let retry = code == 503 && !self.invites[key].cancelled && self.may_retry(key);
         if retry {
             self.invites.get_mut(key).expect("present").attempts[n].abandoned = true;
             self.start_attempt(key).await;
@@ -831,6 +991,7 @@ impl Sbc {
             Tm::NextHop { key, n } => self.on_silent_hop(&key, n).await,
             Tm::Proceeding { key } => self.on_proceeding_timeout(&key).await,
             Tm::Final { key } => self.retransmit_final(key, now).await,
+            Tm::CancelWait { key } => self.finish(&key, 487).await,
             Tm::Forget { key } => {
                 if self.invites.remove(&key).is_some() {
                     self.branches.retain(|_, (k, _)| *k != key);
@@ -866,7 +1027,11 @@ impl Sbc {
             return;
         }
         attempt.abandoned = true;
-        if self.may_retry(key) {
+        if invite.cancelled {
+            // Nothing to CANCEL (the hop never answered) and no reason to
+            // try another: the caller gave up.
+            self.finish(key, 487).await;
+        } else if self.may_retry(key) {
             self.start_attempt(key).await;
         } else {
             let code = self.config.timeout_code;
@@ -875,7 +1040,8 @@ impl Sbc {
     }
 
     /// Timer C: no final response in time; the current attempt is
-    /// cancelled and the caller gets 408.
+    /// cancelled and the caller gets 408 (487 when it had cancelled). A 2xx
+    /// that still comes is ACKed and hung up, not relayed.
     async fn on_proceeding_timeout(&mut self, key: &str) {
         let Some(invite) = self.invites.get_mut(key) else {
             return;
@@ -887,10 +1053,11 @@ impl Sbc {
             a.abandoned = true;
             (a.request.clone(), a.hop)
         });
+        let code = if invite.cancelled { 487 } else { 408 };
         if let Some((forwarded, hop)) = pending {
             self.cancel_downstream(&forwarded, self.hops[hop].sip).await;
         }
-        self.finish(key, 408).await;
+        self.finish(key, code).await;
     }
 
     /// Timer G: the final failure goes upstream again until the ACK, each
