@@ -37,6 +37,7 @@ mod props_ringing;
 mod props_sip;
 mod sbc;
 mod sbc_cancel;
+mod sbc_media;
 mod scenario_errors;
 mod sip_codec;
 mod sip_codec_props;

@@ -6,8 +6,9 @@
 //! An INVITE from upstream (RFC 3261 section 16, with the server and client
 //! transactions kept here in a compact form):
 //! 1. is admitted on the pod's workers (a refusal is its final answer);
-//! 2. gets 100 Trying, and its media anchored: the SDP now names the
-//!    anchor's media address;
+//! 2. gets 100 Trying, and its media anchored: a pair of anchor ports
+//!    opened for the leg (keyed by its SIP Call-ID), and the SDP now names
+//!    the port that faces downstream;
 //! 3. goes to a usable next hop (rendezvous order of its Call-ID, skipping
 //!    hops already tried), retargeted, with this pod's Via and
 //!    Record-Route, retransmitted on T1, 2*T1, ... until the hop answers;
@@ -30,9 +31,9 @@
 //!
 //! Every other request and response (the 2xx ACK, BYE, their answers) is
 //! forwarded statelessly, by Route and Request-URI for requests and by Via
-//! for responses; a BYE also ends the call's media relay.
+//! for responses; a BYE also ends its leg's media relay (by Call-ID).
 
-use super::relay::{self, Datagram, RelayTable, Side};
+use super::relay::{self, RelayTable, Side};
 use super::{MediaAnchor, SbcConfig};
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, PROBE_BRANCH_PREFIX};
@@ -52,7 +53,7 @@ use crate::sip::codec::{
 };
 use crate::sip::dialog::MAX_FORWARDS;
 use crate::sip::{parse, Message, Method, NameAddr};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
@@ -166,7 +167,6 @@ enum Phase {
 
 /// An INVITE server transaction and its client side.
 struct Invite {
-    call: String,
     /// The INVITE as received.
     request: Message,
     /// Where responses go (the top Via's address).
@@ -202,24 +202,94 @@ enum Tm {
     Forget { key: String },
 }
 
+/// Where one call leg's media is anchored: a pair of ports on a pod of
+/// the section, keyed by the leg's SIP Call-ID at the signalling pod.
+#[derive(Debug, Clone, Copy)]
+struct Anchoring {
+    /// Index of the anchoring pod in `pool_media`.
+    anchor: usize,
+    pair: u32,
+}
+
+/// Datagrams that arrived at anchor ports: (port, bytes, sender).
+type AnchorRx = mpsc::UnboundedReceiver<(u16, Vec<u8>, SocketAddr)>;
+
+/// This pod's bound anchor ports, each with a task that hands its
+/// datagrams to the event loop; dropping it stops the tasks (and so
+/// releases the sockets, for the next incarnation of the data plane).
+struct AnchorSockets {
+    sockets: BTreeMap<u16, UdpEndpoint>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tx: mpsc::UnboundedSender<(u16, Vec<u8>, SocketAddr)>,
+}
+
+impl Drop for AnchorSockets {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl AnchorSockets {
+    /// Binds the two ports of `pair`, if not yet bound. A port that cannot
+    /// be bound stays unbound: its media is lost, as on a real host.
+    async fn bind_pair(&mut self, ctx: &NodeCtx, pair: u32) {
+        for side in [Side::Up, Side::Down] {
+            let port = relay::anchor_port(pair, side);
+            if self.sockets.contains_key(&port) {
+                continue;
+            }
+            let Ok(socket) = UdpEndpoint::bind(ctx, port).await else {
+                continue;
+            };
+            let (receiver, tx) = (socket.clone(), self.tx.clone());
+            self.tasks.push(crate::sim::spawn(async move {
+                let mut buf = vec![0u8; MEDIA_DATAGRAM_MAX];
+                while let Ok((n, from)) = receiver.recv_from(&mut buf).await {
+                    if tx.send((port, buf[..n].to_vec(), from)).is_err() {
+                        return;
+                    }
+                }
+            }));
+            self.sockets.insert(port, socket);
+        }
+    }
+}
+
+/// Largest media or control datagram read.
+const MEDIA_DATAGRAM_MAX: usize = 512;
+
 struct Sbc {
+    ctx: NodeCtx,
     name: String,
     seed: u64,
     config: SbcConfig,
     control: ControlHandle,
     sip: UdpEndpoint,
+    /// The pod's media port: control datagrams from the signalling pods
+    /// of a pool.
     media: UdpEndpoint,
     me: SocketAddr,
-    my_media: SocketAddr,
     hops: Vec<Hop>,
-    /// Media addresses of the pods of this section (the anchor pool).
+    /// Media (control) addresses of the pods of this section (the anchor
+    /// pool), and this pod's index among them.
     pool_media: Vec<(String, SocketAddr)>,
+    my_index: usize,
     health: HealthChecker,
     timers: TimerQueue<Tm>,
     invites: BTreeMap<String, Invite>,
     /// Downstream branch -> (transaction key, attempt index).
     branches: BTreeMap<String, (String, usize)>,
+    /// The anchor ports this pod relays between.
     relays: RelayTable,
+    anchor_sockets: AnchorSockets,
+    /// The legs this pod signals, by SIP Call-ID, with the order they came
+    /// in (at most `relays_max`, the oldest forgotten first).
+    anchorings: BTreeMap<String, Anchoring>,
+    anchoring_order: VecDeque<String>,
+    /// Per anchoring pod: how many pairs this pod has handed out there.
+    pairs_handed: BTreeMap<usize, u32>,
     workers: Pool,
     admitted_tx: mpsc::UnboundedSender<(String, Result<(), Refusal>)>,
 }
@@ -237,7 +307,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         })
         .collect();
     let targets: Vec<(String, SocketAddr)> = hops.iter().map(|h| (h.name.clone(), h.sip)).collect();
-    let pool_media = ctx
+    let pool_media: Vec<(String, SocketAddr)> = ctx
         .topology
         .hosts_of(ctx.section)
         .into_iter()
@@ -246,29 +316,54 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
             (h, addr)
         })
         .collect();
+    let my_index = pool_media
+        .iter()
+        .position(|(_, a)| *a == media.local_addr())
+        .expect("a pod is one of its section's hosts");
     let (admitted_tx, mut admitted_rx) = mpsc::unbounded_channel();
+    let (anchor_tx, mut anchor_rx): (_, AnchorRx) = mpsc::unbounded_channel();
     let mut sbc = Sbc {
+        ctx: ctx.clone(),
         name: ctx.name.to_string(),
         seed: ctx.seed,
         control: ctx.control.clone(),
         me: sip.local_addr(),
-        my_media: media.local_addr(),
         sip,
         media,
         hops,
         pool_media,
+        my_index,
         health: HealthChecker::new(config.health.clone(), &targets, now_ms()),
         timers: TimerQueue::default(),
         invites: BTreeMap::new(),
         branches: BTreeMap::new(),
-        relays: RelayTable::new(config.relays_max as usize),
+        relays: RelayTable::new(config.relays_max),
+        anchor_sockets: AnchorSockets {
+            sockets: BTreeMap::new(),
+            tasks: Vec::new(),
+            tx: anchor_tx,
+        },
+        anchorings: BTreeMap::new(),
+        anchoring_order: VecDeque::new(),
+        pairs_handed: BTreeMap::new(),
         workers: Pool::new(ctx, config.pool),
         admitted_tx,
         config,
     };
     debug_assert!(matches!(ctx.kind, "sbc-edge" | "sbc-inbound"));
+    if sbc.config.relearn_media {
+        // A restarted pod must hear the datagrams of the legs it lost to
+        // rebuild them: every anchor port is bound from the start.
+        assert!(
+            sbc.config.relays_max <= relay::RELEARN_PAIRS_MAX,
+            "validated"
+        );
+        for pair in 0..sbc.config.relays_max {
+            sbc.anchor_sockets.bind_pair(ctx, pair).await;
+        }
+    }
     let mut sip_buf = vec![0u8; DATAGRAM_MAX];
-    let mut media_buf = vec![0u8; 512];
+    let mut media_buf = vec![0u8; MEDIA_DATAGRAM_MAX];
     loop {
         let deadline = [sbc.timers.next_deadline_ms(), sbc.health.next_deadline_ms()]
             .into_iter()
@@ -280,8 +375,11 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
                 sbc.on_sip(&sip_buf[..n], from).await;
             }
             received = sbc.media.recv_from(&mut media_buf) => {
-                let (n, from) = received?;
-                sbc.on_media(&media_buf[..n], from).await;
+                let (n, _) = received?;
+                sbc.on_control(&media_buf[..n]).await;
+            }
+            Some((port, bytes, from)) = anchor_rx.recv() => {
+                sbc.on_media(port, &bytes, from).await;
             }
             Some((key, admitted)) = admitted_rx.recv() => {
                 sbc.on_admitted(&key, admitted).await;
@@ -314,101 +412,157 @@ impl Sbc {
 
     // ---- media ----
 
-    async fn on_media(&mut self, bytes: &[u8], from: SocketAddr) {
-        match relay::parse(bytes) {
-            Some(Datagram::Media { call }) => {
-                if self.control.faults().gray == Some(GrayMode::Media) {
-                    return;
-                }
-                if self.config.relearn_media {
-                    self.relearn(call, from);
-                }
-                if let Some(to) = self.relays.forward(call, from) {
-                    let _ = self.media.send_to(bytes, to).await;
-                }
-            }
-            Some(Datagram::Set { call, side, addr }) => self.relays.set(call, side, addr),
-            Some(Datagram::End { call }) => self.relays.end(call),
-            None => {}
-        }
-    }
-
-    /// `relearn_media`: a datagram of a call this pod has no relay for
-    /// (lost with a restart, not ended here) sets the side it comes from: downstream from a
-    /// next hop, else upstream. An upstream datagram from a new address
-    /// moves the upstream side there (media handover: a restarted pod
-    /// upstream may have passed the answer on without rewriting it, so
-    /// the caller now sends here directly).
-    fn relearn(&mut self, call: &str, from: SocketAddr) {
-        if self.relays.has_ended(call) {
+    /// A datagram at anchor `port`: out of the pair's other port to the
+    /// other side, by address only (its payload is never read).
+    async fn on_media(&mut self, port: u16, bytes: &[u8], from: SocketAddr) {
+        if self.control.faults().gray == Some(GrayMode::Media) {
             return;
         }
-        let downstream = self.hops.iter().any(|h| h.sip.ip() == from.ip());
-        match self.relays.sides(call) {
-            None => {
-                let side = if downstream { Side::Down } else { Side::Up };
-                self.relays.set(call, side, from);
-            }
-            Some((up, down)) if !downstream && up != Some(from) && down != Some(from) => {
-                self.relays.set(call, Side::Up, from);
-            }
-            Some(_) => {}
+        let relearn = self.config.relearn_media;
+        let Some(forward) = self.relays.forward(port, from, relearn) else {
+            return;
+        };
+        if let Some(socket) = self.anchor_sockets.sockets.get(&forward.from_port) {
+            let _ = socket.send_to(bytes, forward.to).await;
         }
     }
 
-    /// The anchor of a call's media: `None` for this pod itself, else the
-    /// media address of the pool pod that anchors it.
-    fn anchor_of(&self, call: &str) -> (SocketAddr, bool) {
+    /// A control datagram from a signalling pod of the section.
+    async fn on_control(&mut self, bytes: &[u8]) {
+        if let Some(control) = relay::Control::parse(bytes) {
+            self.apply_control(control).await;
+        }
+    }
+
+    async fn apply_control(&mut self, control: relay::Control) {
+        if let relay::Control::Open { pair, .. } = control {
+            if pair < self.config.relays_max {
+                self.anchor_sockets.bind_pair(&self.ctx, pair).await;
+            }
+        }
+        self.relays.apply(control);
+    }
+
+    /// The pod that anchors the media of the leg with SIP Call-ID
+    /// `call_id`: this pod, or one of the pool picked by the Call-ID.
+    fn anchor_of(&self, call_id: &str) -> usize {
         match self.config.media_anchor {
-            MediaAnchor::Signalling => (self.my_media, true),
+            MediaAnchor::Signalling => self.my_index,
             MediaAnchor::Pool => {
+                // Keyed apart from the next-hop choice (the same Call-ID
+                // over the same pod names would always pick the
+                // signalling pod itself): a pool is its own service.
                 let names: Vec<&str> = self.pool_media.iter().map(|(n, _)| n.as_str()).collect();
-                let first = px::rendezvous(self.seed, call, &names)[0];
-                let addr = self.pool_media[first].1;
-                (addr, addr == self.my_media)
+                px::rendezvous(self.seed, &format!("media:{call_id}"), &names)[0]
             }
         }
     }
 
-    /// Programs one side of a call's relay on its anchor.
-    async fn program(&mut self, call: &str, side: Side, addr: SocketAddr) {
-        let (anchor, local) = self.anchor_of(call);
-        if local {
-            self.relays.set(call, side, addr);
-        } else {
-            let message = relay::set_message(call, side, addr);
-            let _ = self.media.send_to(message.as_bytes(), anchor).await;
+    /// The next pair this pod hands out on `anchor`: round-robin over the
+    /// anchor's pairs, over this pod's residue of them when the section
+    /// shares anchors (so two signalling pods never hand out one pair).
+    fn next_pair(&mut self, anchor: usize) -> u32 {
+        let max = self.config.relays_max;
+        let handed = self.pairs_handed.entry(anchor).or_insert(0);
+        let n = *handed;
+        *handed = handed.wrapping_add(1);
+        match self.config.media_anchor {
+            MediaAnchor::Signalling => n % max,
+            MediaAnchor::Pool => {
+                let pods = self.pool_media.len() as u32;
+                let slots = (max / pods).max(1);
+                (self.my_index as u32 + pods * (n % slots)).min(max - 1)
+            }
         }
     }
 
-    async fn end_relay(&mut self, call: &str) {
-        let (anchor, local) = self.anchor_of(call);
-        if local {
-            self.relays.end(call);
+    /// Programs the anchor of a leg: applied here, or sent to the pool pod.
+    async fn program(&mut self, anchor: usize, control: relay::Control) {
+        if anchor == self.my_index {
+            self.apply_control(control).await;
         } else {
-            let message = relay::end_message(call);
-            let _ = self.media.send_to(message.as_bytes(), anchor).await;
+            let to = self.pool_media[anchor].1;
+            let _ = self.media.send_to(control.message().as_bytes(), to).await;
+        }
+    }
+
+    /// Ends the media of the leg with SIP Call-ID `call_id`, if anchored.
+    async fn end_relay(&mut self, call_id: &str) {
+        if let Some(anchoring) = self.anchorings.remove(call_id) {
+            self.anchoring_order.retain(|c| c != call_id);
+            let end = relay::Control::End {
+                pair: anchoring.pair,
+            };
+            self.program(anchoring.anchor, end).await;
         }
     }
 
     /// Moves a message's media address (SDP body, or the offer header) to
-    /// the call's anchor, after telling the anchor where `side`'s media
-    /// is; returns the edits that do it (none when the message names no
-    /// media address).
-    async fn anchor_media(&mut self, message: &Message, call: &str, side: Side) -> Edits {
-        let (anchor, _) = self.anchor_of(call);
-        let mut edits = Edits::default();
-        if let Some(theirs) = relay::sdp_media_addr(message.body()) {
-            self.program(call, side, theirs).await;
-            edits.body = relay::sdp_rewrite(message.body(), anchor);
-        } else if let Some(theirs) = message
+    /// the leg's anchor port facing the message's receiver, after telling
+    /// the anchor where `side`'s media is: an INVITE (`Side::Up`) opens a
+    /// pair (or re-points its up side, for another attempt of the same
+    /// leg), a response (`Side::Down`) names the callee's media. Returns
+    /// the edits that do it (none when the message names no media
+    /// address, or a response belongs to no anchored leg).
+    async fn anchor_media(&mut self, message: &Message, side: Side) -> Edits {
+        let body_addr = relay::sdp_media_addr(message.body());
+        let header_addr = message
             .header(relay::MEDIA_OFFER_HEADER)
-            .and_then(|v| v.trim().parse::<SocketAddr>().ok())
-        {
-            self.program(call, side, theirs).await;
-            edits.set_headers = vec![(relay::MEDIA_OFFER_HEADER.to_string(), anchor.to_string())];
+            .and_then(|v| v.trim().parse::<SocketAddr>().ok());
+        let Some(theirs) = body_addr.or(header_addr) else {
+            return Edits::default();
+        };
+        let call_id = message.call_id().to_string();
+        let anchoring = match (side, self.anchorings.get(&call_id).copied()) {
+            (Side::Up, Some(anchoring)) => {
+                let port = relay::anchor_port(anchoring.pair, Side::Up);
+                let peer = relay::Control::Peer { port, addr: theirs };
+                self.program(anchoring.anchor, peer).await;
+                anchoring
+            }
+            (Side::Up, None) => {
+                let anchor = self.anchor_of(&call_id);
+                let pair = self.next_pair(anchor);
+                let anchoring = Anchoring { anchor, pair };
+                self.remember(call_id.clone(), anchoring);
+                let open = relay::Control::Open { pair, up: theirs };
+                self.program(anchor, open).await;
+                anchoring
+            }
+            (Side::Down, Some(anchoring)) => {
+                let port = relay::anchor_port(anchoring.pair, Side::Down);
+                let peer = relay::Control::Peer { port, addr: theirs };
+                self.program(anchoring.anchor, peer).await;
+                anchoring
+            }
+            (Side::Down, None) => return Edits::default(),
+        };
+        // The receiver of the message sends its media to the port that
+        // faces it: the callee to the down port, the caller to the up port.
+        let facing = match side {
+            Side::Up => Side::Down,
+            Side::Down => Side::Up,
+        };
+        let ip = self.pool_media[anchoring.anchor].1.ip();
+        let ours = SocketAddr::new(ip, relay::anchor_port(anchoring.pair, facing));
+        let mut edits = Edits::default();
+        if body_addr.is_some() {
+            edits.body = relay::sdp_rewrite(message.body(), ours);
+        } else {
+            edits.set_headers = vec![(relay::MEDIA_OFFER_HEADER.to_string(), ours.to_string())];
         }
         edits
+    }
+
+    /// Keeps the anchoring of a new leg, forgetting the oldest beyond
+    /// `relays_max` (its pair is handed out again by then).
+    fn remember(&mut self, call_id: String, anchoring: Anchoring) {
+        self.anchoring_order.push_back(call_id.clone());
+        self.anchorings.insert(call_id, anchoring);
+        while self.anchoring_order.len() > self.config.relays_max as usize {
+            let oldest = self.anchoring_order.pop_front().expect("over the bound");
+            self.anchorings.remove(&oldest);
+        }
     }
 
     // ---- SIP ----
@@ -497,9 +651,7 @@ impl Sbc {
             return;
         };
         if method == Method::Bye {
-            if let Some(call) = request.callsim_call() {
-                self.end_relay(call).await;
-            }
+            self.end_relay(request.call_id()).await;
         }
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
         let edits = Edits {
@@ -532,11 +684,9 @@ impl Sbc {
             return;
         }
         let reply_to = px::via_addr(request.top_via()).unwrap_or(from);
-        let call = request.callsim_call().unwrap_or_default().to_string();
         self.invites.insert(
             key.clone(),
             Invite {
-                call,
                 request,
                 reply_to,
                 phase: Phase::Admitting,
@@ -582,11 +732,10 @@ impl Sbc {
 
     /// Forwards the INVITE to the next usable hop, or gives up.
     async fn start_attempt(&mut self, key: &str) {
-        let (call_id, call, request, tried, last_code) = {
+        let (call_id, request, tried, last_code) = {
             let invite = &self.invites[key];
             (
                 invite.request.call_id().to_string(),
-                invite.call.clone(),
                 invite.request.clone(),
                 invite.attempts.iter().map(|a| a.hop).collect::<Vec<_>>(),
                 invite.attempts.len(),
@@ -603,7 +752,7 @@ impl Sbc {
             self.finish(key, code).await;
             return;
         };
-        let media = self.anchor_media(&request, &call, Side::Up).await;
+        let media = self.anchor_media(&request, Side::Up).await;
         let n = tried.len();
         let branch = px::derived_branch(
             &format!("{}:{n}", request.branch().unwrap_or_default()),
@@ -807,7 +956,6 @@ impl Sbc {
         };
         let phase = invite.phase;
         let cancelled = invite.cancelled;
-        let call = invite.call.clone();
         let current = invite.attempts.len().saturating_sub(1);
         let attempt = &mut invite.attempts[n];
         let first_response = !attempt.responded;
@@ -839,7 +987,7 @@ impl Sbc {
                 // came from is ended here instead.
                 self.hang_up_downstream(key, n, &response).await;
             } else {
-                self.on_invite_2xx(key, &response, &call).await;
+                self.on_invite_2xx(key, &response).await;
             }
             return;
         }
@@ -851,7 +999,7 @@ impl Sbc {
         let live = phase == Phase::Proceeding && n == current && !abandoned;
         match code {
             101..=199 if live && !cancelled => {
-                let media = self.anchor_media(&response, &call, Side::Down).await;
+                let media = self.anchor_media(&response, Side::Down).await;
                 self.relay_up(key, &response, media, false).await;
             }
             300..=699 if live => self.on_invite_failure(key, n, code, &response).await,
@@ -866,7 +1014,6 @@ impl Sbc {
     /// a late 2xx is ACK then BYE).
     async fn hang_up_downstream(&mut self, key: &str, n: usize, response: &Message) {
         let invite = self.invites.get_mut(key).expect("present");
-        let call = invite.call.clone();
         let attempt = &mut invite.attempts[n];
         let first = !attempt.hung_up;
         attempt.hung_up = true;
@@ -890,7 +1037,7 @@ impl Sbc {
         if let Ok(bye) = bye {
             px::send(&self.sip, &bye, to, false).await;
         }
-        self.end_relay(&call).await;
+        self.end_relay(response.call_id()).await;
     }
 
     /// This pod's Via for a request it makes on a downstream leg: a branch
@@ -906,8 +1053,8 @@ impl Sbc {
     /// A 2xx (the first or a retransmission) goes upstream with its media
     /// anchored; the first accepts the transaction, which is forgotten
     /// after timer H.
-    async fn on_invite_2xx(&mut self, key: &str, response: &Message, call: &str) {
-        let media = self.anchor_media(response, call, Side::Down).await;
+    async fn on_invite_2xx(&mut self, key: &str, response: &Message) {
+        let media = self.anchor_media(response, Side::Down).await;
         let invite = self.invites.get_mut(key).expect("present");
         let retransmission = invite.phase == Phase::Accepted;
         if !retransmission {
