@@ -200,6 +200,17 @@ enum Tm {
     CancelWait { key: String },
     /// Drop the transaction's state.
     Forget { key: String },
+    /// Timer E of a BYE this pod sent itself (by its branch).
+    ByeRetransmit { branch: String },
+}
+
+/// A BYE this pod sent itself on a downstream leg, retransmitted on timer
+/// E (T1, 2*T1, ... at most T2) until any response, or until timer F.
+struct OwnBye {
+    request: Message,
+    to: SocketAddr,
+    interval_ms: u64,
+    give_up_at_ms: u64,
 }
 
 /// Where one call leg's media is anchored: a pair of ports on a pod of
@@ -288,6 +299,8 @@ struct Sbc {
     /// in (at most `relays_max`, the oldest forgotten first).
     anchorings: BTreeMap<String, Anchoring>,
     anchoring_order: VecDeque<String>,
+    /// BYEs this pod sent itself and not yet answered, by branch.
+    own_byes: BTreeMap<String, OwnBye>,
     /// Per anchoring pod: how many pairs this pod has handed out there.
     pairs_handed: BTreeMap<usize, u32>,
     workers: Pool,
@@ -345,6 +358,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         },
         anchorings: BTreeMap::new(),
         anchoring_order: VecDeque::new(),
+        own_byes: BTreeMap::new(),
         pairs_handed: BTreeMap::new(),
         workers: Pool::new(ctx, config.pool),
         admitted_tx,
@@ -927,6 +941,10 @@ impl Sbc {
             }
             return;
         }
+        if self.own_byes.remove(&branch).is_some() {
+            // The answer to a BYE this pod sent: the leg is over.
+            return;
+        }
         match self.branches.get(&branch).cloned() {
             Some((key, n)) if response.cseq().method == Method::Invite => {
                 self.on_invite_response(&key, n, response).await
@@ -1036,6 +1054,22 @@ impl Sbc {
         );
         if let Ok(bye) = bye {
             px::send(&self.sip, &bye, to, false).await;
+            let (now, t1) = (now_ms(), self.t1_ms());
+            let branch = bye.branch().unwrap_or_default().to_string();
+            let give_up_at_ms = now + self.config.timers.timer_f.as_millis() as u64;
+            self.timers.push(
+                now + t1,
+                Tm::ByeRetransmit {
+                    branch: branch.clone(),
+                },
+            );
+            let own = OwnBye {
+                request: bye,
+                to,
+                interval_ms: t1,
+                give_up_at_ms,
+            };
+            self.own_byes.insert(branch, own);
         }
         self.end_relay(response.call_id()).await;
     }
@@ -1139,6 +1173,7 @@ impl Sbc {
             Tm::Proceeding { key } => self.on_proceeding_timeout(&key).await,
             Tm::Final { key } => self.retransmit_final(key, now).await,
             Tm::CancelWait { key } => self.finish(&key, 487).await,
+            Tm::ByeRetransmit { branch } => self.retransmit_bye(branch, now).await,
             Tm::Forget { key } => {
                 if self.invites.remove(&key).is_some() {
                     self.branches.retain(|_, (k, _)| *k != key);
@@ -1205,6 +1240,24 @@ impl Sbc {
             self.cancel_downstream(&forwarded, self.hops[hop].sip).await;
         }
         self.finish(key, code).await;
+    }
+
+    /// Timer E of a BYE this pod sent: again, after twice the wait (at
+    /// most T2), until a response or timer F.
+    async fn retransmit_bye(&mut self, branch: String, now: u64) {
+        let t2 = self.config.timers.t2.as_millis() as u64;
+        let Some(own) = self.own_byes.get_mut(&branch) else {
+            return;
+        };
+        if now >= own.give_up_at_ms {
+            self.own_byes.remove(&branch);
+            return;
+        }
+        own.interval_ms = (own.interval_ms * 2).min(t2);
+        let (request, to, interval) = (own.request.clone(), own.to, own.interval_ms);
+        px::send(&self.sip, &request, to, true).await;
+        self.timers
+            .push(now + interval, Tm::ByeRetransmit { branch });
     }
 
     /// Timer G: the final failure goes upstream again until the ACK, each

@@ -53,7 +53,10 @@ use crate::nodes::sdp;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-const _: () = assert!(ANCHOR_PORT_BASE.is_multiple_of(2), "a pair starts on an even port");
+const _: () = assert!(
+    ANCHOR_PORT_BASE.is_multiple_of(2),
+    "a pair starts on an even port"
+);
 
 /// A side of an anchored leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
