@@ -55,3 +55,24 @@ fn the_sbc_never_reads_a_call_label_from_media_or_keys_by_it() {
         );
     }
 }
+
+/// A pod that relearns binds every anchor port when it starts, so its
+/// pair count is bounded; the error names the field.
+#[test]
+fn relearning_pods_have_a_bounded_number_of_anchor_pairs() {
+    use callsim::scenario::Scenario;
+    let base =
+        "[run]\nduration = \"10s\"\n[nodes.echo]\n[nodes.sbc-inbound]\nnext_hops = [\"echo\"]\n";
+    for (config, field) in [
+        ("relearn_media = true", Some("nodes.sbc-inbound.relays_max")),
+        ("relearn_media = true\nrelays_max = 1024", None),
+        ("relays_max = 30000", Some("nodes.sbc-inbound.relays_max")),
+    ] {
+        let text = format!("{base}{config}\n");
+        match (Scenario::from_toml(&text, "sbc.toml".as_ref()), field) {
+            (Ok(_), None) => {}
+            (Err(e), Some(field)) => assert_eq!(e.field, field, "{config}: {e}"),
+            (result, _) => panic!("{config}: {:?}", result.err()),
+        }
+    }
+}
