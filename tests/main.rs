@@ -38,6 +38,8 @@ mod props_ringing;
 mod props_sip;
 mod rfc4475_answers;
 mod sbc;
+mod sbc_cancel;
+mod sbc_media;
 mod scenario_errors;
 mod sdp;
 mod sip_codec;

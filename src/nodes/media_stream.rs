@@ -4,8 +4,9 @@
 //!
 //! Each host that terminates media (the SIP service, the carrier) binds
 //! one [`MediaEndpoint`] on [`ports::MEDIA`] and multiplexes every call on
-//! it: the payload names the call (`MEDIA <call> <seq>`), so a relay (an
-//! SBC anchoring media) can forward by call id. Every datagram received is
+//! it: the payload names the call (`MEDIA <call> <seq>`), a label for the
+//! history only (an SBC relaying media forwards by address and never reads
+//! it). Every datagram received is
 //! a `media.rx {call, from}` event, `from` being the host it came from (the
 //! last relay, when there is one). The endpoint also remembers when each
 //! call last received media, for silence detection.

@@ -6,7 +6,8 @@
 //! Each pod is a transaction-stateful SIP proxy ([`proxy`]) that
 //! record-routes, so the whole dialog crosses it, and anchors media
 //! ([`relay`]): it rewrites the SDP of the INVITE and of the responses to
-//! a media address of its section and relays the media datagrams. Every
+//! a pair of anchor ports on a pod of its section, and relays the media
+//! datagrams between them by address (never by what they carry). Every
 //! pod pair is its own turmoil link, so a fault can break one pair.
 //!
 //! What the pods do when the next hop fails (all config):
@@ -15,7 +16,11 @@
 //!   (480) upstream;
 //! - a 503 from the next hop: another next hop when allowed, else the 503;
 //! - no usable next hop: 503;
-//! - the caller's CANCEL: 200, then 487 upstream (and CANCEL downstream);
+//! - the caller's CANCEL: 200, CANCEL downstream, and the next hop's final
+//!   answer (normally 487) upstream; a 487 made here only when the next hop
+//!   never answers;
+//! - a 2xx after the caller already had its final answer: ACK and BYE on
+//!   the downstream leg, never relayed (one final answer per INVITE);
 //! - admission on the pod's workers (`pool`, `invite_cpu`), which carry the
 //!   host's fault settings: a rate limit answers its code (429), a gray or
 //!   saturated pod 503;
@@ -47,8 +52,9 @@ pub enum MediaAnchor {
     /// cross the same pod pairs).
     #[default]
     Signalling,
-    /// A pod of the section picked by the call id, as a separate RTP-proxy
-    /// pool would be: media may cross other pod pairs than signalling.
+    /// A pod of the section picked by the SIP Call-ID, as a separate
+    /// RTP-proxy pool would be: media may cross other pod pairs than
+    /// signalling.
     Pool,
 }
 
@@ -85,8 +91,10 @@ pub struct SbcConfig {
     /// Which pod anchors a call's media. Default `signalling`.
     #[serde(default)]
     pub media_anchor: MediaAnchor,
-    /// Calls whose media one pod relays at once; the oldest is forgotten
-    /// beyond it. Default 4096.
+    /// Call legs whose media one pod relays at once (anchor port pairs,
+    /// handed out round-robin: the oldest is reused beyond it). At most
+    /// [`relay::PAIRS_MAX`], and [`relay::RELEARN_PAIRS_MAX`] with
+    /// `relearn_media`. Default 4096.
     #[serde(default = "default_relays_max")]
     pub relays_max: u32,
     /// Workers that admit new INVITEs (they carry the host's rate limit,
@@ -104,10 +112,11 @@ pub struct SbcConfig {
     /// none.
     #[serde(default)]
     pub start_deleted: Vec<String>,
-    /// Rebuild the relay of a call this pod does not know (lost with a
-    /// restart) from the call's own datagrams: a datagram from a next hop
-    /// is the downstream side, any other the upstream side (symmetric
-    /// media latching). Default false: such datagrams are dropped.
+    /// Rebuild the relay of a leg this pod does not know (lost with a
+    /// restart) from the leg's own datagrams: the pod binds every anchor
+    /// port from the start, and a port latches to whoever sends to it
+    /// (symmetric media latching; the port says which side it faces).
+    /// Default false: such datagrams are dropped.
     #[serde(default)]
     pub relearn_media: bool,
 }
@@ -206,10 +215,19 @@ impl NodeConfig for SbcConfig {
                 "must be a final failure code, 400-699",
             ));
         }
-        if self.relays_max == 0 {
+        if self.relays_max == 0 || self.relays_max > relay::PAIRS_MAX {
             return Err(FieldError::new(
                 format!("{prefix}.relays_max"),
-                "must be >= 1",
+                format!("must be 1..={} (relay::PAIRS_MAX)", relay::PAIRS_MAX),
+            ));
+        }
+        if self.relearn_media && self.relays_max > relay::RELEARN_PAIRS_MAX {
+            return Err(FieldError::new(
+                format!("{prefix}.relays_max"),
+                format!(
+                    "must be <= {} (relay::RELEARN_PAIRS_MAX) with relearn_media: the pod binds every anchor port",
+                    relay::RELEARN_PAIRS_MAX
+                ),
             ));
         }
         self.pool.validate(&format!("{prefix}.pool"))?;
