@@ -233,3 +233,60 @@ fn bad_sbc_config_names_the_field() {
     let err = Scenario::from_toml(text, "bad.toml".as_ref()).expect_err("no next hop");
     assert_eq!(err.field, "nodes.sbc-edge.next_hops");
 }
+
+/// RFC 3261 section 17.2.1: a pod whose workers take 3 s to admit an
+/// INVITE still sends 100 Trying within 200 ms of receiving it (before
+/// the queue), so the caller stops retransmitting at once; the INVITE goes
+/// on only after admission.
+#[test]
+fn a_slow_admission_still_sends_100_trying_at_once() {
+    let nodes = r#"
+[sbc-edge]
+pods = 2
+invite_cpu = "3s"
+health = { enabled = false }
+[sbc-inbound]
+pods = 2
+health = { enabled = false }
+"#;
+    let out = harness(nodes, calls(4, 500), 20).run();
+    let history = &out.history;
+    let mut checked = 0;
+    for invite in history
+        .of_kind("sip.recv")
+        .filter(|r| r.host.starts_with("sbc-edge") && r.str("start_line") == Some("INVITE"))
+        .filter(|r| r.bool("retransmission") == Some(false))
+    {
+        let call_id = invite.str("sip_call_id");
+        let on_call = |kind: &'static str, line: &'static str| {
+            history
+                .of_kind(kind)
+                .filter(move |r| {
+                    r.host == invite.host
+                        && r.str("sip_call_id") == call_id
+                        && r.str("start_line") == Some(line)
+                })
+                .map(|r| r.t_ms)
+                .min()
+        };
+        let trying = on_call("sip.send", "100").expect("a 100 Trying");
+        assert!(
+            trying - invite.t_ms <= 200,
+            "100 Trying {} ms after the INVITE",
+            trying - invite.t_ms
+        );
+        let forwarded = history
+            .of_kind("sip.send")
+            .filter(|r| {
+                r.host == invite.host
+                    && r.str("sip_call_id") == call_id
+                    && r.str("start_line") == Some("INVITE")
+            })
+            .map(|r| r.t_ms)
+            .min()
+            .expect("forwarded after admission");
+        assert!(forwarded - invite.t_ms >= 3000, "admitted after its 3 s");
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} INVITEs checked");
+}

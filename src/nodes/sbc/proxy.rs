@@ -5,8 +5,9 @@
 //!
 //! An INVITE from upstream (RFC 3261 section 16, with the server and client
 //! transactions kept here in a compact form):
-//! 1. is admitted on the pod's workers (a refusal is its final answer);
-//! 2. gets 100 Trying, and its media anchored: a pair of anchor ports
+//! 1. gets 100 Trying at once, then is admitted on the pod's workers (a
+//!    refusal is its final answer);
+//! 2. gets its media anchored: a pair of anchor ports
 //!    opened for the leg (keyed by its SIP Call-ID), and the SDP now names
 //!    the port that faces downstream;
 //! 3. goes to a usable next hop (rendezvous order of its Call-ID, skipping
@@ -709,13 +710,20 @@ impl Sbc {
             return;
         }
         let reply_to = px::via_addr(request.top_via()).unwrap_or(from);
+        // RFC 3261 section 16.2 / 17.2.1: 100 Trying at once, before the
+        // INVITE waits for the pod's workers, so the caller stops
+        // retransmitting whatever the queue holds.
+        let trying = px::local_response(&request, 100, "");
+        if let Some(trying) = &trying {
+            px::send(&self.sip, trying, reply_to, false).await;
+        }
         self.invites.insert(
             key.clone(),
             Invite {
                 request,
                 reply_to,
                 phase: Phase::Admitting,
-                last_response: None,
+                last_response: trying,
                 attempts: Vec::new(),
                 cancelled: false,
                 g_interval_ms: self.t1_ms(),
@@ -744,12 +752,6 @@ impl Sbc {
         if let Err(refusal) = admitted {
             self.finish(key, refusal.status()).await;
             return;
-        }
-        let trying = px::local_response(&invite.request, 100, "");
-        let reply_to = invite.reply_to;
-        if let Some(trying) = trying {
-            px::send(&self.sip, &trying, reply_to, false).await;
-            self.invites.get_mut(key).expect("present").last_response = Some(trying);
         }
         self.invites.get_mut(key).expect("present").phase = Phase::Proceeding;
         self.start_attempt(key).await;
