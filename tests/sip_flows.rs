@@ -745,3 +745,170 @@ fn an_unacknowledged_2xx_is_retransmitted_until_timer_h_then_bye() {
         ]
     );
 }
+
+/// One raw in-dialog request from alice's port 6000 to bob, and the first final
+/// answer back: (status, its SDP body).
+async fn raw_transaction(socket: &turmoil::net::UdpSocket, bytes: String) -> (String, String) {
+    socket
+        .send_to(bytes.as_bytes(), bob_addr())
+        .await
+        .expect("sent");
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf))
+            .await
+            .expect("an answer within 2 s")
+            .expect("received");
+        let m = callsim::sip::parse(&buf[..n]).expect("a valid response");
+        if m.status().is_some_and(|c| c >= 200) {
+            let sdp = m.sdp_body().unwrap_or_default().to_string();
+            return (m.start_label(), sdp);
+        }
+    }
+}
+
+/// RFC 3261 section 14 and RFC 3264 section 8: a re-INVITE in an established dialog
+/// puts the call on hold (`a=sendonly` offered, `a=recvonly` answered) and resumes it
+/// (`a=sendrecv` both ways), each answer a new version of the same session; a re-INVITE
+/// while the previous one's 2xx still awaits its ACK gets 500 with Retry-After; one for
+/// a dialog bob does not have gets 481.
+#[test]
+fn a_reinvite_holds_and_resumes_the_call() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |_ua| async move {
+            let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", 6000))
+                .await
+                .expect("bind 6000");
+            let alice = turmoil::lookup("alice");
+            let bob = bob_addr().ip();
+            let offer = |dir: &str, version: u32| {
+                format!(
+                    "v=0\r\no=- 7 {version} IN IP4 {alice}\r\ns=-\r\nc=IN IP4 {alice}\r\nt=0 0\r\n\
+                     m=audio 10000 RTP/AVP 0\r\na={dir}\r\n"
+                )
+            };
+            let request = |method: &str, cseq: u32, to_tag: &str, branch: &str, body: &str| {
+                let (ct, len) = if body.is_empty() {
+                    (String::new(), 0)
+                } else {
+                    ("Content-Type: application/sdp\r\n".to_string(), body.len())
+                };
+                let to_tag = if to_tag.is_empty() {
+                    String::new()
+                } else {
+                    format!(";tag={to_tag}")
+                };
+                format!(
+                    "{method} sip:bob@{bob}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bK{branch}\r\n\
+                     From: <sip:alice@{alice}>;tag=a1\r\nTo: <sip:bob@{bob}>{to_tag}\r\nCall-ID: hold-1@alice\r\n\
+                     CSeq: {cseq} {method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
+                     {ct}Content-Length: {len}\r\n\r\n{body}"
+                )
+            };
+            // The call: INVITE, 200, ACK. The To tag comes from bob's 200.
+            socket
+                .send_to(
+                    request("INVITE", 1, "", "c1", &offer("sendrecv", 1)).as_bytes(),
+                    bob_addr(),
+                )
+                .await
+                .expect("sent");
+            let mut buf = vec![0u8; 65536];
+            let to_tag = loop {
+                let (len, _) = socket.recv_from(&mut buf).await.expect("answer");
+                let m = callsim::sip::parse(&buf[..len]).expect("valid");
+                if m.status() == Some(200) {
+                    break m.to_tag().expect("a To tag").to_string();
+                }
+            };
+            let ack = |cseq: u32, branch: &str| request("ACK", cseq, &to_tag, branch, "");
+            socket
+                .send_to(ack(1, "a1").as_bytes(), bob_addr())
+                .await
+                .expect("sent");
+            let direction = |sdp: &str| {
+                ["sendonly", "recvonly", "inactive", "sendrecv"]
+                    .into_iter()
+                    .find(|d| sdp.lines().any(|l| l.trim() == format!("a={d}")))
+                    .unwrap_or("sendrecv")
+                    .to_string()
+            };
+            let version = |sdp: &str| {
+                sdp.lines()
+                    .find_map(|l| l.strip_prefix("o="))
+                    .and_then(|o| o.split(' ').nth(2))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            for (cseq, dir) in [(2, "sendonly"), (3, "sendrecv")] {
+                let reinvite = request(
+                    "INVITE",
+                    cseq,
+                    &to_tag,
+                    &format!("r{cseq}"),
+                    &offer(dir, cseq),
+                );
+                let (status, sdp) = raw_transaction(&socket, reinvite).await;
+                note(
+                    &n,
+                    format!("{dir}: {status} {} v{}", direction(&sdp), version(&sdp)),
+                );
+                socket
+                    .send_to(ack(cseq, &format!("ra{cseq}")).as_bytes(), bob_addr())
+                    .await
+                    .expect("sent");
+            }
+            // A re-INVITE whose 2xx is not ACKed, then another: 500.
+            let (status, _) = raw_transaction(
+                &socket,
+                request("INVITE", 4, &to_tag, "r4", &offer("sendonly", 4)),
+            )
+            .await;
+            note(&n, format!("unacked: {status}"));
+            let (status, _) = raw_transaction(
+                &socket,
+                request("INVITE", 5, &to_tag, "r5", &offer("sendonly", 5)),
+            )
+            .await;
+            note(&n, format!("overlapping: {status}"));
+            let (status, _) = raw_transaction(
+                &socket,
+                request("INVITE", 6, "nosuch", "r6", &offer("sendonly", 6)),
+            )
+            .await;
+            note(&n, format!("unknown dialog: {status}"));
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            while let Some(call) = incoming.next().await {
+                let answer = call.invite().sdp_body().map(|offer| {
+                    let offer = callsim::sip::sdp::Sdp::parse(offer).expect("an offer");
+                    let at: SocketAddr = "192.168.0.2:20000".parse().expect("addr");
+                    callsim::sip::sdp::answer(&offer, &Default::default(), at)
+                        .expect("acceptable")
+                        .to_string()
+                });
+                callsim::sim::spawn(async move {
+                    if let Ok(mut active) = call.answer_with(answer).await {
+                        active.ended().await;
+                    }
+                });
+            }
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec![
+            "sendonly: 200 recvonly v1",
+            "sendrecv: 200 sendrecv v2",
+            "unacked: 200",
+            "overlapping: 500",
+            "unknown dialog: 481",
+        ]
+    );
+}

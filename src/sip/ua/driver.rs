@@ -41,6 +41,8 @@ pub(super) enum Owner {
     Cancel,
     /// The INVITE of incoming call `id`.
     Incoming(u64),
+    /// A re-INVITE we answered with a 2xx in an established dialog, awaiting its ACK.
+    ReInvite(DialogId),
     /// Our BYE in a dialog; `reply` goes to the handle that hung up, if any.
     Bye {
         reply: Option<oneshot::Sender<HangupOutcome>>,
@@ -95,6 +97,9 @@ pub(super) struct DialogEntry {
     /// Our ACK for the peer's 2xx (UAC), re-sent when the 2xx is retransmitted.
     pub(super) ack: Option<Message>,
     pub(super) status: watch::Sender<DialogStatus>,
+    /// The session description we last gave in this dialog (our offer, or our
+    /// answer), the base of our answer to a re-INVITE's offer.
+    pub(super) local_sdp: Option<String>,
 }
 
 /// What a datagram carries: a message we built, or the raw answer to one we could not
@@ -402,6 +407,12 @@ impl Driver {
                     self.answered_call_acked(call);
                 }
             }
+            Owner::ReInvite(dialog) => {
+                if message.method() == Some(&Method::Ack) {
+                    let dialog = dialog.clone();
+                    self.accepted.remove(&dialog);
+                }
+            }
             Owner::Cancel => {}
             Owner::Local => {
                 if message.is_request() {
@@ -424,6 +435,16 @@ impl Driver {
                 if let Some(reply) = reply {
                     if why != Termination::Normal {
                         let _ = reply.send(HangupOutcome::Timeout);
+                    }
+                }
+            }
+            Owner::ReInvite(dialog) => {
+                // A 2xx to a re-INVITE never ACKed: end the dialog (section 14.2,
+                // 13.3.1.4).
+                if self.accepted.get(&dialog) == Some(&id) {
+                    self.accepted.remove(&dialog);
+                    if why != Termination::Normal {
+                        self.end_dialog(&dialog, super::EndReason::NoAck, None);
                     }
                 }
             }

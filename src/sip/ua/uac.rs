@@ -223,6 +223,7 @@ impl Driver {
                 peer,
                 ack: Some(ack),
                 status,
+                local_sdp: invite.sdp_body().map(str::to_string),
             },
         );
         Some(ActiveCall {
@@ -264,6 +265,7 @@ impl Driver {
                 peer,
                 ack: Some(ack),
                 status,
+                local_sdp: None,
             },
         );
         self.end_dialog(&id, EndReason::LocalHangup, None);

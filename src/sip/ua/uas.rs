@@ -13,6 +13,7 @@ use super::{ActiveCall, AnswerError, DialogStatus, EndReason, IncomingCall, Inco
 use crate::sip::codec::{build_response, Message, ResponseSpec};
 use crate::sip::dialog::{Dialog, DialogId, DialogRequestError};
 use crate::sip::header::Method;
+use crate::sip::sdp;
 use crate::sip::transaction::{answer_cancel, cancelled_invite_key, Termination, Transaction};
 use crate::sip::uri::parse_uri;
 
@@ -21,6 +22,23 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
 
 /// The one body type the user agent takes and sends (RFC 3264 offers and answers).
 const SDP: &str = "application/sdp";
+
+/// Our answer to a re-INVITE's `offer` from the session we last described (`local`):
+/// the same media, each stream's direction the answer to the offer's, the `o=` version
+/// one up (RFC 3264 section 8). Without an offer, our last description as it was;
+/// without one of ours, none.
+fn answer_reoffer(local: Option<&str>, offer: Option<&str>) -> Option<String> {
+    let mut ours = sdp::Sdp::parse(local?).ok()?;
+    let Some(offer) = offer.and_then(|o| sdp::Sdp::parse(o).ok()) else {
+        return Some(ours.to_string());
+    };
+    for (mine, theirs) in ours.media.iter_mut().zip(&offer.media) {
+        mine.direction = theirs.direction.answer();
+    }
+    let version: u64 = ours.session_version.parse().unwrap_or(0);
+    ours.session_version = (version + 1).to_string();
+    Some(ours.to_string())
+}
 
 /// Puts `sdp`, if any, in a response as its `application/sdp` body.
 fn with_sdp(spec: &mut ResponseSpec, sdp: Option<String>) {
@@ -138,8 +156,7 @@ impl Driver {
 
     fn new_invite(&mut self, id: TxId, invite: Message) {
         if invite.to_tag().is_some() {
-            // A re-INVITE: session changes are not modelled.
-            self.reply(id, &invite, 488, Vec::new());
+            self.reinvite(id, invite);
             return;
         }
         let peer = self.txs.get(&id).map(|e| e.peer).unwrap_or(self.local);
@@ -177,6 +194,55 @@ impl Driver {
                 final_sent: false,
             },
         );
+    }
+
+    /// A re-INVITE in a dialog we have (RFC 3261 section 14.2; an unknown dialog got 481
+    /// already): 500 with `Retry-After` while an earlier INVITE of the dialog still awaits
+    /// its ACK, 500 for a CSeq out of order; otherwise 200 with our answer to its offer
+    /// (RFC 3264 section 8: the same session, each stream's direction answered to the
+    /// offer's, so `a=sendonly` puts the call on hold and `a=sendrecv` resumes it) or,
+    /// without an offer, our last session description. Its ACK is awaited like the first
+    /// one's; no ACK by timer H ends the dialog.
+    fn reinvite(&mut self, id: TxId, invite: Message) {
+        let dialog_id = DialogId::of_incoming_request(&invite);
+        if self.accepted.contains_key(&dialog_id) {
+            let retry = vec![("Retry-After".to_string(), "1".to_string())];
+            self.reply(id, &invite, 500, retry);
+            return;
+        }
+        let contact = self.contact();
+        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
+            self.reply(id, &invite, 481, Vec::new());
+            return;
+        };
+        match entry.dialog.on_request(&invite) {
+            Ok(()) => {}
+            Err(DialogRequestError::OutOfOrder { .. }) => {
+                self.reply(id, &invite, 500, Vec::new());
+                return;
+            }
+            Err(DialogRequestError::Mismatch) => {
+                self.reply(id, &invite, 481, Vec::new());
+                return;
+            }
+        }
+        let answer = answer_reoffer(entry.local_sdp.as_deref(), invite.sdp_body());
+        if answer.is_some() {
+            entry.local_sdp.clone_from(&answer);
+        }
+        let mut spec = ResponseSpec {
+            contact: Some(contact),
+            ..Default::default()
+        };
+        with_sdp(&mut spec, answer);
+        let Ok(ok) = build_response(&invite, 200, &spec) else {
+            return;
+        };
+        if let Some(tx) = self.txs.get_mut(&id) {
+            tx.owner = Owner::ReInvite(dialog_id.clone());
+        }
+        self.accepted.insert(dialog_id, id);
+        self.respond_via(id, ok);
     }
 
     fn response_spec(&self, incoming: &Incoming, code: u16) -> ResponseSpec {
@@ -237,6 +303,7 @@ impl Driver {
             return;
         }
         let mut spec = self.response_spec(incoming, 200);
+        let local_sdp = sdp.clone();
         with_sdp(&mut spec, sdp);
         let Ok(ok) = build_response(&incoming.invite, 200, &spec) else {
             let _ = reply.send(Err(AnswerError::Stopped));
@@ -261,6 +328,7 @@ impl Driver {
                 peer,
                 ack: None,
                 status,
+                local_sdp,
             },
         );
         self.accepted.insert(dialog_id, tx);
