@@ -42,6 +42,7 @@ mod sbc_cancel;
 mod sbc_media;
 mod scenario_errors;
 mod sdp;
+mod session_timers;
 mod sip_codec;
 mod sip_codec_props;
 mod sip_conformance;

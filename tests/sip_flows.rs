@@ -54,6 +54,7 @@ async fn start_ua(name: &str, control: &Control, seed: u64) -> (SipUa, IncomingC
     let config = UaConfig {
         timers: SipTimers::default(),
         user: name.to_string(),
+        session_timer: None,
     };
     SipUa::start(socket, config, rng_for(seed, &[name, "sip"]))
 }

@@ -24,6 +24,7 @@ use crate::nodes::ports;
 use crate::sim::NodeCtx;
 use crate::sip::codec::Message;
 use crate::sip::sdp;
+use crate::sip::ua::session_timer::SessionTimerConfig;
 use crate::sip::ua::{CallRequest, IncomingCalls, SipUa, UaConfig};
 use crate::sip::SipTimers;
 use std::net::SocketAddr;
@@ -34,15 +35,21 @@ use std::time::Duration;
 pub const MEDIA_HEADER: &str = "X-Callsim-Media";
 
 /// Binds the host's SIP port and starts its user agent there, with
-/// `timers`, the host's name as its user, and its ids (branches, tags,
-/// Call-IDs) from the host's `sip.ua` stream.
-pub async fn start_ua(ctx: &NodeCtx, timers: SipTimers) -> std::io::Result<(SipUa, IncomingCalls)> {
+/// `timers`, its session timers (RFC 4028, if any), the host's name as its
+/// user, and its ids (branches, tags, Call-IDs) from the host's `sip.ua`
+/// stream.
+pub async fn start_ua(
+    ctx: &NodeCtx,
+    timers: SipTimers,
+    session_timer: Option<SessionTimerConfig>,
+) -> std::io::Result<(SipUa, IncomingCalls)> {
     let socket = UdpEndpoint::bind(ctx, ports::SIP).await?;
     Ok(SipUa::start(
         socket,
         UaConfig {
             timers,
             user: ctx.name.to_string(),
+            session_timer,
         },
         ctx.rng("sip.ua"),
     ))

@@ -233,6 +233,7 @@ fn ua_config(user: &str) -> UaConfig {
     UaConfig {
         timers: SipTimers::default(),
         user: user.to_string(),
+        session_timer: None,
     }
 }
 

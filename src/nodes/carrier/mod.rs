@@ -30,6 +30,7 @@ use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
+use crate::sip::ua::session_timer::SessionTimerConfig;
 use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
 use callee::Profile;
@@ -72,6 +73,12 @@ pub struct CarrierConfig {
     /// SIP timers. Default: RFC 3261's.
     #[serde(default)]
     pub sip_timers: SipTimers,
+    /// Session timers (RFC 4028): `{ expires = "1800s", min_se = "90s" }`
+    /// makes this node's calls ask for and run them, so a call whose far
+    /// end is gone ends by itself ("session expired"). Default: none (it
+    /// still honours a peer's ask).
+    #[serde(default)]
+    pub session_timer: Option<SessionTimerConfig>,
 }
 
 fn default_callees() -> Vec<Profile> {
@@ -148,6 +155,9 @@ impl NodeConfig for CarrierConfig {
         self.sip_timers
             .validate()
             .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;
+        if let Some(st) = &self.session_timer {
+            st.validate(&check::field(prefix, "session_timer"))?;
+        }
         Ok(())
     }
 }
@@ -168,7 +178,8 @@ impl Carrier {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: CarrierConfig = ctx.config();
-    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers).await?;
+    let (ua, mut incoming) =
+        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer).await?;
     let carrier = Carrier {
         media: MediaEndpoint::bind(&ctx).await?,
         ua,

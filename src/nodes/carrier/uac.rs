@@ -144,6 +144,7 @@ impl Carrier {
             reason = active.ended() => match reason {
                 EndReason::RemoteHangup => ("platform hung up", EndOutcome::Failed),
                 EndReason::NoAck => ("no ack", EndOutcome::Failed),
+                EndReason::SessionExpired => ("session expired", EndOutcome::Failed),
                 EndReason::LocalHangup => ("completed", EndOutcome::Completed),
             },
             _ = sleep(load.hold.0) => {

@@ -81,6 +81,7 @@ impl Connected {
                 EndReason::RemoteHangup => ("completed", EndOutcome::Completed),
                 EndReason::LocalHangup => ("hung up", EndOutcome::Completed),
                 EndReason::NoAck => ("no ack", EndOutcome::Failed),
+                EndReason::SessionExpired => ("session expired", EndOutcome::Failed),
             },
             _ = sleep(config.call_duration_max.0) => {
                 match self.active.hangup().await {

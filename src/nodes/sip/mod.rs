@@ -46,6 +46,7 @@ use crate::nodes::NodeConfig;
 use crate::rpc::{self, RpcClient, RpcClientConfig};
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
+use crate::sip::ua::session_timer::SessionTimerConfig;
 use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,12 @@ pub struct SipConfig {
     /// SIP timers (T1, T2, T4, B, ...). Default: RFC 3261's.
     #[serde(default)]
     pub sip_timers: SipTimers,
+    /// Session timers (RFC 4028): `{ expires = "1800s", min_se = "90s" }`
+    /// makes this node's calls ask for and run them, so a call whose far
+    /// end is gone ends by itself ("session expired"). Default: none (it
+    /// still honours a peer's ask).
+    #[serde(default)]
+    pub session_timer: Option<SessionTimerConfig>,
     /// The verb executor's settings (media proxies, verb timeout, drop
     /// share). Default: none (no call control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +148,9 @@ impl NodeConfig for SipConfig {
         self.sip_timers
             .validate()
             .map_err(|m| FieldError::new(check::field(prefix, "sip_timers"), m))?;
+        if let Some(st) = &self.session_timer {
+            st.validate(&check::field(prefix, "session_timer"))?;
+        }
         call_control::validate(prefix, &self.call_control, &self.verbs, topology)?;
         Ok(())
     }
@@ -168,7 +178,8 @@ impl Service {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: SipConfig = ctx.config();
-    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers).await?;
+    let (ua, mut incoming) =
+        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer).await?;
     let service = Service {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),

@@ -43,6 +43,8 @@ pub(super) enum Owner {
     Incoming(u64),
     /// A re-INVITE we answered with a 2xx in an established dialog, awaiting its ACK.
     ReInvite(DialogId),
+    /// Our session refresh (an UPDATE) in the dialog of session `id`.
+    Refresh(u64),
     /// Our BYE in a dialog; `reply` goes to the handle that hung up, if any.
     Bye {
         reply: Option<oneshot::Sender<HangupOutcome>>,
@@ -100,6 +102,8 @@ pub(super) struct DialogEntry {
     /// The session description we last gave in this dialog (our offer, or our
     /// answer), the base of our answer to a re-INVITE's offer.
     pub(super) local_sdp: Option<String>,
+    /// The dialog's session timer (RFC 4028), by its number in `sessions`.
+    pub(super) session: Option<u64>,
 }
 
 /// What a datagram carries: a message we built, or the raw answer to one we could not
@@ -135,6 +139,9 @@ pub(crate) struct Driver {
     pub(super) accepted: BTreeMap<DialogId, TxId>,
     /// ACKs of 2xx responses whose dialog has ended, re-sent if the 2xx comes again.
     pub(super) ended_acks: AckMemory,
+    /// Dialogs with a session timer, by session number (see `sessions.rs`).
+    pub(super) sessions: BTreeMap<u64, super::sessions::Running>,
+    pub(super) next_session: u64,
     outbox: VecDeque<Datagram>,
 }
 
@@ -210,6 +217,8 @@ impl Driver {
             dialogs: BTreeMap::new(),
             accepted: BTreeMap::new(),
             ended_acks: AckMemory::new(ack_keep),
+            sessions: BTreeMap::new(),
+            next_session: 0,
             outbox: VecDeque::new(),
         }
     }
@@ -401,6 +410,10 @@ impl Driver {
                 }
             }
             Owner::Bye { .. } => self.bye_response(id, &message),
+            Owner::Refresh(session) => {
+                let session = *session;
+                self.refresh_answered(session, &message);
+            }
             Owner::Incoming(call) => {
                 let call = *call;
                 if message.method() == Some(&Method::Ack) {
@@ -448,6 +461,11 @@ impl Driver {
                     }
                 }
             }
+            Owner::Refresh(session) => {
+                if why != Termination::Normal {
+                    self.refresh_failed(session);
+                }
+            }
             Owner::Cancel | Owner::Local => {}
         }
     }
@@ -463,6 +481,7 @@ impl Driver {
                 }
                 TimerKey::Ringing(call) => self.cancel_outgoing(call, CancelReason::RingingTimeout),
                 TimerKey::CancelGuard(call) => self.cancel_guard_expired(call),
+                TimerKey::Session(id) => self.session_due(id),
             }
         }
     }

@@ -21,6 +21,8 @@
 
 mod ack_memory;
 mod driver;
+pub mod session_timer;
+mod sessions;
 mod timer_wheel;
 mod uac;
 mod uas;
@@ -52,6 +54,9 @@ pub struct UaConfig {
     pub timers: SipTimers,
     /// The user part of our From and Contact URIs, e.g. the host name.
     pub user: String,
+    /// Session timers (RFC 4028) this UA asks for and runs; `None`: it asks for none
+    /// and honours only what its peers ask for.
+    pub session_timer: Option<session_timer::SessionTimerConfig>,
 }
 
 /// What to call.
@@ -117,6 +122,9 @@ pub enum EndReason {
     LocalHangup,
     /// Our 2xx was never acknowledged (timer H); we sent BYE.
     NoAck,
+    /// The session timer expired without a refresh, or our refresh failed (RFC 4028);
+    /// we sent BYE.
+    SessionExpired,
 }
 
 /// The state of a dialog, watched by its [`ActiveCall`].

@@ -23,6 +23,9 @@ pub(crate) enum TimerKey {
     Ringing(u64),
     /// 64*T1 after a CANCEL: stop waiting for the INVITE's final response (section 9.1).
     CancelGuard(u64),
+    /// A dialog's session timer (RFC 4028), by its session number: time to refresh
+    /// (we are the refresher) or to give up (we are not).
+    Session(u64),
 }
 
 #[derive(Default)]

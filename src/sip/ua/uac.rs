@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::driver::{resolve, CancelReason, DialogEntry, Driver, Outgoing, Owner};
+use super::session_timer::{Refresher, Session};
 use super::timer_wheel::{TimerKey, TxId};
 use super::{
     ActiveCall, CallEvent, CallOutcome, CallRequest, DialogStatus, EndReason, HangupOutcome,
@@ -54,7 +55,17 @@ impl Driver {
             contact: Some(self.contact()),
             routes: Vec::new(),
             callsim_call: request.call.clone(),
-            extra_headers: request.extra_headers.clone(),
+            extra_headers: request
+                .extra_headers
+                .iter()
+                .cloned()
+                .chain(
+                    self.config
+                        .session_timer
+                        .iter()
+                        .flat_map(|c| c.invite_headers()),
+                )
+                .collect(),
             content_type: request.sdp.as_ref().map(|_| "application/sdp".to_string()),
             body: request
                 .sdp
@@ -224,8 +235,12 @@ impl Driver {
                 ack: Some(ack),
                 status,
                 local_sdp: invite.sdp_body().map(str::to_string),
+                session: None,
             },
         );
+        if let Some(session) = Session::from_2xx(response, Refresher::Uac) {
+            self.start_session(&id, session, Refresher::Uac);
+        }
         Some(ActiveCall {
             call,
             dialog: id,
@@ -266,6 +281,7 @@ impl Driver {
                 ack: Some(ack),
                 status,
                 local_sdp: None,
+                session: None,
             },
         );
         self.end_dialog(&id, EndReason::LocalHangup, None);
@@ -307,6 +323,7 @@ impl Driver {
             return;
         };
         entry.dialog.terminate();
+        self.stop_session(entry.session);
         let _ = entry.status.send(DialogStatus::Ended(reason));
         if let Some(ack) = entry.ack.take() {
             self.ended_acks

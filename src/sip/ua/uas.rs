@@ -8,6 +8,7 @@
 use tokio::sync::{oneshot, watch};
 
 use super::driver::{resolve, DialogEntry, Driver, Incoming, Owner};
+use super::session_timer::{uas_decision, Refresher, Session, SessionExpires, UasDecision};
 use super::timer_wheel::TxId;
 use super::{ActiveCall, AnswerError, DialogStatus, EndReason, IncomingCall, IncomingStatus};
 use crate::sip::codec::{build_response, Message, ResponseSpec};
@@ -18,7 +19,7 @@ use crate::sip::transaction::{answer_cancel, cancelled_invite_key, Termination, 
 use crate::sip::uri::parse_uri;
 
 /// The methods the driver accepts, for Allow headers.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE";
 
 /// The one body type the user agent takes and sends (RFC 3264 offers and answers).
 const SDP: &str = "application/sdp";
@@ -111,6 +112,7 @@ impl Driver {
             Method::Invite => self.new_invite(id, request),
             Method::Cancel => self.cancel_request(id, &request),
             Method::Bye => self.bye_request(id, &request),
+            Method::Update => self.update_request(id, &request),
             Method::Options => {
                 let allow = vec![("Allow".to_string(), ALLOW.to_string())];
                 self.reply(id, &request, 200, allow);
@@ -157,6 +159,13 @@ impl Driver {
     fn new_invite(&mut self, id: TxId, invite: Message) {
         if invite.to_tag().is_some() {
             self.reinvite(id, invite);
+            return;
+        }
+        if let UasDecision::TooSmall { min_se } =
+            uas_decision(&invite, self.config.session_timer.as_ref())
+        {
+            let min_se = vec![("Min-SE".to_string(), min_se.to_string())];
+            self.reply(id, &invite, 422, min_se);
             return;
         }
         let peer = self.txs.get(&id).map(|e| e.peer).unwrap_or(self.local);
@@ -226,6 +235,7 @@ impl Driver {
                 return;
             }
         }
+        let refresh = SessionExpires::of(&invite);
         let answer = answer_reoffer(entry.local_sdp.as_deref(), invite.sdp_body());
         if answer.is_some() {
             entry.local_sdp.clone_from(&answer);
@@ -235,6 +245,11 @@ impl Driver {
             ..Default::default()
         };
         with_sdp(&mut spec, answer);
+        if let Some(refresh) = refresh {
+            spec.extra_headers
+                .push(("Session-Expires".to_string(), refresh.header_value()));
+            self.session_refreshed(&dialog_id);
+        }
         let Ok(ok) = build_response(&invite, 200, &spec) else {
             return;
         };
@@ -243,6 +258,34 @@ impl Driver {
         }
         self.accepted.insert(dialog_id, id);
         self.respond_via(id, ok);
+    }
+
+    /// An UPDATE in a dialog we have (RFC 3311; here a session refresh, RFC 4028 section
+    /// 10): 200 echoing its `Session-Expires`, and the session's expiry starts over. One
+    /// out of CSeq order gets 500.
+    fn update_request(&mut self, id: TxId, update: &Message) {
+        let dialog_id = DialogId::of_incoming_request(update);
+        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
+            self.reply(id, update, 481, Vec::new());
+            return;
+        };
+        match entry.dialog.on_request(update) {
+            Ok(()) => {}
+            Err(DialogRequestError::OutOfOrder { .. }) => {
+                self.reply(id, update, 500, Vec::new());
+                return;
+            }
+            Err(DialogRequestError::Mismatch) => {
+                self.reply(id, update, 481, Vec::new());
+                return;
+            }
+        }
+        let echo: Vec<(String, String)> = SessionExpires::of(update)
+            .map(|se| ("Session-Expires".to_string(), se.header_value()))
+            .into_iter()
+            .collect();
+        self.session_refreshed(&dialog_id);
+        self.reply(id, update, 200, echo);
     }
 
     fn response_spec(&self, incoming: &Incoming, code: u16) -> ResponseSpec {
@@ -305,6 +348,21 @@ impl Driver {
         let mut spec = self.response_spec(incoming, 200);
         let local_sdp = sdp.clone();
         with_sdp(&mut spec, sdp);
+        let session = match uas_decision(&incoming.invite, self.config.session_timer.as_ref()) {
+            UasDecision::Accept { expires, require } => {
+                spec.extra_headers
+                    .push(("Session-Expires".to_string(), expires.header_value()));
+                if require {
+                    spec.extra_headers
+                        .push(("Require".to_string(), "timer".to_string()));
+                }
+                Some(Session {
+                    interval: std::time::Duration::from_secs(expires.secs),
+                    we_refresh: expires.refresher == Some(Refresher::Uas),
+                })
+            }
+            _ => None,
+        };
         let Ok(ok) = build_response(&incoming.invite, 200, &spec) else {
             let _ = reply.send(Err(AnswerError::Stopped));
             return;
@@ -329,8 +387,12 @@ impl Driver {
                 ack: None,
                 status,
                 local_sdp,
+                session: None,
             },
         );
+        if let Some(session) = session {
+            self.start_session(&dialog_id, session, Refresher::Uas);
+        }
         self.accepted.insert(dialog_id, tx);
         if let Some(incoming) = self.incoming.get_mut(&id) {
             incoming.final_sent = true;
@@ -433,6 +495,7 @@ impl Driver {
             Ok(()) => {
                 let mut entry = self.dialogs.remove(&dialog_id).expect("just found");
                 entry.dialog.terminate();
+                self.stop_session(entry.session);
                 let _ = entry
                     .status
                     .send(DialogStatus::Ended(EndReason::RemoteHangup));
