@@ -10,7 +10,8 @@
 //!
 //! Per run it checks:
 //! - `sip_conformance` holds (every final response ACKed, a 487 for each
-//!   CANCEL honoured, no BYE outside a confirmed dialog);
+//!   CANCEL honoured, no BYE outside a confirmed dialog), and so do
+//!   `dialogs_agree` and `ack_received`;
 //! - no ghost call: at both ends (the carrier and the SIP pod), every
 //!   dialog a 2xx made is ACKed by the caller and then ended with a BYE
 //!   that is answered, before the run ends.
@@ -21,6 +22,7 @@
 //! topology (else it proves nothing about that hop); the counts are printed.
 
 use callsim::history::{History, Record};
+use callsim::oracles::dialog::{ACK_RECEIVED, DIALOGS_AGREE};
 use callsim::oracles::sip::NAME;
 use callsim::props::inbound::{Entry, InboundCase};
 use callsim::props::{self, Case};
@@ -161,8 +163,18 @@ fn sweep(entry: Entry, hops: &[&str]) {
         let mut give_up = ANSWER_MS;
         while give_up <= ANSWER_MS + 16 * latency {
             let case = case(entry, latency, give_up);
-            let (history, violations) =
-                props::run_judged(&case.scenario(), NAME).expect("the run completes");
+            let scenario = case.scenario();
+            let (history, mut violations) =
+                props::run_judged(&scenario, NAME).expect("the run completes");
+            let dialog_oracles: BTreeMap<String, toml::Value> = [ACK_RECEIVED, DIALOGS_AGREE]
+                .into_iter()
+                .map(|name| (name.to_string(), toml::Value::Table(Default::default())))
+                .collect();
+            violations.extend(callsim::oracles::evaluate_with(
+                &dialog_oracles,
+                &history,
+                &scenario.oracle_context(),
+            ));
             runs += 1;
             let messages: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
             if !messages.is_empty() {
