@@ -90,3 +90,35 @@ fn a_codec_in_common_answers_and_no_codecs_keeps_the_history() {
     // A profile naming codecs the offer has changes nothing on the wire.
     assert_eq!(takes_pcmu.trace_hash, any.trace_hash);
 }
+
+/// Early media end to end: a callee profile with `early_media = true`
+/// answers the platform's offer in a 183 Session Progress before its 200;
+/// the SIP pod receives that 183 with the SDP answer (recorded in the
+/// event's `sdp`), the same session its 200 then carries, and every
+/// default oracle, `offer_answer` among them, holds.
+#[test]
+fn a_183_with_sdp_carries_early_media_to_the_platform() {
+    let s = scenario(", early_media = true");
+    let output = callsim::testbed::run(&s, s.run.seed).expect("the run completes");
+    let history = &output.history;
+    let sdp_of = |host: &str, kind: &str, line: &str| -> Vec<String> {
+        history
+            .records
+            .iter()
+            .filter(|r| r.is(kind) && &*r.host == host && r.str("start_line") == Some(line))
+            .filter(|r| r.str("cseq").is_some_and(|c| c.ends_with("INVITE")))
+            .filter_map(|r| r.str("sdp").map(str::to_string))
+            .collect()
+    };
+    let early = sdp_of("sip-1", "sip.recv", "183");
+    assert_eq!(early.len(), 4, "one 183 with SDP per call");
+    assert!(carrier_sent(history, "180") == 0, "no plain ringing");
+    let answers = sdp_of("sip-1", "sip.recv", "200");
+    for (early, answer) in early.iter().zip(&answers) {
+        let early = callsim::sip::sdp::Sdp::parse(early).expect("an SDP answer");
+        let answer = callsim::sip::sdp::Sdp::parse(answer).expect("an SDP answer");
+        assert_eq!(early.media_addr_of(0), answer.media_addr_of(0));
+    }
+    let report = callsim::report::Report::build(&s, output, 0);
+    assert_eq!(report.verdict, Verdict::Pass, "{:#?}", report.violations);
+}

@@ -169,6 +169,7 @@ async fn follow(notes: &Notes, mut call: callsim::sip::ua::OutgoingCall) -> Call
     loop {
         match call.next_event().await {
             CallEvent::Progress(code) => note(notes, format!("progress {code}")),
+            CallEvent::EarlyMedia { code, .. } => note(notes, format!("early media {code}")),
             CallEvent::Final(outcome) => return outcome,
         }
     }
@@ -911,5 +912,63 @@ fn a_reinvite_holds_and_resumes_the_call() {
             "overlapping: 500",
             "unknown dialog: 481",
         ]
+    );
+}
+
+/// Early media (RFC 3261 section 13.2.1, RFC 3264): the callee answers the
+/// offer in a 183 before its 200; the caller's UA reports it as early media
+/// with that SDP, and the 200's answer reaches `ActiveCall::remote_sdp`.
+#[test]
+fn a_183_with_sdp_is_early_media_and_the_200_answer_reaches_the_caller() {
+    let notes: Notes = Rc::default();
+    let n = notes.clone();
+    run_flow(
+        1,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let alice: SocketAddr = SocketAddr::new(turmoil::lookup("alice"), 10_000);
+            let mut request = call_request("out-1", Duration::from_secs(30));
+            request.sdp = Some(callsim::sip::sdp::body(alice));
+            let mut call = ua.place_call(request);
+            let outcome = loop {
+                match call.next_event().await {
+                    CallEvent::EarlyMedia { code, sdp } => {
+                        let at = callsim::sip::sdp::media_addr(&sdp);
+                        note(
+                            &n,
+                            format!("early media {code} at {:?}", at.map(|a| a.port())),
+                        );
+                    }
+                    CallEvent::Progress(code) => note(&n, format!("progress {code}")),
+                    CallEvent::Final(outcome) => break outcome,
+                }
+            };
+            let CallOutcome::Answered(active) = outcome else {
+                note(&n, outcome_name(&outcome));
+                return;
+            };
+            let answer = active.remote_sdp().and_then(callsim::sip::sdp::media_addr);
+            note(&n, format!("answered at {:?}", answer.map(|a| a.port())));
+            let _ = active.hangup().await;
+        },
+        |incoming| async move {
+            let mut incoming = incoming.expect("bob runs a user agent");
+            let call = incoming.next().await.expect("a call arrives");
+            let bob: SocketAddr = SocketAddr::new(turmoil::lookup("bob"), 20_000);
+            let offer = callsim::sip::sdp::Sdp::parse(call.invite().sdp_body().expect("an offer"))
+                .expect("valid SDP");
+            let answer = callsim::sip::sdp::answer(&offer, &Default::default(), bob)
+                .expect("acceptable")
+                .to_string();
+            call.early_media(183, answer.clone());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut active = call.answer_with(Some(answer)).await.expect("acknowledged");
+            active.ended().await;
+        },
+    );
+    assert_eq!(
+        *notes.borrow(),
+        vec!["early media 183 at Some(20000)", "answered at Some(20000)"]
     );
 }

@@ -129,6 +129,11 @@ pub struct Profile {
     /// none of them gets 488.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
+    /// Early media: the phone answers the offer in a 183 Session Progress
+    /// (a ringback tone or announcement) instead of a 180, before its
+    /// final answer. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_media: bool,
 }
 
 fn default_weight() -> f64 {
@@ -194,6 +199,8 @@ pub struct Callee {
     pub hold: Duration,
     /// The codecs it takes; `None`: every codec.
     pub codecs: Option<Vec<String>>,
+    /// It sends 183 with an SDP answer instead of 180.
+    pub early_media: bool,
 }
 
 impl Callee {
@@ -222,6 +229,7 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             answer_after: p.answer_after.draw(&mut rng),
             hold: p.hold.draw(&mut rng),
             codecs: p.codecs.clone(),
+            early_media: p.early_media,
         },
         // No profile at all: answer at once and stay the default hold.
         None => Callee {
@@ -230,6 +238,7 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             answer_after: Duration::ZERO,
             hold: Duration::from_secs(30),
             codecs: None,
+            early_media: false,
         },
     }
 }

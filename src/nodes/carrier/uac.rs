@@ -105,7 +105,9 @@ impl Carrier {
         };
         let outcome = match first {
             Some(CallEvent::Final(o)) => o,
-            Some(CallEvent::Progress(_)) => final_outcome(&mut leg).await,
+            Some(CallEvent::Progress(_) | CallEvent::EarlyMedia { .. }) => {
+                final_outcome(&mut leg).await
+            }
             None => {
                 // Silent entry: give up on it (CANCEL once it responds at
                 // all) and move on.

@@ -49,9 +49,24 @@ impl Carrier {
             );
             return;
         }
-        // Everyone but an unreachable number rings first.
-        if callee.behaviour != Behaviour::Unreachable {
-            incoming.ring();
+        // Everyone but an unreachable number rings first; a phone with
+        // early media plays it with an SDP answer in a 183.
+        let early = callee
+            .early_media
+            .then(|| {
+                sip_glue::answer_sdp(
+                    incoming.invite(),
+                    &callee.capabilities(),
+                    self.media.local_addr(),
+                )
+                .ok()
+                .flatten()
+            })
+            .flatten();
+        match (&early, callee.behaviour) {
+            (_, Behaviour::Unreachable) => {}
+            (Some(sdp), _) => incoming.early_media(183, sdp.clone()),
+            (None, _) => incoming.ring(),
         }
         let wait = match callee.behaviour {
             Behaviour::NoAnswer => config.no_answer_limit.0,

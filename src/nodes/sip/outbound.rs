@@ -145,7 +145,7 @@ async fn watch(leg: &mut OutgoingCall, cancel: &crate::rpc::CancelToken) -> Watc
     loop {
         tokio::select! {
             event = leg.next_event() => match event {
-                CallEvent::Progress(_) => {}
+                CallEvent::Progress(_) | CallEvent::EarlyMedia { .. } => {}
                 CallEvent::Final(outcome) => return Watched::Outcome(outcome),
             },
             _ = cancel.cancelled() => return Watched::CallerGone,

@@ -96,6 +96,9 @@ pub enum CallOutcome {
 pub enum CallEvent {
     /// A provisional response above 100 (180 Ringing, 183 Session Progress).
     Progress(u16),
+    /// A provisional response carrying SDP: early media (RFC 3261 section 13.2.1;
+    /// the callee's answer to our offer, as a 183 Session Progress carries it).
+    EarlyMedia { code: u16, sdp: String },
     /// The end of the INVITE.
     Final(CallOutcome),
 }

@@ -180,7 +180,14 @@ impl Driver {
             100..=199 => {
                 out.provisional = true;
                 if code > 100 {
-                    let _ = out.events.send(CallEvent::Progress(code));
+                    let event = match response.sdp_body() {
+                        Some(sdp) => CallEvent::EarlyMedia {
+                            code,
+                            sdp: sdp.to_string(),
+                        },
+                        None => CallEvent::Progress(code),
+                    };
+                    let _ = out.events.send(event);
                 }
                 if out.cancel.is_some() {
                     self.send_cancel(id);
