@@ -188,6 +188,7 @@ mod tests {
             answer_after: Duration::ZERO,
             hold: Duration::ZERO,
             codecs: codecs.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            early_media: false,
         }
     }
 
