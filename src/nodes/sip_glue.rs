@@ -101,18 +101,7 @@ mod tests {
 
     #[test]
     fn the_offer_is_read_from_the_header() {
-        let raw = "INVITE sip:+1@carrier SIP/2.0\r\n\
-            Via: SIP/2.0/UDP 192.168.0.2:5060;branch=z9hG4bK-1\r\n\
-            Max-Forwards: 70\r\n\
-            From: <sip:sip-1@192.168.0.2>;tag=a\r\n\
-            To: <sip:+1@carrier>\r\n\
-            Call-ID: c1\r\n\
-            CSeq: 1 INVITE\r\n\
-            Contact: <sip:sip-1@192.168.0.2:5060>\r\n\
-            X-Callsim-Call: out-1\r\n\
-            X-Callsim-Media: 192.168.0.2:10000\r\n\
-            Content-Length: 0\r\n\r\n";
-        let invite = crate::sip::parse(raw.as_bytes()).expect("valid INVITE");
+        let invite = crate::sip::testkit::invite("X-Callsim-Media: 192.168.0.2:10000\r\n", "");
         assert_eq!(
             offered_media(&invite),
             Some("192.168.0.2:10000".parse().expect("addr"))

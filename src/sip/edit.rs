@@ -214,19 +214,14 @@ impl MessageEdit {
 
 #[cfg(test)]
 mod tests {
-    use crate::sip::parse;
     use std::net::SocketAddr;
 
+    /// An OPTIONS whose only Via is `via`.
     fn options(via: &str) -> crate::sip::Message {
-        parse(
-            format!(
-                "OPTIONS sip:b@192.168.0.2 SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
-                 From: <sip:a@192.168.0.1>;tag=f\r\nTo: <sip:b@192.168.0.2>\r\n\
-                 Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .expect("valid OPTIONS")
+        let m = crate::sip::testkit::request("OPTIONS", "sip:b@192.168.0.7", "c1", None, "", "");
+        let mut edit = m.edit();
+        edit.set_header("Via", via);
+        edit.finish().expect("valid")
     }
 
     fn source() -> SocketAddr {

@@ -33,6 +33,8 @@ pub mod lint;
 mod parse_memo;
 pub mod sdp;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod timers;
 pub mod transaction;
 pub mod ua;

@@ -1022,18 +1022,7 @@ mod tests {
     #[test]
     fn a_488_with_the_warning_builds_and_parses() {
         use crate::sip::codec::{build_response, ResponseSpec};
-        let invite = crate::sip::parse(
-            b"INVITE sip:+1@carrier SIP/2.0\r\n\
-            Via: SIP/2.0/UDP 192.168.0.2:5060;branch=z9hG4bK-1\r\n\
-            Max-Forwards: 70\r\n\
-            From: <sip:sip-1@192.168.0.2>;tag=a\r\n\
-            To: <sip:+1@carrier>\r\n\
-            Call-ID: c1\r\n\
-            CSeq: 1 INVITE\r\n\
-            Contact: <sip:sip-1@192.168.0.2:5060>\r\n\
-            Content-Length: 0\r\n\r\n",
-        )
-        .expect("valid INVITE");
+        let invite = crate::sip::testkit::invite("", "");
         let spec = ResponseSpec {
             to_tag: Some("t".to_string()),
             extra_headers: vec![warning_media_unavailable("carrier")],

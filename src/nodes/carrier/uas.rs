@@ -159,26 +159,15 @@ mod tests {
     use crate::nodes::carrier::callee::{Behaviour, Callee};
     use std::time::Duration;
 
+    /// An INVITE offering `body` (SDP), or, without one, by the header
+    /// an older caller would send.
     fn invite(body: &str) -> Message {
-        let raw = format!(
-            "INVITE sip:+1@carrier SIP/2.0\r\n\
-            Via: SIP/2.0/UDP 192.168.0.2:5060;branch=z9hG4bK-1\r\n\
-            Max-Forwards: 70\r\n\
-            From: <sip:sip-1@192.168.0.2>;tag=a\r\n\
-            To: <sip:+1@carrier>\r\n\
-            Call-ID: c1\r\n\
-            CSeq: 1 INVITE\r\n\
-            Contact: <sip:sip-1@192.168.0.2:5060>\r\n\
-            X-Callsim-Media: 192.168.0.2:10000\r\n\
-            {}Content-Length: {}\r\n\r\n{body}",
-            if body.is_empty() {
-                String::new()
-            } else {
-                "Content-Type: application/sdp\r\n".to_string()
-            },
-            body.len()
-        );
-        crate::sip::parse(raw.as_bytes()).expect("valid INVITE")
+        let extra = if body.is_empty() {
+            "X-Callsim-Media: 192.168.0.2:10000\r\n"
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        crate::sip::testkit::invite(extra, body)
     }
 
     fn callee(codecs: Option<&[&str]>) -> Callee {

@@ -292,20 +292,13 @@ mod tests {
     }
 
     fn invite(call_id: &str, branch: &str) -> Message {
-        crate::sip::parse(
-            format!(
-                "INVITE sip:+1555@lb-1 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.168.0.1:5060;branch={branch}\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:carrier@192.168.0.1>;tag=f1\r\n\
-To: <sip:+1555@lb-1>\r\n\
-Call-ID: {call_id}\r\n\
-CSeq: 1 INVITE\r\n\
-Content-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .expect("valid INVITE")
+        let m = crate::sip::testkit::request("INVITE", "sip:+1555@lb-1", call_id, None, "", "");
+        let mut edit = m.edit();
+        edit.set_header(
+            "Via",
+            &format!("SIP/2.0/UDP 192.168.0.1:5060;branch={branch}"),
+        );
+        edit.finish().expect("valid")
     }
 
     /// A proxy's own answers: the same tag for a retransmission (a

@@ -237,18 +237,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::parse;
 
     fn invite(extra: &str) -> Message {
-        parse(
-            format!(
-                "INVITE sip:b@192.168.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.0.1:5060;branch=z9hG4bKs\r\n\
-                 Max-Forwards: 70\r\nFrom: <sip:a@192.168.0.1>;tag=f\r\nTo: <sip:b@192.168.0.2>\r\n\
-                 Call-ID: s1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@192.168.0.1>\r\n{extra}Content-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .expect("valid INVITE")
+        crate::sip::testkit::invite(extra, "")
     }
 
     fn config(expires: u64, min_se: u64) -> SessionTimerConfig {
