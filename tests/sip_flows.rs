@@ -561,11 +561,34 @@ async fn raw_exchange(bytes: &[u8], wait: Duration) -> Vec<(u128, String)> {
 }
 
 fn raw_request(method: &str, cseq_method: &str) -> Vec<u8> {
+    raw(
+        method,
+        cseq_method,
+        &format!("raw-{method}"),
+        None,
+        "X-Callsim-Call: out-9\r\n",
+        "",
+    )
+}
+
+/// A request from alice's port 6000 to bob: `method` with CSeq `1
+/// <cseq_method>`, Call-ID `<label>@alice`, To with `to_tag` if given, then
+/// `extra` header lines (each ending in CRLF) and `body`.
+fn raw(
+    method: &str,
+    cseq_method: &str,
+    label: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
     format!(
-        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bKraw{method}\r\n\
-         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>\r\nCall-ID: raw-{method}@alice\r\n\
+        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bK{label}\r\n\
+         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>{to_tag}\r\nCall-ID: {label}@alice\r\n\
          CSeq: 1 {cseq_method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
-         X-Callsim-Call: out-9\r\nContent-Length: 0\r\n\r\n",
+         {extra}Content-Length: {}\r\n\r\n{body}",
+        body.len(),
         bob = bob_addr().ip(),
         alice = turmoil::lookup("alice"),
     )
@@ -626,20 +649,9 @@ fn malformed_requests_get_400_garbage_is_dropped_and_the_ua_keeps_working() {
     );
 }
 
-/// `raw_request`'s INVITE or OPTIONS with `extra` header lines (each ending CRLF) and
-/// `body`, on a Call-ID of its own (`label`).
+/// [`raw`] for a request whose CSeq names its own method.
 fn raw_with(method: &str, label: &str, to_tag: Option<&str>, extra: &str, body: &str) -> Vec<u8> {
-    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-    format!(
-        "{method} sip:bob@{bob} SIP/2.0\r\nVia: SIP/2.0/UDP {alice}:6000;branch=z9hG4bK{label}\r\n\
-         From: <sip:alice@{alice}>;tag=r1\r\nTo: <sip:bob@{bob}>{to_tag}\r\nCall-ID: {label}@alice\r\n\
-         CSeq: 1 {method}\r\nContact: <sip:alice@{alice}:6000>\r\nMax-Forwards: 70\r\n\
-         {extra}Content-Length: {}\r\n\r\n{body}",
-        body.len(),
-        bob = bob_addr().ip(),
-        alice = turmoil::lookup("alice"),
-    )
-    .into_bytes()
+    raw(method, method, label, to_tag, extra, body)
 }
 
 /// RFC 3261 section 8.2 and 12.2.2, in the order a UAS applies them: a body of a type
