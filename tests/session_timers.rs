@@ -12,7 +12,8 @@
 //!   BYE at the end of the hold is lost: a dialog stranded for good.
 //!
 //! And a UAS whose `min_se` is above what the caller asks refuses with 422
-//! and its `Min-SE` (section 9).
+//! and its `Min-SE` (section 9); the caller asks again with that interval
+//! (section 7.4).
 
 use crate::support::history_of;
 use callsim::history::{History, Record};
@@ -116,7 +117,7 @@ fn without_session_timers_the_pod_keeps_the_stranded_dialog() {
 }
 
 #[test]
-fn an_interval_under_the_uas_min_se_gets_422() {
+fn an_interval_under_the_uas_min_se_gets_422_and_the_caller_asks_again() {
     let history = history_of(
         &scenario(
             TIMERS,
@@ -125,7 +126,31 @@ fn an_interval_under_the_uas_min_se_gets_422() {
         "422.toml",
     );
     assert_eq!(sent(&history, "sip-1", "422").len(), 1);
+    // The carrier ACKs the 422 and sends the INVITE again, CSeq 2, asking
+    // for the pod's Min-SE; that one is answered.
+    let invites: Vec<Option<&str>> = sent(&history, "carrier", "INVITE")
+        .iter()
+        .filter(|r| r.bool("retransmission") == Some(false))
+        .map(|r| r.str("cseq"))
+        .collect();
+    assert_eq!(invites, vec![Some("1 INVITE"), Some("2 INVITE")]);
     assert!(sent(&history, "sip-1", "200")
         .iter()
-        .all(|r| !r.str("cseq").is_some_and(|c| c.ends_with("INVITE"))));
+        .any(|r| r.str("cseq") == Some("2 INVITE")));
+    // The session runs at 120 s, not the 90 s first asked: the carrier
+    // refreshes 60 s after the 2xx, not 45 s.
+    let ok = sent(&history, "sip-1", "200")
+        .iter()
+        .find(|r| r.str("cseq") == Some("2 INVITE"))
+        .map(|r| r.t_ms)
+        .expect("the 200");
+    let first_update = sent(&history, "carrier", "UPDATE")
+        .first()
+        .map(|r| r.t_ms)
+        .expect("a refresh");
+    assert!(
+        (59_000..=61_500).contains(&(first_update - ok)),
+        "first refresh {} ms after the 200",
+        first_update - ok
+    );
 }

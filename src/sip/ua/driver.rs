@@ -79,6 +79,8 @@ pub(super) struct Outgoing {
     pub(super) provisional: bool,
     pub(super) cancel: Option<CancelReason>,
     pub(super) cancel_sent: bool,
+    /// The INVITE was already sent again after a 422 (RFC 4028 section 7.4: once).
+    pub(super) retried_422: bool,
 }
 
 pub(super) struct Incoming {

@@ -16,8 +16,11 @@
 //!   (section 10); without one it sends BYE, and the call ends with
 //!   [`super::EndReason::SessionExpired`].
 //!
-//! Not modelled: retrying an INVITE after a 422 (the call is rejected 422), refreshes by
-//! re-INVITE from this UA (it answers them), and the `Min-SE` of a proxy.
+//! - A caller refused 422 sends its INVITE again, once, asking for the `Min-SE` the 422
+//!   named (section 7.4).
+//!
+//! Not modelled: refreshes by re-INVITE from this UA (it answers them), and the
+//! `Min-SE` of a proxy.
 
 use std::time::Duration;
 

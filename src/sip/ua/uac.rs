@@ -91,6 +91,7 @@ impl Driver {
                 provisional: false,
                 cancel: None,
                 cancel_sent: false,
+                retried_422: false,
             },
         );
         self.wheel.set(
@@ -209,6 +210,11 @@ impl Driver {
                     }
                 }
             }
+            422 if out.cancel.is_none() && !out.retried_422 => {
+                if !self.retry_after_422(id, &response) {
+                    self.finish(id, CallOutcome::Rejected(code));
+                }
+            }
             _ => {
                 let outcome = match out.cancel {
                     Some(reason) if code == 487 => Self::cancelled_outcome(reason),
@@ -217,6 +223,48 @@ impl Driver {
                 self.finish(id, outcome);
             }
         }
+    }
+
+    /// A 422 Session Interval Too Small: the INVITE goes again, once, asking for the
+    /// callee's `Min-SE` (RFC 4028 section 7.4), as a new transaction (CSeq one up, a new
+    /// branch) of the same call. `false` when it cannot (no `Min-SE`, or it would not
+    /// build).
+    fn retry_after_422(&mut self, id: u64, response: &Message) -> bool {
+        let Some(min_se) = response
+            .header("Min-SE")
+            .and_then(|v| v.split(';').next()?.trim().parse::<u64>().ok())
+        else {
+            return false;
+        };
+        let via = self.via();
+        let Some(out) = self.outgoing.get_mut(&id) else {
+            return false;
+        };
+        let mut edit = out.invite.edit();
+        edit.set_header(
+            "Via",
+            &format!(
+                "SIP/2.0/UDP {}:{};branch={}",
+                via.host, via.port, via.branch
+            ),
+        );
+        edit.set_header("CSeq", &format!("{} INVITE", out.invite.cseq().seq + 1));
+        edit.set_header("Session-Expires", &min_se.to_string());
+        edit.set_header("Min-SE", &min_se.to_string());
+        let Ok(invite) = edit.finish() else {
+            return false;
+        };
+        out.invite = invite.clone();
+        out.retried_422 = true;
+        out.provisional = false;
+        let peer = out.peer;
+        let key = TransactionKey::client(&invite);
+        let (tx, actions) = Transaction::client(invite, self.config.timers);
+        let tx_id = self.start_tx(tx, actions, peer, Owner::Outgoing(id), key);
+        if let Some(out) = self.outgoing.get_mut(&id) {
+            out.tx = tx_id;
+        }
+        true
     }
 
     /// Creates the UAC dialog for a 2xx and sends its ACK.
