@@ -204,3 +204,26 @@ fn a_2xx_after_the_edges_timer_c_408_is_acked_and_hung_up_downstream() {
     assert!(byes.len() >= 2, "retransmitted: {byes:?}");
     assert!(byes.last() <= answers.first(), "{byes:?} {answers:?}");
 }
+
+/// A CANCEL over a broken pod pair: the edge gave the silent inbound pod
+/// timer B (32 s) for its 487, so its own 487 reached the carrier just as
+/// the carrier abandoned its INVITE (64*T1 after its CANCEL, RFC 3261
+/// section 9.1) and went unACKed: `sip_conformance` failed the fixed vapi
+/// scenario on seeds 2, 5, 7, 8 and 9. The edge now waits `cancel_wait`
+/// (8 s) and answers 487 well inside the caller's 32 s.
+#[test]
+fn the_edge_answers_a_cancelled_invite_before_the_caller_abandons_it() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scenarios/vapi-sbc-networking-fixed.toml"
+    );
+    let text = std::fs::read_to_string(path).expect("the fixture");
+    let scenario = Scenario::from_toml(&text, path.as_ref()).expect("valid");
+    let report = crate::support::run(&scenario, 2);
+    assert_eq!(
+        report.verdict,
+        callsim::report::Verdict::Pass,
+        "{:#?}",
+        report.violations
+    );
+}

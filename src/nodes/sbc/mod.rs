@@ -76,6 +76,13 @@ pub struct SbcConfig {
     /// it is given up. Default 2s.
     #[serde(default = "default_next_hop_timeout")]
     pub next_hop_timeout: Dur,
+    /// How long the pod waits, after CANCELling a next hop, for that hop's
+    /// final answer before answering the caller 487 itself. Keep it below
+    /// the callers' 64*T1 (32 s with RFC timers): a caller abandons its
+    /// INVITE then (RFC 3261 section 9.1), and a later 487 goes unACKed.
+    /// Default 8s.
+    #[serde(default = "default_cancel_wait")]
+    pub cancel_wait: Dur,
     /// Next hops a new call may try, the first included (1: no retry).
     /// Default 1.
     #[serde(default = "default_attempts_max")]
@@ -127,6 +134,9 @@ fn default_pods() -> u32 {
 fn default_next_hop_timeout() -> Dur {
     Dur::from_secs(2)
 }
+fn default_cancel_wait() -> Dur {
+    Dur::from_secs(8)
+}
 fn default_attempts_max() -> u32 {
     1
 }
@@ -150,6 +160,7 @@ impl Default for SbcConfig {
             next_hops: None,
             health: HealthCheckConfig::default(),
             next_hop_timeout: default_next_hop_timeout(),
+            cancel_wait: default_cancel_wait(),
             attempts_max: default_attempts_max(),
             timeout_code: default_timeout_code(),
             proceeding_timeout: default_proceeding_timeout(),
@@ -197,6 +208,7 @@ impl NodeConfig for SbcConfig {
         self.health.validate(&format!("{prefix}.health"))?;
         for (name, value) in [
             ("next_hop_timeout", self.next_hop_timeout),
+            ("cancel_wait", self.cancel_wait),
             ("proceeding_timeout", self.proceeding_timeout),
         ] {
             if value.is_zero() {

@@ -24,7 +24,7 @@
 //!    answered anything, and its final answer (normally 487) is the one
 //!    relayed upstream. The SBC makes the 487 itself only when nothing
 //!    went downstream yet or the hop never answers (silent, or no final
-//!    within timer B);
+//!    within `cancel_wait`);
 //! 7. each INVITE gets exactly one final answer upstream: a 2xx that
 //!    arrives after it (it crossed the CANCEL, or came after Timer C's 408
 //!    or the timeout code) is not relayed but ACKed, and the SBC sends BYE
@@ -896,7 +896,7 @@ impl Sbc {
     /// the INVITE's final answer is the one the next hop gives to the
     /// CANCEL it now gets (normally 487), relayed when it comes. Only an
     /// INVITE not yet forwarded, or a next hop that never answers (silent,
-    /// or no final within timer B), gets a 487 made here.
+    /// or no final within `cancel_wait`), gets a 487 made here.
     async fn on_cancel(&mut self, cancel: Message, from: SocketAddr) {
         let key = server_key(&cancel);
         if !self.invites.contains_key(&key) {
@@ -931,7 +931,7 @@ impl Sbc {
                 return;
             }
         }
-        let wait = self.config.timers.timer_b.as_millis() as u64;
+        let wait = self.config.cancel_wait.as_millis();
         self.timers.push(now_ms() + wait, Tm::CancelWait { key });
     }
 
