@@ -9,7 +9,7 @@
 //! `oracles::dialog`.
 
 use callsim::oracles::dialog::{ACK_RECEIVED, DIALOGS_AGREE};
-use callsim::props::inbound::{case, Entry, InboundCase, Noise};
+use callsim::props::inbound::{Entry, InboundCase, Noise};
 use callsim::props::{self, Case};
 
 const REGRESSIONS: &str = concat!(
@@ -18,17 +18,7 @@ const REGRESSIONS: &str = concat!(
 );
 
 fn holds(oracle: &str, noise: Noise) {
-    let search = props::search(&case(noise), oracle, props::config(Some(REGRESSIONS)));
-    if let Some((case, why)) = &search.counterexample {
-        panic!(
-            "{oracle} fails ({noise:?} noise): {why}\n{}",
-            props::explain(case, oracle)
-        );
-    }
-    assert_eq!(
-        search.cases_judged,
-        search.regressions as u32 + props::cases()
-    );
+    crate::support::inbound_property_holds(oracle, noise, REGRESSIONS);
 }
 
 #[test]

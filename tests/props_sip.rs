@@ -23,7 +23,7 @@
 //! 64).
 
 use callsim::oracles::sip::NAME;
-use callsim::props::inbound::{case, Entry, InboundCase, Noise};
+use callsim::props::inbound::{Entry, InboundCase, Noise};
 use callsim::props::{self, Cut};
 
 const REGRESSIONS: &str = concat!(
@@ -32,17 +32,7 @@ const REGRESSIONS: &str = concat!(
 );
 
 fn holds(noise: Noise) {
-    let search = props::search(&case(noise), NAME, props::config(Some(REGRESSIONS)));
-    if let Some((case, why)) = &search.counterexample {
-        panic!(
-            "{NAME} fails ({noise:?} noise): {why}\n{}",
-            props::explain(case, NAME)
-        );
-    }
-    assert_eq!(
-        search.cases_judged,
-        search.regressions as u32 + props::cases()
-    );
+    crate::support::inbound_property_holds(NAME, noise, REGRESSIONS);
 }
 
 #[test]

@@ -427,3 +427,27 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("scratch dir {}: {e}", dir.display()));
     dir
 }
+
+/// Runs `oracle` as a property over the inbound SIP flows of
+/// `callsim::props::inbound` with `noise`, replaying the failures persisted
+/// in `regressions` first, and panics with the shrunk counterexample
+/// explained; checks every case was judged (`PROPTEST_CASES` new ones).
+pub fn inbound_property_holds(
+    oracle: &str,
+    noise: callsim::props::inbound::Noise,
+    regressions: &'static str,
+) {
+    use callsim::props;
+    let strategy = props::inbound::case(noise);
+    let search = props::search(&strategy, oracle, props::config(Some(regressions)));
+    if let Some((case, why)) = &search.counterexample {
+        panic!(
+            "{oracle} fails ({noise:?} noise): {why}\n{}",
+            props::explain(case, oracle)
+        );
+    }
+    assert_eq!(
+        search.cases_judged,
+        search.regressions as u32 + props::cases()
+    );
+}
