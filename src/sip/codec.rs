@@ -220,8 +220,7 @@ impl Message {
     /// aside) and the body is non-empty UTF-8.
     pub fn sdp_body(&self) -> Option<&str> {
         let content_type = self.header("Content-Type")?;
-        let media_type = content_type.split(';').next()?.trim();
-        if !media_type.eq_ignore_ascii_case("application/sdp") || self.p.body.is_empty() {
+        if !media_type_is(content_type, super::sdp::CONTENT_TYPE) || self.p.body.is_empty() {
             return None;
         }
         std::str::from_utf8(&self.p.body).ok()
@@ -238,11 +237,22 @@ impl Message {
     /// ([`super::edit::MessageEdit::stamp_received`]); itself when nothing changes or the
     /// stamped message would not validate.
     pub fn received_from(self, source: std::net::SocketAddr) -> Message {
+        // Most requests come from their sent-by: no copy of the headers for those.
+        if !self.top_via().needs_received(source) {
+            return self;
+        }
         let mut edit = self.edit();
         if !edit.stamp_received(source) {
             return self;
         }
         edit.finish().unwrap_or(self)
+    }
+
+    /// Where the answers to this request go (RFC 3261 section 18.2.2, RFC 3581): its top
+    /// Via's `received` and `rport`, else its sent-by; `fallback` (the source address)
+    /// when the Via names a host rather than an address.
+    pub fn reply_addr(&self, fallback: std::net::SocketAddr) -> std::net::SocketAddr {
+        self.top_via().response_addr().unwrap_or(fallback)
     }
 
     pub fn edit(&self) -> super::edit::MessageEdit {
@@ -679,6 +689,15 @@ pub fn build_ack_for_non_2xx(invite: &Message, response: &Message) -> Result<Mes
         Method::Ack,
         response.header("To").unwrap_or_default(),
     )
+}
+
+/// Whether a Content-Type value names `wanted` (type/subtype, case-insensitive,
+/// parameters aside).
+pub fn media_type_is(value: &str, wanted: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(wanted))
 }
 
 /// An answer to a request that failed to parse, as bytes: the text of what it would be

@@ -79,25 +79,16 @@ impl MessageEdit {
             return false;
         };
         let top = &mut vias[0];
-        let wants_rport = top
-            .params
-            .iter()
-            .any(|p| p.name.eq_ignore_ascii_case("rport") && p.value.is_none());
-        let sent_by_ip = top
-            .host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .ok();
-        let mut changed = false;
-        if wants_rport || sent_by_ip != Some(source.ip()) {
-            top.params
-                .retain(|p| !p.name.eq_ignore_ascii_case("received"));
-            top.params.push(Param {
-                name: "received".into(),
-                value: Some(source.ip().to_string()),
-            });
-            changed = true;
+        if !top.needs_received(source) {
+            return false;
         }
+        let wants_rport = top.asks_rport();
+        top.params
+            .retain(|p| !p.name.eq_ignore_ascii_case("received"));
+        top.params.push(Param {
+            name: "received".into(),
+            value: Some(source.ip().to_string()),
+        });
         if wants_rport {
             for p in top.params.iter_mut() {
                 if p.name.eq_ignore_ascii_case("rport") {
@@ -105,10 +96,8 @@ impl MessageEdit {
                 }
             }
         }
-        if changed {
-            self.headers[i].value = vias.iter().map(format_via).collect::<Vec<_>>().join(", ");
-        }
-        changed
+        self.headers[i].value = vias.iter().map(format_via).collect::<Vec<_>>().join(", ");
+        true
     }
 
     /// Removes the top Via entry (a response we pass back) and returns it.

@@ -143,6 +143,36 @@ impl Via {
         find_param(&self.params, name).and_then(|p| p.value.as_deref())
     }
 
+    /// Whether this Via's sent-by is `addr` (an IP literal and its port, 5060 when
+    /// absent): the check a client transport makes on a response's top Via (RFC 3261
+    /// section 18.1.2) and a proxy on the Via it pops (section 16.7).
+    pub fn names(&self, addr: std::net::SocketAddr) -> bool {
+        self.host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .ok()
+            == Some(addr.ip())
+            && self.port.unwrap_or(5060) == addr.port()
+    }
+
+    /// Whether the sender asked for `rport` (RFC 3581): the parameter, without a value.
+    pub fn asks_rport(&self) -> bool {
+        find_param(&self.params, "rport").is_some_and(|p| p.value.is_none())
+    }
+
+    /// Whether a server transport that received this request from `source` stamps this
+    /// Via (RFC 3261 section 18.2.1, RFC 3581 section 4): its sent-by host is not the
+    /// source's address, or it asks for `rport`.
+    pub fn needs_received(&self, source: std::net::SocketAddr) -> bool {
+        self.asks_rport()
+            || self
+                .host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .ok()
+                != Some(source.ip())
+    }
+
     /// The `branch` parameter, the transaction id of RFC 3261 section 17.
     pub fn branch(&self) -> Option<&str> {
         find_param(&self.params, "branch").and_then(|p| p.value.as_deref())

@@ -45,7 +45,7 @@ use crate::sim::time::now_ms;
 use crate::sim::ControlHandle;
 use crate::sim::NodeCtx;
 use crate::sip::codec::raw_error_response;
-use crate::sip::{parse, Message, Method};
+use crate::sip::{parse, Message, Method, Via};
 use rand::RngCore;
 use std::net::SocketAddr;
 
@@ -142,11 +142,7 @@ impl Lb {
             // came from, so that the answers (ours, and those the next hop sends
             // back through us) find the sender behind a NAT or a wrong sent-by.
             let request = message.received_from(from);
-            let reply_to = request
-                .vias()
-                .first()
-                .and_then(|via| via.response_addr())
-                .unwrap_or(from);
+            let reply_to = request.reply_addr(from);
             self.on_request(request, reply_to).await;
         } else {
             self.on_response(message).await;
@@ -155,7 +151,7 @@ impl Lb {
 
     async fn on_response(&mut self, response: Message) {
         let top = response.top_via();
-        if !px::via_is(top, self.me) {
+        if !top.names(self.me) {
             return;
         }
         if let Some(branch) = top.branch().filter(|b| b.starts_with(PROBE_BRANCH_PREFIX)) {
@@ -165,7 +161,7 @@ impl Lb {
             }
             return;
         }
-        let Some(next) = response.vias().get(1).and_then(px::via_addr) else {
+        let Some(next) = response.vias().get(1).and_then(Via::response_addr) else {
             return;
         };
         let edits = Edits {

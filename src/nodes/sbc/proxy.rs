@@ -53,7 +53,7 @@ use crate::sip::codec::{
     AddrSpec, BuildError, RequestSpec, ViaSpec,
 };
 use crate::sip::dialog::MAX_FORWARDS;
-use crate::sip::{parse, Message, Method, NameAddr};
+use crate::sip::{parse, Message, Method, NameAddr, Via};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
@@ -709,7 +709,7 @@ impl Sbc {
             }
             return;
         }
-        let reply_to = px::via_addr(request.top_via()).unwrap_or(from);
+        let reply_to = request.reply_addr(from);
         // RFC 3261 section 16.2 / 17.2.1: 100 Trying at once, before the
         // INVITE waits for the pod's workers, so the caller stops
         // retransmitting whatever the queue holds.
@@ -944,7 +944,7 @@ impl Sbc {
 
     async fn on_response(&mut self, response: Message) {
         let top = response.top_via();
-        if !px::via_is(top, self.me) {
+        if !top.names(self.me) {
             return;
         }
         let branch = top.branch().unwrap_or_default().to_string();
@@ -969,7 +969,7 @@ impl Sbc {
 
     /// A response to something forwarded statelessly: back by Via.
     async fn forward_response(&self, response: &Message) {
-        let Some(next) = response.vias().get(1).and_then(px::via_addr) else {
+        let Some(next) = response.vias().get(1).and_then(Via::response_addr) else {
             return;
         };
         let edits = Edits {

@@ -20,7 +20,6 @@ use crate::sip::codec::{
 };
 use crate::sip::uri::parse_uri;
 use crate::sip::Method;
-use crate::sip::Via;
 use std::net::{IpAddr, SocketAddr};
 
 /// Largest datagram a proxy reads.
@@ -33,33 +32,6 @@ pub fn uri_addr(uri: &str) -> Option<SocketAddr> {
     let (host, port) = uri.host_port()?;
     let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
     Some(SocketAddr::new(ip, port))
-}
-
-/// Where a response goes back to (RFC 3261 section 18.2.2): the Via's
-/// `received` and `rport` when present, else its sent-by, when that is an
-/// IP literal.
-pub fn via_addr(via: &Via) -> Option<SocketAddr> {
-    let param = |name: &str| {
-        via.params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .and_then(|p| p.value.as_deref())
-    };
-    let ip: IpAddr = param("received")
-        .unwrap_or(via.host.as_str())
-        .trim_matches(['[', ']'])
-        .parse()
-        .ok()?;
-    let port = param("rport")
-        .and_then(|p| p.parse().ok())
-        .or(via.port)
-        .unwrap_or(5060);
-    Some(SocketAddr::new(ip, port))
-}
-
-/// Whether a Via names `me`.
-pub fn via_is(via: &Via, me: SocketAddr) -> bool {
-    via.host.parse::<IpAddr>().ok() == Some(me.ip()) && via.port.unwrap_or(5060) == me.port()
 }
 
 /// Whether a URI names `me` (host and port).
@@ -358,8 +330,11 @@ mod tests {
         let text = String::from_utf8_lossy(refusal.as_bytes()).to_string();
         assert!(text.starts_with("SIP/2.0 429"), "{text}");
         assert!(text.contains("\r\nRetry-After: 1\r\n"), "{text}");
-        assert!(via_is(via, "192.168.0.2:5060".parse().unwrap()));
-        assert_eq!(via_addr(via), Some("192.168.0.2:5060".parse().unwrap()));
+        assert!(via.names("192.168.0.2:5060".parse().unwrap()));
+        assert_eq!(
+            via.response_addr(),
+            Some("192.168.0.2:5060".parse().unwrap())
+        );
         assert_eq!(
             derived_branch("z9hG4bKa", "lb-1"),
             derived_branch("z9hG4bKa", "lb-1")

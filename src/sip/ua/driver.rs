@@ -546,7 +546,9 @@ impl Driver {
         // it and, since no call wants it, ends its dialog (section 13.2.2.4, RFC 6026
         // section 7.2). Other stray responses are dropped (section 18.1.2).
         let is_2xx_invite = (200..300).contains(&code) && response.cseq().method == Method::Invite;
-        if !is_2xx_invite || !self.sent_by_us(&response) {
+        // A client transport drops a response whose top Via is not ours (section
+        // 18.1.2), so a stray response is never taken for one of ours.
+        if !is_2xx_invite || !response.top_via().names(self.local) {
             Self::emit_recv(&response, from, true);
             return;
         }
@@ -570,24 +572,11 @@ impl Driver {
         }
     }
 
-    /// Whether a response's top Via is ours: a client transport drops any other
-    /// (section 18.1.2), so a stray response is never taken for one of our requests.
-    fn sent_by_us(&self, response: &Message) -> bool {
-        response.vias().first().is_some_and(|via| {
-            via.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(self.local.ip())
-                && via.port.unwrap_or(5060) == self.local.port()
-        })
-    }
-
     fn on_request(&mut self, request: Message, from: SocketAddr) {
         // Section 18.2.1: the server transport stamps the top Via with where the request
         // came from; responses go by it (section 18.2.2, RFC 3581).
         let request = request.received_from(from);
-        let reply_to = request
-            .vias()
-            .first()
-            .and_then(|via| via.response_addr())
-            .unwrap_or(from);
+        let reply_to = request.reply_addr(from);
         let key = TransactionKey::server(&request);
         let is_ack = request.method() == Some(&Method::Ack);
         if let Some(&id) = self.tx_index.get(&key) {

@@ -66,7 +66,10 @@ impl Driver {
                         .flat_map(|c| c.invite_headers()),
                 )
                 .collect(),
-            content_type: request.sdp.as_ref().map(|_| "application/sdp".to_string()),
+            content_type: request
+                .sdp
+                .as_ref()
+                .map(|_| crate::sip::sdp::CONTENT_TYPE.to_string()),
             body: request
                 .sdp
                 .clone()

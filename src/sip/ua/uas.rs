@@ -11,7 +11,7 @@ use super::driver::{resolve, DialogEntry, Driver, Incoming, Owner};
 use super::session_timer::{uas_decision, Refresher, Session, SessionExpires, UasDecision};
 use super::timer_wheel::TxId;
 use super::{ActiveCall, AnswerError, DialogStatus, EndReason, IncomingCall, IncomingStatus};
-use crate::sip::codec::{build_response, Message, ResponseSpec};
+use crate::sip::codec::{build_response, media_type_is, Message, ResponseSpec};
 use crate::sip::dialog::{Dialog, DialogId, DialogRequestError};
 use crate::sip::header::Method;
 use crate::sip::sdp;
@@ -22,7 +22,7 @@ use crate::sip::uri::parse_uri;
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE";
 
 /// The one body type the user agent takes and sends (RFC 3264 offers and answers).
-const SDP: &str = "application/sdp";
+const SDP: &str = sdp::CONTENT_TYPE;
 
 /// Our answer to a re-INVITE's `offer` from the session we last described (`local`):
 /// the same media, each stream's direction the answer to the offer's, the `o=` version
@@ -47,15 +47,6 @@ fn with_sdp(spec: &mut ResponseSpec, sdp: Option<String>) {
         spec.content_type = Some(SDP.to_string());
         spec.body = sdp.into_bytes();
     }
-}
-
-/// Whether a Content-Type value names `wanted` (type/subtype, case-insensitive,
-/// parameters aside).
-fn media_type_is(value: &str, wanted: &str) -> bool {
-    value
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case(wanted))
 }
 
 /// Whether an `Accept` value (a comma-separated list of media ranges, section 20.1)
@@ -219,22 +210,14 @@ impl Driver {
             self.reply(id, &invite, 500, retry);
             return;
         }
-        let contact = self.contact();
-        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
-            self.reply(id, &invite, 481, Vec::new());
+        if self.in_dialog(id, &invite).is_none() {
             return;
-        };
-        match entry.dialog.on_request(&invite) {
-            Ok(()) => {}
-            Err(DialogRequestError::OutOfOrder { .. }) => {
-                self.reply(id, &invite, 500, Vec::new());
-                return;
-            }
-            Err(DialogRequestError::Mismatch) => {
-                self.reply(id, &invite, 481, Vec::new());
-                return;
-            }
         }
+        let contact = self.contact();
+        let entry = self
+            .dialogs
+            .get_mut(&dialog_id)
+            .expect("in_dialog found it");
         let refresh = SessionExpires::of(&invite);
         let answer = answer_reoffer(entry.local_sdp.as_deref(), invite.sdp_body());
         if answer.is_some() {
@@ -264,22 +247,9 @@ impl Driver {
     /// 10): 200 echoing its `Session-Expires`, and the session's expiry starts over. One
     /// out of CSeq order gets 500.
     fn update_request(&mut self, id: TxId, update: &Message) {
-        let dialog_id = DialogId::of_incoming_request(update);
-        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
-            self.reply(id, update, 481, Vec::new());
+        let Some(dialog_id) = self.in_dialog(id, update) else {
             return;
         };
-        match entry.dialog.on_request(update) {
-            Ok(()) => {}
-            Err(DialogRequestError::OutOfOrder { .. }) => {
-                self.reply(id, update, 500, Vec::new());
-                return;
-            }
-            Err(DialogRequestError::Mismatch) => {
-                self.reply(id, update, 481, Vec::new());
-                return;
-            }
-        }
         let echo: Vec<(String, String)> = SessionExpires::of(update)
             .map(|se| ("Session-Expires".to_string(), se.header_value()))
             .into_iter()
@@ -485,24 +455,35 @@ impl Driver {
         }
     }
 
+    /// The dialog of an in-dialog request we answer (RFC 3261 section 12.2.2): its id
+    /// once the dialog takes the request's CSeq; otherwise the request is answered here,
+    /// 481 for a dialog we do not have (or that does not match), 500 for a CSeq out of
+    /// order, and `None`.
+    fn in_dialog(&mut self, id: TxId, request: &Message) -> Option<DialogId> {
+        let dialog_id = DialogId::of_incoming_request(request);
+        let code = match self
+            .dialogs
+            .get_mut(&dialog_id)
+            .map(|e| e.dialog.on_request(request))
+        {
+            Some(Ok(())) => return Some(dialog_id),
+            Some(Err(DialogRequestError::OutOfOrder { .. })) => 500,
+            Some(Err(DialogRequestError::Mismatch)) | None => 481,
+        };
+        self.reply(id, request, code, Vec::new());
+        None
+    }
+
     fn bye_request(&mut self, id: TxId, bye: &Message) {
-        let dialog_id = DialogId::of_incoming_request(bye);
-        let Some(entry) = self.dialogs.get_mut(&dialog_id) else {
-            self.reply(id, bye, 481, Vec::new());
+        let Some(dialog_id) = self.in_dialog(id, bye) else {
             return;
         };
-        match entry.dialog.on_request(bye) {
-            Ok(()) => {
-                let mut entry = self.dialogs.remove(&dialog_id).expect("just found");
-                entry.dialog.terminate();
-                self.stop_session(entry.session);
-                let _ = entry
-                    .status
-                    .send(DialogStatus::Ended(EndReason::RemoteHangup));
-                self.reply(id, bye, 200, Vec::new());
-            }
-            Err(DialogRequestError::OutOfOrder { .. }) => self.reply(id, bye, 500, Vec::new()),
-            Err(DialogRequestError::Mismatch) => self.reply(id, bye, 481, Vec::new()),
-        }
+        let mut entry = self.dialogs.remove(&dialog_id).expect("just found");
+        entry.dialog.terminate();
+        self.stop_session(entry.session);
+        let _ = entry
+            .status
+            .send(DialogStatus::Ended(EndReason::RemoteHangup));
+        self.reply(id, bye, 200, Vec::new());
     }
 }
