@@ -51,6 +51,10 @@ pub struct Report {
     /// The expanded fault plan for this seed, one line per fault (process
     /// occurrences and swarm picks included), then active fault points.
     pub faults: Vec<String>,
+    /// The config `[vary]` drew for this seed, by path, as written in a
+    /// scenario file (empty without `[vary]`; a wave-2 contract addition).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub varied: BTreeMap<String, String>,
     /// Calls a state-losing fault hit, which no oracle judged
     /// (`oracles::excuse`): a run that excused everything shows it here.
     pub excused_calls: Vec<String>,
@@ -74,6 +78,10 @@ impl Report {
     /// judge it. `alerts` lists every `alert.fire` of the result.
     pub fn build(scenario: &Scenario, output: RunOutput, wall_ms: u64) -> Report {
         let mut output = output;
+        let varied = varied_text(scenario, output.seed);
+        // The run ran the drawn scenario: its plan is the drawn one's.
+        let drawn = scenario.for_seed(output.seed);
+        let scenario = drawn.as_deref().unwrap_or(scenario);
         let firings = crate::oracles::monitors::evaluate_with(
             &scenario.monitors,
             &output.history,
@@ -113,6 +121,7 @@ impl Report {
             sip: sip_counts(&output.history),
             faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
                 .describe(),
+            varied,
             excused_calls,
             violations,
             alerts,
@@ -166,6 +175,15 @@ pub fn sip_counts(history: &History) -> SipCounts {
     counts
 }
 
+/// What `[vary]` drew for `seed`, by path, as scenario-file text.
+pub fn varied_text(scenario: &Scenario, seed: u64) -> BTreeMap<String, String> {
+    scenario
+        .varied(seed)
+        .iter()
+        .map(|(path, value)| (path.clone(), crate::scenario::vary::shown(value)))
+        .collect()
+}
+
 /// The `SEED=` block: everything needed to replay a run: the seed, the
 /// scenario (absolute path), the fault plan as expanded for the seed, the
 /// commit, the run's history hash (`trace_hash`, what `callsim replay`
@@ -179,7 +197,16 @@ pub fn seed_block(scenario: &Scenario, seed: u64, trace_hash: Option<&str>) -> S
     ));
     // The expanded plan: what this seed's processes, swarm and fault
     // points decided, not just what the file says.
-    let plan = crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), seed).describe();
+    let varied = varied_text(scenario, seed);
+    if !varied.is_empty() {
+        s.push_str("  varied:\n");
+        for (path, value) in &varied {
+            s.push_str(&format!("    {path} = {value}\n"));
+        }
+    }
+    let drawn = scenario.for_seed(seed);
+    let drawn = drawn.as_deref().unwrap_or(scenario);
+    let plan = crate::faults::plan(&drawn.plan_inputs(), &drawn.topology(), seed).describe();
     if plan.is_empty() {
         s.push_str("  fault plan: (none)\n");
     } else {

@@ -52,3 +52,4 @@ mod sip_flows;
 mod sip_lint;
 mod sip_transaction;
 mod trace_hashes;
+mod vary;

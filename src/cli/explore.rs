@@ -179,6 +179,9 @@ pub struct Bundle<'a> {
     /// The scenario's path as given (the bundle's `scenario.toml` is its copy).
     pub scenario: String,
     pub fault_plan: Vec<String>,
+    /// The config `[vary]` drew for this seed (absent without `[vary]`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub varied: std::collections::BTreeMap<String, String>,
     pub commit: String,
     /// The run's history hash; `None` when the run did not complete.
     pub trace_hash: Option<&'a str>,
@@ -227,12 +230,15 @@ pub fn write_bundle(
         ),
     )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
+    let drawn = scenario.for_seed(result.seed);
+    let drawn = drawn.as_deref().unwrap_or(scenario);
     let bundle = Bundle {
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
         // As expanded for this seed: process occurrences, swarm picks.
-        fault_plan: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), result.seed)
+        fault_plan: crate::faults::plan(&drawn.plan_inputs(), &drawn.topology(), result.seed)
             .describe(),
+        varied: crate::report::varied_text(scenario, result.seed),
         commit: git_commit(),
         trace_hash,
         replay: replay_command(&scenario.source.display().to_string(), result.seed),

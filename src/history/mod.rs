@@ -22,7 +22,7 @@ pub mod recorder;
 
 pub use event::{emit, EndOutcome, Event};
 pub use network::NetworkCounts;
-pub use recorder::{host_span, Recorder};
+pub use recorder::{current_host, host_span, Recorder};
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -39,6 +39,20 @@ pub fn host_span(name: &str) -> tracing::Span {
     tracing::info_span!(target: "callsim", "host", name = name)
 }
 
+/// The host whose software is running now: the name on the nearest
+/// enclosing `host{name}` span, when the recorder is this thread's
+/// subscriber (`None` outside a host or a run). Code deep in a library
+/// layer (a SIP transaction, an RPC exchange) uses it to find its host's
+/// fault points without carrying a context.
+pub fn current_host() -> Option<Arc<str>> {
+    tracing::Span::current().with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        span.scope()
+            .find_map(|s| s.extensions().get::<HostData>().map(|h| h.name.clone()))
+    })?
+}
+
 /// Shared state of one run's recorder.
 #[derive(Clone, Default)]
 pub struct Recorder {

@@ -149,14 +149,18 @@ type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 
 /// Oracles that are on unless switched off by name (`name = false`).
 /// `dialogs_agree`, `ack_received` and `offer_answer` joined them in wave 2
-/// (README, "Contract additions").
-pub const DEFAULT_ORACLES: [&str; 6] = [
+/// (README, "Contract additions"), and so did `ringing_timeout_respected`:
+/// it judges only synchronous outbound calls, so it is silent where there
+/// are none, and a user need not know it exists to be told their sync
+/// calls end early.
+pub const DEFAULT_ORACLES: [&str; 7] = [
     "every_call_terminates",
     "honest_status",
     "sip_conformance",
     "dialogs_agree",
     "ack_received",
     "offer_answer",
+    "ringing_timeout_respected",
 ];
 
 /// One entry of the registry.
@@ -596,7 +600,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");

@@ -22,6 +22,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod vary;
 
 pub use crate::nodes::NodesConfig;
 pub use crate::oracles::DEFAULT_ORACLES;
@@ -57,6 +58,10 @@ pub struct Scenario {
     /// `[monitors]`: operator alarms evaluated over the history, by name.
     #[serde(default)]
     pub monitors: BTreeMap<String, toml::Value>,
+    /// `[vary]`: node config and workload fields the seed draws, by dotted
+    /// path ([`vary`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vary: BTreeMap<String, vary::Distribution>,
     /// Where the scenario came from (`<inline>` when built in code).
     #[serde(skip)]
     pub source: PathBuf,
@@ -74,6 +79,7 @@ impl Scenario {
             fault_settings: Default::default(),
             oracles: BTreeMap::new(),
             monitors: BTreeMap::new(),
+            vary: BTreeMap::new(),
             source: PathBuf::from("<inline>"),
         }
     }
@@ -154,9 +160,14 @@ impl Scenario {
                     e.field
                 ));
             }
+            // A [vary] key is a quoted dotted path: find its line by text.
+            let line = match e.field.strip_prefix("vary.") {
+                Some(path) => line_of_text(text, &format!("\"{path}\"")),
+                None => locator.line_of_path(&e.field),
+            };
             ScenarioError {
                 file: file.to_path_buf(),
-                line: locator.line_of_path(&e.field),
+                line,
                 field: e.field,
                 message,
             }
@@ -214,7 +225,73 @@ impl Scenario {
         crate::faults::validate_plan(&self.plan_inputs(), &topology)?;
         crate::oracles::validate_config(&self.oracles)?;
         crate::oracles::monitors::validate_config(&self.monitors)?;
+        self.validate_vary()?;
         Ok(())
+    }
+
+    /// Each `[vary]` path names a field of a configured section, and every
+    /// extreme of its distribution gives a valid scenario.
+    fn validate_vary(&self) -> Result<(), FieldError> {
+        if self.vary.is_empty() {
+            return Ok(());
+        }
+        if self.vary.len() > vary::ENTRIES_MAX {
+            return Err(FieldError::new(
+                "vary",
+                format!(
+                    "{} entries; at most {} (limit vary::ENTRIES_MAX)",
+                    self.vary.len(),
+                    vary::ENTRIES_MAX
+                ),
+            ));
+        }
+        for (path, distribution) in &self.vary {
+            let field = format!("vary.{path}");
+            vary::check_path(path).map_err(|m| FieldError::new(&field, m))?;
+            distribution.check(&field)?;
+            for value in distribution.extremes() {
+                let shown = vary::shown(&value);
+                self.with_values([(path.clone(), value)].into_iter().collect())
+                    .map_err(|e| {
+                        FieldError::new(&field, format!("with {path} = {shown}: {}", e.message))
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The values `[vary]` draws for `seed`, by path (empty without one).
+    pub fn varied(&self, seed: u64) -> BTreeMap<String, toml::Value> {
+        vary::draw_all(&self.vary, seed)
+    }
+
+    /// The scenario a run with `seed` runs: `[vary]`'s draws written into
+    /// its fields (itself, borrowed, when it has no `[vary]`). The error
+    /// names the drawn field when a combination of draws is invalid.
+    pub fn for_seed(&self, seed: u64) -> Result<std::borrow::Cow<'_, Scenario>, FieldError> {
+        if self.vary.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        let drawn = self.with_values(self.varied(seed))?;
+        Ok(std::borrow::Cow::Owned(drawn))
+    }
+
+    /// This scenario, without `[vary]`, with `values` set at their paths,
+    /// validated.
+    fn with_values(&self, values: BTreeMap<String, toml::Value>) -> Result<Scenario, FieldError> {
+        let mut base = self.clone();
+        base.vary.clear();
+        let mut doc = toml::Value::try_from(&base).expect("a Scenario always serialises to TOML");
+        for (path, value) in values {
+            vary::set_path(&mut doc, &path, value)
+                .map_err(|m| FieldError::new(format!("vary.{path}"), m))?;
+        }
+        let mut drawn: Scenario = doc.try_into().map_err(|e: toml::de::Error| {
+            FieldError::new("vary", e.message().trim().to_string())
+        })?;
+        drawn.source = self.source.clone();
+        drawn.validate()?;
+        Ok(drawn)
     }
 
     /// What the fault plan reads of this scenario.
@@ -249,6 +326,13 @@ impl Scenario {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Scenario always serialises to TOML")
     }
+}
+
+/// The 1-based line of the first occurrence of `needle` (0 if absent).
+fn line_of_text(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map(|offset| text[..offset].matches('\n').count() + 1)
+        .unwrap_or(0)
 }
 
 /// Whether `text` has a CR not followed by LF (old Mac line endings).

@@ -43,6 +43,14 @@ pub enum TestbedError {
     /// not judged.
     #[error("the run budget ran out at t={t_ms}ms: {events} events recorded, more than [run] max_events = {limit}; raise it, or shorten the run or its load")]
     BudgetExceeded { t_ms: u64, events: u64, limit: u64 },
+    /// The config `[vary]` drew for this seed is not a valid scenario (each
+    /// extreme was checked at load; a combination of draws can still clash).
+    #[error("the config [vary] drew for seed {seed} is invalid: {field}: {message}")]
+    DrawnConfigInvalid {
+        seed: u64,
+        field: String,
+        message: String,
+    },
 }
 
 /// The raw result of a run; [`crate::report::Report`] is built from it.
@@ -76,8 +84,17 @@ pub fn run_counting_network(
     Ok((output, counts))
 }
 
-/// Installs `recorder` (set to the scenario's tick) for the run.
+/// Installs `recorder` (set to the scenario's tick) for the run, and runs
+/// the scenario as `[vary]` draws it for `seed`.
 fn run_with(recorder: Recorder, scenario: &Scenario, seed: u64) -> Result<RunOutput, TestbedError> {
+    let scenario = scenario
+        .for_seed(seed)
+        .map_err(|e| TestbedError::DrawnConfigInvalid {
+            seed,
+            field: e.field,
+            message: e.message,
+        })?;
+    let scenario = scenario.as_ref();
     let recorder = recorder.with_tick(scenario.run.tick.0);
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     tracing::subscriber::with_default(subscriber, || run_recorded(scenario, seed, &recorder))
@@ -133,6 +150,17 @@ fn run_recorded(
             async move { crate::nodes::run(ctx).instrument(span).await }
         });
     }
+
+    // Library code (SIP transactions, RPC exchanges) reaches its host's
+    // fault points through the ambient map, only in runs that use them.
+    let buggify_on = (scenario.fault_settings.buggify.as_ref()).is_some_and(|b| b.enabled);
+    let _ambient = buggify_on.then(|| {
+        crate::sim::buggify::install_ambient(
+            controls
+                .iter()
+                .map(|(name, control)| (Arc::from(name.as_str()), control.handle())),
+        )
+    });
 
     let mut schedule = crate::faults::schedule(&scenario.plan_inputs(), seed, &topology);
     // Stable: actions at the same time keep the plan's order.
