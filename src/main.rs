@@ -69,6 +69,10 @@ enum Command {
         /// Where failure bundles go (default: callsim-failures).
         #[arg(long)]
         bundles: Option<PathBuf>,
+        /// Differential mode: a failing seed counts only if it fails in a
+        /// way (a signature) this baseline scenario's run of it does not.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Rerun a failure bundle of `explore` (its scenario copy and seed) and
     /// check its trace hash: 0 replayed, 4 nondeterminism, 6 the bundle is
@@ -142,6 +146,7 @@ fn main() {
             shard,
             json,
             bundles,
+            baseline,
         } => cli::explore::command(cli::explore::ExploreArgs {
             scenario,
             seeds,
@@ -150,6 +155,7 @@ fn main() {
             shard,
             json,
             bundles,
+            baseline,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
         Command::Incidents { json, catalogue } => {

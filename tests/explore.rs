@@ -36,6 +36,7 @@ fn args(scenario: &Path, seeds: u64, bundles: &Path) -> ExploreArgs {
         shard: None,
         json: true,
         bundles: Some(bundles.to_path_buf()),
+        baseline: None,
     }
 }
 
@@ -182,4 +183,96 @@ fn threads_never_mix_runs() {
     let one = verdicts(1);
     assert_eq!(one.len(), 6);
     assert_eq!(one, verdicts(3));
+}
+
+// ---- differential mode, signatures and coverage (issue 17) ----
+
+const UNPINNED_BUGGY: &str = "fixtures/scenarios/unpinned/livekit-ringing-timeout-buggy.toml";
+const UNPINNED_FIXED: &str = "fixtures/scenarios/unpinned/livekit-ringing-timeout-fixed.toml";
+
+fn differential(scenario: &str, baseline: &str, start: u64, seeds: u64, dir: &Path) -> ExploreArgs {
+    ExploreArgs {
+        start: Some(start),
+        baseline: Some(PathBuf::from(baseline)),
+        ..args(Path::new(scenario), seeds, &dir.join("bundles"))
+    }
+}
+
+#[test]
+fn differential_mode_reports_what_the_baseline_does_not_fail() {
+    // Seed 10 of the unpinned scenario draws a stack with `tracing` and no
+    // deadline propagation (found by a 40-seed sweep); seeds 9 and 11 pass.
+    let dir = scratch("differential");
+    let done = sweep(&differential(UNPINNED_BUGGY, UNPINNED_FIXED, 9, 3, &dir)).expect("valid");
+    let doc = doc(&done);
+    assert_eq!(done.code, 1, "{doc:#}");
+    let failed = doc["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    assert_eq!(failed[0]["seed"], 10);
+    assert_eq!(failed[0]["differential"]["baseline"]["verdict"], "pass");
+    let id = failed[0]["signatures"][0].as_str().unwrap();
+    let group = &doc["signatures"]["groups"][id]["signature"];
+    assert_eq!(group["oracle"], "ringing_timeout_respected");
+    assert!(
+        group["flow"].as_str().unwrap().starts_with("INVITE"),
+        "{group}"
+    );
+    assert_eq!(doc["also_fail_on_baseline"], 0);
+    let bundle: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            failed[0]["bundle"].as_str().unwrap().to_string() + "/bundle.json",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bundle["signatures"][0]["id"], id);
+    assert!(
+        bundle["varied"]["nodes.gateway.rpc_client.middleware"]
+            .as_str()
+            .unwrap()
+            .contains("tracing"),
+        "{bundle:#}"
+    );
+}
+
+#[test]
+fn a_failure_the_baseline_shares_does_not_count() {
+    // The same scenario as its own baseline: seed 10 fails on both sides
+    // with the same signature, so nothing is new and the sweep passes.
+    let dir = scratch("differential-same");
+    let done = sweep(&differential(UNPINNED_BUGGY, UNPINNED_BUGGY, 10, 1, &dir)).expect("valid");
+    let doc = doc(&done);
+    assert_eq!(done.code, 0, "{doc:#}");
+    assert_eq!(doc["failed"], serde_json::json!([]));
+    assert_eq!(doc["also_fail_on_baseline"], 1);
+    assert!(
+        !dir.join("bundles").exists(),
+        "no bundle for a shared failure"
+    );
+    assert!(matches!(done.results[0].outcome, Outcome::Fail(_)));
+    assert!(!done.results[0].failed());
+}
+
+#[test]
+fn a_sweep_reports_the_states_it_reached_and_the_sites_that_fired() {
+    let dir = scratch("coverage");
+    let done = sweep(&args(
+        Path::new("fixtures/scenarios/faults/buggify.toml"),
+        2,
+        &dir.join("b"),
+    ))
+    .expect("valid");
+    let coverage = &doc(&done)["coverage"];
+    assert_eq!(coverage["runs"], 2);
+    let echo = &coverage["sites"]["harness.echo_drop"];
+    assert_eq!(echo["runs_active"], 2);
+    assert_eq!(echo["runs_fired"], 2);
+    assert!(echo["firings"].as_u64().unwrap() > 10, "{coverage:#}");
+    // Every state is listed, reached or not.
+    for state in callsim::faults::coverage::STATES {
+        assert!(coverage["states"][state.name].is_u64(), "{}", state.name);
+    }
+    let unpinned = sweep(&args(Path::new(UNPINNED_FIXED), 2, &dir.join("c"))).expect("valid");
+    let states = &doc(&unpinned)["coverage"]["states"];
+    assert_eq!(states["call.ringing_timeout"], 2, "{states:#}");
 }

@@ -23,9 +23,22 @@
 //!   could not complete (or panicked: a panic is a bug, and its seed is
 //!   bundled like a failure); else 3 if any broke a liveness property;
 //!   else 0.
-//! - `--json` prints CONTRACTS.md's `explore --json` document on stdout.
+//! - `--json` prints CONTRACTS.md's `explore --json` document on stdout,
+//!   with wave 2's `coverage`, `signatures` and (with `--baseline`)
+//!   `baseline` and each failure's `differential`.
+//! - Failures are grouped by signature ([`super::triage`]): the first seed
+//!   of a signature is printed in full, later ones in one line, and the
+//!   summary counts seeds per signature.
+//! - `--baseline OTHER.toml`: differential mode. Each seed that fails on
+//!   the scenario runs again on the baseline; it counts (is bundled,
+//!   printed and in the exit code) only if it shows a signature the
+//!   baseline's run of that seed does not.
+//! - Coverage ([`crate::faults::coverage`]): after the runs, which rare
+//!   states the sweep reached and which fault points fired.
 
+use super::triage::{self, BaselineVerdict, Differential, Groups, Signature};
 use super::{exit, load_scenario, resolve_seed};
+use crate::faults::coverage::{RunCoverage, SweepCoverage};
 use crate::oracles::{OracleKind, Violation};
 use crate::report::{git_commit, replay_command, seed_block};
 use crate::scenario::Scenario;
@@ -49,6 +62,8 @@ pub struct ExploreArgs {
     pub shard: Option<String>,
     pub json: bool,
     pub bundles: Option<PathBuf>,
+    /// `--baseline`: differential mode against this scenario.
+    pub baseline: Option<PathBuf>,
 }
 
 /// `--shard K/M`: 1 <= K <= M.
@@ -104,11 +119,43 @@ pub struct SeedResult {
     pub outcome: Outcome,
     /// The history hash of the run (`None` when it did not complete).
     pub trace_hash: Option<String>,
+    /// The distinct signatures of its violations.
+    pub signatures: Vec<Signature>,
+    /// What the run covered (empty when it did not complete).
+    pub coverage: RunCoverage,
+    /// With `--baseline`, for a seed that failed: the baseline's verdict.
+    pub differential: Option<Differential>,
 }
 
 impl SeedResult {
+    /// Whether the seed counts as a failure: it failed, and (in
+    /// differential mode) in a way the baseline did not.
     pub fn failed(&self) -> bool {
         !matches!(self.outcome, Outcome::Pass)
+            && self.differential.as_ref().is_none_or(Differential::is_new)
+    }
+
+    /// Failed on this scenario, whatever the baseline said.
+    pub fn failed_here(&self) -> bool {
+        !matches!(self.outcome, Outcome::Pass)
+    }
+
+    /// Runs the seed on the baseline when it failed here, and records the
+    /// comparison.
+    pub fn compare_with(&mut self, baseline: &Scenario) {
+        if !self.failed_here() {
+            return;
+        }
+        let other = run_seed(baseline, self.seed);
+        let verdict = match &other.outcome {
+            Outcome::Pass => BaselineVerdict::Pass,
+            Outcome::Fail(_) => BaselineVerdict::Fail {
+                signatures: other.signatures.iter().map(|s| s.id.clone()).collect(),
+            },
+            Outcome::Incomplete(e) => BaselineVerdict::Incomplete { error: e.clone() },
+        };
+        let incomplete = matches!(self.outcome, Outcome::Incomplete(_));
+        self.differential = Some(Differential::judge(&self.signatures, incomplete, verdict));
     }
 }
 
@@ -120,6 +167,20 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
     let trace_hash = match &run {
         Ok(Ok(report)) => Some(report.trace_hash.clone()),
         _ => None,
+    };
+    let (signatures, coverage) = match &run {
+        Ok(Ok(report)) => {
+            let drawn = scenario.for_seed(seed);
+            let drawn = drawn.as_deref().unwrap_or(scenario);
+            let active = crate::faults::buggify::activate(&drawn.fault_settings, seed)
+                .into_iter()
+                .map(|a| a.site);
+            (
+                triage::signatures(&report.violations, &report.history),
+                RunCoverage::of(&report.history, active),
+            )
+        }
+        _ => Default::default(),
     };
     let outcome = match run {
         Ok(Ok(report)) if report.violations.is_empty() => Outcome::Pass,
@@ -134,6 +195,9 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
         seed,
         outcome,
         trace_hash,
+        signatures,
+        coverage,
+        differential: None,
     }
 }
 
@@ -141,6 +205,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
 /// results arrive (in completion order); returns them in seed-list order.
 pub fn explore(
     scenario: &Scenario,
+    baseline: Option<&Scenario>,
     seeds: &[u64],
     jobs: usize,
     mut each: impl FnMut(&SeedResult),
@@ -155,7 +220,11 @@ pub fn explore(
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                if tx.send((i, run_seed(scenario, seed))).is_err() {
+                let mut result = run_seed(scenario, seed);
+                if let Some(baseline) = baseline {
+                    result.compare_with(baseline);
+                }
+                if tx.send((i, result)).is_err() {
                     break;
                 }
             });
@@ -193,6 +262,11 @@ pub struct Bundle<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
     pub violations: &'a [Violation],
+    /// The failure's signatures (`triage`), which `callsim shrink` keeps.
+    pub signatures: &'a [Signature],
+    /// With `--baseline`: what the baseline's run of the seed gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differential: Option<&'a Differential>,
 }
 
 /// The bundle directory of one seed.
@@ -245,6 +319,8 @@ pub fn write_bundle(
         replay_bundle,
         error,
         violations,
+        signatures: &result.signatures,
+        differential: result.differential.as_ref(),
     };
     std::fs::write(dir.join("bundle.json"), pretty(&bundle))?;
     Ok(dir)
@@ -261,6 +337,16 @@ pub struct ExploreDoc<'a> {
     pub seeds_run: usize,
     pub failed: Vec<FailedSeed<'a>>,
     pub wall_ms: u64,
+    /// `--baseline`'s path, in differential mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Seeds that failed here and also, with the same signatures, on the
+    /// baseline (not counted as failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub also_fail_on_baseline: Option<usize>,
+    /// Counted failures by signature.
+    pub signatures: &'a Groups,
+    pub coverage: &'a SweepCoverage,
 }
 
 #[derive(Debug, Serialize)]
@@ -271,12 +357,16 @@ pub struct FailedSeed<'a> {
     pub bundle: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    pub signatures: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differential: Option<&'a Differential>,
 }
 
 /// The exit code over all seeds: 1 safety, else 5 incomplete, else 3
 /// liveness, else 0.
 pub fn exit_code(results: &[SeedResult]) -> i32 {
-    let any = |f: &dyn Fn(&Outcome) -> bool| results.iter().any(|r| f(&r.outcome));
+    let any =
+        |f: &dyn Fn(&Outcome) -> bool| results.iter().filter(|r| r.failed()).any(|r| f(&r.outcome));
     if any(&|o| matches!(o, Outcome::Fail(v) if v.iter().any(|v| v.kind == OracleKind::Safety))) {
         exit::SAFETY
     } else if any(&|o| matches!(o, Outcome::Incomplete(_))) {
@@ -307,6 +397,7 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// A failing seed in full: its violations, replay command and bundle.
 fn describe_failure(result: &SeedResult, replay: &str, bundle: &str) -> String {
     let mut s = match &result.outcome {
         Outcome::Pass => return String::new(),
@@ -329,8 +420,33 @@ fn describe_failure(result: &SeedResult, replay: &str, bundle: &str) -> String {
         }
         Outcome::Incomplete(e) => format!("seed {}: INCOMPLETE: {e}\n", result.seed),
     };
+    for sig in &result.signatures {
+        s.push_str(&format!("  signature {}\n", sig.line()));
+    }
+    if let Some(d) = &result.differential {
+        s.push_str(&format!(
+            "  baseline: {} (new here: {})\n",
+            match &d.baseline {
+                BaselineVerdict::Pass => "passes".to_string(),
+                BaselineVerdict::Fail { signatures } =>
+                    format!("fails with {}", signatures.join(", ")),
+                BaselineVerdict::Incomplete { error } => format!("incomplete: {error}"),
+            },
+            d.new_signatures.join(", ")
+        ));
+    }
     s.push_str(&format!("  replay: {replay}\n  bundle: {bundle}"));
     s
+}
+
+/// A failing seed whose signatures were all printed before: one line.
+fn describe_repeat(result: &SeedResult, bundle: &str) -> String {
+    let ids: Vec<&str> = result.signatures.iter().map(|s| s.id.as_str()).collect();
+    format!(
+        "seed {}: FAIL again with signature {} (bundle: {bundle})",
+        result.seed,
+        ids.join(", ")
+    )
 }
 
 pub fn command(args: ExploreArgs) -> i32 {
@@ -367,6 +483,8 @@ struct SweepPlan {
     root: PathBuf,
     /// The seeds this sweep (this shard) runs, in order.
     seeds: Vec<u64>,
+    /// `--baseline`, loaded and validated.
+    baseline: Option<Scenario>,
 }
 
 impl SweepPlan {
@@ -404,7 +522,12 @@ impl SweepPlan {
             .bundles
             .clone()
             .unwrap_or_else(|| PathBuf::from(BUNDLES_DEFAULT));
+        let baseline = match &args.baseline {
+            Some(path) => Some(load_scenario(path)?),
+            None => None,
+        };
         Ok(SweepPlan {
+            baseline,
             seeds: seeds(start, args.seeds, shard),
             scenario,
             start,
@@ -424,6 +547,9 @@ struct Ran {
     failures: usize,
     bundle_errors: usize,
     wall_ms: u64,
+    /// Counted failures by signature.
+    groups: Groups,
+    coverage: SweepCoverage,
 }
 
 /// Runs the seeds with a progress bar; saves each failure's bundle and
@@ -434,8 +560,12 @@ fn run_and_bundle(plan: &SweepPlan, path: &str) -> Ran {
     let mut bundles: std::collections::BTreeMap<u64, String> = Default::default();
     let mut bundle_errors = 0;
     let mut failures = 0;
-    let results = explore(&plan.scenario, &plan.seeds, plan.jobs, |result| {
+    let mut groups = Groups::default();
+    let mut coverage = SweepCoverage::new();
+    let baseline = plan.baseline.as_ref();
+    let results = explore(&plan.scenario, baseline, &plan.seeds, plan.jobs, |result| {
         bar.inc(1);
+        coverage.add(&result.coverage);
         if !result.failed() {
             return;
         }
@@ -449,7 +579,25 @@ fn run_and_bundle(plan: &SweepPlan, path: &str) -> Ran {
             }
         };
         let replay = replay_command(path, result.seed);
-        bar.suspend(|| eprintln!("{}", describe_failure(result, &replay, &bundle)));
+        // In differential mode only the signatures new to the candidate
+        // count; an incomplete run counts as its own.
+        let counted: Vec<Signature> = match &result.differential {
+            Some(d) => result
+                .signatures
+                .iter()
+                .filter(|s| d.new_signatures.contains(&s.id))
+                .cloned()
+                .collect(),
+            None => result.signatures.clone(),
+        };
+        let first = groups.add(result.seed, &counted);
+        let incomplete = matches!(result.outcome, Outcome::Incomplete(_));
+        let text = if first.is_empty() && !incomplete && !counted.is_empty() {
+            describe_repeat(result, &bundle)
+        } else {
+            describe_failure(result, &replay, &bundle)
+        };
+        bar.suspend(|| eprintln!("{text}"));
         bundles.insert(result.seed, bundle);
     });
     bar.finish_and_clear();
@@ -459,6 +607,8 @@ fn run_and_bundle(plan: &SweepPlan, path: &str) -> Ran {
         failures,
         bundle_errors,
         wall_ms: wall_start.elapsed().as_millis() as u64,
+        groups,
+        coverage,
     }
 }
 
@@ -468,8 +618,16 @@ fn summary(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
         .shard
         .map(|s| format!(" (shard {}/{})", s.k, s.m))
         .unwrap_or_default();
+    let baseline_text = match &plan.baseline {
+        Some(b) => format!(
+            " ({} more failed the same way on the baseline {})",
+            also_fail(ran),
+            b.source.display()
+        ),
+        None => String::new(),
+    };
     format!(
-        "{path}: explored {} seeds from {}{shard_text} on {} threads in {} ms: {} failed{}",
+        "{path}: explored {} seeds from {}{shard_text} on {} threads in {} ms: {} failed{baseline_text}{}",
         plan.seeds.len(),
         plan.start,
         plan.jobs,
@@ -483,8 +641,16 @@ fn summary(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
     )
 }
 
+/// Seeds that failed here but only as the baseline did.
+fn also_fail(ran: &Ran) -> usize {
+    ran.results
+        .iter()
+        .filter(|r| r.failed_here() && !r.failed())
+        .count()
+}
+
 /// The `explore --json` document of a finished sweep.
-fn explore_json(path: &str, ran: &Ran) -> String {
+fn explore_json(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
     let failed = ran
         .results
         .iter()
@@ -501,6 +667,8 @@ fn explore_json(path: &str, ran: &Ran) -> String {
                 replay: replay_command(path, r.seed),
                 bundle: ran.bundles.get(&r.seed).cloned().unwrap_or_default(),
                 error,
+                signatures: r.signatures.iter().map(|s| s.id.as_str()).collect(),
+                differential: r.differential.as_ref(),
             }
         })
         .collect();
@@ -509,6 +677,13 @@ fn explore_json(path: &str, ran: &Ran) -> String {
         seeds_run: ran.results.len(),
         failed,
         wall_ms: ran.wall_ms,
+        baseline: plan
+            .baseline
+            .as_ref()
+            .map(|b| b.source.display().to_string()),
+        also_fail_on_baseline: plan.baseline.as_ref().map(|_| also_fail(ran)),
+        signatures: &ran.groups,
+        coverage: &ran.coverage,
     };
     serde_json::to_string_pretty(&doc).expect("the explore document serialises")
 }
@@ -520,8 +695,12 @@ pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
     let plan = SweepPlan::from_args(args)?;
     let path = plan.scenario.source.display().to_string();
     let ran = run_and_bundle(&plan, &path);
+    if !ran.groups.groups.is_empty() {
+        eprint!("{}", ran.groups.render());
+    }
+    eprint!("{}", ran.coverage.render());
     eprintln!("{}", summary(&plan, &path, &ran));
-    let json = explore_json(&path, &ran);
+    let json = explore_json(&plan, &path, &ran);
     Ok(Sweep {
         code: exit_code(&ran.results),
         results: ran.results,
@@ -595,6 +774,9 @@ mod tests {
             seed,
             outcome,
             trace_hash: None,
+            signatures: Vec::new(),
+            coverage: Default::default(),
+            differential: None,
         };
         let pass = r(1, Outcome::Pass);
         let live = r(2, Outcome::Fail(vec![v(OracleKind::Liveness)]));

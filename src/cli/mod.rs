@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod replay;
 pub mod run;
 pub mod sip_lint;
+pub mod triage;
 
 use crate::scenario::{Scenario, ScenarioError};
 use std::path::Path;

@@ -50,6 +50,7 @@
 
 pub mod buggify;
 pub mod command;
+pub mod coverage;
 pub mod link;
 pub mod node;
 pub mod plan;
