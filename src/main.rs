@@ -81,6 +81,15 @@ enum Command {
         /// The bundle directory (holds bundle.json and scenario.toml).
         bundle: PathBuf,
     },
+    /// Minimise a failure bundle of `explore` while it fails with the same
+    /// signature; writes BUNDLE/shrunk.toml and prints its replay command.
+    Shrink {
+        /// The bundle directory (holds bundle.json and scenario.toml).
+        bundle: PathBuf,
+        /// Runs at most (default 200).
+        #[arg(long, default_value_t = cli::shrink::BUDGET_DEFAULT)]
+        budget: u32,
+    },
     /// Parse SIP messages from files and report which are valid.
     SipLint {
         #[arg(required = true)]
@@ -101,6 +110,13 @@ enum Command {
         /// scenario paths are relative to the working directory.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        /// Seeds per variant, from each scenario's own seed (default 5):
+        /// every figure must hold on every seed.
+        #[arg(long, default_value_t = cli::incidents::SEEDS_DEFAULT)]
+        seeds: u64,
+        /// OS threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
 }
 
@@ -158,10 +174,14 @@ fn main() {
             baseline,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
-        Command::Incidents { json, catalogue } => {
-            cli::incidents::command(json, catalogue.as_deref())
-        }
+        Command::Incidents {
+            json,
+            catalogue,
+            seeds,
+            jobs,
+        } => cli::incidents::command(json, catalogue.as_deref(), seeds, jobs),
         Command::Replay { bundle } => cli::replay::command(&bundle),
+        Command::Shrink { bundle, budget } => cli::shrink::command(&bundle, budget),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),
     };
     std::process::exit(code);

@@ -1,8 +1,12 @@
-//! `callsim incidents [--json] [--catalogue PATH]`: runs the incident
-//! catalogue (`PATH`, default `fixtures/incidents.toml`), prints a table
-//! (incident, variant, verdict, key figures against bounds, sim and wall
-//! time) and exits 0 only when every buggy variant reproduces and every
-//! fixed variant holds.
+//! `callsim incidents [--json] [--catalogue PATH] [--seeds K] [--jobs J]`:
+//! runs the incident catalogue (`PATH`, default `fixtures/incidents.toml`)
+//! on K seeds per variant (default [`SEEDS_DEFAULT`]: S..S+K-1 from each
+//! file's seed S, on J threads), prints per variant how many seeds
+//! reproduced and each figure's median and range against its bounds (with
+//! `--seeds 1`, the single run's table: verdict, figures, sim and wall
+//! time), and exits 0 only when every buggy variant reproduces and every
+//! fixed variant holds **on every seed**. `--json` prints one row per
+//! variant and seed.
 //!
 //! The catalogue's scenario paths (`fixtures/scenarios/<id>-*.toml`) are
 //! relative to the working directory, the repository root, wherever the
@@ -11,11 +15,26 @@
 //! be read is bad input (exit 2), like any file named on the command line.
 
 use super::exit;
-use crate::incidents::runner::{fmt, VariantResult};
+use crate::incidents::runner::{fmt, Spread, VariantResult};
 use crate::incidents::{Catalogue, CATALOGUE_PATH};
 use std::path::Path;
 
-pub fn command(json: bool, catalogue: Option<&Path>) -> i32 {
+/// Seeds per variant when `--seeds` is not given.
+pub const SEEDS_DEFAULT: u64 = 5;
+
+pub fn command(json: bool, catalogue: Option<&Path>, seeds: u64, jobs: Option<usize>) -> i32 {
+    if seeds == 0 || seeds > 10_000 {
+        eprintln!("error: --seeds must be in 1..=10000");
+        return exit::BAD_INPUT;
+    }
+    let jobs = match jobs {
+        Some(0) => {
+            eprintln!("error: --jobs must be >= 1");
+            return exit::BAD_INPUT;
+        }
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     let path = catalogue.unwrap_or(Path::new(CATALOGUE_PATH));
     let shown = path.display();
     if catalogue.is_none() && !path.exists() {
@@ -37,10 +56,16 @@ pub fn command(json: bool, catalogue: Option<&Path>) -> i32 {
     }
     let mut results = Vec::new();
     for incident in &catalogue.incidents {
-        match crate::incidents::run_incident(incident, Path::new(".")) {
+        match crate::incidents::runner::run_incident_over(incident, Path::new("."), seeds, jobs) {
             Ok(r) => {
-                for row in &r {
-                    print_row(row);
+                if seeds == 1 {
+                    for row in &r {
+                        print_row(row);
+                    }
+                } else {
+                    for spread in Spread::of(&r) {
+                        print_spread(&spread);
+                    }
                 }
                 results.extend(r);
             }
@@ -57,31 +82,66 @@ pub fn command(json: bool, catalogue: Option<&Path>) -> i32 {
         );
     }
     let failed: Vec<&VariantResult> = results.iter().filter(|r| !r.reproduced).collect();
+    let variants = Spread::of(&results).len();
     if failed.is_empty() {
         eprintln!(
-            "\nall {} incident variants reproduced as expected",
-            results.len()
+            "\nall {variants} incident variants reproduced as expected on {seeds} seed{} each",
+            if seeds == 1 { "" } else { "s" }
         );
         exit::OK
     } else {
         for r in failed {
             eprintln!(
-                "\nNOT REPRODUCED: {} {:?}: {}",
+                "\nNOT REPRODUCED: {} {:?} seed {}: {}",
                 r.incident,
                 r.variant,
+                r.seed,
                 r.misses.join("; ")
             );
-            let scenario = format!(
-                "fixtures/scenarios/{}-{}.toml",
-                r.incident,
-                format!("{:?}", r.variant).to_lowercase()
-            );
+            let scenario = catalogue
+                .incidents
+                .iter()
+                .find(|i| i.id == r.incident)
+                .map(|i| i.path(r.variant).display().to_string())
+                .unwrap_or_default();
             eprintln!(
                 "  replay: {}",
                 crate::report::replay_command(&scenario, r.seed)
             );
         }
         exit::SAFETY
+    }
+}
+
+/// One variant over its seeds: reproduced count, then each figure's
+/// median and range against its bounds.
+fn print_spread(s: &Spread) {
+    let first = s.seeds.first().copied().unwrap_or(0);
+    let last = s.seeds.last().copied().unwrap_or(0);
+    eprintln!(
+        "{:<28} {:<6} {:<14} on {}/{} seeds ({first}..={last})",
+        s.incident,
+        format!("{:?}", s.variant).to_lowercase(),
+        if s.all_reproduced() {
+            "REPRODUCED"
+        } else {
+            "NOT REPRODUCED"
+        },
+        s.reproduced.len(),
+        s.seeds.len(),
+    );
+    for (name, [lo, median, hi]) in &s.figures {
+        let bounds = s
+            .bounds
+            .get(name)
+            .map(|[a, b]| format!("[{}, {}]", fmt(*a), fmt(*b)))
+            .unwrap_or_else(|| "(not judged)".into());
+        eprintln!(
+            "    {name:<40} median {:>10}  range {:>10} .. {:<10} {bounds}",
+            fmt(*median),
+            fmt(*lo),
+            fmt(*hi)
+        );
     }
 }
 

@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod kinds;
 pub mod replay;
 pub mod run;
+pub mod shrink;
 pub mod sip_lint;
 pub mod triage;
 

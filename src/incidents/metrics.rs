@@ -173,6 +173,15 @@ impl CallFilter {
         Ok(())
     }
 
+    /// Whether `c` belongs in the base of a share: it matches, and it has
+    /// ended unless the filter asks about `ended` itself. A call still in
+    /// progress when the run stops has no outcome yet, so it counts neither
+    /// for nor against a share (an answered call that is still talking at
+    /// the end is not a failed one).
+    pub fn judges(&self, c: &CallSummary) -> bool {
+        self.matches(c) && (self.ended.is_some() || c.end_ms.is_some())
+    }
+
     pub fn matches(&self, c: &CallSummary) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         let start = c.start_ms.unwrap_or(0);
@@ -387,7 +396,7 @@ impl Metric {
         match self {
             Metric::Calls { filter } => calls.iter().filter(|c| filter.matches(c)).count() as f64,
             Metric::CallShare { filter, of } => {
-                share(calls, |c| of.matches(c), |c| filter.matches(c))
+                share(calls, |c| of.judges(c), |c| filter.matches(c))
             }
             Metric::CallDurationMs { filter, stat: s } => {
                 call_stat(calls, filter, CallSummary::duration_ms, *s)
@@ -488,7 +497,7 @@ fn window_call_share_max(
 ) -> f64 {
     let w = window.as_millis().max(1);
     let mut buckets: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
-    for c in calls.iter().filter(|c| of.matches(c)) {
+    for c in calls.iter().filter(|c| of.judges(c)) {
         let b = buckets.entry(c.start_ms.unwrap_or(0) / w).or_default();
         b.1 += 1;
         if filter.matches(c) {
@@ -594,6 +603,32 @@ mod tests {
             .try_into()
             .expect("a metric");
         m.measure(&h, &calls(&h))
+    }
+
+    #[test]
+    fn a_call_still_in_progress_at_the_end_counts_neither_way_in_a_share() {
+        let mut h = history();
+        h.records.push(crate::history::Record::new(
+            90_000,
+            "carrier",
+            "call.start",
+            vec![("call", crate::history::Value::Str("in-4".into()))],
+        ));
+        let all = calls(&h);
+        let share = |of: &str| {
+            let m: Metric = toml::from_str::<toml::Table>(&format!(
+                r#"m = {{ kind = "call_share", filter = {{ status = [200] }}, of = {of} }}"#
+            ))
+            .expect("toml")["m"]
+                .clone()
+                .try_into()
+                .expect("a metric");
+            m.measure(&h, &all)
+        };
+        // in-4 has no end: the three ended calls all ended 200.
+        assert_eq!(share(r#"{ id_prefix = "in-" }"#), 1.0);
+        // A base that asks about `ended` keeps its own meaning.
+        assert_eq!(share(r#"{ id_prefix = "in-", ended = false }"#), 0.0);
     }
 
     #[test]

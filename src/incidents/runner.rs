@@ -42,22 +42,149 @@ pub struct VariantResult {
     pub history: History,
 }
 
-/// Runs both variants. `root` is the repository root the catalogue's paths
-/// are relative to. An `Err` is a test-bed failure (exit 5) or a bad
-/// scenario (exit 2), with its message.
+/// Runs both variants at their files' seeds. `root` is the repository
+/// root the catalogue's paths are relative to. An `Err` is a test-bed
+/// failure (exit 5) or a bad scenario (exit 2), with its message.
 pub fn run_incident(incident: &Incident, root: &Path) -> Result<Vec<VariantResult>, (i32, String)> {
-    let mut out = Vec::new();
-    for (variant, path) in [
-        (Variant::Buggy, &incident.buggy),
-        (Variant::Fixed, &incident.fixed),
-    ] {
-        let scenario = Scenario::load(&root.join(path)).map_err(|e| (2, e.to_string()))?;
-        let seed = scenario.run.seed;
-        let report = crate::report::run_once(&scenario, seed)
-            .map_err(|e| (5, format!("{} {:?}: {e}", incident.id, variant)))?;
-        out.push(judge(incident, variant, report));
+    run_incident_over(incident, root, 1, 1)
+}
+
+impl Incident {
+    /// The scenario file of a variant.
+    pub fn path(&self, variant: Variant) -> &Path {
+        match variant {
+            Variant::Buggy => &self.buggy,
+            Variant::Fixed => &self.fixed,
+        }
     }
-    Ok(out)
+}
+
+/// Runs both variants on `seeds` seeds each, S..S+seeds-1 from each file's
+/// own seed S, on `jobs` threads; rows in (variant, seed) order. A row
+/// keeps its history only when `seeds` is 1 (a catalogue over many seeds
+/// would hold every run's history at once).
+pub fn run_incident_over(
+    incident: &Incident,
+    root: &Path,
+    seeds: u64,
+    jobs: usize,
+) -> Result<Vec<VariantResult>, (i32, String)> {
+    let mut work = Vec::new();
+    for variant in [Variant::Buggy, Variant::Fixed] {
+        let scenario =
+            Scenario::load(&root.join(incident.path(variant))).map_err(|e| (2, e.to_string()))?;
+        for offset in 0..seeds.max(1) {
+            work.push((
+                variant,
+                scenario.clone(),
+                scenario.run.seed.wrapping_add(offset),
+            ));
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<VariantResult, (i32, String)>>>> =
+        work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, work.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((variant, scenario, seed)) = work.get(i) else {
+                    break;
+                };
+                let row = crate::report::run_once(scenario, *seed)
+                    .map_err(|e| (5, format!("{} {variant:?} seed {seed}: {e}", incident.id)))
+                    .map(|report| {
+                        let mut row = judge(incident, *variant, report);
+                        if seeds > 1 {
+                            row.history = History::default();
+                        }
+                        row
+                    });
+                *slots[i].lock().expect("slot lock") = Some(row);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("slot lock")
+                .expect("every run ran")
+        })
+        .collect()
+}
+
+/// One variant of an incident over its seeds: how many reproduced, and
+/// each figure's spread.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spread {
+    pub incident: String,
+    pub variant: Variant,
+    pub seeds: Vec<u64>,
+    /// Seeds on which the variant did what the catalogue expects.
+    pub reproduced: Vec<u64>,
+    /// Per figure: [min, median, max] over the seeds.
+    pub figures: BTreeMap<String, [f64; 3]>,
+    pub bounds: BTreeMap<String, [f64; 2]>,
+}
+
+impl Spread {
+    /// The spreads of each (incident, variant) among `rows`, in order.
+    pub fn of(rows: &[VariantResult]) -> Vec<Spread> {
+        let mut out: Vec<Spread> = Vec::new();
+        for row in rows {
+            let found = out
+                .iter()
+                .position(|s| s.incident == row.incident && s.variant == row.variant);
+            let i = found.unwrap_or_else(|| {
+                out.push(Spread {
+                    incident: row.incident.clone(),
+                    variant: row.variant,
+                    seeds: Vec::new(),
+                    reproduced: Vec::new(),
+                    figures: BTreeMap::new(),
+                    bounds: row.bounds.clone(),
+                });
+                out.len() - 1
+            });
+            let spread = &mut out[i];
+            spread.seeds.push(row.seed);
+            if row.reproduced {
+                spread.reproduced.push(row.seed);
+            }
+        }
+        for spread in &mut out {
+            let mine: Vec<&VariantResult> = rows
+                .iter()
+                .filter(|r| r.incident == spread.incident && r.variant == spread.variant)
+                .collect();
+            let names: Vec<String> = mine
+                .first()
+                .map(|r| r.figures.keys().cloned().collect())
+                .unwrap_or_default();
+            for name in names {
+                let mut values: Vec<f64> = mine
+                    .iter()
+                    .filter_map(|r| r.figures.get(&name).copied())
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                if values.is_empty() {
+                    spread.figures.insert(name, [f64::NAN; 3]);
+                    continue;
+                }
+                values.sort_by(f64::total_cmp);
+                let median = values[values.len() / 2];
+                spread
+                    .figures
+                    .insert(name, [values[0], median, values[values.len() - 1]]);
+            }
+        }
+        out
+    }
+
+    pub fn all_reproduced(&self) -> bool {
+        self.reproduced.len() == self.seeds.len()
+    }
 }
 
 /// Judges one finished run of one variant.
