@@ -3,6 +3,14 @@
 //! break. Which sites are active in a run, and with what probability they
 //! fire, is the fault plan's business (`faults::buggify`, which documents
 //! the scheme); it reaches a node only through the host's control handle.
+//!
+//! Node code calls `buggify(&ctx, SITE)`; library code with no node
+//! context (the SIP user agent, the RPC layer, health checks, the LB's
+//! router) calls [`here`]. Each site is one such call where it breaks,
+//! plus the least code that makes the break happen on the wire: a
+//! datagram not sent, a reply late, a timer slipped. [`SITES`] lists them
+//! grouped by layer, and [`describe`] says what each breaks;
+//! `tests/fault_points.rs` proves every one fires and changes a run.
 
 use crate::history::{emit, Event};
 use crate::sim::rng::derive_seed;
