@@ -11,7 +11,7 @@
 //! not only the record of itself.
 //!
 //! Runs go on two threads (each run has its own thread-local recorder);
-//! the whole table takes about 30 s of CPU in the test profile.
+//! the whole table takes about 7 s on two shared cores (test profile).
 
 use callsim::faults::BuggifyConfig;
 use callsim::history::History;
