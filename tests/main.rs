@@ -21,6 +21,7 @@ mod deployer;
 mod dialogs;
 mod explore;
 mod false_positives;
+mod fault_points;
 mod fault_support;
 mod faults;
 mod flows;

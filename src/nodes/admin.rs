@@ -156,11 +156,21 @@ async fn accept_loop(created: Rc<watch::Sender<bool>>) -> io::Result<()> {
     }
 }
 
+/// How much later a create or delete takes effect when `admin.apply_late`
+/// fires.
+pub const APPLY_LATE_DELAY: Duration = Duration::from_secs(2);
+
 async fn serve_connection(
     mut stream: turmoil::net::TcpStream,
     created: &watch::Sender<bool>,
 ) -> io::Result<()> {
     while let Some(request) = read_frame::<_, AdminRequest>(&mut stream).await? {
+        // Fault point: the change takes effect (and is acknowledged) late.
+        if request != AdminRequest::Status
+            && crate::sim::buggify::here(crate::sim::buggify::ADMIN_APPLY_LATE)
+        {
+            crate::sim::time::sleep(APPLY_LATE_DELAY).await;
+        }
         match request {
             AdminRequest::Create => set(created, true),
             AdminRequest::Delete => set(created, false),

@@ -22,6 +22,7 @@ use crate::nodes::workload::arrival_times;
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Incoming, RpcError};
+use crate::sim::buggify::{self, buggify};
 use crate::sim::rng::rng_for;
 use crate::sim::time::{now_ms, sleep, sleep_until_ms};
 use crate::sim::{check, NodeCtx};
@@ -213,6 +214,9 @@ async fn place(ctx: &NodeCtx, request: CreateSipParticipant) {
     .await;
 }
 
+/// How much later the agent answers when `agent.answer_late` fires.
+pub const ANSWER_LATE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// `agent.dispatch`: accept or reject an inbound call after `answer_after`.
 async fn decide(ctx: &NodeCtx, req: Incoming) -> Result<serde_json::Value, RpcError> {
     if req.method != methods::AGENT_DISPATCH {
@@ -220,8 +224,13 @@ async fn decide(ctx: &NodeCtx, req: Incoming) -> Result<serde_json::Value, RpcEr
     }
     let dispatch: Dispatch = methods::from_body(req.body)?;
     let config: AgentConfig = ctx.config();
+    // Fault point: the agent answers late.
+    let mut wait = config.answer_after.0;
+    if buggify(ctx, buggify::AGENT_ANSWER_LATE) {
+        wait += ANSWER_LATE_DELAY;
+    }
     tokio::select! {
-        _ = sleep(config.answer_after.0) => {}
+        _ = sleep(wait) => {}
         _ = req.cancel.cancelled() => {
             return Err(RpcError::new(ErrorCode::Cancelled, "cancelled"));
         }

@@ -23,6 +23,7 @@ use crate::nodes::ports;
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Exchange, Incoming, RpcError};
+use crate::sim::buggify::{self, buggify};
 use crate::sim::time::now_ms;
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
@@ -84,6 +85,9 @@ impl NodeConfig for BusConfig {
         Ok(())
     }
 }
+
+/// How much later a request is forwarded when `bus.slow_forward` fires.
+pub const SLOW_FORWARD_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The bus's view of its backends.
 #[derive(Clone)]
@@ -173,6 +177,21 @@ impl Bus {
         let until = req
             .deadline_ms
             .unwrap_or_else(|| now_ms() + config.request_timeout_max.as_millis());
+        // Fault points: the request is lost inside the bus (the caller
+        // waits to its deadline), or forwarded late.
+        if buggify(&self.ctx, buggify::BUS_DROP_FORWARD) {
+            tokio::select! {
+                _ = crate::sim::time::sleep_until_ms(until) => {}
+                _ = req.cancel.cancelled() => {}
+            }
+            return Err(RpcError::new(
+                ErrorCode::DeadlineExceeded,
+                "the bus did not forward the request",
+            ));
+        }
+        if buggify(&self.ctx, buggify::BUS_SLOW_FORWARD) {
+            crate::sim::time::sleep(SLOW_FORWARD_DELAY).await;
+        }
         let mut last_refusal = String::from("no SIP service configured");
         for backend in self.candidates(&config) {
             if req.cancel.is_cancelled() {

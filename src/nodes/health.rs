@@ -9,6 +9,7 @@
 //! unhealthy targets get no new traffic; without it the checks only report.
 
 use crate::history::{emit, Event};
+use crate::sim::buggify::{self, here};
 use crate::sim::rng::SimRng;
 use crate::sim::{Dur, FieldError};
 use crate::sip::ids::{new_call_id, new_tag};
@@ -232,7 +233,18 @@ impl HealthChecker {
             let interval = self.config.interval.as_millis();
             let timeout = self.config.timeout.as_millis();
             let target = self.targets.get_mut(&host).expect("listed");
-            if target.next_check_ms <= now_ms && target.pending.is_none() {
+            let due = target.next_check_ms <= now_ms && target.pending.is_none();
+            // Fault points: this round's check is skipped, or goes out
+            // half an interval late.
+            if due && here(buggify::HEALTH_ROUND_SKIPPED) {
+                target.next_check_ms = now_ms + interval;
+                continue;
+            }
+            if due && here(buggify::HEALTH_PROBE_LATE) {
+                target.next_check_ms = now_ms + (interval / 2).max(1);
+                continue;
+            }
+            if due {
                 self.seq += 1;
                 let seq = self.seq;
                 let branch = format!("{PROBE_BRANCH_PREFIX}{:016x}", self.ids.next_u64());
@@ -261,6 +273,8 @@ impl HealthChecker {
                 .map(|_| host.clone())
         });
         match host {
+            // Fault point: the answer is lost; the check will time out.
+            Some(_) if here(buggify::HEALTH_LOSE_REPLY) => true,
             Some(host) => {
                 self.record(&host, ok);
                 true

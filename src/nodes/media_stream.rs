@@ -40,6 +40,7 @@ pub fn check_interval(prefix: &str, value: crate::sim::Dur) -> Result<(), crate:
 use crate::history::{emit, Event};
 use crate::net::UdpEndpoint;
 use crate::nodes::ports;
+use crate::sim::buggify::{self, here};
 use crate::sim::time::now_ms;
 use crate::sim::NodeCtx;
 use std::cell::RefCell;
@@ -177,9 +178,20 @@ impl MediaEndpoint {
     }
 }
 
+/// Intervals a stream sends nothing when `media.stall` fires.
+pub const STALL_INTERVALS: u32 = 5;
+
 /// Sends `call`'s datagrams to `peer` until the task is aborted.
 async fn send_every(socket: &UdpEndpoint, call: &str, peer: SocketAddr, interval: Duration) {
     for seq in 1u64.. {
+        // Fault points: this datagram is not sent, or the stream stalls.
+        if here(buggify::MEDIA_DROP_PACKET) {
+            tokio::time::sleep(interval).await;
+            continue;
+        }
+        if here(buggify::MEDIA_STALL) {
+            tokio::time::sleep(interval * STALL_INTERVALS).await;
+        }
         // A failed send (socket closed as the host stops) ends the
         // stream; media is best effort.
         if socket

@@ -78,8 +78,12 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         let (open, config) = (open.clone(), config.clone());
         crate::sim::spawn(async move {
             while let Ok(Some(batch)) = read_frame::<_, TelemetryBatch>(&mut stream).await {
-                let ingest =
+                let mut ingest =
                     config.batch_time.0 + config.time_per_kb.0.mul_f64(batch.bytes as f64 / 1024.0);
+                // Fault point: this batch's ingest is ten times slower.
+                if crate::sim::buggify::here(crate::sim::buggify::TELEMETRY_INGEST_SLOW) {
+                    ingest *= 10;
+                }
                 tokio::time::sleep(ingest).await;
                 let ack = TelemetryAck {
                     records: batch.records,

@@ -25,6 +25,7 @@
 //! Architecture invariant: the pool never spawns, never polls; a waiting
 //! job is woken by the job that frees its worker.
 
+use crate::sim::buggify::{self, buggify};
 use crate::sim::check;
 use crate::sim::control::{GrayMode, NodeFaults};
 use crate::sim::ControlHandle;
@@ -196,6 +197,10 @@ impl Pool {
                 }
                 state.rate_admitted += 1;
             }
+            // Fault point: a refusal as if the queue were full.
+            if buggify(&self.control, buggify::WORKERS_SPURIOUS_REJECT) {
+                return Err(Refusal::QueueFull);
+            }
             if state.busy < workers && state.queue.is_empty() {
                 state.busy += 1;
                 None
@@ -217,11 +222,15 @@ impl Pool {
         let _worker = WorkerGuard {
             state: self.state.clone(),
         };
-        let factor = if faults.service_time_factor.is_finite() {
+        let mut factor = if faults.service_time_factor.is_finite() {
             faults.service_time_factor.max(0.0)
         } else {
             1.0
         };
+        // Fault point: the job stalls (a page fault storm, a GC pause).
+        if buggify(&self.control, buggify::WORKERS_STALL) {
+            factor *= 10.0;
+        }
         crate::sim::time::sleep(service_time.mul_f64(factor)).await;
         if faults.gray == Some(GrayMode::Work) || self.control.faults().gray == Some(GrayMode::Work)
         {

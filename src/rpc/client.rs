@@ -60,6 +60,10 @@ pub async fn exchange(
     connect_timeout: Duration,
     cancel: Option<&CancelToken>,
 ) -> Exchange {
+    // Fault point: the connection is refused at once.
+    if crate::sim::buggify::here(crate::sim::buggify::RPC_CONNECT_REFUSED) {
+        return Exchange::ConnectFailed(format!("connect to {host}: connection refused"));
+    }
     let connect_until = until_ms.min(now_ms() + connect_timeout.as_millis() as u64);
     let connect = async {
         tokio::select! {

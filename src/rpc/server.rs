@@ -11,7 +11,8 @@
 use super::cancel::CancelToken;
 use super::wire::{ErrorCode, Frame, Request, Response, RpcError};
 use crate::net::frame::{read_frame, write_frame};
-use crate::sim::time::sleep_until_ms;
+use crate::sim::buggify::{self, here};
+use crate::sim::time::{sleep, sleep_until_ms};
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -32,6 +33,12 @@ pub struct Incoming {
     /// Fires when the caller gives up or the deadline passes.
     pub cancel: CancelToken,
 }
+
+/// How much later a handler starts when `rpc.slow_handler` fires.
+pub const SLOW_HANDLER_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How much later a reply is written when `rpc.reply_late` fires.
+pub const REPLY_LATE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves RPCs on `port` until the host stops. Each connection runs in its
 /// own task; `handler` is called once per request.
@@ -62,10 +69,14 @@ where
         // Anything else is a protocol error: drop the connection.
         _ => return,
     };
+    // Fault point: the server resets the connection it just read from.
+    if here(buggify::RPC_SERVER_RESET) {
+        return;
+    }
     let cancel = CancelToken::new();
     let id = request.id;
     let deadline = request.deadline_ms;
-    let work = handler(Incoming {
+    let incoming = Incoming {
         id,
         call: request.call,
         method: request.method,
@@ -73,7 +84,14 @@ where
         body: request.body,
         peer,
         cancel: cancel.clone(),
-    });
+    };
+    let work = async {
+        // Fault point: the handler starts late (a paused process).
+        if here(buggify::RPC_SLOW_HANDLER) {
+            sleep(SLOW_HANDLER_DELAY).await;
+        }
+        handler(incoming).await
+    };
     tokio::pin!(work);
     let caller_gone = async {
         // A cancel frame, the end of the stream or an error all mean the
@@ -101,6 +119,19 @@ where
             cancel.cancel();
             Some(Err(RpcError::new(ErrorCode::DeadlineExceeded, "deadline passed at the server")))
         }
+    };
+    // Fault points: the reply is lost (the caller waits until it gives
+    // up), or written late.
+    let answer = match answer {
+        Some(_) if here(buggify::RPC_DROP_REPLY) => {
+            while let Ok(Some(_)) = read_frame::<_, Frame>(&mut rd).await {}
+            None
+        }
+        Some(result) if here(buggify::RPC_REPLY_LATE) => {
+            sleep(REPLY_LATE_DELAY).await;
+            Some(result)
+        }
+        other => other,
     };
     if let Some(result) = answer {
         let _ = write_frame(

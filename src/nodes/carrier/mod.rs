@@ -163,6 +163,9 @@ impl NodeConfig for CarrierConfig {
 }
 
 /// What the carrier's tasks share.
+/// How much later a callee answers when `carrier.answer_late` fires.
+pub const ANSWER_LATE_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Clone)]
 struct Carrier {
     ctx: NodeCtx,

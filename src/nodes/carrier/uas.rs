@@ -19,6 +19,7 @@ use super::Carrier;
 use crate::history::event::CalleeOutcome;
 use crate::history::{emit, Event};
 use crate::nodes::{sdp, sip_glue};
+use crate::sim::buggify::{self, buggify};
 use crate::sim::time::sleep;
 use crate::sip::codec::Message;
 use crate::sip::ua::{EndReason, IncomingCall};
@@ -68,10 +69,14 @@ impl Carrier {
             (Some(sdp), _) => incoming.early_media(183, sdp.clone()),
             (None, _) => incoming.ring(),
         }
-        let wait = match callee.behaviour {
+        let mut wait = match callee.behaviour {
             Behaviour::NoAnswer => config.no_answer_limit.0,
             _ => callee.answer_after,
         };
+        // Fault point: the callee answers (or rejects) late.
+        if buggify(&self.ctx, buggify::CARRIER_ANSWER_LATE) {
+            wait += super::ANSWER_LATE_DELAY;
+        }
         tokio::select! {
             _ = sleep(wait) => {}
             _ = incoming.cancelled() => {
@@ -109,6 +114,8 @@ impl Carrier {
             }
         };
         outcome(CalleeOutcome::Answered, 200);
+        // Fault point: the callee's media never starts (one-way audio).
+        let peer = peer.filter(|_| !buggify(&self.ctx, buggify::CARRIER_MEDIA_SILENT));
         let _media = peer.map(|p| self.media.start(&call, p, config.media_interval.0));
         let hung_up_by_platform = tokio::select! {
             reason = active.ended() => reason != EndReason::LocalHangup,

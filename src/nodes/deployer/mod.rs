@@ -46,6 +46,7 @@ use super::admin::{self, AdminRequest};
 use crate::history::{emit, Event};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
+use crate::sim::buggify::{self, here};
 use crate::sim::NodeCtx;
 use crate::sim::{Dur, FieldError, Topology};
 use plan::{Diff, Guards, Request, ResourceName, Source, Trigger, PRODUCTION};
@@ -575,6 +576,9 @@ impl Deployer {
     }
 }
 
+/// How much later an admin call starts when `deploy.step_slow` fires.
+pub const STEP_SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Calls every resource's admin port concurrently (a deploy touching many
 /// resources takes one round trip, not one per resource); reports each
 /// failure as `deploy.error`. Results are in resource-name order.
@@ -588,7 +592,15 @@ async fn call_all<'a>(
         .map(|r| {
             let r = r.clone();
             crate::sim::spawn(async move {
-                let reply = admin::call(plan::host_of(&r), op, timeout).await;
+                // Fault points: the call starts late, or its reply is lost
+                // after the resource handled it.
+                if here(buggify::DEPLOY_STEP_SLOW) {
+                    tokio::time::sleep(STEP_SLOW_DELAY).await;
+                }
+                let mut reply = admin::call(plan::host_of(&r), op, timeout).await;
+                if reply.is_ok() && here(buggify::DEPLOY_STEP_FAILED) {
+                    reply = Err(admin::AdminError::Io("connection reset by peer".into()));
+                }
                 (r, reply)
             })
         })

@@ -43,6 +43,7 @@ use crate::nodes::workers::{Pool, PoolConfig};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
 use crate::rpc::{self, ErrorCode, Incoming, RpcClient, RpcClientConfig, RpcError};
+use crate::sim::buggify::{self, buggify};
 use crate::sim::time::now_ms;
 use crate::sim::{check, NodeCtx};
 use crate::sim::{Dur, FieldError, Topology};
@@ -169,6 +170,9 @@ impl CallBook {
 }
 
 /// State shared by the gateway's tasks.
+/// How much later an API request is handled when `gateway.api_slow` fires.
+pub const API_SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Clone)]
 struct Gateway {
     ctx: NodeCtx,
@@ -259,6 +263,10 @@ impl Gateway {
             mode,
             ringing_timeout_ms: req.ringing_timeout.as_millis(),
         });
+        // Fault point: the API request is handled late.
+        if buggify(&self.ctx, buggify::GATEWAY_API_SLOW) {
+            crate::sim::time::sleep(API_SLOW_DELAY).await;
+        }
         let (status, message, ended) = self.dial(&config, req).await;
         emit(Event::ApiResponse {
             call,

@@ -40,6 +40,7 @@ use crate::nodes::health::{HealthChecker, Probe, PROBE_BRANCH_PREFIX};
 use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
+use crate::sim::buggify::{self, buggify, here};
 use crate::sim::control::{GrayMode, NodeFaults, RateLimit};
 use crate::sim::time::now_ms;
 use crate::sim::ControlHandle;
@@ -177,6 +178,10 @@ impl Lb {
     async fn on_request(&mut self, request: Message, from: SocketAddr) {
         let method = request.method().cloned().expect("a request has a method");
         let is_ack = method == Method::Ack;
+        // Fault point: the request is shed unanswered.
+        if buggify(&self.control, buggify::LB_DROP_REQUEST) {
+            return;
+        }
         if request.max_forwards() == Some(0) {
             self.answer(&request, 483, from).await;
             return;
@@ -348,6 +353,10 @@ impl Router {
         faults: &NodeFaults,
         usable: impl Fn(usize) -> bool,
     ) -> Routed {
+        // Fault point: the table loses the call's transactions.
+        if self.sticky.knows(request.call_id, now_ms) && here(buggify::LB_FORGET_TRANSACTION) {
+            self.sticky.forget(request.call_id);
+        }
         if let Some(verdict) = self
             .sticky
             .transaction(request.call_id, request.branch, now_ms)
@@ -413,10 +422,14 @@ impl Router {
     /// is usable, else the first usable one in the Call-ID's rendezvous
     /// order.
     fn pick(&self, call_id: &str, now_ms: u64, usable: impl Fn(usize) -> bool) -> Option<usize> {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        // Fault point: a stale view routes by the rendezvous order alone.
+        if here(buggify::LB_ROUTE_IGNORES_HEALTH) {
+            return px::rendezvous(self.seed, call_id, &names).first().copied();
+        }
         if let Some(i) = self.sticky.affinity(call_id, now_ms).filter(|&i| usable(i)) {
             return Some(i);
         }
-        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         px::rendezvous(self.seed, call_id, &names)
             .into_iter()
             .find(|&i| usable(i))

@@ -61,6 +61,17 @@ impl Sticky {
         self.entries.get(call_id).filter(|e| e.expires_ms > now_ms)
     }
 
+    /// Whether the LB remembers any transaction of `call_id`.
+    pub fn knows(&self, call_id: &str, now_ms: u64) -> bool {
+        self.live(call_id, now_ms).is_some()
+    }
+
+    /// Forgets every transaction of `call_id`.
+    pub fn forget(&mut self, call_id: &str) {
+        self.entries.remove(call_id);
+        self.order.retain(|c| c != call_id);
+    }
+
     /// The verdict of the transaction `branch` of `call_id`, when the LB
     /// still remembers it. An empty branch names no transaction.
     pub fn transaction(&self, call_id: &str, branch: &str, now_ms: u64) -> Option<Verdict> {

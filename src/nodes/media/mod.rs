@@ -206,7 +206,11 @@ async fn fetch(proxy: &Proxy, url: &str) -> FetchReply {
     if proxy.pool.serve(proxy.config.fetch_cpu.0).await.is_err() {
         return fail("overloaded");
     }
-    let cached = proxy.cache.borrow_mut().get(url);
+    // Fault point: the cache misses an entry it holds.
+    let cached = match crate::sim::buggify::here(crate::sim::buggify::MEDIA_CACHE_MISS) {
+        true => None,
+        false => proxy.cache.borrow_mut().get(url),
+    };
     let size_bytes = match cached {
         Some(size) => size,
         None => {

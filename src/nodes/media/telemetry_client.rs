@@ -21,6 +21,7 @@
 use super::protocol::{TelemetryAck, TelemetryBatch, TELEMETRY_PORT};
 use crate::history::{emit, Event};
 use crate::net::frame::{read_frame, write_frame};
+use crate::sim::buggify::{self, here};
 use crate::sim::NodeCtx;
 use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
@@ -179,7 +180,8 @@ impl TelemetryClient {
 
     /// Adds one record; on overflow, drops it and raises an error event.
     pub fn record(&self) {
-        if !self.config.enabled {
+        // Fault point: the record is lost before the buffer.
+        if !self.config.enabled || here(buggify::TELEMETRY_DROP_RECORD) {
             return;
         }
         let payload = self.config.payload_bytes;
@@ -215,6 +217,10 @@ impl TelemetryClient {
         loop {
             self.filled.notified().await;
             tokio::time::sleep(self.config.flush_interval.0).await;
+            // Fault point: the flush starts one interval late.
+            if here(buggify::TELEMETRY_FLUSH_LATE) {
+                tokio::time::sleep(self.config.flush_interval.0).await;
+            }
             let (records, bytes, dropped) = {
                 let mut b = self.buffer.borrow_mut();
                 let taken = (b.records, b.bytes, b.dropped);

@@ -161,6 +161,10 @@ impl NodeConfig for SipConfig {
 }
 
 /// What the service's tasks share.
+/// How much later an outbound call is placed when `sip_service.dial_slow`
+/// fires.
+pub const DIAL_SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Clone)]
 struct Service {
     ctx: NodeCtx,

@@ -7,6 +7,7 @@ use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest};
 use crate::nodes::workers::Refusal;
 use crate::nodes::{ports, sip_glue};
 use crate::rpc::{ErrorCode, Incoming, RpcError};
+use crate::sim::buggify::{self, buggify};
 use crate::sim::time::now_ms;
 use crate::sip::status::reason_phrase;
 use crate::sip::ua::{CallEvent, CallOutcome, OutgoingCall};
@@ -43,6 +44,10 @@ impl Service {
                 ErrorCode::Cancelled,
                 "cancelled before dialling",
             ));
+        }
+        // Fault point: the call is placed late.
+        if buggify(&self.ctx, buggify::SIP_SERVICE_DIAL_SLOW) {
+            crate::sim::time::sleep(super::DIAL_SLOW_DELAY).await;
         }
         let mut leg = self.ua.place_call(sip_glue::call_request(
             &dial.call,

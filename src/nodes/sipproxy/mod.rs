@@ -65,6 +65,10 @@ pub fn record_route_line(me: SocketAddr) -> String {
 /// Sends one message, recording `sip.send`.
 pub async fn send(socket: &UdpEndpoint, message: &Message, to: SocketAddr, retransmission: bool) {
     with_fields(message, to, retransmission, |f| emit(Event::SipSend(f)));
+    // Fault point: recorded as sent, lost in the proxy's stack.
+    if crate::sim::buggify::here(crate::sim::buggify::PROXY_SEND_LOST) {
+        return;
+    }
     // A send error on UDP is a lost datagram, as on a real network.
     let _ = socket.send_to(message.as_bytes(), to).await;
 }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::history::event::SipFields;
 use crate::history::{emit, Event};
 use crate::net::{host_of, UdpEndpoint};
+use crate::sim::buggify::{self, here};
 use crate::sim::rng::SimRng;
 
 use super::ack_memory::AckMemory;
@@ -240,6 +241,8 @@ impl Driver {
                 () = sleep_until(deadline) => Wake::Timer,
             };
             match wake {
+                // Fault point: a full socket buffer loses the datagram.
+                Wake::Datagram(_, _) if here(buggify::SIP_RECV_LOST) => {}
                 Wake::Datagram(n, from) => {
                     let bytes = buf[..n].to_vec();
                     self.on_datagram(&bytes, from);
@@ -321,7 +324,15 @@ impl Driver {
                     &raw.bytes[..]
                 }
             };
-            let sent = self.socket.send_to(bytes, d.peer).await;
+            // Fault points: the datagram is recorded as sent but lost in
+            // the host's stack, or a retrying transport sends it twice.
+            if here(buggify::SIP_SEND_LOST) {
+                continue;
+            }
+            let mut sent = self.socket.send_to(bytes, d.peer).await;
+            if sent.is_ok() && here(buggify::SIP_SEND_TWICE) {
+                sent = self.socket.send_to(bytes, d.peer).await;
+            }
             if sent.is_err() {
                 if let Some(id) = d.tx {
                     if let Some(entry) = self.txs.get_mut(&id) {
@@ -475,6 +486,11 @@ impl Driver {
     fn on_timers(&mut self, now: Instant) {
         while let Some(key) = self.wheel.pop_due(now) {
             match key {
+                // Fault point: a busy loop handles the timer one T1 late.
+                TimerKey::Tx(id, timer) if here(buggify::SIP_TIMER_LATE) => {
+                    let late = now + self.config.timers.t1;
+                    self.wheel.set(TimerKey::Tx(id, timer), late);
+                }
                 TimerKey::Tx(id, timer) => {
                     if let Some(entry) = self.txs.get_mut(&id) {
                         let actions = entry.tx.on_timer(timer);

@@ -82,6 +82,12 @@ impl Driver {
             self.end_dialog(&dialog, EndReason::SessionExpired, None);
             return;
         }
+        // Fault point: this refresh is not sent; the next is due a refresh
+        // interval from now.
+        if crate::sim::buggify::here(crate::sim::buggify::SIP_REFRESH_SKIPPED) {
+            self.arm_session(id);
+            return;
+        }
         let expires = SessionExpires {
             secs: running.session.interval.as_secs(),
             refresher: Some(running.role),

@@ -281,7 +281,11 @@ impl Driver {
         let peer = resolve(dialog.next_hop(), fallback);
         let via = self.via();
         let ack = dialog.ack_for_2xx(via).ok()?;
-        self.queue(ack.clone(), peer, false, None);
+        // Fault point: the first ACK is not sent; the 2xx retransmission
+        // gets the stored one (`on_response`).
+        if !crate::sim::buggify::here(crate::sim::buggify::SIP_DELAY_ACK) {
+            self.queue(ack.clone(), peer, false, None);
+        }
         let id = dialog.id().clone();
         let call = dialog.callsim_call().to_string();
         let (status, status_rx) = watch::channel(DialogStatus::Active);

@@ -172,6 +172,12 @@ impl Driver {
             status: status_rx,
             finished: false,
         };
+        // Fault point: the UA core is overloaded and refuses the call.
+        if crate::sim::buggify::here(crate::sim::buggify::SIP_UAS_OVERLOADED) {
+            let retry = vec![("Retry-After".to_string(), "1".to_string())];
+            self.reply(id, &invite, 503, retry);
+            return;
+        }
         if self.incoming_tx.try_send(handle).is_err() {
             // The node is not taking calls fast enough (or at all).
             self.reply(id, &invite, 503, Vec::new());
@@ -278,6 +284,10 @@ impl Driver {
             return;
         };
         if incoming.final_sent || *incoming.status.borrow() != IncomingStatus::Pending {
+            return;
+        }
+        // Fault point: the 180 is lost before it is sent.
+        if code == 180 && crate::sim::buggify::here(crate::sim::buggify::SIP_DROP_180) {
             return;
         }
         let mut spec = self.response_spec(incoming, code);
