@@ -276,3 +276,27 @@ fn a_sweep_reports_the_states_it_reached_and_the_sites_that_fired() {
     let states = &doc(&unpinned)["coverage"]["states"];
     assert_eq!(states["call.ringing_timeout"], 2, "{states:#}");
 }
+
+#[test]
+fn shrink_keeps_the_signature_and_drops_what_did_not_cause_it() {
+    let dir = scratch("shrink");
+    let done = sweep(&differential(UNPINNED_BUGGY, UNPINNED_FIXED, 10, 1, &dir)).expect("valid");
+    let bundle = PathBuf::from(doc(&done)["failed"][0]["bundle"].as_str().unwrap());
+    let signature = done.results[0].signatures[0].id.clone();
+    assert_eq!(callsim::cli::shrink::command(&bundle, 60), 0);
+    let path = bundle.join(callsim::cli::shrink::SHRUNK_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let shrunk = callsim::scenario::Scenario::from_toml(&text, &path).expect("a valid scenario");
+    assert!(shrunk.vary.is_empty(), "the drawn config is fixed");
+    assert!(shrunk.fault_settings.swarm.is_none(), "{text}");
+    let calls = shrunk.workload.outbound.as_ref().unwrap().calls;
+    assert!(calls < 40, "fewer calls than the 40 of the original: {calls}");
+    assert!(shrunk.run.duration.as_millis() < 150_000);
+    assert!(text.starts_with("# Shrunk by `callsim shrink`"), "{text}");
+    let again = callsim::cli::explore::run_seed(&shrunk, 10);
+    assert!(
+        again.signatures.iter().any(|s| s.id == signature),
+        "the shrunk scenario fails with {signature}: {:?}",
+        again.signatures
+    );
+}

@@ -81,10 +81,10 @@ pub fn shrink(scenario: &Scenario, seed: u64, targets: &BTreeSet<String>, budget
         ));
     }
     let mut runs = 0;
-    let mut first_violation_ms = first_violation(&run_seed(&current, seed));
+    let mut first = first_violation(&run_seed(&current, seed));
     runs += 1;
     'passes: loop {
-        for (what, candidate) in candidates(&current, seed, first_violation_ms) {
+        for (what, candidate) in candidates(&current, seed, first) {
             if runs >= budget {
                 steps.push(format!("stopped: the budget of {budget} runs is spent"));
                 break 'passes;
@@ -95,7 +95,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, targets: &BTreeSet<String>, budget
             runs += 1;
             let result = run_seed(&candidate, seed);
             if keeps(&result, targets) {
-                first_violation_ms = first_violation(&result).or(first_violation_ms);
+                first = first_violation(&result).or(first);
                 steps.push(what);
                 current = candidate;
                 continue 'passes;
@@ -110,15 +110,36 @@ pub fn shrink(scenario: &Scenario, seed: u64, targets: &BTreeSet<String>, budget
     }
 }
 
-fn first_violation(result: &SeedResult) -> Option<u64> {
-    match &result.outcome {
-        Outcome::Fail(v) => v.iter().map(|v| v.at_ms).min(),
-        _ => None,
-    }
+/// The first violation: its time, and the workload index of its call
+/// (`out-33` is the 33rd outbound call), when it names one.
+#[derive(Debug, Clone, Copy)]
+struct First {
+    at_ms: u64,
+    call_index: Option<(bool, u32)>,
+}
+
+fn first_violation(result: &SeedResult) -> Option<First> {
+    let Outcome::Fail(violations) = &result.outcome else {
+        return None;
+    };
+    let v = violations.iter().min_by_key(|v| v.at_ms)?;
+    let call_index = v.call.as_deref().and_then(|call| {
+        let (prefix, n) = call.rsplit_once('-')?;
+        let outbound = match prefix {
+            "out" => true,
+            "in" => false,
+            _ => return None,
+        };
+        Some((outbound, n.parse().ok()?))
+    });
+    Some(First {
+        at_ms: v.at_ms,
+        call_index,
+    })
 }
 
 /// The one-change reductions of `s`, most drastic first.
-fn candidates(s: &Scenario, seed: u64, first_violation_ms: Option<u64>) -> Vec<(String, Scenario)> {
+fn candidates(s: &Scenario, seed: u64, first: Option<First>) -> Vec<(String, Scenario)> {
     let mut out = Vec::new();
     let mut with = |what: String, change: &dyn Fn(&mut Scenario)| {
         let mut c = s.clone();
@@ -191,6 +212,27 @@ fn candidates(s: &Scenario, seed: u64, first_violation_ms: Option<u64>) -> Vec<(
             }
         }
     }
+    // Calls after the failing one cannot have caused it: stop the workload
+    // there (arrivals are drawn in order, so the calls before keep their
+    // times).
+    if let Some((outbound, n)) = first.and_then(|f| f.call_index) {
+        let load_calls = if outbound {
+            s.workload.outbound.as_ref().map(|o| o.calls)
+        } else {
+            s.workload.inbound.as_ref().map(|i| i.calls)
+        };
+        if load_calls.is_some_and(|calls| calls > n && n >= 1) {
+            with(format!("stopped the workload at the failing call ({n} calls)"), &|c| {
+                if outbound {
+                    if let Some(o) = c.workload.outbound.as_mut() {
+                        o.calls = n;
+                    }
+                } else if let Some(i) = c.workload.inbound.as_mut() {
+                    i.calls = n;
+                }
+            });
+        }
+    }
     if let Some(out_load) = &s.workload.outbound {
         if out_load.calls > 1 {
             let half = out_load.calls.div_ceil(2);
@@ -211,7 +253,7 @@ fn candidates(s: &Scenario, seed: u64, first_violation_ms: Option<u64>) -> Vec<(
             });
         }
     }
-    if let Some(at) = first_violation_ms {
+    if let Some(at) = first.map(|f| f.at_ms) {
         let now = s.run.duration.as_millis();
         // Halfway to just past the first violation, in whole seconds.
         let floor = at + 1_000;
