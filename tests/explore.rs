@@ -290,7 +290,10 @@ fn shrink_keeps_the_signature_and_drops_what_did_not_cause_it() {
     assert!(shrunk.vary.is_empty(), "the drawn config is fixed");
     assert!(shrunk.fault_settings.swarm.is_none(), "{text}");
     let calls = shrunk.workload.outbound.as_ref().unwrap().calls;
-    assert!(calls < 40, "fewer calls than the 40 of the original: {calls}");
+    assert!(
+        calls < 40,
+        "fewer calls than the 40 of the original: {calls}"
+    );
     assert!(shrunk.run.duration.as_millis() < 150_000);
     assert!(text.starts_with("# Shrunk by `callsim shrink`"), "{text}");
     let again = callsim::cli::explore::run_seed(&shrunk, 10);

@@ -222,15 +222,18 @@ fn candidates(s: &Scenario, seed: u64, first: Option<First>) -> Vec<(String, Sce
             s.workload.inbound.as_ref().map(|i| i.calls)
         };
         if load_calls.is_some_and(|calls| calls > n && n >= 1) {
-            with(format!("stopped the workload at the failing call ({n} calls)"), &|c| {
-                if outbound {
-                    if let Some(o) = c.workload.outbound.as_mut() {
-                        o.calls = n;
+            with(
+                format!("stopped the workload at the failing call ({n} calls)"),
+                &|c| {
+                    if outbound {
+                        if let Some(o) = c.workload.outbound.as_mut() {
+                            o.calls = n;
+                        }
+                    } else if let Some(i) = c.workload.inbound.as_mut() {
+                        i.calls = n;
                     }
-                } else if let Some(i) = c.workload.inbound.as_mut() {
-                    i.calls = n;
-                }
-            });
+                },
+            );
         }
     }
     if let Some(out_load) = &s.workload.outbound {

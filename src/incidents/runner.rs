@@ -82,8 +82,8 @@ pub fn run_incident_over(
         }
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<VariantResult, (i32, String)>>>> =
-        work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    type Slot = std::sync::Mutex<Option<Result<VariantResult, (i32, String)>>>;
+    let slots: Vec<Slot> = work.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, work.len()) {
             scope.spawn(|| loop {
