@@ -66,13 +66,64 @@ pub fn ladder(history: &History, call: &str) -> String {
                 label.push('*');
             }
             out.push_str(&arrow_row(hosts.len(), from, to, &label));
+            if let Some(sdp) = r.str("sdp").and_then(sdp_summary) {
+                out.push('\n');
+                out.push_str(&format!("{:>9}  ", ""));
+                out.push_str(&note_row(hosts.len(), from, &sdp));
+            }
         } else {
             out.push_str(&note_row(hosts.len(), from, &note_text(r)));
         }
         out.push('\n');
     }
-    out.push_str("(* = retransmission)\n");
+    out.push_str("(* = retransmission; sdp: the body's media line, address:port, formats, direction)\n");
     out
+}
+
+/// One line for an SDP body: each `m=` line's media, the address (its own
+/// `c=` or the session's) and port, transport and formats, and the
+/// direction attribute when there is one. Read as text, so the history
+/// layer needs no SDP model.
+fn sdp_summary(body: &str) -> Option<String> {
+    let mut session_addr = None;
+    let mut media: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for line in body.lines().map(str::trim) {
+        if let Some(c) = line.strip_prefix("c=") {
+            let addr = c.split_whitespace().nth(2).map(str::to_string);
+            match media.last_mut() {
+                Some(m) => m.1 = addr,
+                None => session_addr = addr,
+            }
+        } else if let Some(m) = line.strip_prefix("m=") {
+            media.push((m.to_string(), None, None));
+        } else if let Some(dir @ ("sendrecv" | "sendonly" | "recvonly" | "inactive")) =
+            line.strip_prefix("a=")
+        {
+            if let Some(m) = media.last_mut() {
+                m.2 = Some(dir.to_string());
+            }
+        }
+    }
+    if media.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = media
+        .iter()
+        .map(|(m, addr, dir)| {
+            let mut words = m.split_whitespace();
+            let kind = words.next().unwrap_or("?");
+            let port = words.next().unwrap_or("?");
+            let rest: Vec<&str> = words.collect();
+            let addr = addr.as_deref().or(session_addr.as_deref()).unwrap_or("?");
+            let mut s = format!("{kind} {addr}:{port} {}", rest.join(" "));
+            if let Some(dir) = dir {
+                s.push(' ');
+                s.push_str(dir);
+            }
+            s
+        })
+        .collect();
+    Some(format!("sdp {}", parts.join("; ")))
 }
 
 fn center(i: usize) -> usize {
@@ -130,6 +181,19 @@ fn write_at(row: &mut Vec<char>, start: usize, text: &str) {
 
 fn trim(row: Vec<char>) -> String {
     row.into_iter().collect::<String>().trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_sdp_body_reads_as_one_line() {
+        let body = "v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+        assert_eq!(
+            super::sdp_summary(body).as_deref(),
+            Some("sdp audio 10.0.0.1:40000 RTP/AVP 0 8 sendonly")
+        );
+        assert_eq!(super::sdp_summary("v=0\r\n"), None);
+    }
 }
 
 fn note_text(r: &Record) -> String {
