@@ -31,7 +31,11 @@
 //! media it should relay. Pods are deployable resources with an admin port,
 //! like the LB ([`crate::nodes::admin`]).
 
-pub mod proxy;
+mod anchoring;
+pub mod dialog_map;
+mod in_dialog;
+pub mod legs;
+pub mod pod;
 pub mod relay;
 
 use super::admin;
@@ -266,7 +270,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         liveness.until_live().await;
         let config: SbcConfig = ctx.config();
         tokio::select! {
-            r = proxy::serve(&ctx, config) => r?,
+            r = pod::serve(&ctx, config) => r?,
             _ = liveness.until_down() => {}
         }
     }
