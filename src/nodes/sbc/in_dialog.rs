@@ -290,7 +290,7 @@ impl Sbc {
                 px::send(&self.sip, &ack, relayed.out_to, false).await;
             }
         }
-        if code >= 200 && relayed.last_final.is_some() {
+        if let Some(last) = relayed.last_final.as_ref().filter(|_| code >= 200) {
             // The final answer again: a 2xx to an INVITE gets the pod's
             // ACK again once it was sent, else the answer goes on again.
             if !invite || code >= 300 {
@@ -302,10 +302,7 @@ impl Sbc {
                 .and_then(|b| b.invite_to(answering, relayed.out.cseq().seq)?.ack.clone());
             match ack {
                 Some((ack, to)) => px::send(&self.sip, &ack, to, true).await,
-                None => {
-                    let last = relayed.last_final.expect("checked");
-                    px::send(&self.sip, &last, relayed.reply_to, true).await;
-                }
+                None => px::send(&self.sip, last, relayed.reply_to, true).await,
             }
             return;
         }

@@ -928,12 +928,12 @@ impl Sbc {
     /// (at most T2), until the caller's ACK; none by timer H ends the call
     /// with a BYE on each leg (RFC 3261 section 13.3.1.4).
     async fn retransmit_2xx(&mut self, id: u64, interval_ms: u64, give_up_at_ms: u64, now: u64) {
+        // A BYE does not stop it: the caller's ACK may have been lost
+        // just before its BYE, and it ACKs each retransmission.
         let Some(bridge) = self.dialogs.get_mut(id) else {
             return;
         };
-        if bridge.ended {
-            return;
-        }
+        let ended = bridge.ended;
         let own = bridge
             .invites
             .iter()
@@ -944,7 +944,9 @@ impl Sbc {
             return;
         };
         if now >= give_up_at_ms {
-            self.end_bridge(id).await;
+            if !ended {
+                self.end_bridge(id).await;
+            }
             return;
         }
         px::send(&self.sip, &own.response, own.to, true).await;
