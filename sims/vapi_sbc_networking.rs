@@ -30,8 +30,11 @@
 //!   the run and its worst minute, the codes, silent calls, failures right
 //!   up to each restart; in the fixed variant, ejection within 5 s.
 //! - What even the fix cannot save: a call whose 200 OK is in flight on the
-//!   pair at the instant it breaks (0-2 per run; the caller gives up with
-//!   CANCEL and gets 487).
+//!   pair at the instant it breaks (0-2 per run). The SBC pods are B2BUAs
+//!   that ACK the callee's 2xx at once, so the callee counts such a call
+//!   answered and it stays silent (the `silent_calls` figure, 0-2 on seeds
+//!   1-11), where the caller either gets the 2xx and no media or gives up
+//!   with CANCEL and gets 487.
 
 use crate::common;
 

@@ -39,6 +39,7 @@ mod props_ringing;
 mod props_sip;
 mod rfc4475_answers;
 mod sbc;
+mod sbc_b2bua;
 mod sbc_cancel;
 mod sbc_media;
 mod scenario_errors;

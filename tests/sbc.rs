@@ -275,11 +275,13 @@ health = { enabled = false }
             "100 Trying {} ms after the INVITE",
             trying - invite.t_ms
         );
+        // The pod's INVITE on its downstream leg (a dialog of its own,
+        // found by the call's label).
         let forwarded = history
             .of_kind("sip.send")
             .filter(|r| {
                 r.host == invite.host
-                    && r.str("sip_call_id") == call_id
+                    && r.str("call") == invite.str("call")
                     && r.str("start_line") == Some("INVITE")
             })
             .map(|r| r.t_ms)

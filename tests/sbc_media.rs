@@ -1,9 +1,9 @@
 //! The SBC relays media by address, never by call label: no code in
 //! `src/nodes/sbc/` reads the call a media payload names (`MEDIA <call>
 //! <seq>`, `media_stream::call_of`) or keys anything by the
-//! `X-Callsim-Call` header. The header is copied once, as a label, onto
-//! the ACK and BYE the SBC makes itself on a downstream leg (so the
-//! history files them under their call).
+//! `X-Callsim-Call` header. The header is read once per call, when the
+//! INVITE arrives, and copied as a label onto every message of both legs
+//! of the B2BUA (so the history files them under their call).
 //!
 //! What the relay does instead (a pair of anchor ports per leg, each port
 //! forwarding to the address the other side's SDP named) is proved by the
@@ -48,10 +48,10 @@ fn the_sbc_never_reads_a_call_label_from_media_or_keys_by_it() {
             );
         }
         let label_reads = code.matches("callsim_call()").count();
-        let allowed = usize::from(path.ends_with("proxy.rs"));
+        let allowed = usize::from(path.ends_with("pod.rs"));
         assert_eq!(
             label_reads, allowed,
-            "{path}: the X-Callsim-Call header is read {label_reads} times; only the label copy onto the SBC's own ACK/BYE may read it"
+            "{path}: the X-Callsim-Call header is read {label_reads} times; only the copy of the label for the other leg may read it"
         );
     }
 }

@@ -12,7 +12,10 @@
 //!    a 2xx carries the INVITE's CSeq number).
 //! 3. A CANCEL that a host received (and did not relay) for an INVITE it
 //!    had received and not yet answered with a final response leads it to
-//!    answer that INVITE with 487.
+//!    answer that INVITE with 487. A back-to-back user agent that CANCELs
+//!    its own INVITE of the same call on its other leg (another Call-ID,
+//!    the same call label) passes the CANCEL on as a relay does: its
+//!    answer is then the final response its other leg gives.
 //! 4. A BYE is sent only within a confirmed dialog: the sender has sent or
 //!    received a 2xx to an INVITE on that Call-ID before, and, when it was
 //!    the one that sent the 2xx, it has received the ACK or waited
@@ -147,16 +150,29 @@ fn parse(r: &Record) -> Option<(&str, Msg<'_>)> {
     ))
 }
 
+/// The CANCELs each host sent, by (host, call label): (time, peer).
+type CancelsSent<'h> = BTreeMap<(&'h str, &'h str), Vec<(u64, &'h str)>>;
+
 pub fn check(history: &History, params: &Params, end_ms: u64) -> Vec<Violation> {
     let by_dialog = by_call_id(history);
     let state_losses = super::excuse::Excuses::from_history(history, end_ms);
     let judge_until = end_ms.saturating_sub(params.settle.as_millis());
+    let mut cancels_sent: CancelsSent<'_> = BTreeMap::new();
+    for m in by_dialog.values().flatten() {
+        if let (true, "CANCEL", Some(call)) = (m.send, m.start_line, m.call) {
+            cancels_sent
+                .entry((m.host, call))
+                .or_default()
+                .push((m.t_ms, m.peer));
+        }
+    }
     let mut out = Vec::new();
     for (id, msgs) in &by_dialog {
         let d = Dialog {
             id,
             msgs,
             state_losses: &state_losses,
+            cancels_sent: &cancels_sent,
         };
         d.acks(judge_until, &mut out);
         d.cancels(judge_until, &mut out);
@@ -170,6 +186,7 @@ struct Dialog<'a, 'h> {
     msgs: &'a [Msg<'h>],
     /// When each host lost its state (the one excuse rule: `excuse`).
     state_losses: &'a super::excuse::Excuses,
+    cancels_sent: &'a CancelsSent<'h>,
 }
 
 impl<'h> Dialog<'_, 'h> {
@@ -182,6 +199,17 @@ impl<'h> Dialog<'_, 'h> {
     /// Did `host` pass `m` (which it received) on to another peer?
     fn relayed(&self, m: &Msg<'h>) -> bool {
         relayed_on(self.msgs, m)
+    }
+
+    /// Did `m`'s host (a B2BUA) CANCEL the same call on its other leg, to
+    /// another peer, once `m` (a CANCEL) came?
+    fn cancel_passed_on(&self, m: &Msg<'h>) -> bool {
+        let Some(call) = m.call else {
+            return false;
+        };
+        self.cancels_sent
+            .get(&(m.host, call))
+            .is_some_and(|sent| sent.iter().any(|&(t, peer)| t >= m.t_ms && peer != m.peer))
     }
 
     /// Did `host` send `start_line` with CSeq number `num` at or after `t`?
@@ -243,7 +271,7 @@ impl<'h> Dialog<'_, 'h> {
                 continue;
             }
             judged.push((m.host, m.cseq_num));
-            if self.relayed(m) {
+            if self.relayed(m) || self.cancel_passed_on(m) {
                 continue;
             }
             let invited = self.msgs.iter().any(|s| {
@@ -366,9 +394,22 @@ mod tests {
         line: &'static str,
         cseq: &'static str,
     ) {
+        msg_on(s, "leg-1", t, a, b, line, cseq)
+    }
+
+    /// [`msg`] on the SIP Call-ID `leg` (a B2BUA's other leg).
+    fn msg_on(
+        s: &mut Script,
+        leg: &'static str,
+        t: u64,
+        a: &'static str,
+        b: &'static str,
+        line: &'static str,
+        cseq: &'static str,
+    ) {
         let f = SipFields {
             call: "out-1",
-            sip_call_id: "leg-1",
+            sip_call_id: leg,
             start_line: line,
             cseq,
             peer: b,
@@ -431,6 +472,35 @@ mod tests {
         msg(&mut s, 104, "carrier", "sbc-edge-1", "ACK", "1 ACK");
         msg(&mut s, 106, "sbc-edge-1", "sip-1", "ACK", "1 ACK");
         assert_eq!(run(&s), vec![]);
+    }
+
+    /// carrier -> sbc-edge-1 (a B2BUA) -> sip-1: the caller's CANCEL on
+    /// one leg, the SBC's own CANCEL on the other, and a 2xx crossing it
+    /// there, answered upstream: the SBC passed the CANCEL on and owes no
+    /// 487 of its own. Without its CANCEL downstream it does.
+    #[test]
+    fn a_b2bua_passes_a_cancel_on_to_its_other_leg() {
+        let call = |s: &mut Script, passes_on: bool| {
+            msg_on(s, "up", 0, "carrier", "sbc-edge-1", "INVITE", "1 INVITE");
+            msg_on(s, "down", 2, "sbc-edge-1", "sip-1", "INVITE", "1 INVITE");
+            msg_on(s, "up", 1000, "carrier", "sbc-edge-1", "CANCEL", "1 CANCEL");
+            msg_on(s, "up", 1002, "sbc-edge-1", "carrier", "200", "1 CANCEL");
+            msg_on(s, "down", 1001, "sip-1", "sbc-edge-1", "200", "1 INVITE");
+            if passes_on {
+                msg_on(s, "down", 1003, "sbc-edge-1", "sip-1", "CANCEL", "1 CANCEL");
+            }
+            msg_on(s, "down", 1004, "sbc-edge-1", "sip-1", "ACK", "1 ACK");
+            msg_on(s, "up", 1004, "sbc-edge-1", "carrier", "200", "1 INVITE");
+            msg_on(s, "up", 1006, "carrier", "sbc-edge-1", "ACK", "1 ACK");
+        };
+        let mut s = Script::new();
+        call(&mut s, true);
+        assert_eq!(run(&s), vec![]);
+        let mut s = Script::new();
+        call(&mut s, false);
+        let v = run(&s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].message.contains("instead of 487"), "{}", v[0].message);
     }
 
     #[test]

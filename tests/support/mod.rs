@@ -115,8 +115,88 @@ fn ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// One UDP datagram turmoil put on a link (a wire tap).
+#[derive(Debug, Clone)]
+pub struct Wire {
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// A tracing layer that keeps every UDP datagram turmoil puts on a link,
+/// from its `Send` trace events (the recorder lets them through when it
+/// counts the network, [`Recorder::counting_network`]).
+#[derive(Clone, Default)]
+struct Tap(Arc<std::sync::Mutex<Vec<Wire>>>);
+
+#[derive(Default)]
+struct TapVisitor {
+    send: bool,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    protocol: String,
+}
+
+impl tracing::field::Visit for TapVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "message" => self.send = text == "Send",
+            "src" => self.src = text.parse().ok(),
+            "dst" => self.dst = text.parse().ok(),
+            "protocol" => self.protocol = text,
+            _ => {}
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Tap {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "turmoil" {
+            return;
+        }
+        let mut v = TapVisitor::default();
+        event.record(&mut v);
+        let (true, Some(from), Some(to)) = (v.send, v.src, v.dst) else {
+            return;
+        };
+        let Some(hex) = v
+            .protocol
+            .strip_prefix("UDP [")
+            .and_then(|r| r.strip_suffix(']'))
+        else {
+            return;
+        };
+        let bytes = hex
+            .split(", ")
+            .filter(|b| !b.is_empty())
+            .map(|b| u8::from_str_radix(b.trim_start_matches("0x"), 16).expect("a hex byte"))
+            .collect();
+        self.0.lock().expect("tap").push(Wire { from, to, bytes });
+    }
+}
+
+/// What a tapped run saw on the wire: every UDP datagram, and each
+/// host's IP address.
+pub struct Tapped {
+    pub wire: Vec<Wire>,
+    pub hosts: BTreeMap<std::net::IpAddr, String>,
+}
+
 impl Harness {
     pub fn run(self) -> Outcome {
+        self.run_with(None).0
+    }
+
+    /// [`Harness::run`] with a wire tap.
+    pub fn run_tapped(self) -> (Outcome, Tapped) {
+        let tap = Tap::default();
+        let (outcome, hosts) = self.run_with(Some(tap.clone()));
+        let wire = tap.0.lock().expect("tap").clone();
+        (outcome, Tapped { wire, hosts })
+    }
+
+    fn run_with(self, tap: Option<Tap>) -> (Outcome, BTreeMap<std::net::IpAddr, String>) {
         let nodes: NodesConfig = toml::from_str(&self.nodes).expect("nodes TOML");
         let mut topology = nodes.topology();
         for pod in 1..=self.answerers {
@@ -143,8 +223,14 @@ impl Harness {
         let mut scenario = Scenario::new(callsim::scenario::RunConfig::new(self.duration.into()));
         scenario.nodes = nodes.clone();
         scenario.run.seed = self.seed;
-        let recorder = Recorder::new();
-        let subscriber = tracing_subscriber::registry().with(recorder.clone());
+        let recorder = match tap {
+            Some(_) => Recorder::counting_network(),
+            None => Recorder::new(),
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(recorder.clone())
+            .with(tap);
+        let mut hosts_by_ip = BTreeMap::new();
         let seen = Rc::new(RefCell::new(Vec::new()));
         let answerer_media = Rc::new(RefCell::new(BTreeMap::new()));
         tracing::subscriber::with_default(subscriber, || {
@@ -218,14 +304,18 @@ impl Harness {
                     Err(e) => panic!("sim failed at {now} ms: {e}"),
                 }
             }
+            for host in topology.hosts.iter() {
+                hosts_by_ip.insert(sim.lookup(host.name.as_str()), host.name.clone());
+            }
         });
         let calls = seen.borrow().clone();
         let answerer_media = answerer_media.borrow().clone();
-        Outcome {
+        let outcome = Outcome {
             history: recorder.take(),
             calls,
             answerer_media,
-        }
+        };
+        (outcome, hosts_by_ip)
     }
 }
 

@@ -3,12 +3,17 @@
 //! calls go carrier -> `sbc-edge-i` -> `sbc-inbound-j` -> `sip-k`, for
 //! signalling and for media.
 //!
-//! Each pod is a transaction-stateful SIP proxy ([`proxy`]) that
-//! record-routes, so the whole dialog crosses it, and anchors media
-//! ([`relay`]): it rewrites the SDP of the INVITE and of the responses to
-//! a pair of anchor ports on a pod of its section, and relays the media
-//! datagrams between them by address (never by what they carry). Every
-//! pod pair is its own turmoil link, so a fault can break one pair.
+//! Each pod is a back-to-back user agent ([`pod`]): a call through it is
+//! two dialogs ([`legs`]), the upstream one where the pod is the UAS and
+//! the downstream one where it is the UAC, each with its own Call-ID, tags,
+//! CSeq, Via and Contact, so the carrier never sees an address of the
+//! inside (topology hiding). The pod stays in both dialogs as their
+//! Contact and maps in-dialog requests leg to leg by its dialog map
+//! ([`dialog_map`], `in_dialog`). It anchors media (`anchoring`,
+//! [`relay`]): it rewrites the SDP on each leg to a pair of anchor ports on
+//! a pod of its section, and relays the media datagrams between them by
+//! address (never by what they carry). Every pod pair is its own turmoil
+//! link, so a fault can break one pair.
 //!
 //! What the pods do when the next hop fails (all config):
 //! - no response at all from the next hop within `next_hop_timeout`:
@@ -18,7 +23,7 @@
 //! - no usable next hop: 503;
 //! - the caller's CANCEL: 200, CANCEL downstream, and the next hop's final
 //!   answer (normally 487) upstream; a 487 made here only when the next hop
-//!   never answers;
+//!   never answers (within `cancel_wait`);
 //! - a 2xx after the caller already had its final answer: ACK and BYE on
 //!   the downstream leg, never relayed (one final answer per INVITE);
 //! - admission on the pod's workers (`pool`, `invite_cpu`), which carry the
@@ -31,7 +36,11 @@
 //! media it should relay. Pods are deployable resources with an admin port,
 //! like the LB ([`crate::nodes::admin`]).
 
-pub mod proxy;
+mod anchoring;
+pub mod dialog_map;
+mod in_dialog;
+pub mod legs;
+pub mod pod;
 pub mod relay;
 
 use super::admin;
@@ -266,7 +275,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         liveness.until_live().await;
         let config: SbcConfig = ctx.config();
         tokio::select! {
-            r = proxy::serve(&ctx, config) => r?,
+            r = pod::serve(&ctx, config) => r?,
             _ = liveness.until_down() => {}
         }
     }

@@ -1,133 +1,68 @@
-//! An SBC pod's data plane: a SIP proxy that keeps INVITE transactions
-//! (to retry, time out and cancel) and relays media, run as one event loop
-//! over the SIP socket, the media socket, its timers, the health checker
-//! and the admission results of its workers.
+//! An SBC pod's data plane: a back-to-back user agent (B2BUA) that keeps
+//! INVITE transactions (to retry, time out and cancel), a dialog map of
+//! the calls it bridges, and the media relay, run as one event loop over
+//! the SIP socket, the media socket, its timers, the health checker and
+//! the admission results of its workers.
 //!
-//! An INVITE from upstream (RFC 3261 section 16, with the server and client
-//! transactions kept here in a compact form):
+//! Each call through the pod is two dialogs ([`super::legs`]): upstream,
+//! the pod is the UAS (its own To tag and Contact); downstream, the UAC (a
+//! new Call-ID, From tag and CSeq, its own Via and Contact). Nothing of
+//! one leg's dialog or route reaches the other: topology hiding. No
+//! Record-Route either: the pod stays in each dialog as its Contact.
+//!
+//! An INVITE from upstream (RFC 3261 sections 13 and 17, with the server
+//! and client transactions kept here in a compact form):
 //! 1. gets 100 Trying at once, then is admitted on the pod's workers (a
 //!    refusal is its final answer);
-//! 2. gets its media anchored: a pair of anchor ports
-//!    opened for the leg (keyed by its SIP Call-ID), and the SDP now names
-//!    the port that faces downstream;
+//! 2. gets its media anchored ([`super::anchoring`]): the SDP now names
+//!    the anchor port that faces downstream;
 //! 3. goes to a usable next hop (rendezvous order of its Call-ID, skipping
-//!    hops already tried), retargeted, with this pod's Via and
-//!    Record-Route, retransmitted on T1, 2*T1, ... until the hop answers;
+//!    hops already tried) as a new INVITE on a new downstream leg (one per
+//!    hop tried), retransmitted on T1, 2*T1, ... until the hop answers;
 //! 4. a hop silent for `next_hop_timeout`, or answering 503, is left for
 //!    the next one while `attempts_max` allows; after that the caller gets
 //!    `timeout_code` (or the 503);
-//! 5. provisional responses and the 2xx go upstream with the SDP rewritten
-//!    (the anchor learns the downstream media address); a final failure is
-//!    ACKed downstream and goes upstream, retransmitted on timer G until
-//!    the caller's ACK;
+//! 5. provisional responses and the 2xx are answered upstream with the
+//!    downstream code, the pod's To tag and Contact and the SDP rewritten
+//!    (the anchor learns the downstream media address); the first 2xx
+//!    makes a bridge in the dialog map. A final failure is ACKed
+//!    downstream and answered upstream, retransmitted on timer G until the
+//!    caller's ACK;
 //! 6. the caller's CANCEL gets 200; the next hop gets a CANCEL once it has
 //!    answered anything, and its final answer (normally 487) is the one
-//!    relayed upstream. The SBC makes the 487 itself only when nothing
+//!    answered upstream. The pod makes the 487 itself only when nothing
 //!    went downstream yet or the hop never answers (silent, or no final
 //!    within `cancel_wait`);
 //! 7. each INVITE gets exactly one final answer upstream: a 2xx that
 //!    arrives after it (it crossed the CANCEL, or came after Timer C's 408
-//!    or the timeout code) is not relayed but ACKed, and the SBC sends BYE
-//!    on the leg it came from.
+//!    or the timeout code), or a second 2xx from another leg, is not
+//!    answered upstream but ACKed, and the pod sends BYE on the leg it
+//!    came from.
 //!
-//! Every other request and response (the 2xx ACK, BYE, their answers) is
-//! forwarded statelessly, by Route and Request-URI for requests and by Via
-//! for responses; a BYE also ends its leg's media relay (by Call-ID).
+//! In-dialog requests are mapped leg to leg by the dialog map
+//! ([`super::in_dialog`]); out-of-dialog OPTIONS are answered here (health
+//! checks), any other out-of-dialog request but INVITE gets 501.
 
+use super::anchoring::{AnchorRx, AnchorSockets, Anchoring, MEDIA_DATAGRAM_MAX};
+use super::dialog_map::{Bridge, DialogMap, OwnAnswer};
+use super::legs::{self, Answer, Leg, Outgoing};
 use super::relay::{self, RelayTable, Side};
-use super::{MediaAnchor, SbcConfig};
+use super::SbcConfig;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, PROBE_BRANCH_PREFIX};
 use crate::nodes::ports;
-use crate::nodes::sipproxy::edit::{self, Edits};
+use crate::nodes::sipproxy::edit::Edits;
 use crate::nodes::sipproxy::timers::TimerQueue;
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
 use crate::nodes::workers::{Pool, Refusal};
 use crate::sim::time::now_ms;
-use crate::sim::NodeCtx;
-
-use crate::sim::control::GrayMode;
 use crate::sim::ControlHandle;
-use crate::sip::codec::{
-    build_ack_for_non_2xx, build_cancel, build_request, format_name_addr, raw_error_response,
-    AddrSpec, BuildError, RequestSpec, ViaSpec,
-};
-use crate::sip::dialog::MAX_FORWARDS;
-use crate::sip::{parse, Message, Method, NameAddr, Via};
+use crate::sim::NodeCtx;
+use crate::sip::codec::{build_ack_for_non_2xx, build_cancel, raw_error_response};
+use crate::sip::{parse, Message, Method};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
-
-/// The dialog a 2xx made on a downstream leg, as the SBC sees it when it
-/// must end that leg itself: the INVITE it forwarded and the 2xx.
-struct DownstreamLeg {
-    /// The 2xx's Contact: the Request-URI of requests in the dialog.
-    target: String,
-    /// Record-Route entries added below this pod, nearest first (the
-    /// route set of the downstream leg, section 12.1.2).
-    routes: Vec<NameAddr>,
-    from: AddrSpec,
-    to: AddrSpec,
-    call_id: String,
-    call: String,
-}
-
-impl DownstreamLeg {
-    fn of(forwarded: &Message, response: &Message, me: SocketAddr) -> DownstreamLeg {
-        // A response lists Record-Route farthest hop first; the entries
-        // before this pod's own are the downstream leg's.
-        let mut routes: Vec<NameAddr> = response
-            .record_routes()
-            .iter()
-            .take_while(|r| !px::uri_is(&r.uri, me))
-            .cloned()
-            .collect();
-        routes.reverse();
-        DownstreamLeg {
-            target: response
-                .contacts()
-                .first()
-                .map(|c| c.uri.clone())
-                .or_else(|| forwarded.request_uri().map(str::to_string))
-                .unwrap_or_default(),
-            routes,
-            from: AddrSpec {
-                uri: forwarded.from().uri.clone(),
-                tag: forwarded.from_tag().map(str::to_string),
-            },
-            to: AddrSpec {
-                uri: response.to().uri.clone(),
-                tag: response.to_tag().map(str::to_string),
-            },
-            call_id: forwarded.call_id().to_string(),
-            call: forwarded.callsim_call().unwrap_or_default().to_string(),
-        }
-    }
-
-    /// Where a request in the dialog goes: its first route, else the target.
-    fn next_hop(&self) -> Option<SocketAddr> {
-        px::uri_addr(self.routes.first().map_or(&self.target, |r| &r.uri))
-    }
-
-    fn request(&self, method: Method, cseq: u32, via: ViaSpec) -> Result<Message, BuildError> {
-        build_request(&RequestSpec {
-            method,
-            uri: self.target.clone(),
-            via,
-            from: self.from.clone(),
-            to: self.to.clone(),
-            call_id: self.call_id.clone(),
-            cseq,
-            max_forwards: MAX_FORWARDS,
-            contact: None,
-            routes: self.routes.iter().map(format_name_addr).collect(),
-            callsim_call: self.call.clone(),
-            extra_headers: Vec::new(),
-            content_type: None,
-            body: Vec::new(),
-        })
-    }
-}
 
 /// A next hop: its name and its SIP address.
 struct Hop {
@@ -138,6 +73,8 @@ struct Hop {
 /// One forwarding of an INVITE to a next hop.
 struct Attempt {
     hop: usize,
+    /// The downstream leg this attempt opened (its own Call-ID and tag).
+    leg: Leg,
     /// The INVITE as sent to the hop.
     request: Message,
     /// Whether the hop answered anything (a 100 Trying will do).
@@ -160,7 +97,7 @@ enum Phase {
     Proceeding,
     /// A final failure sent upstream, waiting for the ACK.
     Completed,
-    /// A 2xx forwarded upstream.
+    /// A 2xx answered upstream (the call is bridged).
     Accepted,
     /// The caller ACKed the final failure.
     Confirmed,
@@ -179,6 +116,13 @@ struct Invite {
     attempts: Vec<Attempt>,
     cancelled: bool,
     g_interval_ms: u64,
+    /// The pod's To tag on the upstream leg (every answer carries it).
+    tag: String,
+    /// The call's history label (`X-Callsim-Call`), copied to every
+    /// message of both legs and never read for anything else.
+    label: String,
+    /// The bridge the first 2xx made.
+    bridge: Option<u64>,
 }
 
 impl Invite {
@@ -187,7 +131,7 @@ impl Invite {
     }
 }
 
-enum Tm {
+pub(super) enum Tm {
     /// Timer A of attempt `n`.
     Retransmit { key: String, n: usize },
     /// The next hop of attempt `n` stayed silent.
@@ -203,109 +147,69 @@ enum Tm {
     Forget { key: String },
     /// Timer E of a BYE this pod sent itself (by its branch).
     ByeRetransmit { branch: String },
+    /// Forget an ended bridge (64*T1 after its BYE).
+    ForgetBridge { id: u64 },
+    /// Timer G of the pod's 2xx to the caller of bridge `id`: again until
+    /// the caller's ACK, or timer H, when the pod ends the call.
+    Answer2xx {
+        id: u64,
+        interval_ms: u64,
+        give_up_at_ms: u64,
+    },
+    /// Forget an in-dialog request relayed between legs (by the pod's
+    /// branch), 64*T1 after it was relayed.
+    ForgetRelayed { branch: String },
 }
 
-/// A BYE this pod sent itself on a downstream leg, retransmitted on timer
-/// E (T1, 2*T1, ... at most T2) until any response, or until timer F.
-struct OwnBye {
+/// A BYE this pod sent itself on a leg, retransmitted on timer E (T1,
+/// 2*T1, ... at most T2) until any response, or until timer F.
+pub(super) struct OwnBye {
     request: Message,
     to: SocketAddr,
     interval_ms: u64,
     give_up_at_ms: u64,
 }
 
-/// Where one call leg's media is anchored: a pair of ports on a pod of
-/// the section, keyed by the leg's SIP Call-ID at the signalling pod.
-#[derive(Debug, Clone, Copy)]
-struct Anchoring {
-    /// Index of the anchoring pod in `pool_media`.
-    anchor: usize,
-    pair: u32,
-}
-
-/// Datagrams that arrived at anchor ports: (port, bytes, sender).
-type AnchorRx = mpsc::UnboundedReceiver<(u16, Vec<u8>, SocketAddr)>;
-
-/// This pod's bound anchor ports, each with a task that hands its
-/// datagrams to the event loop; dropping it stops the tasks (and so
-/// releases the sockets, for the next incarnation of the data plane).
-struct AnchorSockets {
-    sockets: BTreeMap<u16, UdpEndpoint>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    tx: mpsc::UnboundedSender<(u16, Vec<u8>, SocketAddr)>,
-}
-
-impl Drop for AnchorSockets {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-impl AnchorSockets {
-    /// Binds the two ports of `pair`, if not yet bound. A port that cannot
-    /// be bound stays unbound: its media is lost, as on a real host.
-    async fn bind_pair(&mut self, ctx: &NodeCtx, pair: u32) {
-        for side in [Side::Up, Side::Down] {
-            let port = relay::anchor_port(pair, side);
-            if self.sockets.contains_key(&port) {
-                continue;
-            }
-            let Ok(socket) = UdpEndpoint::bind(ctx, port).await else {
-                continue;
-            };
-            let (receiver, tx) = (socket.clone(), self.tx.clone());
-            self.tasks.push(crate::sim::spawn(async move {
-                let mut buf = vec![0u8; MEDIA_DATAGRAM_MAX];
-                while let Ok((n, from)) = receiver.recv_from(&mut buf).await {
-                    if tx.send((port, buf[..n].to_vec(), from)).is_err() {
-                        return;
-                    }
-                }
-            }));
-            self.sockets.insert(port, socket);
-        }
-    }
-}
-
-/// Largest media or control datagram read.
-const MEDIA_DATAGRAM_MAX: usize = 512;
-
-struct Sbc {
-    ctx: NodeCtx,
-    name: String,
-    /// Seeds the To tags of the pod's own answers ([`px::local_tag`]).
-    tag_salt: u64,
-    seed: u64,
-    config: SbcConfig,
-    control: ControlHandle,
-    sip: UdpEndpoint,
+pub(super) struct Sbc {
+    pub(super) ctx: NodeCtx,
+    pub(super) name: String,
+    /// Seeds the To tags of the pod's own answers ([`px::local_tag`]) and
+    /// the Call-IDs and From tags of its downstream legs.
+    pub(super) tag_salt: u64,
+    pub(super) seed: u64,
+    pub(super) config: SbcConfig,
+    pub(super) control: ControlHandle,
+    pub(super) sip: UdpEndpoint,
     /// The pod's media port: control datagrams from the signalling pods
     /// of a pool.
-    media: UdpEndpoint,
-    me: SocketAddr,
+    pub(super) media: UdpEndpoint,
+    pub(super) me: SocketAddr,
+    /// The pod's Contact on both legs.
+    pub(super) contact: String,
     hops: Vec<Hop>,
     /// Media (control) addresses of the pods of this section (the anchor
     /// pool), and this pod's index among them.
-    pool_media: Vec<(String, SocketAddr)>,
-    my_index: usize,
+    pub(super) pool_media: Vec<(String, SocketAddr)>,
+    pub(super) my_index: usize,
     health: HealthChecker,
-    timers: TimerQueue<Tm>,
+    pub(super) timers: TimerQueue<Tm>,
     invites: BTreeMap<String, Invite>,
     /// Downstream branch -> (transaction key, attempt index).
     branches: BTreeMap<String, (String, usize)>,
+    /// The calls this pod bridges, and the requests it relays in them.
+    pub(super) dialogs: DialogMap,
     /// The anchor ports this pod relays between.
-    relays: RelayTable,
-    anchor_sockets: AnchorSockets,
-    /// The legs this pod signals, by SIP Call-ID, with the order they came
-    /// in (at most `relays_max`, the oldest forgotten first).
-    anchorings: BTreeMap<String, Anchoring>,
-    anchoring_order: VecDeque<String>,
+    pub(super) relays: RelayTable,
+    pub(super) anchor_sockets: AnchorSockets,
+    /// The calls whose media this pod anchors, by media key, with the
+    /// order they came in (at most `relays_max`, the oldest forgotten
+    /// first).
+    pub(super) anchorings: BTreeMap<String, Anchoring>,
+    pub(super) anchoring_order: VecDeque<String>,
     /// BYEs this pod sent itself and not yet answered, by branch.
-    own_byes: BTreeMap<String, OwnBye>,
+    pub(super) own_byes: BTreeMap<String, OwnBye>,
     /// Per anchoring pod: how many pairs this pod has handed out there.
-    pairs_handed: BTreeMap<usize, u32>,
+    pub(super) pairs_handed: BTreeMap<usize, u32>,
     workers: Pool,
     admitted_tx: mpsc::UnboundedSender<(String, Result<(), Refusal>)>,
 }
@@ -345,6 +249,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         seed: ctx.seed,
         control: ctx.control.clone(),
         me: sip.local_addr(),
+        contact: format!("sip:{}:{}", sip.local_addr().ip(), sip.local_addr().port()),
         sip,
         media,
         hops,
@@ -360,12 +265,9 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         timers: TimerQueue::default(),
         invites: BTreeMap::new(),
         branches: BTreeMap::new(),
+        dialogs: DialogMap::default(),
         relays: RelayTable::new(config.relays_max),
-        anchor_sockets: AnchorSockets {
-            sockets: BTreeMap::new(),
-            tasks: Vec::new(),
-            tx: anchor_tx,
-        },
+        anchor_sockets: AnchorSockets::new(anchor_tx),
         anchorings: BTreeMap::new(),
         anchoring_order: VecDeque::new(),
         own_byes: BTreeMap::new(),
@@ -424,169 +326,14 @@ async fn sleep_until(deadline_ms: Option<u64>) {
 
 /// The key of the server transaction of a request (INVITE, its CANCEL and
 /// its non-2xx ACK share it): top Via branch and sent-by.
-fn server_key(request: &Message) -> String {
+pub(super) fn server_key(request: &Message) -> String {
     let via = request.top_via();
     format!("{}|{}", via.branch().unwrap_or_default(), via.sent_by())
 }
 
 impl Sbc {
-    fn t1_ms(&self) -> u64 {
+    pub(super) fn t1_ms(&self) -> u64 {
         self.config.timers.t1.as_millis() as u64
-    }
-
-    // ---- media ----
-
-    /// A datagram at anchor `port`: out of the pair's other port to the
-    /// other side, by address only (its payload is never read).
-    async fn on_media(&mut self, port: u16, bytes: &[u8], from: SocketAddr) {
-        if self.control.faults().gray == Some(GrayMode::Media) {
-            return;
-        }
-        let relearn = self.config.relearn_media;
-        let Some(forward) = self.relays.forward(port, from, relearn) else {
-            return;
-        };
-        if let Some(socket) = self.anchor_sockets.sockets.get(&forward.from_port) {
-            let _ = socket.send_to(bytes, forward.to).await;
-        }
-    }
-
-    /// A control datagram from a signalling pod of the section.
-    async fn on_control(&mut self, bytes: &[u8]) {
-        if let Some(control) = relay::Control::parse(bytes) {
-            self.apply_control(control).await;
-        }
-    }
-
-    async fn apply_control(&mut self, control: relay::Control) {
-        if let relay::Control::Open { pair, .. } = control {
-            if pair < self.config.relays_max {
-                self.anchor_sockets.bind_pair(&self.ctx, pair).await;
-            }
-        }
-        self.relays.apply(control);
-    }
-
-    /// The pod that anchors the media of the leg with SIP Call-ID
-    /// `call_id`: this pod, or one of the pool picked by the Call-ID.
-    fn anchor_of(&self, call_id: &str) -> usize {
-        match self.config.media_anchor {
-            MediaAnchor::Signalling => self.my_index,
-            MediaAnchor::Pool => {
-                // Keyed apart from the next-hop choice (the same Call-ID
-                // over the same pod names would always pick the
-                // signalling pod itself): a pool is its own service.
-                let names: Vec<&str> = self.pool_media.iter().map(|(n, _)| n.as_str()).collect();
-                px::rendezvous(self.seed, &format!("media:{call_id}"), &names)[0]
-            }
-        }
-    }
-
-    /// The next pair this pod hands out on `anchor`: round-robin over the
-    /// anchor's pairs, over this pod's residue of them when the section
-    /// shares anchors (so two signalling pods never hand out one pair).
-    fn next_pair(&mut self, anchor: usize) -> u32 {
-        let max = self.config.relays_max;
-        let handed = self.pairs_handed.entry(anchor).or_insert(0);
-        let n = *handed;
-        *handed = handed.wrapping_add(1);
-        match self.config.media_anchor {
-            MediaAnchor::Signalling => n % max,
-            MediaAnchor::Pool => {
-                let pods = self.pool_media.len() as u32;
-                let slots = (max / pods).max(1);
-                (self.my_index as u32 + pods * (n % slots)).min(max - 1)
-            }
-        }
-    }
-
-    /// Programs the anchor of a leg: applied here, or sent to the pool pod.
-    async fn program(&mut self, anchor: usize, control: relay::Control) {
-        if anchor == self.my_index {
-            self.apply_control(control).await;
-        } else {
-            let to = self.pool_media[anchor].1;
-            let _ = self.media.send_to(control.message().as_bytes(), to).await;
-        }
-    }
-
-    /// Ends the media of the leg with SIP Call-ID `call_id`, if anchored.
-    async fn end_relay(&mut self, call_id: &str) {
-        if let Some(anchoring) = self.anchorings.remove(call_id) {
-            self.anchoring_order.retain(|c| c != call_id);
-            let end = relay::Control::End {
-                pair: anchoring.pair,
-            };
-            self.program(anchoring.anchor, end).await;
-        }
-    }
-
-    /// Moves a message's media address (SDP body, or the offer header) to
-    /// the leg's anchor port facing the message's receiver, after telling
-    /// the anchor where `side`'s media is: an INVITE (`Side::Up`) opens a
-    /// pair (or re-points its up side, for another attempt of the same
-    /// leg), a response (`Side::Down`) names the callee's media. Returns
-    /// the edits that do it (none when the message names no media
-    /// address, or a response belongs to no anchored leg).
-    async fn anchor_media(&mut self, message: &Message, side: Side) -> Edits {
-        let body_addr = relay::sdp_media_addr(message.body());
-        let header_addr = message
-            .header(relay::MEDIA_OFFER_HEADER)
-            .and_then(|v| v.trim().parse::<SocketAddr>().ok());
-        let Some(theirs) = body_addr.or(header_addr) else {
-            return Edits::default();
-        };
-        let call_id = message.call_id().to_string();
-        let anchoring = match (side, self.anchorings.get(&call_id).copied()) {
-            (Side::Up, Some(anchoring)) => {
-                let port = relay::anchor_port(anchoring.pair, Side::Up);
-                let peer = relay::Control::Peer { port, addr: theirs };
-                self.program(anchoring.anchor, peer).await;
-                anchoring
-            }
-            (Side::Up, None) => {
-                let anchor = self.anchor_of(&call_id);
-                let pair = self.next_pair(anchor);
-                let anchoring = Anchoring { anchor, pair };
-                self.remember(call_id.clone(), anchoring);
-                let open = relay::Control::Open { pair, up: theirs };
-                self.program(anchor, open).await;
-                anchoring
-            }
-            (Side::Down, Some(anchoring)) => {
-                let port = relay::anchor_port(anchoring.pair, Side::Down);
-                let peer = relay::Control::Peer { port, addr: theirs };
-                self.program(anchoring.anchor, peer).await;
-                anchoring
-            }
-            (Side::Down, None) => return Edits::default(),
-        };
-        // The receiver of the message sends its media to the port that
-        // faces it: the callee to the down port, the caller to the up port.
-        let facing = match side {
-            Side::Up => Side::Down,
-            Side::Down => Side::Up,
-        };
-        let ip = self.pool_media[anchoring.anchor].1.ip();
-        let ours = SocketAddr::new(ip, relay::anchor_port(anchoring.pair, facing));
-        let mut edits = Edits::default();
-        if body_addr.is_some() {
-            edits.body = relay::sdp_rewrite(message.body(), ours);
-        } else {
-            edits.set_headers = vec![(relay::MEDIA_OFFER_HEADER.to_string(), ours.to_string())];
-        }
-        edits
-    }
-
-    /// Keeps the anchoring of a new leg, forgetting the oldest beyond
-    /// `relays_max` (its pair is handed out again by then).
-    fn remember(&mut self, call_id: String, anchoring: Anchoring) {
-        self.anchoring_order.push_back(call_id.clone());
-        self.anchorings.insert(call_id, anchoring);
-        while self.anchoring_order.len() > self.config.relays_max as usize {
-            let oldest = self.anchoring_order.pop_front().expect("over the bound");
-            self.anchorings.remove(&oldest);
-        }
     }
 
     // ---- SIP ----
@@ -610,7 +357,7 @@ impl Sbc {
         }
     }
 
-    async fn answer(&self, request: &Message, code: u16, to: SocketAddr) {
+    pub(super) async fn answer(&self, request: &Message, code: u16, to: SocketAddr) {
         let tag = px::local_tag(self.tag_salt, request);
         if let Some(response) = px::local_response(request, code, &tag) {
             px::send(&self.sip, &response, to, false).await;
@@ -626,70 +373,25 @@ impl Sbc {
             return;
         }
         let initial = request.to_tag().is_none();
-        let routed = request
-            .routes()
-            .iter()
-            .any(|r| !px::uri_is(&r.uri, self.me));
         match method {
-            Method::Invite if initial && !routed => self.on_invite(request, from).await,
+            Method::Invite if initial => self.on_invite(request, from).await,
             Method::Cancel => self.on_cancel(request, from).await,
-            Method::Ack if self.invites.contains_key(&server_key(&request)) => {
-                self.on_non_2xx_ack(&request)
-            }
-            Method::Options if initial && !routed && self.is_for_me(&request) => {
-                self.answer(&request, 200, from).await
-            }
-            _ => self.forward_stateless(request, from, method).await,
+            Method::Ack if self.is_non_2xx_ack(&request) => self.on_non_2xx_ack(&request),
+            // A health check, or any OPTIONS outside a dialog: the pod
+            // answers for itself (a B2BUA ends every request it gets).
+            Method::Options if initial => self.answer(&request, 200, from).await,
+            _ if !initial => self.on_in_dialog(request, from).await,
+            Method::Ack => {}
+            _ => self.answer(&request, 501, from).await,
         }
     }
 
-    fn is_for_me(&self, request: &Message) -> bool {
-        let uri = request.request_uri().unwrap_or_default();
-        px::uri_addr(uri).is_some_and(|a| a.ip() == self.me.ip())
-            || crate::sip::uri::parse_uri(uri)
-                .ok()
-                .and_then(|u| u.sip)
-                .is_some_and(|sip| sip.host.eq_ignore_ascii_case(&self.name))
-    }
-
-    /// Forwards a request by its Route set or Request-URI; an initial
-    /// request for this pod goes to a usable next hop.
-    async fn forward_stateless(&mut self, request: Message, from: SocketAddr, method: Method) {
-        let pop_route = request
-            .routes()
-            .first()
-            .is_some_and(|r| px::uri_is(&r.uri, self.me));
-        let uri = request.request_uri().unwrap_or_default().to_string();
-        let next_route = request.routes().get(usize::from(pop_route));
-        let (target, retarget) = match next_route {
-            Some(route) => (px::uri_addr(&route.uri), false),
-            None if self.is_for_me(&request) => (
-                self.pick_hop(request.call_id(), &[])
-                    .map(|h| self.hops[h].sip),
-                true,
-            ),
-            None => (px::uri_addr(&uri), false),
-        };
-        let Some(target) = target else {
-            if method != Method::Ack {
-                self.answer(&request, 503, from).await;
-            }
-            return;
-        };
-        if method == Method::Bye {
-            self.end_relay(request.call_id()).await;
-        }
-        let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
-        let edits = Edits {
-            request_uri: retarget.then(|| px::retarget(&uri, target)),
-            push_via: Some(px::via_line(self.me, &branch)),
-            pop_route,
-            decrement_max_forwards: true,
-            ..Edits::default()
-        };
-        if let Ok(forwarded) = edit::apply(&request, &edits) {
-            px::send(&self.sip, &forwarded, target, false).await;
-        }
+    /// An ACK in an INVITE server transaction that answered a final
+    /// failure (the ACK of a 2xx is a request of its own, in the dialog).
+    fn is_non_2xx_ack(&self, ack: &Message) -> bool {
+        self.invites
+            .get(&server_key(ack))
+            .is_some_and(|i| matches!(i.phase, Phase::Completed | Phase::Confirmed))
     }
 
     /// A usable next hop not in `tried`, first in the Call-ID's order.
@@ -717,6 +419,9 @@ impl Sbc {
         if let Some(trying) = &trying {
             px::send(&self.sip, trying, reply_to, false).await;
         }
+        let tag = px::local_tag(self.tag_salt, &request);
+        // The one read of the history label: a copy for the other leg.
+        let label = request.callsim_call().unwrap_or_default().to_string();
         self.invites.insert(
             key.clone(),
             Invite {
@@ -727,6 +432,9 @@ impl Sbc {
                 attempts: Vec::new(),
                 cancelled: false,
                 g_interval_ms: self.t1_ms(),
+                tag,
+                label,
+                bridge: None,
             },
         );
         // Admission costs CPU on the pod's workers; the loop goes on while
@@ -779,32 +487,37 @@ impl Sbc {
             self.finish(key, code).await;
             return;
         };
-        let media = self.anchor_media(&request, Side::Up).await;
+        let media = self.anchor_media(&call_id, &request, Side::Up).await;
         let n = tried.len();
         let branch = px::derived_branch(
             &format!("{}:{n}", request.branch().unwrap_or_default()),
             &self.name,
         );
         let target = self.hops[hop].sip;
-        let uri = request.request_uri().unwrap_or_default();
-        let pop_route = request
-            .routes()
-            .first()
-            .is_some_and(|r| px::uri_is(&r.uri, self.me));
-        let edits = Edits {
-            request_uri: Some(px::retarget(uri, target)),
-            push_via: Some(px::via_line(self.me, &branch)),
-            pop_route,
-            push_record_route: Some(px::record_route_line(self.me)),
-            decrement_max_forwards: true,
-            ..media
+        let leg = Leg::downstream(self.tag_salt, &request, n, self.me, target);
+        let uri = leg.remote_target.clone();
+        let out = Outgoing {
+            method: &Method::Invite,
+            cseq: leg.local_cseq,
+            via: px::via_line(self.me, &branch),
+            max_forwards: request.max_forwards().unwrap_or(70).saturating_sub(1),
+            contact: Some(self.contact.clone()),
+            label: &self.invites[key].label,
         };
-        let Ok(forwarded) = edit::apply(&request, &edits) else {
+        let built = legs::request(
+            &leg,
+            &uri,
+            &out,
+            Some(&request),
+            &media.set_headers,
+            media.body.as_deref(),
+        );
+        let Ok(forwarded) = built else {
             self.finish(key, 500).await;
             return;
         };
         px::send(&self.sip, &forwarded, target, false).await;
-        self.track_attempt(key, n, branch, hop, forwarded);
+        self.track_attempt(key, n, branch, hop, leg, forwarded);
     }
 
     /// Keeps attempt `n` of `key`, sent to `hop` with the downstream
@@ -816,6 +529,7 @@ impl Sbc {
         n: usize,
         branch: String,
         hop: usize,
+        leg: Leg,
         forwarded: Message,
     ) {
         let now = now_ms();
@@ -824,6 +538,7 @@ impl Sbc {
         let invite = self.invites.get_mut(key).expect("present");
         invite.attempts.push(Attempt {
             hop,
+            leg,
             request: forwarded,
             responded: false,
             interval_ms: t1,
@@ -963,21 +678,7 @@ impl Sbc {
             Some((key, n)) if response.cseq().method == Method::Invite => {
                 self.on_invite_response(&key, n, response).await
             }
-            _ => self.forward_response(&response).await,
-        }
-    }
-
-    /// A response to something forwarded statelessly: back by Via.
-    async fn forward_response(&self, response: &Message) {
-        let Some(next) = response.vias().get(1).and_then(Via::response_addr) else {
-            return;
-        };
-        let edits = Edits {
-            pop_via: true,
-            ..Edits::default()
-        };
-        if let Ok(forwarded) = edit::apply(response, &edits) {
-            px::send(&self.sip, &forwarded, next, false).await;
+            _ => self.on_relayed_response(&branch, response).await,
         }
     }
 
@@ -988,6 +689,7 @@ impl Sbc {
         };
         let phase = invite.phase;
         let cancelled = invite.cancelled;
+        let bridge = invite.bridge;
         let current = invite.attempts.len().saturating_sub(1);
         let attempt = &mut invite.attempts[n];
         let first_response = !attempt.responded;
@@ -998,7 +700,7 @@ impl Sbc {
         let hop_addr = self.hops[hop].sip;
 
         if code >= 300 {
-            // Every final failure is ACKed to the hop (hop by hop).
+            // Every final failure is ACKed to the hop (section 17.1.1.3).
             if let Ok(ack) = build_ack_for_non_2xx(&forwarded, &response) {
                 px::send(&self.sip, &ack, hop_addr, false).await;
             }
@@ -1013,13 +715,24 @@ impl Sbc {
         }
         let answered_upstream = matches!(phase, Phase::Completed | Phase::Confirmed);
         if (200..300).contains(&code) {
-            if answered_upstream || hung_up {
-                // The caller already has its final answer (a 487, a 408, the
-                // timeout code): this 2xx must not follow it. The leg it
-                // came from is ended here instead.
-                self.hang_up_downstream(key, n, &response).await;
-            } else {
-                self.on_invite_2xx(key, &response).await;
+            let bridged_leg = bridge
+                .and_then(|id| self.dialogs.get(id))
+                .map(|b| (b.down.call_id.clone(), b.down.remote.tag.clone()));
+            let this_leg = (
+                response.call_id().to_string(),
+                response.to_tag().map(str::to_string),
+            );
+            match bridged_leg {
+                // A retransmission of the 2xx that made the bridge.
+                Some(leg) if leg == this_leg => self.on_2xx_again(key, bridge, &response).await,
+                // Another 2xx after the caller's final answer (a 487, a
+                // 408, the timeout code, or the 2xx of another leg): this
+                // one must not follow it. Its leg is ended here instead.
+                Some(_) => self.hang_up_downstream(key, n, &response).await,
+                None if answered_upstream || hung_up => {
+                    self.hang_up_downstream(key, n, &response).await
+                }
+                None => self.on_invite_2xx(key, n, &response).await,
             }
             return;
         }
@@ -1031,112 +744,244 @@ impl Sbc {
         let live = phase == Phase::Proceeding && n == current && !abandoned;
         match code {
             101..=199 if live && !cancelled => {
-                let media = self.anchor_media(&response, Side::Down).await;
-                self.relay_up(key, &response, media, false).await;
+                let media_key = self.invites[key].request.call_id().to_string();
+                let media = self.anchor_media(&media_key, &response, Side::Down).await;
+                self.answer_up(key, &response, media, false).await;
             }
             300..=699 if live => self.on_invite_failure(key, n, code, &response).await,
             _ => {}
         }
     }
 
-    /// A 2xx on attempt `n` after the caller had its final answer: ACK it
+    /// The 2xx that made the bridge, again (its ACK was lost or not yet
+    /// sent): the ACK again if the caller's ACK already came and the pod
+    /// sent its own, else the 2xx upstream again, whose ACK will come.
+    async fn on_2xx_again(&mut self, key: &str, bridge: Option<u64>, response: &Message) {
+        let resend = bridge.and_then(|id| {
+            let b = self.dialogs.get_mut(id)?;
+            b.invite_to(Side::Down, response.cseq().seq)?.ack.clone()
+        });
+        match resend {
+            Some((ack, to)) => px::send(&self.sip, &ack, to, true).await,
+            None => {
+                let invite = &self.invites[key];
+                if let Some(last) = &invite.last_response {
+                    px::send(&self.sip, last, invite.reply_to, true).await;
+                }
+            }
+        }
+    }
+
+    /// A 2xx on attempt `n` that must not be answered upstream: ACK it
     /// (every retransmission too) and, once, BYE the dialog it made on the
     /// downstream leg, so that leg ends rather than waiting for an ACK
     /// that will never come (RFC 3261 section 13.2.2.4 / 15: the answer to
-    /// a late 2xx is ACK then BYE).
+    /// an unwanted 2xx is ACK then BYE).
     async fn hang_up_downstream(&mut self, key: &str, n: usize, response: &Message) {
         let invite = self.invites.get_mut(key).expect("present");
+        let bridged = invite.bridge.is_some();
+        let media_key = invite.request.call_id().to_string();
+        let label = invite.label.clone();
         let attempt = &mut invite.attempts[n];
         let first = !attempt.hung_up;
         attempt.hung_up = true;
         let forwarded = attempt.request.clone();
         let hop_addr = self.hops[attempt.hop].sip;
-        let leg = DownstreamLeg::of(&forwarded, response, self.me);
+        let mut leg = attempt.leg.answered(response);
         let to = leg.next_hop().unwrap_or(hop_addr);
         let branch = forwarded.branch().unwrap_or_default().to_string();
-        let ack = leg.request(Method::Ack, forwarded.cseq().seq, self.via(&branch, "ack"));
-        if let Ok(ack) = ack {
+        let seq = forwarded.cseq().seq;
+        let ack = self.own_request(&leg, &Method::Ack, seq, &branch, "ack", &label);
+        if let Some(ack) = ack {
             px::send(&self.sip, &ack, to, !first).await;
         }
         if !first {
             return;
         }
-        let bye = leg.request(
-            Method::Bye,
-            forwarded.cseq().seq.saturating_add(1),
-            self.via(&branch, "bye"),
+        leg.local_cseq = forwarded.cseq().seq;
+        let cseq = leg.next_cseq();
+        if let Some(bye) = self.own_request(&leg, &Method::Bye, cseq, &branch, "bye", &label) {
+            self.send_own_bye(bye, to).await;
+        }
+        if !bridged {
+            // The call never connected: its media anchoring goes too (a
+            // bridged call keeps it for the leg that did connect).
+            self.end_relay(&media_key).await;
+        }
+    }
+
+    /// A request the pod makes itself on `leg` (an ACK, a BYE), with a
+    /// Via branch derived from `seed_branch` and `what`.
+    pub(super) fn own_request(
+        &self,
+        leg: &Leg,
+        method: &Method,
+        cseq: u32,
+        seed_branch: &str,
+        what: &str,
+        label: &str,
+    ) -> Option<Message> {
+        let branch = px::derived_branch(&format!("{seed_branch}:{what}"), &self.name);
+        let out = Outgoing {
+            method,
+            cseq,
+            via: px::via_line(self.me, &branch),
+            max_forwards: crate::sip::dialog::MAX_FORWARDS,
+            contact: None,
+            label,
+        };
+        legs::request(leg, &leg.remote_target, &out, None, &[], None).ok()
+    }
+
+    /// Sends a BYE the pod made and retransmits it on timer E until any
+    /// answer or timer F.
+    pub(super) async fn send_own_bye(&mut self, bye: Message, to: SocketAddr) {
+        px::send(&self.sip, &bye, to, false).await;
+        let (now, t1) = (now_ms(), self.t1_ms());
+        let branch = bye.branch().unwrap_or_default().to_string();
+        let give_up_at_ms = now + self.config.timers.timer_f.as_millis() as u64;
+        self.timers.push(
+            now + t1,
+            Tm::ByeRetransmit {
+                branch: branch.clone(),
+            },
         );
-        if let Ok(bye) = bye {
-            px::send(&self.sip, &bye, to, false).await;
-            let (now, t1) = (now_ms(), self.t1_ms());
-            let branch = bye.branch().unwrap_or_default().to_string();
-            let give_up_at_ms = now + self.config.timers.timer_f.as_millis() as u64;
-            self.timers.push(
-                now + t1,
-                Tm::ByeRetransmit {
-                    branch: branch.clone(),
-                },
-            );
-            let own = OwnBye {
-                request: bye,
-                to,
-                interval_ms: t1,
-                give_up_at_ms,
-            };
-            self.own_byes.insert(branch, own);
-        }
-        self.end_relay(response.call_id()).await;
+        let own = OwnBye {
+            request: bye,
+            to,
+            interval_ms: t1,
+            give_up_at_ms,
+        };
+        self.own_byes.insert(branch, own);
     }
 
-    /// This pod's Via for a request it makes on a downstream leg: a branch
-    /// derived from the INVITE's and `what`.
-    fn via(&self, invite_branch: &str, what: &str) -> ViaSpec {
-        ViaSpec {
-            host: self.me.ip().to_string(),
-            port: self.me.port(),
-            branch: px::derived_branch(&format!("{invite_branch}:{what}"), &self.name),
-        }
-    }
-
-    /// A 2xx (the first or a retransmission) goes upstream with its media
-    /// anchored; the first accepts the transaction, which is forgotten
-    /// after timer H.
-    async fn on_invite_2xx(&mut self, key: &str, response: &Message) {
-        let media = self.anchor_media(response, Side::Down).await;
+    /// The first 2xx (of attempt `n`): the call is bridged, the 2xx
+    /// answered upstream with its media anchored, and the transaction
+    /// forgotten after timer H.
+    async fn on_invite_2xx(&mut self, key: &str, n: usize, response: &Message) {
+        let media_key = self.invites[key].request.call_id().to_string();
+        let media = self.anchor_media(&media_key, response, Side::Down).await;
         let invite = self.invites.get_mut(key).expect("present");
-        let retransmission = invite.phase == Phase::Accepted;
-        if !retransmission {
-            invite.phase = Phase::Accepted;
-            for a in &mut invite.attempts {
-                a.abandoned = true;
-            }
-            let forget = now_ms() + self.config.timers.timer_h.as_millis() as u64;
-            self.timers.push(
-                forget,
-                Tm::Forget {
-                    key: key.to_string(),
-                },
-            );
+        invite.phase = Phase::Accepted;
+        for a in &mut invite.attempts {
+            a.abandoned = true;
         }
-        self.relay_up(key, response, media, retransmission).await;
+        let attempt = &invite.attempts[n];
+        let mut bridge = Bridge {
+            up: Leg::upstream(&invite.request, &invite.tag, invite.reply_to),
+            down: attempt.leg.answered(response),
+            media_key,
+            label: invite.label.clone(),
+            invites: VecDeque::new(),
+            ended: false,
+        };
+        let (cseq_in, cseq_out) = (invite.request.cseq().seq, attempt.request.cseq().seq);
+        bridge.relayed_invite(Side::Up, cseq_in, cseq_out);
+        let branch = attempt.request.branch().unwrap_or_default().to_string();
+        let down = bridge.down.clone();
+        let label = invite.label.clone();
+        let id = self.dialogs.insert(bridge);
+        self.invites.get_mut(key).expect("present").bridge = Some(id);
+        let forget = now_ms() + self.config.timers.timer_h.as_millis() as u64;
+        self.timers.push(
+            forget,
+            Tm::Forget {
+                key: key.to_string(),
+            },
+        );
+        // The callee's 2xx is ACKed here and now (the pod is its UAC).
+        let ack = self.own_request(&down, &Method::Ack, cseq_out, &branch, "ack", &label);
+        let ack = ack.zip(down.next_hop());
+        if let Some((ack, to)) = &ack {
+            px::send(&self.sip, ack, *to, false).await;
+        }
+        self.answer_up(key, response, media, false).await;
+        // The caller's 2xx is the pod's own (it is the caller's UAS): sent
+        // again on timer G until the caller's ACK.
+        let invite = &self.invites[key];
+        let own = invite.last_response.clone().map(|response| OwnAnswer {
+            response,
+            to: invite.reply_to,
+            acked: false,
+        });
+        let map = self
+            .dialogs
+            .get_mut(id)
+            .and_then(|b| b.invite_from(Side::Up, cseq_in));
+        if let Some(map) = map {
+            map.answered = true;
+            map.ack = ack;
+            map.own = own;
+        }
+        let (now, t1) = (now_ms(), self.t1_ms());
+        self.timers.push(
+            now + t1,
+            Tm::Answer2xx {
+                id,
+                interval_ms: t1,
+                give_up_at_ms: forget,
+            },
+        );
+    }
+
+    /// Timer G of the pod's 2xx to a caller: again, after twice the wait
+    /// (at most T2), until the caller's ACK; none by timer H ends the call
+    /// with a BYE on each leg (RFC 3261 section 13.3.1.4).
+    async fn retransmit_2xx(&mut self, id: u64, interval_ms: u64, give_up_at_ms: u64, now: u64) {
+        // A BYE does not stop it: the caller's ACK may have been lost
+        // just before its BYE, and it ACKs each retransmission.
+        let Some(bridge) = self.dialogs.get_mut(id) else {
+            return;
+        };
+        let ended = bridge.ended;
+        let own = bridge
+            .invites
+            .iter()
+            .find_map(|m| m.own.as_ref())
+            .filter(|own| !own.acked)
+            .cloned();
+        let Some(own) = own else {
+            return;
+        };
+        if now >= give_up_at_ms {
+            if !ended {
+                self.end_bridge(id).await;
+            }
+            return;
+        }
+        px::send(&self.sip, &own.response, own.to, true).await;
+        let t2 = self.config.timers.t2.as_millis() as u64;
+        let interval_ms = (interval_ms * 2).min(t2);
+        self.timers.push(
+            (now + interval_ms).min(give_up_at_ms),
+            Tm::Answer2xx {
+                id,
+                interval_ms,
+                give_up_at_ms,
+            },
+        );
     }
 
     /// A final failure of the current attempt `n`: a 503 leaves the hop
     /// for the next one while `attempts_max` allows; any other failure
-    /// goes upstream.
+    /// is answered upstream.
     async fn on_invite_failure(&mut self, key: &str, n: usize, code: u16, response: &Message) {
         let retry = code == 503 && !self.invites[key].cancelled && self.may_retry(key);
         if retry {
             self.invites.get_mut(key).expect("present").attempts[n].abandoned = true;
             self.start_attempt(key).await;
-        } else {
-            let edits = Edits {
-                pop_via: true,
-                ..Edits::default()
-            };
-            if let Ok(up) = edit::apply(response, &edits) {
-                self.complete(key, up).await;
-            }
+            return;
+        }
+        let invite = &self.invites[key];
+        let answer = Answer {
+            code,
+            reason: legs::reason(response),
+            to_tag: Some(&invite.tag),
+            contact: None,
+            label: &invite.label,
+        };
+        if let Ok(up) = legs::response(&invite.request, &answer, Some(response), &[], None) {
+            self.complete(key, up).await;
         }
     }
 
@@ -1144,23 +989,34 @@ impl Sbc {
         self.invites[key].attempts.len() < self.config.attempts_max as usize
     }
 
-    /// Sends a downstream response upstream, with its media address moved
-    /// to the anchor (`media`) when it carried one.
-    async fn relay_up(
+    /// Answers the caller with a downstream provisional response or 2xx:
+    /// its code and hop-free headers, the pod's To tag and Contact, and
+    /// its media address moved to the anchor (`media`) when it carried one.
+    async fn answer_up(
         &mut self,
         key: &str,
         response: &Message,
         media: Edits,
         retransmission: bool,
     ) {
-        let edits = Edits {
-            pop_via: true,
-            ..media
+        let invite = self.invites.get_mut(key).expect("present");
+        let answer = Answer {
+            code: response.status().unwrap_or(0),
+            reason: legs::reason(response),
+            to_tag: Some(&invite.tag),
+            contact: Some(self.contact.clone()),
+            label: &invite.label,
         };
-        let Ok(up) = edit::apply(response, &edits) else {
+        let built = legs::response(
+            &invite.request,
+            &answer,
+            Some(response),
+            &media.set_headers,
+            media.body.as_deref(),
+        );
+        let Ok(up) = built else {
             return;
         };
-        let invite = self.invites.get_mut(key).expect("present");
         let reply_to = invite.reply_to;
         invite.last_response = Some(up.clone());
         px::send(&self.sip, &up, reply_to, retransmission).await;
@@ -1193,6 +1049,16 @@ impl Sbc {
                     self.branches.retain(|_, (k, _)| *k != key);
                 }
             }
+            Tm::ForgetBridge { id } => self.dialogs.remove(id),
+            Tm::Answer2xx {
+                id,
+                interval_ms,
+                give_up_at_ms,
+            } => {
+                self.retransmit_2xx(id, interval_ms, give_up_at_ms, now)
+                    .await
+            }
+            Tm::ForgetRelayed { branch } => self.dialogs.forget_relayed(&branch),
         }
     }
 
