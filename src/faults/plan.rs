@@ -316,13 +316,19 @@ fn plan_occurrences(mut pending: Pending, faults: &mut Vec<PlannedFault>) {
                     .end_ms
                     .saturating_sub(drain.as_millis())
                     .max(occ.start_ms);
-                faults.push(operator_drain(
+                // One drain at a time per section, as a disruption budget
+                // of one pod would allow: a drain that would overlap
+                // another pod's starts when that one's restart is done.
+                let from = after_section_drains(faults, restarted_host(candidate), from, occ.end_ms);
+                if from < occ.end_ms {
+                    faults.push(operator_drain(
                     faults.len(),
                     origin,
                     candidate,
-                    from,
-                    occ.end_ms,
-                ));
+                        from,
+                        occ.end_ms,
+                    ));
+                }
             }
             faults.push(operator_restart(
                 faults.len(),
@@ -330,6 +336,35 @@ fn plan_occurrences(mut pending: Pending, faults: &mut Vec<PlannedFault>) {
                 candidate,
                 occ.end_ms,
             ));
+        }
+    }
+}
+
+/// The section of a host: `sbc-edge-2` is a pod of `sbc-edge`.
+fn section_of(host: &str) -> &str {
+    match host.rsplit_once('-') {
+        Some((section, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => section,
+        _ => host,
+    }
+}
+
+/// The earliest start from `from_ms` for a drain until `until_ms` that
+/// overlaps no operator drain of another pod of `host`'s section (a start
+/// at or after `until_ms` means no drain at all).
+fn after_section_drains(faults: &[PlannedFault], host: &str, from_ms: u64, until_ms: u64) -> u64 {
+    let section = section_of(host);
+    let mut from = from_ms;
+    loop {
+        let busy = faults
+            .iter()
+            .filter(|f| f.spec.kind == FaultKind::RateLimit && f.spec.per_s == Some(0))
+            .filter(|f| matches!(f.origin, Origin::Process { .. }))
+            .filter(|f| f.hosts.iter().any(|h| h != host && section_of(h) == section))
+            .filter_map(|f| f.end_ms.map(|end| (f.start_ms, end)))
+            .find(|&(start, end)| start < until_ms && from < end);
+        match busy {
+            Some((_, end)) => from = end,
+            None => return from,
         }
     }
 }
