@@ -400,7 +400,7 @@ impl Gateway {
             id: 1,
             call: dispatch.call.clone(),
             method: methods::AGENT_DISPATCH.into(),
-            deadline_ms: Some(until),
+            budget_ms: Some(until.saturating_sub(now_ms())),
             body: methods::to_body(&dispatch),
         };
         rpc::exchange(
