@@ -252,7 +252,7 @@ pub struct BusKind;
 impl crate::nodes::NodeKind for BusKind {
     const ABOUT: &'static str = "The internal RPC broker in front of the SIP service.";
     type Config = BusConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }
