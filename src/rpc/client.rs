@@ -171,9 +171,7 @@ impl RpcClient {
                 Some(t) => plan.local_deadline_ms.min(started + t),
                 None => plan.local_deadline_ms,
             };
-            request.budget_ms = plan
-                .carried_deadline_ms
-                .map(|d| d.saturating_sub(started));
+            request.budget_ms = plan.carried_deadline_ms.map(|d| d.saturating_sub(started));
             let carried = plan.carried_deadline_ms.unwrap_or(0);
             emit(Event::RpcRequest {
                 call,

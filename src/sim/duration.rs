@@ -172,7 +172,8 @@ impl SignedDur {
         if rest.starts_with(['+', '-']) {
             return Err(format!("duration {text:?} has two signs"));
         }
-        let magnitude = Dur::parse(rest).map_err(|e| e.replace(&format!("{rest:?}"), &format!("{text:?}")))?;
+        let magnitude =
+            Dur::parse(rest).map_err(|e| e.replace(&format!("{rest:?}"), &format!("{text:?}")))?;
         let nanos = i64::try_from(magnitude.0.as_nanos())
             .map_err(|_| format!("duration {text:?} is too large"))?;
         Ok(SignedDur {
