@@ -74,6 +74,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "the demo's link loss drops media packets too: a call heard nothing for over 4 of its media intervals",
     ),
     (
+        "clock",
+        "ringing_timeout_respected",
+        "the demo's gateway clock runs 20% fast, so its dial deadline ends sync calls before their ringing timeout",
+    ),
+    (
         "platform-set",
         "ringing_timeout_respected",
         "the demo injects the 3 s RPC timeout misconfiguration, a real bug",

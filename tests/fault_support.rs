@@ -35,6 +35,9 @@ service_time = "20ms"
 /// its faults.
 const BASES: &[&str] = &[
     ECHO_BASE,
+    // Sync calls: a clock that runs fast on the gateway, the bus or a SIP
+    // pod shows in when their deadlines and ringing timeouts fire.
+    "fixtures/scenarios/outbound-sync.toml",
     "fixtures/scenarios/inbound-lb.toml",
     "fixtures/scenarios/inbound-sbc.toml",
     "fixtures/scenarios/media-play.toml",
@@ -90,6 +93,8 @@ fn exercise(
         "gray" => format!("mode = \"{}\"", mode.expect("gray has modes")),
         "saturate" => "service_time_factor = 50.0\ncapacity_factor = 0.1".to_string(),
         "rate_limit" => "per_s = 1\ncode = 503".to_string(),
+        // Fast, and stepped ahead: every timer of the node fires early.
+        "clock" => "offset = \"+3s\"\ndrift_ppm = 300000".to_string(),
         "deploy" | "operator" => return None,
         other => panic!(
             "the support table lists {other:?} for {kind}, and this test has no exercise for it: add one, so the row is proven to act"

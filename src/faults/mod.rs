@@ -23,6 +23,7 @@
 //! | `set` | node | `field` (dotted), `value` | config watch channel |
 //! | `deploy` | node (default `deployer`) | `steps`, `change`, `target_env`, `trigger`, `reviewed` | deployer command log |
 //! | `operator` | node (revert: default `deployer`) | `action` = restart / revert / delete / recreate; `reviewed` (revert) | bounce / deployer command / `NodeFaults.disabled` |
+//! | `clock` | node | `offset` (signed, "-2s"), `drift_ppm` | the host's clock (`sim::time`) |
 //! | `process` | pairs / targets | `fault`, `rate_per_min`, `duration`, + the kind's parameters | expanded into occurrences |
 //!
 //! The deployer command shape (the contract with the deployer node) is in
@@ -81,4 +82,19 @@ pub struct PlanInputs<'a> {
     pub nodes: &'a crate::nodes::NodesConfig,
     pub faults: &'a [FaultSpec],
     pub fault_settings: &'a FaultSettingsConfig,
+}
+
+impl PlanInputs<'_> {
+    /// Whether some seed's plan may hold a `clock` fault (an entry, a
+    /// process of clocks, or a swarm kind): the test-bed then installs the
+    /// hosts' clocks (`sim::time::install_clocks`), and only then.
+    pub fn may_skew_clocks(&self) -> bool {
+        let entry = self
+            .faults
+            .iter()
+            .any(|f| f.kind == FaultKind::Clock || f.fault == Some(FaultKind::Clock));
+        let swarm = (self.fault_settings.swarm.as_ref())
+            .is_some_and(|s| s.kinds.contains_key(FaultKind::Clock.name()));
+        entry || swarm
+    }
 }

@@ -1,5 +1,5 @@
 //! Node faults: crash, restart (bounce), gray failure, saturation, rate
-//! limits, config overrides (`set`) and operator deletes.
+//! limits, config overrides (`set`), clock skew and operator deletes.
 //!
 //! Crash and restart act on turmoil's hosts. Everything else is written
 //! into the host's control handle, which the node reads: `NodeFaults`
@@ -11,11 +11,15 @@
 //! order over the scenario's config, so ending one restores whatever the
 //! others (or the scenario) say. A host is down while any crash covers it;
 //! a restart of a host that is down does nothing (it comes back when the
-//! crash ends).
+//! crash ends). A host has one clock: the most recently started `clock`
+//! fault on it sets its skew, with drift counted from that fault's start;
+//! when the last one ends, the host's clock reads true time again (a step
+//! back, as an NTP correction makes).
 
 use super::plan::PlannedFault;
 use super::spec::FaultKind;
 use crate::sim::control::{NodeFaults, RateLimit};
+use crate::sim::time::ClockSkew;
 use crate::sim::World;
 
 /// Default refusal code of a rate limit.
@@ -68,6 +72,22 @@ pub fn desired_faults<'f>(
     faults
 }
 
+/// The clock skew the active `clock` faults ask of `host`: the most
+/// recently started one's (`None`: true time).
+pub fn desired_clock<'f>(
+    active: impl Iterator<Item = &'f PlannedFault>,
+    host: &str,
+) -> Option<ClockSkew> {
+    active
+        .filter(|f| f.kind() == FaultKind::Clock && f.hosts.iter().any(|h| h == host))
+        .max_by_key(|f| (f.start_ms, f.index))
+        .map(|f| ClockSkew {
+            offset_ms: f.spec.offset.map_or(0, |o| o.as_millis()),
+            drift_ppm: f.spec.drift_ppm.unwrap_or(0),
+            since_ms: f.start_ms,
+        })
+}
+
 /// The config the active `set` faults ask of `host`: the scenario's
 /// section config with every active override applied in start order.
 pub fn desired_config<'f>(
@@ -114,10 +134,14 @@ pub fn apply_host<'f>(
         crashed.remove(host);
     }
     let faults = desired_faults(active.clone(), host, disabled);
+    let clock = desired_clock(active.clone(), host);
     let config = desired_config(world, active, host)?;
     let control = world.control(host);
     if control.faults() != faults {
         control.update_faults(|f| *f = faults);
+    }
+    if control.clock() != clock {
+        control.set_clock(clock);
     }
     if control.config() != config {
         control.set_config(config);

@@ -525,6 +525,7 @@ pub fn resolve_hosts(spec: &FaultSpec, topology: &Topology) -> Vec<String> {
         | FaultKind::Saturate
         | FaultKind::RateLimit
         | FaultKind::Set
+        | FaultKind::Clock
         | FaultKind::Deploy
         | FaultKind::Operator => {
             let node = spec

@@ -151,7 +151,8 @@ impl Engine {
             | FaultKind::Gray
             | FaultKind::Saturate
             | FaultKind::RateLimit
-            | FaultKind::Set => {
+            | FaultKind::Set
+            | FaultKind::Clock => {
                 for host in &fault.hosts {
                     self.refresh_host(world, host)?;
                 }

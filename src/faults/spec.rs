@@ -8,7 +8,7 @@
 //! error with its line rather than a silently ignored field.
 
 use crate::sim::control::GrayMode;
-use crate::sim::Dur;
+use crate::sim::{Dur, SignedDur};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,10 +40,11 @@ pub enum FaultKind {
     Deploy,
     Operator,
     Process,
+    Clock,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Latency,
         FaultKind::Jitter,
         FaultKind::Loss,
@@ -59,6 +60,7 @@ impl FaultKind {
         FaultKind::Deploy,
         FaultKind::Operator,
         FaultKind::Process,
+        FaultKind::Clock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +80,7 @@ impl FaultKind {
             FaultKind::Deploy => "deploy",
             FaultKind::Operator => "operator",
             FaultKind::Process => "process",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -132,6 +135,7 @@ impl FaultKind {
             FaultKind::Saturate => &["service_time_factor", "capacity_factor"],
             FaultKind::RateLimit => &["per_s", "code"],
             FaultKind::Set => &["field", "value"],
+            FaultKind::Clock => &["offset", "drift_ppm"],
             FaultKind::Deploy => &["steps", "change", "target_env", "trigger", "reviewed"],
             FaultKind::Operator => &["action", "reviewed"],
             FaultKind::Process => &[
@@ -383,6 +387,15 @@ pub struct FaultSpec {
     /// none, a hard restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain: Option<Dur>,
+    /// `clock`: a step of the host's clock at `at`, signed (`"-2s"`,
+    /// `"+1500ms"`); at most an hour either way. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<SignedDur>,
+    /// `clock`: how fast the host's clock runs, in parts per million
+    /// (50000 = 5% fast, negative = slow); at most 500000 either way.
+    /// Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_ppm: Option<i64>,
 }
 
 /// What ends a process occurrence (`ends_with`).
@@ -436,6 +449,8 @@ impl FaultSpec {
             duration: None,
             ends_with: None,
             drain: None,
+            offset: None,
+            drift_ppm: None,
         }
     }
 
@@ -475,6 +490,8 @@ impl FaultSpec {
         add("duration", self.duration.is_some());
         add("ends_with", self.ends_with.is_some());
         add("drain", self.drain.is_some());
+        add("offset", self.offset.is_some());
+        add("drift_ppm", self.drift_ppm.is_some());
         out
     }
 
@@ -508,7 +525,7 @@ impl FaultSpec {
         fn shown<T: ToString>(value: &Option<T>) -> Option<String> {
             value.as_ref().map(ToString::to_string)
         }
-        let words: [(&str, Option<String>); 21] = [
+        let words: [(&str, Option<String>); 23] = [
             ("fault", self.fault.map(|v| v.name().to_string())),
             ("latency", shown(&self.latency)),
             ("jitter", shown(&self.jitter)),
@@ -538,6 +555,8 @@ impl FaultSpec {
             ("duration", shown(&self.duration)),
             ("ends_with", self.ends_with.map(|v| v.name().to_string())),
             ("drain", shown(&self.drain)),
+            ("offset", shown(&self.offset)),
+            ("drift_ppm", shown(&self.drift_ppm)),
         ];
         let present: Vec<String> = words
             .into_iter()
@@ -702,4 +721,18 @@ pub struct SwarmKind {
     pub rate_per_min: Option<[f64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,
+    /// `clock`: the offset range, e.g. `["-5s", "5s"]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
+    pub offset: Option<[SignedDur; 2]>,
+    /// `clock`: the drift range in parts per million, e.g. `[-50000, 50000]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
+    pub drift_ppm: Option<[i64; 2]>,
 }

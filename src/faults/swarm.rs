@@ -12,13 +12,15 @@
 //! latency = { latency = ["10ms", "200ms"], pairs = [["pinger", "echo"]] }
 //! partition = { rate_per_min = [2, 10], duration = { uniform = ["200ms", "2s"] } }
 //! crash = { targets = ["echo"], rate_per_min = [1, 4], duration = "1s" }
+//! clock = { offset = ["-5s", "5s"], drift_ppm = [-50000, 50000] }
 //! ```
 //!
 //! For each kind (in name order, each with its own RNG stream derived from
 //! the seed and the kind's name, so adding a kind never changes another's
 //! draws): a coin with `kind_probability` says whether it is on; then each
 //! range is drawn uniformly (probabilities to 3 decimals, factors and rates
-//! to 2, durations to the millisecond). A kind with `rate_per_min` becomes
+//! to 2, durations and clock offsets to the millisecond, drifts to the
+//! part per million). A kind with `rate_per_min` becomes
 //! a fault process (episodes on one target at a time); without it, the
 //! kind holds steadily over the window on all its targets. Targets default
 //! to every host pair (link kinds) or every host whose kind acts on the
@@ -27,7 +29,7 @@
 use super::process::{all_link_candidates, host_candidates, link_candidates, Candidate};
 use super::spec::{FaultKind, FaultSpec, LatencySpec, SwarmConfig, SwarmKind};
 use crate::sim::rng::{rng_for, SimRng};
-use crate::sim::{Dur, Topology};
+use crate::sim::{Dur, SignedDur, Topology};
 use rand::Rng;
 
 /// A kind the swarm switched on for this seed.
@@ -63,6 +65,11 @@ pub fn pick(config: &SwarmConfig, seed: u64) -> Vec<Picked> {
             .map(|r| round(draw_f64(r, &mut rng), 100.0));
         spec.per_s = c.per_s.map(|[a, b]| rng.gen_range(a..=b));
         spec.code = c.code;
+        spec.offset = c.offset.map(|[a, b]| {
+            let (lo, hi) = (a.as_millis(), b.as_millis().max(a.as_millis()));
+            SignedDur::from_millis(rng.gen_range(lo..=hi))
+        });
+        spec.drift_ppm = c.drift_ppm.map(|[a, b]| rng.gen_range(a..=b.max(a)));
         if let Some(rate) = c.rate_per_min {
             spec.fault = Some(kind);
             spec.kind = FaultKind::Process;

@@ -28,6 +28,15 @@ use std::collections::BTreeSet;
 /// that does nothing; larger values only overflow a duration.
 pub const SERVICE_TIME_FACTOR_MAX: f64 = 1000.0;
 
+/// The largest clock `offset` either way: an hour. Larger steps test
+/// nothing a call platform's timeouts (seconds to minutes) would not
+/// already show, and keep clock arithmetic far from overflow.
+pub const CLOCK_OFFSET_MAX: Dur = Dur(std::time::Duration::from_secs(3600));
+
+/// The largest clock drift either way, in parts per million: half speed
+/// to one and a half times speed. A clock must always move forward.
+pub const CLOCK_DRIFT_PPM_MAX: i64 = 500_000;
+
 /// Checks the fault plan and fault settings against the scenario.
 pub fn validate_plan(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), FieldError> {
     let duration = scenario.run.duration;
@@ -452,8 +461,52 @@ fn check_params(
         FaultKind::Loss | FaultKind::Duplicate => check_probability(kind, f, field),
         FaultKind::Saturate => check_saturate(f, field),
         FaultKind::RateLimit => check_rate_limit(f, field),
+        FaultKind::Clock => check_clock(f, field),
         _ => Ok(()),
     }
+}
+
+/// `clock`: an `offset` and/or a `drift_ppm`, not both zero, each within
+/// its bound; an offset of whole milliseconds.
+fn check_clock(f: &FaultSpec, field: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
+    let offset = f.offset.unwrap_or_default();
+    let drift = f.drift_ppm.unwrap_or(0);
+    if offset.is_zero() && drift == 0 {
+        return Err(FieldError::new(
+            field("offset"),
+            "a clock fault needs a non-zero `offset` (e.g. \"-2s\") and/or `drift_ppm` (e.g. 50000 for 5% fast)",
+        ));
+    }
+    check_clock_offset(offset, field("offset"))?;
+    check_clock_drift(drift, field("drift_ppm"))
+}
+
+fn check_clock_offset(offset: crate::sim::SignedDur, field: String) -> Result<(), FieldError> {
+    if offset.magnitude() > CLOCK_OFFSET_MAX {
+        return Err(FieldError::new(
+            field,
+            format!("{offset} is more than {CLOCK_OFFSET_MAX} either way (limit CLOCK_OFFSET_MAX)"),
+        ));
+    }
+    if !offset.magnitude().is_whole_millis() {
+        return Err(FieldError::new(
+            field,
+            format!("{offset} is not a whole number of milliseconds (sim time counts in ms)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_clock_drift(drift_ppm: i64, field: String) -> Result<(), FieldError> {
+    if drift_ppm.abs() > CLOCK_DRIFT_PPM_MAX {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{drift_ppm} is more than {CLOCK_DRIFT_PPM_MAX} either way (limit CLOCK_DRIFT_PPM_MAX: half to one and a half times speed)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `latency`: a `latency`, fixed or a range with min <= max.
@@ -900,6 +953,8 @@ fn check_swarm_fields(
         ("code", k.code.is_some()),
         ("rate_per_min", k.rate_per_min.is_some()),
         ("duration", k.duration.is_some()),
+        ("offset", k.offset.is_some()),
+        ("drift_ppm", k.drift_ppm.is_some()),
     ];
     let mut allowed: Vec<&str> = vec![if kind.targets_link() {
         "pairs"
@@ -977,6 +1032,18 @@ fn check_swarm_ranges(k: &SwarmKind, field: &dyn Fn(&str) -> String) -> Result<(
         "in (0, 1]",
     )?;
     check_range(k.per_s, field("per_s"), |n| n >= 1, ">= 1")?;
+    if let Some(range) = k.offset {
+        for end in range {
+            check_clock_offset(end, field("offset"))?;
+        }
+    }
+    check_range(k.offset, field("offset"), |_| true, "signed durations")?;
+    check_range(
+        k.drift_ppm,
+        field("drift_ppm"),
+        |x| x.abs() <= CLOCK_DRIFT_PPM_MAX,
+        "within CLOCK_DRIFT_PPM_MAX (500000) either way",
+    )?;
     check_range(
         k.rate_per_min,
         field("rate_per_min"),
@@ -1023,6 +1090,7 @@ fn check_swarm_required(
             k.service_time_factor.is_some() || k.capacity_factor.is_some(),
         )),
         FaultKind::RateLimit => Some(("per_s", k.per_s.is_some())),
+        FaultKind::Clock => Some(("drift_ppm", k.drift_ppm.is_some() || k.offset.is_some())),
         _ => None,
     };
     if let Some((name, false)) = required {

@@ -254,7 +254,7 @@ pub struct AgentKind;
 impl crate::nodes::NodeKind for AgentKind {
     const ABOUT: &'static str = "The customer's application: places and answers calls.";
     type Config = AgentConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

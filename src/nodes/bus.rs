@@ -1,7 +1,8 @@
 //! The bus (host `bus`): the internal RPC broker between the gateway and
 //! the SIP service instances (`sip-1`..`sip-N`).
 //!
-//! Each request for a `sip.*` method is forwarded, deadline and all, to one
+//! Each request for a `sip.*` method is forwarded, deadline and all (the
+//! budget left when it is forwarded, on the bus's clock), to one
 //! backend chosen round-robin among those believed alive, over a fresh
 //! connection ([`rpc::exchange`]). A caller's `cancel` (or its closed
 //! connection, or the carried deadline passing) is forwarded as a `cancel`
@@ -203,7 +204,9 @@ impl Bus {
                 id,
                 call: req.call.clone(),
                 method: req.method.clone(),
-                deadline_ms: req.deadline_ms,
+                // The time left now, on the bus's clock: the next hop
+                // turns it into a deadline on its own.
+                budget_ms: req.deadline_ms.map(|d| d.saturating_sub(now_ms())),
                 body: req.body.clone(),
             };
             let outcome = rpc::exchange(
@@ -249,7 +252,7 @@ pub struct BusKind;
 impl crate::nodes::NodeKind for BusKind {
     const ABOUT: &'static str = "The internal RPC broker in front of the SIP service.";
     type Config = BusConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

@@ -263,6 +263,18 @@ pub const POOL_FAULTS: &[crate::nodes::FaultSupport] = &[
     crate::nodes::FaultSupport::new("rate_limit", &[]),
 ];
 
+/// [`POOL_FAULTS`] and `clock`, for a pool kind whose own timers and
+/// deadlines read the host's clock (`sim::time`): the gateway and the SIP
+/// service. The media proxy and the origin keep their deadlines on
+/// `tokio::time`, where a clock fault would change nothing; they do not
+/// list it.
+pub const POOL_AND_CLOCK_FAULTS: &[crate::nodes::FaultSupport] = &[
+    crate::nodes::FaultSupport::new("gray", &["work"]),
+    crate::nodes::FaultSupport::new("saturate", &[]),
+    crate::nodes::FaultSupport::new("rate_limit", &[]),
+    crate::nodes::FaultSupport::new("clock", &[]),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@
 //!
 //! The client emits `rpc.request` and `rpc.response` for every attempt
 //! (so retries are visible in the history). `deadline_ms` in those events
-//! is the deadline the request carried to the server, 0 when the stack
-//! does not propagate one; `outcome` is `ok`, `timeout` (the client's own
-//! timeout fired) or the error code's name.
+//! is the deadline the request carried to the server, on the caller's own
+//! clock (the wire carries it as the budget left, `wire::Request`), 0 when
+//! the stack does not propagate one; `outcome` is `ok`, `timeout` (the
+//! client's own timeout fired) or the error code's name.
 
 use super::cancel::CancelToken;
 use super::config::RpcClientConfig;
@@ -49,9 +50,11 @@ impl Exchange {
 }
 
 /// One request over a fresh connection to `host:port`: connect (giving up
-/// after `connect_timeout` or at `until_ms`), send, await the response
-/// until `until_ms` or until `cancel` fires. On giving up it sends a
-/// `cancel` frame, best effort, and closes.
+/// after `connect_timeout` or at `until_ms`, on this host's clock), send,
+/// await the response until `until_ms` or until `cancel` fires. On giving
+/// up it sends a `cancel` frame, best effort, and closes. The request's
+/// `budget_ms` is what it was at the call; the time spent connecting is
+/// taken off it when it is written.
 pub async fn exchange(
     host: &str,
     port: u16,
@@ -64,7 +67,8 @@ pub async fn exchange(
     if crate::sim::buggify::here(crate::sim::buggify::RPC_CONNECT_REFUSED) {
         return Exchange::ConnectFailed(format!("connect to {host}: connection refused"));
     }
-    let connect_until = until_ms.min(now_ms() + connect_timeout.as_millis() as u64);
+    let started_ms = now_ms();
+    let connect_until = until_ms.min(started_ms + connect_timeout.as_millis() as u64);
     let connect = async {
         tokio::select! {
             r = TcpStream::connect((host, port)) => Some(r),
@@ -82,7 +86,11 @@ pub async fn exchange(
         None => return Exchange::ConnectFailed(format!("connect to {host}: timed out")),
     };
     let (mut rd, mut wr) = stream.into_split();
-    if let Err(e) = write_frame(&mut wr, &Frame::Request(request.clone())).await {
+    let mut sent = request.clone();
+    // A clock stepped back while connecting spent no time.
+    let spent_ms = now_ms().saturating_sub(started_ms);
+    sent.budget_ms = sent.budget_ms.map(|b| b.saturating_sub(spent_ms));
+    if let Err(e) = write_frame(&mut wr, &Frame::Request(sent)).await {
         return Exchange::ConnectFailed(format!("send to {host}: {e}"));
     }
     let give_up = tokio::select! {
@@ -137,7 +145,7 @@ impl RpcClient {
 
     /// Calls `method` for platform call `call`, through the stack `config`
     /// (read by the caller from its own current config), with the caller's
-    /// deadline `deadline_ms` (absolute sim time).
+    /// deadline `deadline_ms` (on this host's clock, `sim::time::now_ms`).
     pub async fn call(
         &self,
         config: &RpcClientConfig,
@@ -151,7 +159,7 @@ impl RpcClient {
             id: 0,
             call: call.to_string(),
             method: method.to_string(),
-            deadline_ms: plan.carried_deadline_ms,
+            budget_ms: None,
             body,
         };
         let mut attempt = 1;
@@ -163,6 +171,7 @@ impl RpcClient {
                 Some(t) => plan.local_deadline_ms.min(started + t),
                 None => plan.local_deadline_ms,
             };
+            request.budget_ms = plan.carried_deadline_ms.map(|d| d.saturating_sub(started));
             let carried = plan.carried_deadline_ms.unwrap_or(0);
             emit(Event::RpcRequest {
                 call,

@@ -12,7 +12,7 @@ use super::cancel::CancelToken;
 use super::wire::{ErrorCode, Frame, Request, Response, RpcError};
 use crate::net::frame::{read_frame, write_frame};
 use crate::sim::buggify::{self, here};
-use crate::sim::time::{sleep, sleep_until_ms};
+use crate::sim::time::{now_ms, sleep, sleep_until_ms};
 use serde_json::Value;
 use std::future::Future;
 use std::io;
@@ -25,7 +25,8 @@ pub struct Incoming {
     pub id: u64,
     pub call: String,
     pub method: String,
-    /// The propagated deadline (absolute sim ms), if the caller sent one.
+    /// The propagated deadline, on this host's clock: its reading when the
+    /// request arrived plus the budget the caller sent, if it sent one.
     pub deadline_ms: Option<u64>,
     pub body: Value,
     /// The host the request came from.
@@ -75,7 +76,7 @@ where
     }
     let cancel = CancelToken::new();
     let id = request.id;
-    let deadline = request.deadline_ms;
+    let deadline = request.budget_ms.map(|b| now_ms() + b);
     let incoming = Incoming {
         id,
         call: request.call,

@@ -3,14 +3,20 @@
 //!
 //! ```text
 //! client -> server  {"type":"request","id":7,"call":"out-3","method":"sip.dial",
-//!                    "deadline_ms":33010,"body":{...}}
+//!                    "budget_ms":30000,"body":{...}}
 //! server -> client  {"type":"response","id":7,"result":{"ok":{...}}}
 //!                   {"type":"response","id":7,"result":{"err":{"code":"unavailable","message":"..."}}}
 //! client -> server  {"type":"cancel","id":7}
 //! ```
 //!
-//! `deadline_ms` is absolute sim time in milliseconds, or absent when the
-//! caller's middleware does not propagate deadlines. A `cancel` is what the
+//! `budget_ms` is the time left until the caller's deadline when the
+//! request is written, in milliseconds on the caller's clock, or absent
+//! when the caller's middleware does not propagate deadlines. The receiver
+//! turns it into a deadline on its own clock on arrival (its clock reading
+//! plus the budget), so hosts whose clocks disagree (a `clock` fault) still
+//! agree on how long a request may take; an absolute time would be read
+//! against a different clock at each end. The budget does not count the
+//! request's time in flight, as gRPC's `grpc-timeout` does not. A `cancel` is what the
 //! client sends when it gives up (gRPC's RST_STREAM): the server's handler is
 //! told and may clean up (the SIP service cancels the SIP leg). Closing the
 //! connection before a response means the same.
@@ -43,7 +49,7 @@ struct FlatFrame {
     id: u64,
     call: Option<String>,
     method: Option<String>,
-    deadline_ms: Option<u64>,
+    budget_ms: Option<u64>,
     body: Option<serde_json::Value>,
     result: Option<RpcResult>,
 }
@@ -66,7 +72,7 @@ impl TryFrom<FlatFrame> for Frame {
                 id: f.id,
                 call: f.call.ok_or_else(|| missing("call"))?,
                 method: f.method.ok_or_else(|| missing("method"))?,
-                deadline_ms: f.deadline_ms,
+                budget_ms: f.budget_ms,
                 body: f.body.unwrap_or_default(),
             }),
             FrameKind::Response => Frame::Response(Response {
@@ -78,7 +84,7 @@ impl TryFrom<FlatFrame> for Frame {
     }
 }
 
-/// A request: the platform call it belongs to, the method, the deadline.
+/// A request: the platform call it belongs to, the method, the time left.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Unique per client host; echoed in the response and a cancel.
@@ -86,9 +92,11 @@ pub struct Request {
     /// The platform-wide call id (`out-3`, `in-7`), for the history.
     pub call: String,
     pub method: String,
-    /// Absolute sim-time deadline in ms, when the caller propagates one.
+    /// The time left until the caller's deadline, in ms, when the caller
+    /// propagates one. `exchange` takes off the time it spent before
+    /// writing the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_ms: Option<u64>,
+    pub budget_ms: Option<u64>,
     #[serde(default)]
     pub body: serde_json::Value,
 }
@@ -210,17 +218,17 @@ mod tests {
                 id: 7,
                 call: "out-3".into(),
                 method: "sip.dial".into(),
-                deadline_ms: Some(33010),
+                budget_ms: Some(30000),
                 body: serde_json::json!({"to": "+1"}),
             }),
-            r#"{"type":"request","id":7,"call":"out-3","method":"sip.dial","deadline_ms":33010,"body":{"to":"+1"}}"#,
+            r#"{"type":"request","id":7,"call":"out-3","method":"sip.dial","budget_ms":30000,"body":{"to":"+1"}}"#,
         );
         check(
             Frame::Request(Request {
                 id: 1,
                 call: "in-1".into(),
                 method: "m".into(),
-                deadline_ms: None,
+                budget_ms: None,
                 body: serde_json::Value::Null,
             }),
             r#"{"type":"request","id":1,"call":"in-1","method":"m","body":null}"#,

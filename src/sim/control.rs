@@ -4,9 +4,11 @@
 //! node's factory. Only the fault plan writes it; nodes only read it. It
 //! carries the node's config (a watch channel, so a `set` fault reaches a
 //! running node), the node's fault settings (gray failure, saturation, rate
-//! limit, in-code fault points) and the per-packet rules the `net` wrapper
-//! applies to what the host sends.
+//! limit, in-code fault points), the host's clock skew (a `clock` fault,
+//! read by `sim::time`) and the per-packet rules the `net` wrapper applies
+//! to what the host sends.
 
+use super::time::ClockSkew;
 use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -90,6 +92,8 @@ struct Inner {
     /// Active fault points with how many times each was reached.
     fault_points: Mutex<BTreeMap<String, (FaultPoint, u64)>>,
     commands: watch::Sender<Vec<NodeCommand>>,
+    /// The host's clock error while a `clock` fault holds.
+    clock: watch::Sender<Option<ClockSkew>>,
 }
 
 /// A one-off instruction from the fault plan to a node (run a deploy,
@@ -131,6 +135,7 @@ impl Control {
                 packet_rules: Mutex::new(BTreeMap::new()),
                 fault_points: Mutex::new(BTreeMap::new()),
                 commands: watch::Sender::new(Vec::new()),
+                clock: watch::Sender::new(None),
             }),
         }
     }
@@ -195,6 +200,15 @@ impl Control {
         };
     }
 
+    /// Sets (or, with `None`, clears) the host's clock skew.
+    pub fn set_clock(&self, skew: Option<ClockSkew>) {
+        self.inner.clock.send_replace(skew);
+    }
+
+    pub fn clock(&self) -> Option<ClockSkew> {
+        *self.inner.clock.borrow()
+    }
+
     /// Switches every fault point off (the heal time).
     pub fn clear_fault_points(&self) {
         self.inner
@@ -240,6 +254,16 @@ impl ControlHandle {
 
     pub fn fault_changes(&self) -> watch::Receiver<NodeFaults> {
         self.inner.faults.subscribe()
+    }
+
+    /// The host's clock skew, if a `clock` fault holds on it.
+    pub fn clock(&self) -> Option<ClockSkew> {
+        *self.inner.clock.borrow()
+    }
+
+    /// A receiver that wakes when the host's clock skew changes.
+    pub fn clock_changes(&self) -> watch::Receiver<Option<ClockSkew>> {
+        self.inner.clock.subscribe()
     }
 
     /// The packet rule for datagrams to `dst` (clear when none is set).

@@ -34,7 +34,7 @@ pub mod topology;
 pub mod world;
 
 pub use control::{Control, ControlHandle};
-pub use duration::Dur;
+pub use duration::{Dur, SignedDur};
 pub use field_error::FieldError;
 pub use run_config::{RunConfig, DURATION_MAX, MAX_EVENTS_CEILING};
 pub use topology::{HostSpec, Topology};

@@ -162,6 +162,16 @@ fn run_recorded(
         )
     });
 
+    // Node code reads its host's own clock (`sim::time`) through the
+    // ambient map too, only in runs whose plan may skew a clock.
+    let _clocks = scenario.plan_inputs().may_skew_clocks().then(|| {
+        crate::sim::time::install_clocks(
+            controls
+                .iter()
+                .map(|(name, control)| (Arc::from(name.as_str()), control.handle())),
+        )
+    });
+
     let mut schedule = crate::faults::schedule(&scenario.plan_inputs(), seed, &topology);
     // Stable: actions at the same time keep the plan's order.
     schedule.sort_by_key(|a| a.at_ms);

@@ -1,12 +1,14 @@
 //! Fault injection: validation (exit 2 with file, line and field), one
 //! demonstration per fault kind with figures (fixtures/scenarios/faults/),
-//! processes, swarm mode, fault points, the heal time, and replay.
+//! processes, swarm mode, fault points, the heal time, clock skew, and
+//! replay.
 //!
 //! The demonstrations run on the harness self-test nodes (pinger and
 //! echo): the pinger sends numbered datagrams, the echo answers them, and
 //! both record `net.datagram`, so every fault's effect shows as figures
 //! over those events. Run with `--nocapture` to see the figures.
 
+mod clock;
 mod control;
 mod demos;
 mod plan;

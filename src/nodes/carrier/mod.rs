@@ -203,7 +203,7 @@ pub struct CarrierKind;
 impl crate::nodes::NodeKind for CarrierKind {
     const ABOUT: &'static str = "The PSTN or trunk: callees and inbound callers.";
     type Config = CarrierConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

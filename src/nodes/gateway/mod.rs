@@ -400,7 +400,7 @@ impl Gateway {
             id: 1,
             call: dispatch.call.clone(),
             method: methods::AGENT_DISPATCH.into(),
-            deadline_ms: Some(until),
+            budget_ms: Some(until.saturating_sub(now_ms())),
             body: methods::to_body(&dispatch),
         };
         rpc::exchange(
@@ -422,7 +422,7 @@ pub struct GatewayKind;
 impl crate::nodes::NodeKind for GatewayKind {
     const ABOUT: &'static str = "The public API (`CreateSIPParticipant`) and inbound dispatch.";
     type Config = GatewayConfig;
-    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_FAULTS;
+    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_AND_CLOCK_FAULTS;
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

@@ -193,6 +193,7 @@ impl crate::nodes::NodeKind for LbKind {
     const FAULTS: &'static [FaultSupport] = &[
         FaultSupport::new("gray", &["work"]),
         FaultSupport::new("rate_limit", &[]),
+        FaultSupport::new("clock", &[]),
     ];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await

@@ -287,6 +287,7 @@ const SBC_FAULTS: &[FaultSupport] = &[
     FaultSupport::new("gray", &["work", "media"]),
     FaultSupport::new("saturate", &[]),
     FaultSupport::new("rate_limit", &[]),
+    FaultSupport::new("clock", &[]),
 ];
 
 /// The `SbcEdgeKind` node kind, as the registry lists it.

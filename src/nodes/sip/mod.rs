@@ -212,7 +212,7 @@ pub struct SipKind;
 impl crate::nodes::NodeKind for SipKind {
     const ABOUT: &'static str = "The SIP service: a B2BUA between the platform and the carrier.";
     type Config = SipConfig;
-    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_FAULTS;
+    const FAULTS: &'static [FaultSupport] = crate::nodes::workers::POOL_AND_CLOCK_FAULTS;
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }
