@@ -390,15 +390,35 @@ fn incidents_judges_by_the_given_catalogues_bounds() {
     figure["buggy"] = toml::Value::Array(vec![(-2.0).into(), (-1.0).into()]);
     let path = dir.join("one incident.toml");
     std::fs::write(&path, toml::to_string(&catalogue).expect("toml")).expect("write");
-    let out = callsim(&["incidents", "--catalogue", utf8(&path), "--json"]);
+    // Two seeds per variant: every figure must hold on each.
+    let out = callsim(&[
+        "incidents",
+        "--catalogue",
+        utf8(&path),
+        "--json",
+        "--seeds",
+        "2",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for seed in [1, 2] {
+        assert!(
+            stderr.contains(&format!(
+                "NOT REPRODUCED: {id} Buggy seed {seed}: {name} = "
+            )),
+            "{stderr}"
+        );
+    }
     assert!(
-        stderr.contains(&format!("NOT REPRODUCED: {id} Buggy: {name} = ")),
-        "{stderr}"
+        stderr.contains("NOT REPRODUCED on 0/2 seeds (1..=2)"),
+        "the spread line: {stderr}"
     );
+    assert!(stderr.contains("REPRODUCED     on 2/2 seeds"), "{stderr}");
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(rows.as_array().expect("rows").len(), 2, "one incident");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 4, "one incident, two variants, two seeds");
+    let seeds: Vec<u64> = rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, vec![1, 2, 1, 2]);
     assert_eq!(rows[0]["bounds"][&name], serde_json::json!([-2.0, -1.0]));
     let replay = stderr
         .lines()

@@ -319,12 +319,13 @@ fn plan_occurrences(mut pending: Pending, faults: &mut Vec<PlannedFault>) {
                 // One drain at a time per section, as a disruption budget
                 // of one pod would allow: a drain that would overlap
                 // another pod's starts when that one's restart is done.
-                let from = after_section_drains(faults, restarted_host(candidate), from, occ.end_ms);
+                let from =
+                    after_section_drains(faults, restarted_host(candidate), from, occ.end_ms);
                 if from < occ.end_ms {
                     faults.push(operator_drain(
-                    faults.len(),
-                    origin,
-                    candidate,
+                        faults.len(),
+                        origin,
+                        candidate,
                         from,
                         occ.end_ms,
                     ));
@@ -359,7 +360,11 @@ fn after_section_drains(faults: &[PlannedFault], host: &str, from_ms: u64, until
             .iter()
             .filter(|f| f.spec.kind == FaultKind::RateLimit && f.spec.per_s == Some(0))
             .filter(|f| matches!(f.origin, Origin::Process { .. }))
-            .filter(|f| f.hosts.iter().any(|h| h != host && section_of(h) == section))
+            .filter(|f| {
+                f.hosts
+                    .iter()
+                    .any(|h| h != host && section_of(h) == section)
+            })
             .filter_map(|f| f.end_ms.map(|end| (f.start_ms, end)))
             .find(|&(start, end)| start < until_ms && from < end);
         match busy {
@@ -580,5 +585,48 @@ mod tests {
             restarts.into_iter().collect::<Vec<_>>(),
             vec![(1, 500), (2, 800), (3, 990)]
         );
+    }
+
+    /// Operator drains are one at a time per section: a drain that would
+    /// overlap another pod's starts when that pod's drain ends (its
+    /// restart), or is left out when that is after its own restart.
+    #[test]
+    fn drains_of_one_section_never_overlap() {
+        let drain = |host: &str, from: u64, to: u64| {
+            operator_drain(
+                0,
+                Origin::Process { of: 0, n: 1 },
+                &pair(host, "in-1"),
+                from,
+                to,
+            )
+        };
+        let placed = vec![drain("sbc-edge-2", 730_340, 750_340)];
+        // sbc-edge-1 wanted [737480, 757480): it waits for sbc-edge-2.
+        assert_eq!(
+            after_section_drains(&placed, "sbc-edge-1", 737_480, 757_480),
+            750_340
+        );
+        // A drain that ends before the other's starts is untouched.
+        assert_eq!(
+            after_section_drains(&placed, "sbc-edge-1", 700_000, 720_000),
+            700_000
+        );
+        // One wholly inside the other would start at its own restart: none.
+        assert_eq!(
+            after_section_drains(&placed, "sbc-edge-1", 735_000, 745_000),
+            750_340
+        );
+        // Another section, or the same pod, is not held back.
+        assert_eq!(
+            after_section_drains(&placed, "sbc-inbound-1", 737_480, 757_480),
+            737_480
+        );
+        assert_eq!(
+            after_section_drains(&placed, "sbc-edge-2", 737_480, 757_480),
+            737_480
+        );
+        assert_eq!(section_of("sbc-edge-12"), "sbc-edge");
+        assert_eq!(section_of("gateway"), "gateway");
     }
 }

@@ -76,7 +76,9 @@ pub fn ladder(history: &History, call: &str) -> String {
         }
         out.push('\n');
     }
-    out.push_str("(* = retransmission; sdp: the body's media line, address:port, formats, direction)\n");
+    out.push_str(
+        "(* = retransmission; sdp: the body's media line, address:port, formats, direction)\n",
+    );
     out
 }
 
