@@ -185,6 +185,16 @@ fn trim(row: Vec<char>) -> String {
     row.into_iter().collect::<String>().trim_end().to_string()
 }
 
+fn note_text(r: &Record) -> String {
+    let mut s = format!("{} {}", r.host, r.kind());
+    for (name, value) in r.fields() {
+        if name != "call" {
+            s.push_str(&format!(" {name}={value}"));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -196,14 +206,4 @@ mod tests {
         );
         assert_eq!(super::sdp_summary("v=0\r\n"), None);
     }
-}
-
-fn note_text(r: &Record) -> String {
-    let mut s = format!("{} {}", r.host, r.kind());
-    for (name, value) in r.fields() {
-        if name != "call" {
-            s.push_str(&format!(" {name}={value}"));
-        }
-    }
-    s
 }
