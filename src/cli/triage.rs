@@ -76,37 +76,43 @@ pub fn signatures(violations: &[Violation], history: &History) -> Vec<Signature>
     set.into_iter().collect()
 }
 
-/// Every run of digits (with any decimal part) becomes `N`, so times,
-/// counts, call ids (`out-17`) and pods (`sip-2`) compare equal.
+/// Every word that holds a digit becomes `N` (a word: a run of letters
+/// and digits), so times, counts, addresses, call ids (`out-17`), pods
+/// (`sip-2`) and hex Call-IDs compare equal; words without digits stay.
 pub fn normalise(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            while chars
-                .peek()
-                .is_some_and(|c| c.is_ascii_digit() || *c == '.')
-            {
-                chars.next();
-            }
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.chars().any(|c| c.is_ascii_digit()) {
             out.push('N');
         } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
             out.push(c);
         }
     }
+    flush(&mut word, &mut out);
     out
 }
 
-/// A call's SIP flow as its hosts sent it: start lines in time order, a
-/// line equal to the one before dropped (retransmissions, relays).
+/// A call's SIP flow as its hosts sent it: each start line once, in the
+/// order it first appeared (a platform call spans several dialogs and
+/// hops, so the full sequence would make every call its own signature;
+/// which messages occurred, and in what first order, is what tells one
+/// failure kind from another: "INVITE 100 180 CANCEL 487" against
+/// "INVITE 100 180 200 ACK BYE").
 pub fn flow_shape(history: &History, call: &str) -> String {
     let mut lines: Vec<&str> = Vec::new();
     for r in history.of_call(call).filter(|r| r.is("sip.send")) {
-        if r.bool("retransmission") == Some(true) {
-            continue;
-        }
         let line = r.str("start_line").unwrap_or("?");
-        if lines.last() != Some(&line) {
+        if !lines.contains(&line) {
             lines.push(line);
         }
     }
@@ -238,8 +244,8 @@ mod tests {
     #[test]
     fn numbers_ids_and_pods_normalise_away() {
         assert_eq!(
-            normalise("call out-17 ended 408 at 3004ms on sip-2 (2.5s early)"),
-            "call out-N ended N at Nms on sip-N (Ns early)"
+            normalise("call out-17 ended 408 at 3004ms on sip-2 (2.5s early) 3fa9c0@carrier 2xx"),
+            "call out-N ended N at N on sip-N (N.N early) N@carrier N"
         );
     }
 
