@@ -64,16 +64,20 @@ pub fn read_recorded(dir: &Path) -> Result<Recorded, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}:{}: {e}", path.display(), e.line()))
 }
 
+/// Reads a bundle: `bundle.json` and its copy of the scenario. On bad
+/// input the error is on stderr and the result is `Err(2)`.
+pub fn load_bundle(dir: &Path) -> Result<(Recorded, crate::scenario::Scenario), i32> {
+    let recorded = read_recorded(dir).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::BAD_INPUT
+    })?;
+    let scenario = load_scenario(&dir.join(SCENARIO_FILE))?;
+    Ok((recorded, scenario))
+}
+
 pub fn command(dir: &Path) -> i32 {
-    let recorded = match read_recorded(dir) {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let scenario = match load_scenario(&dir.join(SCENARIO_FILE)) {
-        Ok(s) => s,
+    let (recorded, scenario) = match load_bundle(dir) {
+        Ok(bundle) => bundle,
         Err(code) => return code,
     };
     let binary = git_commit();

@@ -20,9 +20,9 @@
 //! the bundle's seed no longer fails with its signature (the code changed;
 //! the commit mismatch is warned about).
 
+use super::exit;
 use super::explore::{run_seed, Outcome, SeedResult};
-use super::replay::{read_recorded, SCENARIO_FILE};
-use super::{exit, load_scenario};
+use super::replay::{load_bundle, SCENARIO_FILE};
 use crate::report::{git_commit, replay_command};
 use crate::scenario::Scenario;
 use crate::sim::Dur;
@@ -272,15 +272,8 @@ fn candidates(s: &Scenario, seed: u64, first: Option<First>) -> Vec<(String, Sce
 }
 
 pub fn command(dir: &Path, budget: u32) -> i32 {
-    let recorded = match read_recorded(dir) {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::BAD_INPUT;
-        }
-    };
-    let scenario = match load_scenario(&dir.join(SCENARIO_FILE)) {
-        Ok(s) => s,
+    let (recorded, scenario) = match load_bundle(dir) {
+        Ok(bundle) => bundle,
         Err(code) => return code,
     };
     if recorded.commit != git_commit() {
