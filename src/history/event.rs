@@ -192,6 +192,16 @@ pub enum Event<'a> {
         call: &'a str,
         method: &'a str,
         deadline_ms: u64,
+        /// The host the request is sent to (wave 2): the bus, or a server.
+        peer: &'a str,
+    },
+    /// An RPC relay (the bus) passed a call's request on to `peer` (wave
+    /// 2): the relay keeps no other record of the call, so this is how a
+    /// fault on the relay's next hop is traced to the calls it cut off.
+    RpcForward {
+        call: &'a str,
+        method: &'a str,
+        peer: &'a str,
     },
     RpcResponse {
         call: &'a str,
@@ -323,7 +333,11 @@ pub fn emit(event: Event<'_>) {
             call,
             method,
             deadline_ms,
-        } => info!(target: "callsim", kind = "rpc.request", call, method, deadline_ms),
+            peer,
+        } => info!(target: "callsim", kind = "rpc.request", call, method, deadline_ms, peer),
+        Event::RpcForward { call, method, peer } => {
+            info!(target: "callsim", kind = "rpc.forward", call, method, peer)
+        }
         Event::RpcResponse {
             call,
             method,

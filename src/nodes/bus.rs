@@ -209,6 +209,11 @@ impl Bus {
                 budget_ms: req.deadline_ms.map(|d| d.saturating_sub(now_ms())),
                 body: req.body.clone(),
             };
+            emit(Event::RpcForward {
+                call: &req.call,
+                method: &req.method,
+                peer: &backend,
+            });
             let outcome = rpc::exchange(
                 &backend,
                 ports::SIP_RPC,

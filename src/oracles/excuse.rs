@@ -257,6 +257,75 @@ mod tests {
         );
     }
 
+    /// An RPC relay (the bus) keeps no call-labelled record of its own; a
+    /// call whose RPC was sent to it (`rpc.request`'s `peer`) touched it,
+    /// so a restart of the relay excuses the call it cut off.
+    #[test]
+    fn a_restarted_rpc_relay_excuses_the_calls_whose_rpc_it_carried() {
+        let mut s = Script::new();
+        for (fault, kind) in [(0, "restart")] {
+            s.at(
+                30_000,
+                "testbed",
+                Event::FaultStart {
+                    fault,
+                    kind,
+                    target: "bus",
+                },
+            );
+            s.at(
+                30_000,
+                "testbed",
+                Event::FaultEnd {
+                    fault,
+                    kind,
+                    target: "bus",
+                },
+            );
+        }
+        call(&mut s, "through-bus", "gateway", 1_000, 30_500);
+        s.at(
+            1_000,
+            "gateway",
+            Event::RpcRequest {
+                call: "through-bus",
+                method: "sip.dial",
+                deadline_ms: 0,
+                peer: "bus",
+            },
+        );
+        call(&mut s, "no-rpc", "gateway", 1_000, 30_500);
+        let history = s.history();
+        let excused = Excuses::from_history(&history, 60_000)
+            .excused(&history, 10_000)
+            .all();
+        assert_eq!(excused, BTreeSet::from(["through-bus"]));
+    }
+
+    /// A restart of the server an RPC relay forwarded a call to excuses the
+    /// call, though the call never reached that server (`rpc.forward`).
+    #[test]
+    fn a_restarted_server_behind_a_relay_excuses_the_calls_forwarded_to_it() {
+        let mut s = Script::new();
+        crash(&mut s, 30_000, 30_000);
+        call(&mut s, "forwarded", "gateway", 1_000, 30_500);
+        s.at(
+            29_990,
+            "bus",
+            Event::RpcForward {
+                call: "forwarded",
+                method: "sip.dial",
+                peer: "sip-2",
+            },
+        );
+        call(&mut s, "not-forwarded", "gateway", 1_000, 30_500);
+        let history = s.history();
+        let excused = Excuses::from_history(&history, 60_000)
+            .excused(&history, 10_000)
+            .all();
+        assert_eq!(excused, BTreeSet::from(["forwarded"]));
+    }
+
     #[test]
     fn a_crash_excuses_the_calls_on_its_host_during_it_and_its_window() {
         let mut s = Script::new();

@@ -177,6 +177,7 @@ impl RpcClient {
                 call,
                 method,
                 deadline_ms: carried,
+                peer: &self.host,
             });
             let result = if started >= until {
                 Err(RpcError::new(ErrorCode::Timeout, "deadline already passed"))
