@@ -263,26 +263,25 @@ mod tests {
     #[test]
     fn a_restarted_rpc_relay_excuses_the_calls_whose_rpc_it_carried() {
         let mut s = Script::new();
-        for (fault, kind) in [(0, "restart")] {
-            s.at(
-                30_000,
-                "testbed",
-                Event::FaultStart {
-                    fault,
-                    kind,
-                    target: "bus",
-                },
-            );
-            s.at(
-                30_000,
-                "testbed",
-                Event::FaultEnd {
-                    fault,
-                    kind,
-                    target: "bus",
-                },
-            );
-        }
+        let (fault, kind) = (0, "restart");
+        s.at(
+            30_000,
+            "testbed",
+            Event::FaultStart {
+                fault,
+                kind,
+                target: "bus",
+            },
+        );
+        s.at(
+            30_000,
+            "testbed",
+            Event::FaultEnd {
+                fault,
+                kind,
+                target: "bus",
+            },
+        );
         call(&mut s, "through-bus", "gateway", 1_000, 30_500);
         s.at(
             1_000,
