@@ -4,7 +4,9 @@
 //! A fault that destroys a host's state (a `crash` while the host is down,
 //! a `restart`, an `operator` action on it) excuses:
 //! - **calls whose host it hit**: every call with a record on that host, or
-//!   a SIP message to or from it, during the loss or within `window` after
+//!   a record naming it as `peer` (a SIP message to or from it, an RPC
+//!   request sent to it, a relay's `rpc.forward` to it), alive during the
+//!   loss or touching it within `window` after
 //!   it (calls routed there before health checks could notice). Their
 //!   records are left out of the history every call-level oracle judges,
 //!   so a call the crash left without an end, a 503 from a pod that crashed
