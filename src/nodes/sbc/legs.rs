@@ -14,7 +14,7 @@
 use crate::nodes::sipproxy as px;
 use crate::sim::rng::derive_seed;
 use crate::sip::codec::{format_name_addr, format_via, AddrSpec, CALLSIM_CALL_HEADER};
-use crate::sip::{parse, Message, Method, ParseError, StartLine};
+use crate::sip::{Message, Method, ParseError, StartLine};
 use std::net::SocketAddr;
 
 /// Headers a leg owns: written from the leg (or the request being
@@ -321,15 +321,13 @@ fn write(
         text.push_str(value);
         text.push_str("\r\n");
     }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut wire = text.into_bytes();
-    wire.extend_from_slice(body);
-    parse(&wire)
+    px::edit::with_body(text, body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::parse;
 
     fn invite() -> Message {
         let text = "INVITE sip:+1555@192.168.0.9:5060 SIP/2.0\r\n\

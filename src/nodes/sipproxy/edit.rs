@@ -97,6 +97,14 @@ pub fn apply(message: &Message, edits: &Edits) -> Result<Message, ParseError> {
         }
     }
     let body = edits.body.as_deref().unwrap_or(message.body());
+    with_body(text, body)
+}
+
+/// A message from its start line and headers (each ending in CRLF, no
+/// Content-Length) and its body: the Content-Length, the blank line and
+/// the body are added, and the whole is parsed as received messages are.
+pub fn with_body(head: String, body: &[u8]) -> Result<Message, ParseError> {
+    let mut text = head;
     text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     let mut wire = text.into_bytes();
     wire.extend_from_slice(body);
