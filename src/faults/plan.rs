@@ -602,30 +602,43 @@ mod tests {
             )
         };
         let placed = vec![drain("sbc-edge-2", 730_340, 750_340)];
-        // sbc-edge-1 wanted [737480, 757480): it waits for sbc-edge-2.
-        assert_eq!(
-            after_section_drains(&placed, "sbc-edge-1", 737_480, 757_480),
-            750_340
-        );
-        // A drain that ends before the other's starts is untouched.
-        assert_eq!(
-            after_section_drains(&placed, "sbc-edge-1", 700_000, 720_000),
-            700_000
-        );
-        // One wholly inside the other would start at its own restart: none.
-        assert_eq!(
-            after_section_drains(&placed, "sbc-edge-1", 735_000, 745_000),
-            750_340
-        );
-        // Another section, or the same pod, is not held back.
-        assert_eq!(
-            after_section_drains(&placed, "sbc-inbound-1", 737_480, 757_480),
-            737_480
-        );
-        assert_eq!(
-            after_section_drains(&placed, "sbc-edge-2", 737_480, 757_480),
-            737_480
-        );
+        for (host, from, until, start, why) in [
+            (
+                "sbc-edge-1",
+                737_480,
+                757_480,
+                750_340,
+                "waits for sbc-edge-2's restart",
+            ),
+            (
+                "sbc-edge-1",
+                700_000,
+                720_000,
+                700_000,
+                "ends before the other starts",
+            ),
+            (
+                "sbc-edge-1",
+                735_000,
+                745_000,
+                750_340,
+                "inside the other: no drain",
+            ),
+            (
+                "sbc-inbound-1",
+                737_480,
+                757_480,
+                737_480,
+                "another section",
+            ),
+            ("sbc-edge-2", 737_480, 757_480, 737_480, "the same pod"),
+        ] {
+            assert_eq!(
+                after_section_drains(&placed, host, from, until),
+                start,
+                "{why}"
+            );
+        }
         assert_eq!(section_of("sbc-edge-12"), "sbc-edge");
         assert_eq!(section_of("gateway"), "gateway");
     }
