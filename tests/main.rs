@@ -55,3 +55,4 @@ mod sip_lint;
 mod sip_transaction;
 mod trace_hashes;
 mod vary;
+mod workload_restart;

@@ -165,9 +165,17 @@ async fn place_outbound(ctx: &NodeCtx) {
         &mut arrivals_rng,
     );
     let share = load.sync_share();
+    // A restarted agent (a customer's client that came back) does not
+    // replay the calls whose time passed while it was down or before: they
+    // were placed by its earlier incarnation, or lost with it. Replaying
+    // them would send every overdue call at once, under ids already used.
+    let started_ms = now_ms();
     for (i, at) in times.into_iter().enumerate() {
         let n = i as u32 + 1;
         let sync = share >= 1.0 || (share > 0.0 && mode_rng.gen_bool(share));
+        if ctx.incarnation > 0 && at < started_ms {
+            continue;
+        }
         sleep_until_ms(at).await;
         let request = CreateSipParticipant {
             call: format!("out-{n}"),

@@ -33,7 +33,14 @@ impl Carrier {
             load.start,
             &mut rng,
         );
+        // A restarted carrier does not replay the calls whose time passed
+        // (see the agent's workload): no burst of overdue calls, no reused
+        // call ids.
+        let started_ms = crate::sim::time::now_ms();
         for (i, at) in times.into_iter().enumerate() {
+            if self.ctx.incarnation > 0 && at < started_ms {
+                continue;
+            }
             sleep_until_ms(at).await;
             let carrier = self.clone();
             let load = load.clone();
