@@ -341,6 +341,10 @@ mod tests {
         assert_eq!(excused, BTreeSet::from(["during", "just-after"]));
         assert!(excuses.lost_state("sip-1", 5_000, 12_000));
         assert!(!excuses.lost_state("sip-1", 21_000, 30_000));
+        // The interval is (after, until]: a loss that ended exactly at
+        // `after` is not in it (a mutant `>=` survived without this).
+        assert!(!excuses.lost_state("sip-1", 20_000, 30_000));
+        assert!(excuses.lost_state("sip-1", 19_999, 30_000));
         assert!(!excuses.lost_state("lb-1", 5_000, 12_000));
         let judged = without_calls(&history, &excused);
         assert!(judged
