@@ -87,7 +87,7 @@ pub struct PlanInputs<'a> {
 impl PlanInputs<'_> {
     /// Whether some seed's plan may hold a `clock` fault (an entry, a
     /// process of clocks, or a swarm kind): the test-bed then installs the
-    /// hosts' clocks (`sim::time::install_clocks`), and only then.
+    /// hosts' clocks (`sim::ambient`, for `sim::time`), and only then.
     pub fn may_skew_clocks(&self) -> bool {
         let entry = self
             .faults

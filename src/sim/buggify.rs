@@ -202,47 +202,14 @@ impl FaultPoints for ControlHandle {
     }
 }
 
-thread_local! {
-    /// The run's hosts and their control handles, while the run on this
-    /// thread has any fault point active (`None` otherwise, so a run
-    /// without buggify pays one thread-local read per reached site).
-    static AMBIENT: std::cell::RefCell<Option<std::collections::BTreeMap<std::sync::Arc<str>, ControlHandle>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Makes [`here`] find the hosts' fault points on this thread until the
-/// guard drops (the test-bed holds it for a run with active sites).
-pub fn install_ambient(
-    hosts: impl IntoIterator<Item = (std::sync::Arc<str>, ControlHandle)>,
-) -> AmbientGuard {
-    AMBIENT.with(|a| *a.borrow_mut() = Some(hosts.into_iter().collect()));
-    AmbientGuard(())
-}
-
-/// Clears the ambient fault points when dropped.
-pub struct AmbientGuard(());
-
-impl Drop for AmbientGuard {
-    fn drop(&mut self) {
-        AMBIENT.with(|a| *a.borrow_mut() = None);
-    }
-}
-
 /// [`buggify`] at `site` for the host whose code is running now, found by
 /// its `host{name}` span: for code in a library layer (SIP transactions,
 /// the user agent, RPC exchanges) that has no node context at hand.
 /// False outside a run, outside a host, or when no site is active.
 pub fn here(site: &str) -> bool {
     debug_assert!(SITES.contains(&site), "unknown fault point site {site:?}");
-    let active = AMBIENT.with(|a| a.borrow().is_some());
-    if !active {
-        return false;
-    }
-    let Some(host) = crate::history::current_host() else {
-        return false;
-    };
-    let control = AMBIENT.with(|a| a.borrow().as_ref().and_then(|m| m.get(&host).cloned()));
-    control.is_some_and(|control| buggify(&control, site))
+    super::ambient::current_control(super::ambient::Use::FaultPoints)
+        .is_some_and(|control| buggify(&control, site))
 }
 
 /// Whether the fault point `site` fires now. False unless the run

@@ -21,6 +21,7 @@
 //! - `time`: sim time for node code (`now_ms`, sleeping until a deadline).
 //! - `world`: [`World`] and [`ScheduledAction`], what the step loop applies.
 
+pub mod ambient;
 pub mod buggify;
 pub mod check;
 pub mod control;

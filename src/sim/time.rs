@@ -14,10 +14,9 @@
 //! time on the sender's clock: RPC deadlines travel as relative budgets
 //! (`rpc::wire`), turned into a local deadline on arrival.
 //!
-//! The host is found like `buggify::here` finds it: a thread-local map of
-//! the hosts' control handles, installed by the test-bed only for a run
-//! whose plan has a `clock` fault ([`install_clocks`]), and the `host{name}`
-//! span (`history::current_host`). A run without one pays one
+//! The host is found as `buggify::here` finds it (`sim::ambient`): the
+//! hosts' control handles, installed by the test-bed for clocks only when
+//! the run's plan may have a `clock` fault, and the `host{name}` span. A run without one pays one
 //! thread-local read per call and reads true time, so its history is the
 //! same byte for byte. The history's own timestamps never come from here:
 //! the recorder stamps true sim time.
@@ -27,9 +26,6 @@
 //! ARCHITECTURE.md.
 
 use super::ControlHandle;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Parts per million in one: a drift of `PPM` runs a clock twice as fast.
@@ -84,37 +80,10 @@ impl ClockSkew {
     }
 }
 
-thread_local! {
-    /// The run's hosts and their control handles, while the run on this
-    /// thread has a `clock` fault in its plan (`None` otherwise).
-    static CLOCKS: RefCell<Option<BTreeMap<Arc<str>, ControlHandle>>> =
-        const { RefCell::new(None) };
-}
-
-/// Makes [`now_ms`] and the sleeps read each host's own clock on this
-/// thread until the guard drops (the test-bed holds it for a run whose
-/// plan has a `clock` fault).
-pub fn install_clocks(hosts: impl IntoIterator<Item = (Arc<str>, ControlHandle)>) -> ClocksGuard {
-    CLOCKS.with(|c| *c.borrow_mut() = Some(hosts.into_iter().collect()));
-    ClocksGuard(())
-}
-
-/// Clears the hosts' clocks when dropped.
-pub struct ClocksGuard(());
-
-impl Drop for ClocksGuard {
-    fn drop(&mut self) {
-        CLOCKS.with(|c| *c.borrow_mut() = None);
-    }
-}
-
-/// The control handle of the host running now, when clocks are installed.
+/// The control handle of the host running now, when the run may skew
+/// clocks (`sim::ambient`).
 fn current_control() -> Option<ControlHandle> {
-    if CLOCKS.with(|c| c.borrow().is_none()) {
-        return None;
-    }
-    let host = crate::history::current_host()?;
-    CLOCKS.with(|c| c.borrow().as_ref().and_then(|m| m.get(&host).cloned()))
+    super::ambient::current_control(super::ambient::Use::Clocks)
 }
 
 /// The running host's clock skew, if a `clock` fault holds on it.

@@ -151,26 +151,18 @@ fn run_recorded(
         });
     }
 
-    // Library code (SIP transactions, RPC exchanges) reaches its host's
-    // fault points through the ambient map, only in runs that use them.
-    let buggify_on = (scenario.fault_settings.buggify.as_ref()).is_some_and(|b| b.enabled);
-    let _ambient = buggify_on.then(|| {
-        crate::sim::buggify::install_ambient(
-            controls
-                .iter()
-                .map(|(name, control)| (Arc::from(name.as_str()), control.handle())),
-        )
-    });
-
-    // Node code reads its host's own clock (`sim::time`) through the
-    // ambient map too, only in runs whose plan may skew a clock.
-    let _clocks = scenario.plan_inputs().may_skew_clocks().then(|| {
-        crate::sim::time::install_clocks(
-            controls
-                .iter()
-                .map(|(name, control)| (Arc::from(name.as_str()), control.handle())),
-        )
-    });
+    // Library code (SIP transactions, RPC exchanges, `sim::time`) reaches
+    // its host's control handle through one ambient map, installed only
+    // for what the run uses: fault points, and clocks a plan may skew.
+    let _ambient = crate::sim::ambient::install(
+        controls
+            .iter()
+            .map(|(name, control)| (Arc::from(name.as_str()), control.handle())),
+        crate::sim::ambient::Uses {
+            fault_points: (scenario.fault_settings.buggify.as_ref()).is_some_and(|b| b.enabled),
+            clocks: scenario.plan_inputs().may_skew_clocks(),
+        },
+    );
 
     let mut schedule = crate::faults::schedule(&scenario.plan_inputs(), seed, &topology);
     // Stable: actions at the same time keep the plan's order.
