@@ -175,6 +175,15 @@ pub fn sip_counts(history: &History) -> SipCounts {
     counts
 }
 
+/// The fault plan as expanded for `seed` (process occurrences, swarm
+/// picks, active fault points), one line per fault, on the scenario as
+/// `[vary]` draws it for that seed (the topology may depend on it).
+pub fn expanded_plan(scenario: &Scenario, seed: u64) -> Vec<String> {
+    let drawn = scenario.for_seed(seed);
+    let drawn = drawn.as_deref().unwrap_or(scenario);
+    crate::faults::plan(&drawn.plan_inputs(), &drawn.topology(), seed).describe()
+}
+
 /// What `[vary]` drew for `seed`, by path, as scenario-file text.
 pub fn varied_text(scenario: &Scenario, seed: u64) -> BTreeMap<String, String> {
     scenario
@@ -204,9 +213,7 @@ pub fn seed_block(scenario: &Scenario, seed: u64, trace_hash: Option<&str>) -> S
             s.push_str(&format!("    {path} = {value}\n"));
         }
     }
-    let drawn = scenario.for_seed(seed);
-    let drawn = drawn.as_deref().unwrap_or(scenario);
-    let plan = crate::faults::plan(&drawn.plan_inputs(), &drawn.topology(), seed).describe();
+    let plan = expanded_plan(scenario, seed);
     if plan.is_empty() {
         s.push_str("  fault plan: (none)\n");
     } else {

@@ -170,9 +170,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
     };
     let (signatures, coverage) = match &run {
         Ok(Ok(report)) => {
-            let drawn = scenario.for_seed(seed);
-            let drawn = drawn.as_deref().unwrap_or(scenario);
-            let active = crate::faults::buggify::activate(&drawn.fault_settings, seed)
+            // `[vary]` draws node config and workload only, never
+            // `[fault_settings]`: the file's own settings say which sites
+            // this seed activated.
+            let active = crate::faults::buggify::activate(&scenario.fault_settings, seed)
                 .into_iter()
                 .map(|a| a.site);
             (
@@ -304,14 +305,11 @@ pub fn write_bundle(
         ),
     )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
-    let drawn = scenario.for_seed(result.seed);
-    let drawn = drawn.as_deref().unwrap_or(scenario);
     let bundle = Bundle {
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
         // As expanded for this seed: process occurrences, swarm picks.
-        fault_plan: crate::faults::plan(&drawn.plan_inputs(), &drawn.topology(), result.seed)
-            .describe(),
+        fault_plan: crate::report::expanded_plan(scenario, result.seed),
         varied: crate::report::varied_text(scenario, result.seed),
         commit: git_commit(),
         trace_hash,

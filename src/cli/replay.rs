@@ -101,7 +101,7 @@ pub fn command(dir: &Path) -> i32 {
         );
     }
     let seed = recorded.seed;
-    let plan = crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), seed).describe();
+    let plan = crate::report::expanded_plan(&scenario, seed);
     let rerun = super::explore::run_seed(&scenario, seed);
     let mut differences = Vec::new();
     if plan != recorded.fault_plan {
