@@ -149,19 +149,18 @@ fn the_expanded_plan_is_the_drawn_scenarios_which_replay_compares() {
     // picks among the drawn pods, so the plan names hosts only the drawn
     // scenario has. Bundles record this plan and `callsim replay` checks
     // it, so both must expand the drawn scenario.
-    let text = std::fs::read_to_string(
-        "fixtures/scenarios/unpinned/livekit-ringing-timeout-buggy.toml",
-    )
-    .unwrap()
-    .replace(
-        "[vary]\n",
-        "[vary]\n\"nodes.sip.pods\" = { choice = [3] }\n",
-    )
-    .replace("kind_probability = 0.3", "kind_probability = 1.0")
-    .replace(
-        "restart = { targets = [\"sip\"], rate_per_min = [0.5, 2] }",
-        "restart = { rate_per_min = [2, 4] }",
-    );
+    let text =
+        std::fs::read_to_string("fixtures/scenarios/unpinned/livekit-ringing-timeout-buggy.toml")
+            .unwrap()
+            .replace(
+                "[vary]\n",
+                "[vary]\n\"nodes.sip.pods\" = { choice = [3] }\n",
+            )
+            .replace("kind_probability = 0.3", "kind_probability = 1.0")
+            .replace(
+                "restart = { targets = [\"sip\"], rate_per_min = [0.5, 2] }",
+                "restart = { rate_per_min = [2, 4] }",
+            );
     let scenario = scenario(&text);
     let mut differs = 0;
     for seed in 1..=6 {
@@ -169,13 +168,12 @@ fn the_expanded_plan_is_the_drawn_scenarios_which_replay_compares() {
         assert_eq!(plan, support::run(&scenario, seed).faults, "seed {seed}");
         let mut file_only = scenario.clone();
         file_only.vary.clear();
-        let undrawn = callsim::faults::plan(
-            &file_only.plan_inputs(),
-            &file_only.topology(),
-            seed,
-        )
-        .describe();
+        let undrawn =
+            callsim::faults::plan(&file_only.plan_inputs(), &file_only.topology(), seed).describe();
         differs += usize::from(plan != undrawn);
     }
-    assert!(differs > 0, "some seed restarts sip-3, which only the drawn scenario has");
+    assert!(
+        differs > 0,
+        "some seed restarts sip-3, which only the drawn scenario has"
+    );
 }

@@ -19,6 +19,7 @@ use super::spec::{FaultKind, FaultSpec, OperatorAction, ProcessEnd};
 use super::PlanInputs;
 use super::{buggify, swarm};
 use crate::sim::rng::{rng_for, SimRng};
+use crate::sim::topology::section_of;
 use crate::sim::{Dur, Topology};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -338,14 +339,6 @@ fn plan_occurrences(mut pending: Pending, faults: &mut Vec<PlannedFault>) {
                 occ.end_ms,
             ));
         }
-    }
-}
-
-/// The section of a host: `sbc-edge-2` is a pod of `sbc-edge`.
-fn section_of(host: &str) -> &str {
-    match host.rsplit_once('-') {
-        Some((section, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => section,
-        _ => host,
     }
 }
 

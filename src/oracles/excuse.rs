@@ -31,8 +31,8 @@
 //! chosen faults by index (`excused_faults`). The report counts the
 //! excused calls, so a run that excused everything shows it.
 
-use super::media::in_endpoint;
 use crate::history::History;
+use crate::sim::topology::in_endpoint;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The fault kinds (`fault.start`'s `fault_kind`) that destroy state.

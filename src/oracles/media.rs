@@ -5,6 +5,7 @@ use super::availability::{check_positive, check_ratio};
 use super::calls::calls;
 use super::{OracleKind, Violation};
 use crate::history::History;
+use crate::sim::topology::in_endpoint;
 use crate::sim::{Dur, FieldError};
 use serde::Deserialize;
 
@@ -123,15 +124,6 @@ impl MediaParams {
         }
         Ok(())
     }
-}
-
-/// Does `host` belong to the endpoint `name` (a host or a section)?
-pub(super) fn in_endpoint(host: &str, name: &str) -> bool {
-    host == name
-        || host
-            .strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<Violation> {

@@ -5,6 +5,28 @@
 //! numbered from 1 (`sip-1`, `sip-2`). A host's kind is the registry name of
 //! its node kind, a plain string, so this layer knows no node kind.
 
+/// The section a host name belongs to, by the naming above: `sip-2` is a
+/// pod of `sip`; a name with no pod number is its own section.
+pub fn section_of(host: &str) -> &str {
+    match host.rsplit_once('-') {
+        Some((section, n)) if is_pod_number(n) => section,
+        _ => host,
+    }
+}
+
+/// Whether `host` is `name`, or one of the pods of the section `name`.
+pub fn in_endpoint(host: &str, name: &str) -> bool {
+    host == name
+        || host
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(is_pod_number)
+}
+
+fn is_pod_number(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+}
+
 /// One host of the topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSpec {
