@@ -45,8 +45,6 @@ use crate::scenario::Scenario;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 /// Where failure bundles go by default, relative to the working directory.
 pub const BUNDLES_DEFAULT: &str = "callsim-failures";
@@ -209,37 +207,16 @@ pub fn explore(
     baseline: Option<&Scenario>,
     seeds: &[u64],
     jobs: usize,
-    mut each: impl FnMut(&SeedResult),
+    each: impl FnMut(&SeedResult),
 ) -> Vec<SeedResult> {
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, SeedResult)>();
-    let mut results: Vec<Option<SeedResult>> = vec![None; seeds.len()];
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let mut result = run_seed(scenario, seed);
-                if let Some(baseline) = baseline {
-                    result.compare_with(baseline);
-                }
-                if tx.send((i, result)).is_err() {
-                    break;
-                }
-            });
+    let run = |&seed: &u64| {
+        let mut result = run_seed(scenario, seed);
+        if let Some(baseline) = baseline {
+            result.compare_with(baseline);
         }
-        drop(tx);
-        for (i, result) in rx {
-            each(&result);
-            results[i] = Some(result);
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.expect("every seed was run"))
-        .collect()
+        result
+    };
+    crate::testbed::parallel::map(seeds, jobs, run, each)
 }
 
 /// `bundle.json`. `callsim replay` reads it back ([`super::replay`]).

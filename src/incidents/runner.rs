@@ -81,36 +81,19 @@ pub fn run_incident_over(
             ));
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    type Slot = std::sync::Mutex<Option<Result<VariantResult, (i32, String)>>>;
-    let slots: Vec<Slot> = work.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, work.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((variant, scenario, seed)) = work.get(i) else {
-                    break;
-                };
-                let row = crate::report::run_once(scenario, *seed)
-                    .map_err(|e| (5, format!("{} {variant:?} seed {seed}: {e}", incident.id)))
-                    .map(|report| {
-                        let mut row = judge(incident, *variant, report);
-                        if seeds > 1 {
-                            row.history = History::default();
-                        }
-                        row
-                    });
-                *slots[i].lock().expect("slot lock") = Some(row);
-            });
-        }
-    });
-    slots
+    let run = |(variant, scenario, seed): &(Variant, Scenario, u64)| {
+        crate::report::run_once(scenario, *seed)
+            .map_err(|e| (5, format!("{} {variant:?} seed {seed}: {e}", incident.id)))
+            .map(|report| {
+                let mut row = judge(incident, *variant, report);
+                if seeds > 1 {
+                    row.history = History::default();
+                }
+                row
+            })
+    };
+    crate::testbed::parallel::map(&work, jobs, run, |_| {})
         .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .expect("slot lock")
-                .expect("every run ran")
-        })
         .collect()
 }
 

@@ -13,6 +13,8 @@
 //! actions see) from a validated scenario, starts each host through the
 //! node registry, and applies the fault plan's schedule.
 
+pub mod parallel;
+
 use crate::history::{host_span, History, NetworkCounts, Recorder};
 use crate::scenario::Scenario;
 use crate::sim::{Control, NodeCtx, World};
