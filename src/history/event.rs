@@ -301,6 +301,11 @@ pub struct SipFields<'a> {
     /// The other host.
     pub peer: &'a str,
     pub retransmission: bool,
+    /// The From tag; absent from the event when the message has none (a
+    /// malformed request answered from its parts may lack it).
+    pub from_tag: Option<&'a str>,
+    /// The To tag; absent before the dialog has one (an INVITE, a 100).
+    pub to_tag: Option<&'a str>,
     /// The message's SDP body (Content-Type `application/sdp`), recorded as the
     /// field `sdp`; absent from the event when the message carries none.
     pub sdp: Option<&'a str>,
@@ -344,22 +349,12 @@ pub fn emit(event: Event<'_>) {
             deadline_ms,
             outcome,
         } => info!(target: "callsim", kind = "rpc.response", call, method, deadline_ms, outcome),
-        Event::SipSend(f) => match f.sdp {
-            None => {
-                info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
-            }
-            Some(sdp) => {
-                info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, sdp)
-            }
-        },
-        Event::SipRecv(f) => match f.sdp {
-            None => {
-                info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission)
-            }
-            Some(sdp) => {
-                info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, sdp)
-            }
-        },
+        Event::SipSend(f) => {
+            info!(target: "callsim", kind = "sip.send", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, from_tag = f.from_tag, to_tag = f.to_tag, sdp = f.sdp)
+        }
+        Event::SipRecv(f) => {
+            info!(target: "callsim", kind = "sip.recv", call = f.call, sip_call_id = f.sip_call_id, start_line = f.start_line, cseq = f.cseq, peer = f.peer, retransmission = f.retransmission, from_tag = f.from_tag, to_tag = f.to_tag, sdp = f.sdp)
+        }
         Event::CalleeOutcome {
             call,
             outcome,

@@ -431,6 +431,8 @@ mod tests {
                 cseq,
                 peer: a,
                 retransmission: false,
+                from_tag: None,
+                to_tag: None,
                 sdp: None,
             }),
         );
@@ -455,6 +457,8 @@ mod tests {
                 cseq,
                 peer: b,
                 retransmission: false,
+                from_tag: None,
+                to_tag: None,
                 sdp: None,
             }),
         );

@@ -632,6 +632,8 @@ mod tests {
                 cseq: "1 INVITE",
                 peer: "carrier",
                 retransmission: false,
+                from_tag: None,
+                to_tag: None,
                 sdp: None,
             }),
         );

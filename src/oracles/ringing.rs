@@ -184,6 +184,8 @@ mod tests {
             cseq,
             peer: "sip-1",
             retransmission: false,
+            from_tag: None,
+            to_tag: None,
             sdp: None,
         };
         let mut s = Script::new();

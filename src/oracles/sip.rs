@@ -414,6 +414,8 @@ mod tests {
             cseq,
             peer: b,
             retransmission: false,
+            from_tag: None,
+            to_tag: None,
             sdp: None,
         };
         s.at(t, a, Event::SipSend(f.clone()));

@@ -294,6 +294,8 @@ mod tests {
                     "carrier"
                 },
                 retransmission: false,
+                from_tag: None,
+                to_tag: None,
                 sdp: None,
             };
             s.at(
@@ -361,6 +363,8 @@ mod tests {
             cseq: "1 INVITE",
             peer: "sip-1",
             retransmission: false,
+            from_tag: None,
+            to_tag: None,
             sdp: None,
         };
         s.at(10, "carrier", Event::SipRecv(sip("INVITE")));

@@ -84,6 +84,8 @@ pub async fn send_raw(socket: &UdpEndpoint, answer: &RawResponse, to: SocketAddr
         cseq: &answer.cseq,
         peer: &peer,
         retransmission: false,
+        from_tag: None,
+        to_tag: None,
         sdp: None,
     }));
     let _ = socket.send_to(&answer.bytes, to).await;
@@ -112,6 +114,8 @@ fn with_fields(
         cseq: &cseq,
         peer: &peer,
         retransmission,
+        from_tag: message.from_tag(),
+        to_tag: message.to_tag(),
         sdp: message.sdp_body(),
     });
 }

@@ -189,6 +189,8 @@ fn sip_fields<'a>(
         cseq,
         peer,
         retransmission,
+        from_tag: message.from_tag(),
+        to_tag: message.to_tag(),
         sdp: message.sdp_body(),
     }
 }
@@ -319,6 +321,8 @@ impl Driver {
                         cseq: &raw.cseq,
                         peer: &peer,
                         retransmission: false,
+                        from_tag: None,
+                        to_tag: None,
                         sdp: None,
                     }));
                     &raw.bytes[..]
