@@ -16,6 +16,7 @@
 
 mod support;
 
+mod callee_hold;
 mod cli;
 mod deployer;
 mod dialogs;

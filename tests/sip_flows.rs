@@ -984,3 +984,129 @@ fn a_183_with_sdp_is_early_media_and_the_200_answer_reaches_the_caller() {
         vec!["early media 183 at Some(20000)", "answered at Some(20000)"]
     );
 }
+
+/// Both ends put the call on hold at the same instant (RFC 3261 section 14.1): the two
+/// re-INVITEs cross, each end answers the other's with 491 (section 14.2), and each
+/// sends its own again after its random wait, alice (who owns the Call-ID) after
+/// 2.1-4 s and bob after 0-2 s, so bob's goes first and alice's after it; both succeed.
+#[test]
+fn crossing_reinvites_are_glare_491_then_both_succeed_in_turn() {
+    for seed in 1..=8 {
+        let history = glare_flow(seed);
+        if seed == 1 {
+            insta::assert_snapshot!("reinvite_glare_491", ladder(&history, "out-1"));
+        }
+    }
+}
+
+/// One glare flow on `seed`, checked; its history.
+fn glare_flow(seed: u64) -> History {
+    let notes: Notes = Rc::default();
+    let (n_alice, n_bob) = (notes.clone(), notes.clone());
+    let history = run_flow(
+        seed,
+        Loss(0.0),
+        BobSip::On,
+        move |ua| async move {
+            let alice: SocketAddr = SocketAddr::new(turmoil::lookup("alice"), 10_000);
+            let mut request = call_request("out-1", Duration::from_secs(30));
+            request.sdp = Some(callsim::sip::sdp::body(alice));
+            let outcome = follow(&n_alice, ua.place_call(request)).await;
+            let CallOutcome::Answered(active) = outcome else {
+                note(&n_alice, outcome_name(&outcome));
+                return;
+            };
+            // The 200 left bob 10 ms ago: both re-INVITEs leave at bob's answer + 1 s.
+            tokio::time::sleep(Duration::from_millis(990)).await;
+            let held = active.hold().await;
+            note(&n_alice, format!("alice hold {}", reoffer_name(&held)));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let _ = active.hangup().await;
+        },
+        move |incoming| {
+            let n = n_bob.clone();
+            async move {
+                let Some(mut incoming) = incoming else {
+                    return;
+                };
+                let call = incoming.next().await.expect("a call arrives");
+                let bob: SocketAddr = SocketAddr::new(turmoil::lookup("bob"), 20_000);
+                let offer =
+                    callsim::sip::sdp::Sdp::parse(call.invite().sdp_body().expect("an offer"))
+                        .expect("valid SDP");
+                let answer = callsim::sip::sdp::answer(&offer, &Default::default(), bob)
+                    .expect("acceptable")
+                    .to_string();
+                let mut active = call.answer_with(Some(answer)).await.expect("acknowledged");
+                // answer_with returns at the ACK, 20 ms after the 200 left.
+                tokio::time::sleep(Duration::from_millis(980)).await;
+                let held = active.hold().await;
+                note(&n, format!("bob hold {}", reoffer_name(&held)));
+                active.ended().await;
+            }
+        },
+    );
+    let notes = notes.borrow().clone();
+    assert!(
+        notes.contains(&"alice hold accepted recvonly".to_string()),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(&"bob hold accepted recvonly".to_string()),
+        "{notes:?}"
+    );
+    // Bob (not the Call-ID's owner) waits 0-2 s, so his hold is done first.
+    assert_eq!(
+        notes.last().map(String::as_str),
+        Some("alice hold accepted recvonly")
+    );
+    let sent = |host: &str, line: &str| -> Vec<u64> {
+        history
+            .of_kind("sip.send")
+            .filter(|r| &*r.host == host && r.str("start_line") == Some(line))
+            .filter(|r| r.bool("retransmission") == Some(false))
+            .filter(|r| r.str("cseq").is_some_and(|c| c.ends_with("INVITE")))
+            .map(|r| r.t_ms)
+            .collect()
+    };
+    assert_eq!(
+        sent("alice", "491").len(),
+        1,
+        "alice refuses bob's first re-INVITE"
+    );
+    assert_eq!(
+        sent("bob", "491").len(),
+        1,
+        "bob refuses alice's first re-INVITE"
+    );
+    let (alice_invites, bob_invites) = (sent("alice", "INVITE"), sent("bob", "INVITE"));
+    assert_eq!(alice_invites.len(), 3, "the call, the re-INVITE, its retry");
+    assert_eq!(bob_invites.len(), 2, "the re-INVITE and its retry");
+    let alice_wait = alice_invites[2] - alice_invites[1];
+    let bob_wait = bob_invites[1] - bob_invites[0];
+    // Each waits from the 491's arrival, 20 ms (a round trip) after its re-INVITE left.
+    assert!(
+        (2_120..=4_020).contains(&alice_wait),
+        "alice waited {alice_wait} ms (seed {seed})"
+    );
+    assert!(
+        (20..=2_020).contains(&bob_wait),
+        "bob waited {bob_wait} ms (seed {seed})"
+    );
+    history
+}
+
+fn reoffer_name(outcome: &callsim::sip::ua::ReofferOutcome) -> String {
+    use callsim::sip::ua::ReofferOutcome;
+    match outcome {
+        ReofferOutcome::Accepted(answer) => {
+            let direction = answer
+                .as_deref()
+                .and_then(|a| callsim::sip::sdp::Sdp::parse(a).ok())
+                .and_then(|s| s.media.first().map(|m| m.direction.as_str()))
+                .unwrap_or("none");
+            format!("accepted {direction}")
+        }
+        other => format!("{other:?}"),
+    }
+}

@@ -290,6 +290,28 @@ impl Dialog {
         Ok(message)
     }
 
+    /// A re-INVITE (section 14.1): a new INVITE in this dialog, CSeq one up, with our
+    /// `contact` (section 12.2.1.1: a target refresh request carries one) and an SDP
+    /// offer. Its 2xx is ACKed by [`Dialog::ack_for_2xx`] with its CSeq number.
+    pub fn new_reinvite(
+        &mut self,
+        via: ViaSpec,
+        contact: String,
+        sdp: Option<&str>,
+    ) -> Result<Message, BuildError> {
+        let seq = self.local_seq.saturating_add(1);
+        let mut spec = self.request_spec(Method::Invite, seq, via);
+        spec.contact = Some(contact);
+        if let Some(sdp) = sdp {
+            spec.content_type = Some(crate::sip::sdp::CONTENT_TYPE.to_string());
+            spec.body = sdp.as_bytes().to_vec();
+        }
+        let message = build_request(&spec)?;
+        self.local_seq = seq;
+        self.invite_seq = seq;
+        Ok(message)
+    }
+
     /// The end-to-end ACK for the 2xx (section 13.2.2.4): the INVITE's CSeq number, a new
     /// branch, the dialog's route set.
     pub fn ack_for_2xx(&self, via: ViaSpec) -> Result<Message, BuildError> {

@@ -134,6 +134,24 @@ pub struct Profile {
     /// final answer. Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub early_media: bool,
+    /// The callee puts an answered call on hold `after` its answer (a
+    /// re-INVITE offering `a=sendonly`, RFC 3264 section 8.4) and takes it
+    /// off hold `lasting` later (`a=sendrecv`), e.g.
+    /// `on_hold = { after = "5s", lasting = "10s" }`. A re-INVITE that
+    /// crosses the platform's own is glare (491, then a retry). Default:
+    /// never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hold: Option<OnHold>,
+}
+
+/// When an answered callee holds the call, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnHold {
+    /// From the answer to the hold's re-INVITE.
+    pub after: Delay,
+    /// From the hold's answer to the resume's re-INVITE.
+    pub lasting: Delay,
 }
 
 fn default_weight() -> f64 {
@@ -157,6 +175,11 @@ impl Profile {
         }
         self.answer_after.validate(prefix, "answer_after")?;
         self.hold.validate(prefix, "hold")?;
+        if let Some(on_hold) = &self.on_hold {
+            let at = check::field(prefix, "on_hold");
+            on_hold.after.validate(&at, "after")?;
+            on_hold.lasting.validate(&at, "lasting")?;
+        }
         if let Some(codecs) = &self.codecs {
             if codecs.is_empty() {
                 return Err(FieldError::new(
@@ -201,6 +224,8 @@ pub struct Callee {
     pub codecs: Option<Vec<String>>,
     /// It sends 183 with an SDP answer instead of 180.
     pub early_media: bool,
+    /// Hold after this long from the answer, resume this long after the hold.
+    pub on_hold: Option<(Duration, Duration)>,
 }
 
 impl Callee {
@@ -230,6 +255,9 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             hold: p.hold.draw(&mut rng),
             codecs: p.codecs.clone(),
             early_media: p.early_media,
+            on_hold: p
+                .on_hold
+                .map(|h| (h.after.draw(&mut rng), h.lasting.draw(&mut rng))),
         },
         // No profile at all: answer at once and stay the default hold.
         None => Callee {
@@ -239,6 +267,7 @@ pub fn draw(seed: u64, call: &str, to: &str, callees: &[Profile], numbers: &[Pro
             hold: Duration::from_secs(30),
             codecs: None,
             early_media: false,
+            on_hold: None,
         },
     }
 }

@@ -22,8 +22,9 @@ use crate::nodes::{sdp, sip_glue};
 use crate::sim::buggify::{self, buggify};
 use crate::sim::time::sleep;
 use crate::sip::codec::Message;
-use crate::sip::ua::{EndReason, IncomingCall};
+use crate::sip::ua::{ActiveCall, EndReason, IncomingCall, ReofferOutcome};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// 488 Not Acceptable Here: the offer has no codec the callee takes.
 pub const NOT_ACCEPTABLE: u16 = 488;
@@ -105,7 +106,7 @@ impl Carrier {
             self.media.local_addr(),
         )
         .unwrap_or_default();
-        let mut active = match incoming.answer_with(answer).await {
+        let active = match incoming.answer_with(answer).await {
             Ok(active) => active,
             // The CANCEL crossed our 200, or the ACK never came.
             Err(_) => {
@@ -117,15 +118,29 @@ impl Carrier {
         // Fault point: the callee's media never starts (one-way audio).
         let peer = peer.filter(|_| !buggify(&self.ctx, buggify::CARRIER_MEDIA_SILENT));
         let _media = peer.map(|p| self.media.start(&call, p, config.media_interval.0));
+        let ended = active.ended_signal();
         let hung_up_by_platform = tokio::select! {
-            reason = active.ended() => reason != EndReason::LocalHangup,
+            reason = ended => reason != EndReason::LocalHangup,
             _ = sleep(callee.hold) => false,
+            _ = hold_and_resume(&active, callee.on_hold) => false,
         };
         if !hung_up_by_platform {
             let _ = active.hangup().await;
         }
         self.media.forget(&call);
     }
+}
+
+/// Holds the call and resumes it on the callee's schedule, then waits for good.
+async fn hold_and_resume(active: &ActiveCall, on_hold: Option<(Duration, Duration)>) {
+    if let Some((after, lasting)) = on_hold {
+        sleep(after).await;
+        if matches!(active.hold().await, ReofferOutcome::Accepted(_)) {
+            sleep(lasting).await;
+            let _ = active.resume().await;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// The offer `invite` makes: its SDP body, else the default offer at the
@@ -185,6 +200,7 @@ mod tests {
             hold: Duration::ZERO,
             codecs: codecs.map(|c| c.iter().map(|s| s.to_string()).collect()),
             early_media: false,
+            on_hold: None,
         }
     }
 

@@ -38,13 +38,13 @@ pub struct InviteServer {
 }
 
 impl InviteServer {
-    /// Takes a new INVITE: passes it up and answers 100 Trying.
+    /// Takes a new INVITE: answers 100 Trying, then passes it up. In that order: a TU
+    /// that answers at once (a 491, a 481) must not have its final response followed
+    /// by the 100.
     pub fn start(request: Message, timers: SipTimers) -> (Self, Vec<Action>) {
-        let mut actions = vec![Action::PassUp(request.clone())];
         let trying = build_response(&request, 100, &ResponseSpec::default()).ok();
-        if let Some(trying) = &trying {
-            actions.push(send(trying.clone()));
-        }
+        let mut actions: Vec<Action> = trying.iter().map(|t| send(t.clone())).collect();
+        actions.push(Action::PassUp(request.clone()));
         let t = InviteServer {
             state: InviteServerState::Proceeding,
             request,

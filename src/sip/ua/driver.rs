@@ -46,6 +46,8 @@ pub(super) enum Owner {
     ReInvite(DialogId),
     /// Our session refresh (an UPDATE) in the dialog of session `id`.
     Refresh(u64),
+    /// Our re-INVITE number `n` (see `reoffer.rs`).
+    Reoffer(u64),
     /// Our BYE in a dialog; `reply` goes to the handle that hung up, if any.
     Bye {
         reply: Option<oneshot::Sender<HangupOutcome>>,
@@ -145,6 +147,9 @@ pub(crate) struct Driver {
     /// Dialogs with a session timer, by session number (see `sessions.rs`).
     pub(super) sessions: BTreeMap<u64, super::sessions::Running>,
     pub(super) next_session: u64,
+    /// Re-INVITEs the node asked for, by number (see `reoffer.rs`).
+    pub(super) reoffers: BTreeMap<u64, super::reoffer::Pending>,
+    pub(super) next_reoffer: u64,
     outbox: VecDeque<Datagram>,
 }
 
@@ -224,6 +229,8 @@ impl Driver {
             ended_acks: AckMemory::new(ack_keep),
             sessions: BTreeMap::new(),
             next_session: 0,
+            reoffers: BTreeMap::new(),
+            next_reoffer: 0,
             outbox: VecDeque::new(),
         }
     }
@@ -431,6 +438,10 @@ impl Driver {
                 let session = *session;
                 self.refresh_answered(session, &message);
             }
+            Owner::Reoffer(n) => {
+                let n = *n;
+                self.reoffer_response(n, &message);
+            }
             Owner::Incoming(call) => {
                 let call = *call;
                 if message.method() == Some(&Method::Ack) {
@@ -483,6 +494,7 @@ impl Driver {
                     self.refresh_failed(session);
                 }
             }
+            Owner::Reoffer(n) => self.reoffer_tx_ended(n, id, why),
             Owner::Cancel | Owner::Local => {}
         }
     }
@@ -504,6 +516,7 @@ impl Driver {
                 TimerKey::Ringing(call) => self.cancel_outgoing(call, CancelReason::RingingTimeout),
                 TimerKey::CancelGuard(call) => self.cancel_guard_expired(call),
                 TimerKey::Session(id) => self.session_due(id),
+                TimerKey::Reoffer(n) => self.send_reoffer(n),
             }
         }
     }
@@ -524,6 +537,11 @@ impl Driver {
             } => self.respond_incoming(id, code, extra, sdp),
             Command::Answer { id, reply, sdp } => self.answer_incoming(id, reply, sdp),
             Command::Hangup { dialog, reply } => self.hangup(&dialog, Some(reply)),
+            Command::Reoffer {
+                dialog,
+                direction,
+                reply,
+            } => self.reoffer(dialog, direction, reply),
         }
     }
 

@@ -12,15 +12,19 @@
 //! cancelled (by [`OutgoingCall::cancel`]), or transport failure (timer B).
 //!
 //! Incoming: an [`IncomingCall`] can ring (180), answer (200, retransmitted until the ACK),
-//! or reject; it notices a CANCEL. An [`ActiveCall`] hangs up (BYE) or notices the peer's.
+//! or reject; it notices a CANCEL. An [`ActiveCall`] hangs up (BYE) or notices the peer's,
+//! and can change its session with a re-INVITE (hold, resume; a crossing re-INVITE is
+//! glare: 491, and ours goes again after a random wait).
 //!
 //! Also answered by the driver without the node: OPTIONS (200, for health checks), BYE
-//! outside a dialog (481), re-INVITE (488, not supported), other methods (405/501), a
+//! outside a dialog (481), a re-INVITE (our answer to its offer; 491 while ours is in
+//! progress, 500 while an earlier one awaits its ACK), other methods (405/501), a
 //! Request-URI that is not sip:/sips: (416), a Require header (420), and bytes that do not
 //! parse (400 or 505 when the request can be answered at all; otherwise dropped).
 
 mod ack_memory;
 mod driver;
+mod reoffer;
 pub mod session_timer;
 mod sessions;
 mod timer_wheel;
@@ -39,6 +43,7 @@ use crate::sim::rng::SimRng;
 
 use super::codec::Message;
 use super::dialog::DialogId;
+use super::sdp::Direction;
 use super::timers::SipTimers;
 
 /// Most incoming calls waiting for the node to take them; beyond it a new INVITE is
@@ -116,6 +121,25 @@ pub enum HangupOutcome {
     AlreadyEnded,
 }
 
+/// How a re-INVITE of ours ([`ActiveCall::hold`], [`ActiveCall::resume`]) went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReofferOutcome {
+    /// A 2xx, ACKed; the peer's answer, if its 2xx carried one.
+    Accepted(Option<String>),
+    /// A final failure (491 after the last retry among them); the session is as before
+    /// unless the code was 408 or 481, which end the dialog (section 12.2.1.2). 0: the
+    /// request could not be built.
+    Rejected(u16),
+    /// No final response at all (timer B): the dialog was ended.
+    Timeout,
+    /// Another re-INVITE of ours is in progress in this dialog.
+    Busy,
+    /// The dialog has no session description of ours to change.
+    NoSession,
+    /// The dialog had ended.
+    Ended,
+}
+
 /// Why an answered call ended, as [`ActiveCall::ended`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
@@ -184,6 +208,11 @@ pub(crate) enum Command {
     Hangup {
         dialog: DialogId,
         reply: oneshot::Sender<HangupOutcome>,
+    },
+    Reoffer {
+        dialog: DialogId,
+        direction: Direction,
+        reply: oneshot::Sender<ReofferOutcome>,
     },
 }
 
@@ -467,11 +496,53 @@ impl ActiveCall {
         outcome.await.unwrap_or(HangupOutcome::AlreadyEnded)
     }
 
+    /// Puts the call on hold: a re-INVITE whose offer sends only (`a=sendonly`, RFC 3264
+    /// section 8.4), answered with `recvonly` by a peer that honours it.
+    pub async fn hold(&self) -> ReofferOutcome {
+        self.set_direction(Direction::SendOnly).await
+    }
+
+    /// Takes the call off hold: a re-INVITE whose offer is `a=sendrecv` again.
+    pub async fn resume(&self) -> ReofferOutcome {
+        self.set_direction(Direction::SendRecv).await
+    }
+
+    /// A re-INVITE offering our session with every stream's direction set to
+    /// `direction` (RFC 3261 section 14.1, with glare handling: see the driver).
+    pub async fn set_direction(&self, direction: Direction) -> ReofferOutcome {
+        let (reply, outcome) = oneshot::channel();
+        let sent = self.commands.send(Command::Reoffer {
+            dialog: self.dialog.clone(),
+            direction,
+            reply,
+        });
+        if sent.is_err() {
+            return ReofferOutcome::Ended;
+        }
+        outcome.await.unwrap_or(ReofferOutcome::Ended)
+    }
+
     /// Whether the dialog has ended, and why.
     pub fn ended_reason(&self) -> Option<EndReason> {
         match *self.status.borrow() {
             DialogStatus::Active => None,
             DialogStatus::Ended(reason) => Some(reason),
+        }
+    }
+
+    /// A future that resolves when the dialog ends, without borrowing the call (so
+    /// the call can hold or resume meanwhile).
+    pub fn ended_signal(&self) -> impl std::future::Future<Output = EndReason> + 'static {
+        let mut status = self.status.clone();
+        async move {
+            match status
+                .wait_for(|s| matches!(s, DialogStatus::Ended(_)))
+                .await
+                .map(|s| *s)
+            {
+                Ok(DialogStatus::Ended(reason)) => reason,
+                _ => EndReason::LocalHangup,
+            }
         }
     }
 

@@ -26,6 +26,9 @@ pub(crate) enum TimerKey {
     /// A dialog's session timer (RFC 4028), by its session number: time to refresh
     /// (we are the refresher) or to give up (we are not).
     Session(u64),
+    /// Time to send (again) our pending re-INVITE number `n`: after a 491 (section
+    /// 14.1), or once the dialog's other INVITE has ended.
+    Reoffer(u64),
 }
 
 #[derive(Default)]

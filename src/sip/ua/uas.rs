@@ -34,7 +34,8 @@ fn answer_reoffer(local: Option<&str>, offer: Option<&str>) -> Option<String> {
         return Some(ours.to_string());
     };
     for (mine, theirs) in ours.media.iter_mut().zip(&offer.media) {
-        mine.direction = theirs.direction.answer();
+        // Written even when sendrecv, the default: a resume answers a hold.
+        *mine = mine.clone().with_direction(theirs.direction.answer());
     }
     let version: u64 = ours.session_version.parse().unwrap_or(0);
     ours.session_version = (version + 1).to_string();
@@ -203,7 +204,7 @@ impl Driver {
     }
 
     /// A re-INVITE in a dialog we have (RFC 3261 section 14.2; an unknown dialog got 481
-    /// already): 500 with `Retry-After` while an earlier INVITE of the dialog still awaits
+    /// already): 491 while a re-INVITE of ours is in progress in it (glare), 500 with `Retry-After` while an earlier INVITE of the dialog still awaits
     /// its ACK, 500 for a CSeq out of order; otherwise 200 with our answer to its offer
     /// (RFC 3264 section 8: the same session, each stream's direction answered to the
     /// offer's, so `a=sendonly` puts the call on hold and `a=sendrecv` resumes it) or,
@@ -211,6 +212,11 @@ impl Driver {
     /// one's; no ACK by timer H ends the dialog.
     fn reinvite(&mut self, id: TxId, invite: Message) {
         let dialog_id = DialogId::of_incoming_request(&invite);
+        if self.reoffer_in_progress(&dialog_id) && self.dialogs.contains_key(&dialog_id) {
+            // Glare: ours is on the wire (section 14.2).
+            self.reply(id, &invite, 491, Vec::new());
+            return;
+        }
         if self.accepted.contains_key(&dialog_id) {
             let retry = vec![("Retry-After".to_string(), "1".to_string())];
             self.reply(id, &invite, 500, retry);
