@@ -228,7 +228,10 @@ pub enum Event<'a> {
     },
     MediaRx {
         call: &'a str,
+        /// The host it came from.
         from: &'a str,
+        /// The address it came from, `ip:port`.
+        from_addr: &'a str,
     },
     VerbResult {
         call: &'a str,
@@ -371,7 +374,11 @@ pub fn emit(event: Event<'_>) {
         } => {
             info!(target: "callsim", kind = "call.end", call, status = status as u64, reason, outcome = outcome.as_str())
         }
-        Event::MediaRx { call, from } => info!(target: "callsim", kind = "media.rx", call, from),
+        Event::MediaRx {
+            call,
+            from,
+            from_addr,
+        } => info!(target: "callsim", kind = "media.rx", call, from, from_addr),
         Event::VerbResult {
             call,
             verb,

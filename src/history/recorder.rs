@@ -379,6 +379,7 @@ mod tests {
                 emit(Event::MediaRx {
                     call,
                     from: "carrier",
+                    from_addr: "192.168.0.9:10000",
                 });
             }
         });

@@ -7,8 +7,8 @@
 //! it: the payload names the call (`MEDIA <call> <seq>`), a label for the
 //! history only (an SBC relaying media forwards by address and never reads
 //! it). Every datagram received is
-//! a `media.rx {call, from}` event, `from` being the host it came from (the
-//! last relay, when there is one). The endpoint also remembers when each
+//! a `media.rx {call, from, from_addr}` event, `from` being the host it came
+//! from (the last relay, when there is one) and `from_addr` its `ip:port`. The endpoint also remembers when each
 //! call last received media, for silence detection.
 //!
 //! A stream either knows its peer ([`MediaEndpoint::start`], the answerer,
@@ -119,7 +119,12 @@ impl MediaEndpoint {
                 continue;
             };
             let host = crate::net::host_of(from);
-            emit(Event::MediaRx { call, from: &host });
+            let from_addr = from.to_string();
+            emit(Event::MediaRx {
+                call,
+                from: &host,
+                from_addr: &from_addr,
+            });
             if let Some(t) = self.last_rx.borrow_mut().get_mut(call) {
                 *t = now_ms();
             }

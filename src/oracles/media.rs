@@ -331,6 +331,7 @@ mod tests {
             Event::MediaRx {
                 call: "in-1",
                 from: "sbc-edge-1",
+                from_addr: "192.0.2.1:10000",
             },
         );
         s.at(
@@ -339,6 +340,7 @@ mod tests {
             Event::MediaRx {
                 call: "in-1",
                 from: "sbc-inbound-1",
+                from_addr: "192.0.2.1:10000",
             },
         );
         s.at(
@@ -367,6 +369,7 @@ mod tests {
             Event::MediaRx {
                 call: "in-1",
                 from: "sbc-edge-1",
+                from_addr: "192.0.2.1:10000",
             },
         );
         // The relay got media from the carrier, the sip service never did.
@@ -376,6 +379,7 @@ mod tests {
             Event::MediaRx {
                 call: "in-1",
                 from: "carrier",
+                from_addr: "192.0.2.1:10000",
             },
         );
         s.at(
@@ -412,6 +416,7 @@ mod tests {
                         Event::MediaRx {
                             call: "in-1",
                             from: "x",
+                            from_addr: "192.0.2.1:10000",
                         },
                     );
                 }

@@ -19,6 +19,13 @@
 //!    may rewrite addresses, but a relay that drops or adds codecs or
 //!    crypto breaks the UAC's offer/answer even when the UAS's holds.
 //! 3. Every `sdp` value parses ([`crate::sip::sdp::Sdp::parse`]).
+//! 4. Media flows between the endpoints the SDP names: every `media.rx`
+//!    at a host comes from an address (`from_addr`) that an SDP body the
+//!    host received for that call named (a `c=` address with its `m=`
+//!    port, from an offer, an answer, early media or a re-INVITE). Media
+//!    from anywhere else (a stale address, a relay that sends from a port
+//!    it did not announce, another call's stream) is a violation. Hosts
+//!    that received no SDP for a call are not judged by this rule.
 
 use super::sip::{by_call_id, relayed_from, relayed_on, Msg};
 use super::{OracleKind, Violation};
@@ -26,6 +33,8 @@ use crate::history::History;
 use crate::sim::FieldError;
 use crate::sip::sdp::{check_answer, Sdp};
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 /// `offer_answer = {}`: no parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,6 +139,57 @@ pub fn check(history: &History) -> Vec<Violation> {
                 |m, s| violation(m, s),
             );
         }
+    }
+    out.extend(media_from_named_addresses(history));
+    out
+}
+
+/// Rule 4: each `(host, call)` that received SDP takes media only from
+/// the addresses that SDP named; one violation per unexpected source.
+fn media_from_named_addresses(history: &History) -> Vec<Violation> {
+    let mut named: BTreeMap<(&str, &str), BTreeSet<SocketAddr>> = BTreeMap::new();
+    for r in history.of_kind("sip.recv") {
+        let (Some(call), Some(body)) = (r.str("call"), r.str(SDP_FIELD)) else {
+            continue;
+        };
+        let Ok(sdp) = Sdp::parse(body) else {
+            continue;
+        };
+        let addrs = named.entry((&*r.host, call)).or_default();
+        addrs.extend((0..sdp.media.len()).filter_map(|i| sdp.media_addr_of(i)));
+    }
+    let mut reported: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in history.of_kind("media.rx") {
+        let (Some(call), Some(from)) = (r.str("call"), r.str("from_addr")) else {
+            continue;
+        };
+        let Some(addrs) = named.get(&(&*r.host, call)) else {
+            continue;
+        };
+        let known = from
+            .parse::<SocketAddr>()
+            .is_ok_and(|from| addrs.contains(&from));
+        if known || !reported.insert((&*r.host, call, from)) {
+            continue;
+        }
+        let list: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+        out.push(Violation::new(
+            NAME,
+            OracleKind::Safety,
+            r.t_ms,
+            Some(call),
+            format!(
+                "{} received media for {call} from {from}, an address no SDP it received named \
+                 (named: {})",
+                r.host,
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            ),
+        ));
     }
     out
 }
@@ -338,5 +398,46 @@ mod tests {
         msg(&mut h, 0, ("sip-1", "carrier"), "INVITE", "1 INVITE", None);
         msg(&mut h, 100, ("carrier", "sip-1"), "200", "1 INVITE", None);
         assert_eq!(check(&h), vec![]);
+    }
+
+    fn media_rx(h: &mut History, t: u64, host: &str, from_addr: &str) {
+        let fields = vec![
+            ("call", Value::Str("out-1".into())),
+            ("from", Value::Str("peer".into())),
+            ("from_addr", Value::Str(from_addr.into())),
+        ];
+        h.records.push(Record::new(t, host, "media.rx", fields));
+    }
+
+    #[test]
+    fn media_must_come_from_an_address_the_received_sdp_named() {
+        let offer = offer();
+        let answer = answer_to(&offer, &["PCMA"]);
+        let answer_addr = Sdp::parse(&answer).expect("parses").media_addr_of(0);
+        let answer_addr = answer_addr.expect("an address").to_string();
+        let mut h = History::default();
+        msg(
+            &mut h,
+            0,
+            ("uac", "uas"),
+            "INVITE",
+            "1 INVITE",
+            Some(&offer.to_string()),
+        );
+        msg(&mut h, 10, ("uas", "uac"), "200", "1 INVITE", Some(&answer));
+        // The UAS hears the offerer's address; the UAC the answerer's.
+        media_rx(&mut h, 20, "uas", "10.0.0.1:4000");
+        media_rx(&mut h, 21, "uac", &answer_addr);
+        assert!(check(&h).is_empty(), "{:#?}", check(&h));
+        // A stream from elsewhere, twice: one violation, naming both ends.
+        media_rx(&mut h, 30, "uac", "10.9.9.9:5000");
+        media_rx(&mut h, 31, "uac", "10.9.9.9:5000");
+        let v = check(&h);
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert!(v[0].message.contains("10.9.9.9:5000"), "{}", v[0].message);
+        assert!(v[0].message.contains(&answer_addr), "{}", v[0].message);
+        // A host that received no SDP for the call is not judged.
+        media_rx(&mut h, 40, "bystander", "10.9.9.9:5000");
+        assert_eq!(check(&h).len(), 1);
     }
 }

@@ -360,6 +360,7 @@ impl Media {
                 emit(Event::MediaRx {
                     call,
                     from: &callsim::net::host_of(from),
+                    from_addr: &from.to_string(),
                 });
                 let mut received = rx.received.borrow_mut();
                 let entry = received.entry(call.to_string()).or_insert((0, None));
