@@ -35,6 +35,7 @@ mod lb;
 mod livekit_mechanics;
 mod media;
 mod node_configs;
+mod outlier;
 mod props_outbound;
 mod props_ringing;
 mod props_sip;

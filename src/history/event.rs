@@ -243,6 +243,15 @@ pub enum Event<'a> {
         target: &'a str,
         healthy: bool,
     },
+    /// A node ejected a next hop after failed setups in a row
+    /// (`nodes::outlier`): for `ejected_ms` it gets no new calls.
+    OutlierEjected {
+        target: &'a str,
+        /// `5xx` or `timeout`: how the last setup failed.
+        reason: &'a str,
+        failures: u64,
+        ejected_ms: u64,
+    },
     DeployApply {
         target_env: &'a str,
         trigger: &'a str,
@@ -387,6 +396,14 @@ pub fn emit(event: Event<'_>) {
         } => info!(target: "callsim", kind = "verb.result", call, verb, ok, code = code as u64),
         Event::HealthChange { target, healthy } => {
             info!(target: "callsim", kind = "health.change", target, healthy)
+        }
+        Event::OutlierEjected {
+            target,
+            reason,
+            failures,
+            ejected_ms,
+        } => {
+            info!(target: "callsim", kind = "outlier.ejected", target, reason, failures, ejected_ms)
         }
         Event::DeployApply {
             target_env,

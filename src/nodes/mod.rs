@@ -48,6 +48,7 @@ pub mod media;
 pub mod media_stream;
 pub mod methods;
 pub mod origin;
+pub mod outlier;
 pub mod ports;
 pub mod registry;
 pub mod sbc;

@@ -21,6 +21,7 @@
 //! | `inbound_availability` | safety | [`availability`] |
 //! | `media_flows` | safety | [`media`] |
 //! | `play_success` | safety | [`media`] |
+//! | `ejection_within` | safety | [`ejection`] |
 //! | `deploy_safety` | safety | [`deploy`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
@@ -46,6 +47,7 @@ pub mod availability;
 pub mod calls;
 pub mod deploy;
 pub mod dialog;
+pub mod ejection;
 pub mod excuse;
 pub mod harness;
 pub mod media;
@@ -202,7 +204,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 13] = [
+pub const REGISTRY: [OracleDef; 14] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -275,6 +277,13 @@ pub const REGISTRY: [OracleDef; 13] = [
         excuse_stranded: false,
         validate: |v, f| params::<media::PlayParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_play(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: ejection::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<ejection::Params>(v, f)?.validate(f),
+        check: |v, h, _| ejection::check(h, &parsed(v)),
     },
     OracleDef {
         name: deploy::NAME,

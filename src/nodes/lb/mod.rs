@@ -26,6 +26,10 @@
 //!   admitted, its CANCEL and ACK, and in-dialog requests are neither
 //!   counted nor refused.
 //!
+//! With `outlier` configured it also ejects a backend whose new INVITEs
+//! fail in a row ([`crate::nodes::outlier`]): the data plane's view, which
+//! catches a backend that fails calls while its health checks pass.
+//!
 //! It is a deployable resource ([`crate::nodes::admin`]): the deployer
 //! creates and deletes it over its admin port; while deleted its data-plane
 //! socket is closed, so it neither forwards nor answers pings, and its
@@ -73,6 +77,12 @@ pub struct LbConfig {
     /// Default: none.
     #[serde(default)]
     pub start_deleted: Vec<String>,
+    /// Outlier ejection ([`crate::nodes::outlier`]): a backend whose new
+    /// INVITEs fail (5xx, or no final response in time) this many times in
+    /// a row gets no new calls for a while, even while it answers its
+    /// health checks. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<crate::nodes::outlier::OutlierConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -101,6 +111,7 @@ impl Default for LbConfig {
             sticky_ttl: default_sticky_ttl(),
             sticky_max: default_sticky_max(),
             start_deleted: Vec::new(),
+            outlier: None,
         }
     }
 }
@@ -123,6 +134,9 @@ impl NodeConfig for LbConfig {
             }
         }
         self.health.validate(&format!("{prefix}.health"))?;
+        if let Some(outlier) = &self.outlier {
+            outlier.validate(&format!("{prefix}.outlier"))?;
+        }
         if self.sticky_ttl.is_zero() {
             return Err(FieldError::new(
                 format!("{prefix}.sticky_ttl"),

@@ -37,6 +37,7 @@ use super::sticky::{Sticky, Verdict};
 use super::LbConfig;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, Probe, PROBE_BRANCH_PREFIX};
+use crate::nodes::outlier::OutlierDetector;
 use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::{self, Edits};
 use crate::nodes::sipproxy::{self as px, DATAGRAM_MAX};
@@ -61,6 +62,8 @@ struct Lb {
     control: ControlHandle,
     backends: Vec<(String, SocketAddr)>,
     health: HealthChecker,
+    /// Outlier ejection, when configured.
+    outlier: Option<OutlierDetector>,
     router: Router,
     /// Seeds the To tags of the LB's own responses ([`px::local_tag`]).
     tag_salt: u64,
@@ -85,6 +88,9 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
         ctx.rng("health"),
         &ctx.name,
     );
+    let outlier = config
+        .outlier
+        .map(|c| OutlierDetector::new(c, backends.iter().map(|(n, _)| n.clone())));
     let router = Router::new(
         ctx.seed,
         backends.iter().map(|(n, _)| n.clone()).collect(),
@@ -98,19 +104,28 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
         control: ctx.control.clone(),
         backends,
         health,
+        outlier,
         router,
         tag_salt: ctx.rng("tags").next_u64(),
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
-        let deadline = lb.health.next_deadline_ms();
+        let outlier_deadline = lb.outlier.as_ref().and_then(|o| o.next_deadline_ms());
+        let deadline = match (lb.health.next_deadline_ms(), outlier_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             received = lb.socket.recv_from(&mut buf) => {
                 let (n, from) = received?;
                 lb.on_datagram(&buf[..n], from).await;
             }
             _ = sleep_until(deadline) => {
-                for probe in lb.health.on_timer(now_ms()) {
+                let now = now_ms();
+                if let Some(outlier) = &mut lb.outlier {
+                    outlier.on_timer(now);
+                }
+                for probe in lb.health.on_timer(now) {
                     lb.send_probe(&probe).await;
                 }
             }
@@ -162,6 +177,17 @@ impl Lb {
             }
             return;
         }
+        if let (Some(outlier), Method::Invite) = (&mut self.outlier, &response.cseq().method) {
+            let (code, key) = (
+                response.status().unwrap_or(0),
+                top.branch().unwrap_or_default(),
+            );
+            if code >= 200 {
+                outlier.setup_finished(key, code, now_ms());
+            } else {
+                outlier.setup_progressed(key, now_ms());
+            }
+        }
         let Some(next) = response.vias().get(1).and_then(Via::response_addr) else {
             return;
         };
@@ -194,6 +220,8 @@ impl Lb {
         let uri = request.request_uri().unwrap_or_default();
         let for_me = uri_host_is_me(uri, self.me, &self.name);
 
+        // A new INVITE to backend `i`: a setup the outlier detector judges.
+        let mut new_setup: Option<usize> = None;
         // (target, record-route it, retarget the Request-URI to it)
         let (target, record_route, retarget) = if let Some(route) = next_route {
             (px::uri_addr(&route.uri), false, false)
@@ -204,7 +232,8 @@ impl Lb {
             self.answer(&request, 200, from).await;
             return;
         } else {
-            let (health, backends) = (&self.health, &self.backends);
+            let (health, backends, outlier) = (&self.health, &self.backends, &self.outlier);
+            let now = now_ms();
             let routed = self.router.route(
                 &RouteRequest {
                     call_id: request.call_id(),
@@ -212,19 +241,27 @@ impl Lb {
                     method: &method,
                     in_dialog: request.to_tag().is_some(),
                 },
-                now_ms(),
+                now,
                 &self.control.faults(),
-                |i| health.usable(&backends[i].0),
+                |i| {
+                    let name = &backends[i].0;
+                    health.usable(name) && outlier.as_ref().is_none_or(|o| o.usable(name, now))
+                },
             );
             match routed {
                 Routed {
                     verdict: Verdict::Backend(i),
-                    ..
-                } => (
-                    Some(self.backends[i].1),
-                    method == Method::Invite && self.config.record_route,
-                    true,
-                ),
+                    existing,
+                } => {
+                    if !existing && method == Method::Invite && request.to_tag().is_none() {
+                        new_setup = Some(i);
+                    }
+                    (
+                        Some(self.backends[i].1),
+                        method == Method::Invite && self.config.record_route,
+                        true,
+                    )
+                }
                 Routed {
                     verdict: Verdict::Refused { code, retry_after },
                     existing,
@@ -262,6 +299,9 @@ impl Lb {
             return;
         };
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
+        if let (Some(outlier), Some(i)) = (&mut self.outlier, new_setup) {
+            outlier.setup_started(&branch, &self.backends[i].0, now_ms());
+        }
         let edits = Edits {
             request_uri: retarget.then(|| px::retarget(uri, target)),
             push_via: Some(px::via_line(self.me, &branch)),

@@ -1,0 +1,88 @@
+//! Outlier ejection at the LB (`[nodes.lb] outlier`), judged by the
+//! generic `ejection_within` oracle: the demo pair in
+//! fixtures/scenarios/mechanisms/ differs only in the LB's `outlier` line.
+//! A gray pod answers its health checks and refuses every call; without
+//! outlier ejection the LB keeps sending it calls (exit 1), with it the
+//! pod is ejected after 3 failed setups (exit 0), on several seeds.
+
+use callsim::report::Verdict;
+use callsim::scenario::Scenario;
+
+fn load(variant: &str) -> Scenario {
+    let path = format!("fixtures/scenarios/mechanisms/outlier-ejection-{variant}.toml");
+    Scenario::load(path.as_ref()).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn failed_calls(report: &callsim::report::Report) -> u64 {
+    report
+        .calls
+        .by_status
+        .iter()
+        .filter(|(status, _)| status.parse::<u16>().is_ok_and(|s| s >= 300))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+#[test]
+fn without_outlier_ejection_the_gray_pod_keeps_getting_calls() {
+    let scenario = load("failing");
+    for seed in [1, 2, 3] {
+        let report = crate::support::run(&scenario, seed);
+        assert_eq!(report.verdict, Verdict::Fail, "seed {seed}");
+        let ejection: Vec<_> = report
+            .violations
+            .iter()
+            .filter(|v| v.oracle == "ejection_within")
+            .collect();
+        assert!(ejection.len() >= 5, "seed {seed}: {ejection:#?}");
+        assert!(ejection.iter().all(|v| v.message.contains("to sip-1")));
+        assert!(
+            failed_calls(&report) >= 40,
+            "seed {seed}: {:?}",
+            report.calls
+        );
+    }
+}
+
+#[test]
+fn with_outlier_ejection_the_gray_pod_is_ejected_and_the_run_passes() {
+    let scenario = load("passing");
+    for seed in [1, 2, 3] {
+        let report = crate::support::run(&scenario, seed);
+        assert_eq!(
+            report.verdict,
+            Verdict::Pass,
+            "seed {seed}: {:#?}",
+            report.violations
+        );
+        // 3 failed setups per return of the pod: at 10 s, at +30 s, +60 s.
+        let failed = failed_calls(&report);
+        assert!((3..=12).contains(&failed), "seed {seed}: {failed} failed");
+        let history = &report.history;
+        let ejections: Vec<(u64, u64)> = history
+            .of_kind("outlier.ejected")
+            .map(|r| (r.t_ms, r.u64("ejected_ms").unwrap_or(0)))
+            .collect();
+        assert!(ejections.len() >= 2, "seed {seed}: {ejections:?}");
+        assert_eq!(
+            ejections[0].1, 30_000,
+            "the first ejection lasts base_ejection"
+        );
+        assert_eq!(ejections[1].1, 60_000, "the second twice that");
+        assert!(history
+            .of_kind("outlier.ejected")
+            .all(|r| r.str("target") == Some("sip-1") && &*r.host == "lb-1"));
+    }
+}
+
+#[test]
+fn outlier_fields_are_validated_with_file_line_and_field() {
+    let text =
+        std::fs::read_to_string("fixtures/scenarios/mechanisms/outlier-ejection-passing.toml")
+            .expect("readable");
+    let bad = text.replace(r#"max_ejection = "120s""#, r#"max_ejection = "5s""#);
+    let err = Scenario::from_toml(&bad, "outlier.toml".as_ref()).expect_err("max below base");
+    let shown = err.to_string();
+    assert!(shown.contains("nodes.lb.outlier.max_ejection"), "{shown}");
+    assert!(shown.contains("outlier.toml:"), "{shown}");
+}
