@@ -86,3 +86,71 @@ fn outlier_fields_are_validated_with_file_line_and_field() {
     assert!(shown.contains("nodes.lb.outlier.max_ejection"), "{shown}");
     assert!(shown.contains("outlier.toml:"), "{shown}");
 }
+
+/// The SBC's inbound pods eject a gray SIP pod the same way: same
+/// detector, judged by `ejection_within` at the `sbc-inbound` section.
+fn sbc_scenario(outlier: &str) -> Scenario {
+    let text = format!(
+        r#"
+[run]
+seed = 1
+duration = "90s"
+tick = "10ms"
+
+[nodes.gateway]
+[nodes.bus]
+[nodes.agent]
+answer_after = "500ms"
+[nodes.sip]
+pods = 2
+[nodes.sbc-edge]
+pods = 1
+[nodes.sbc-inbound]
+pods = 1
+{outlier}
+[nodes.carrier]
+inbound_entry = ["sbc-edge"]
+
+[workload]
+inbound = {{ calls = 100, rate_per_s = 2, hold = "5s" }}
+
+[[faults]]
+kind = "gray"
+node = "sip-1"
+mode = "work"
+at = "10s"
+
+[oracles]
+ejection_within = {{ failures = 3, within = "2s", hold = "20s", at = ["sbc-inbound"] }}
+every_call_terminates = {{ bound = "60s" }}
+"#
+    );
+    Scenario::from_toml(&text, "sbc-outlier.toml".as_ref()).expect("valid")
+}
+
+#[test]
+fn sbc_inbound_pods_eject_a_gray_sip_pod_only_with_outlier_on() {
+    for seed in [1, 2] {
+        let without = crate::support::run(&sbc_scenario(""), seed);
+        assert_eq!(without.verdict, Verdict::Fail, "seed {seed}");
+        assert!(without
+            .violations
+            .iter()
+            .any(|v| v.oracle == "ejection_within" && v.message.contains("sbc-inbound-1")));
+        let with = crate::support::run(
+            &sbc_scenario(r#"outlier = { consecutive_failures = 3, base_ejection = "30s" }"#),
+            seed,
+        );
+        assert_eq!(
+            with.verdict,
+            Verdict::Pass,
+            "seed {seed}: {:#?}",
+            with.violations
+        );
+        assert!(failed_calls(&with) < failed_calls(&without), "seed {seed}");
+        assert!(with
+            .history
+            .of_kind("outlier.ejected")
+            .any(|r| &*r.host == "sbc-inbound-1"));
+    }
+}

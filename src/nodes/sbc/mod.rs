@@ -81,6 +81,13 @@ pub struct SbcConfig {
     /// Health checks of the next hops.
     #[serde(default)]
     pub health: HealthCheckConfig,
+    /// Outlier ejection of next hops from failed setups
+    /// ([`crate::nodes::outlier`]): a hop whose new INVITEs fail (a 5xx,
+    /// or no response at all within `setup_timeout`) this many times in a
+    /// row gets no new calls for a while, even while it answers its health
+    /// checks. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<crate::nodes::outlier::OutlierConfig>,
     /// How long a next hop may stay silent (not even a 100 Trying) before
     /// it is given up. Default 2s.
     #[serde(default = "default_next_hop_timeout")]
@@ -168,6 +175,7 @@ impl Default for SbcConfig {
             pods: default_pods(),
             next_hops: None,
             health: HealthCheckConfig::default(),
+            outlier: None,
             next_hop_timeout: default_next_hop_timeout(),
             cancel_wait: default_cancel_wait(),
             attempts_max: default_attempts_max(),
@@ -215,6 +223,9 @@ impl NodeConfig for SbcConfig {
             }
         }
         self.health.validate(&format!("{prefix}.health"))?;
+        if let Some(outlier) = &self.outlier {
+            outlier.validate(&format!("{prefix}.outlier"))?;
+        }
         for (name, value) in [
             ("next_hop_timeout", self.next_hop_timeout),
             ("cancel_wait", self.cancel_wait),

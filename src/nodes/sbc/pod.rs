@@ -21,7 +21,9 @@
 //!    hop tried), retransmitted on T1, 2*T1, ... until the hop answers;
 //! 4. a hop silent for `next_hop_timeout`, or answering 503, is left for
 //!    the next one while `attempts_max` allows; after that the caller gets
-//!    `timeout_code` (or the 503);
+//!    `timeout_code` (or the 503). With `outlier` configured, a hop whose
+//!    setups fail in a row is ejected for later calls too
+//!    ([`crate::nodes::outlier`]);
 //! 5. provisional responses and the 2xx are answered upstream with the
 //!    downstream code, the pod's To tag and Contact and the SDP rewritten
 //!    (the anchor learns the downstream media address); the first 2xx
@@ -50,6 +52,7 @@ use super::relay::{self, RelayTable, Side};
 use super::SbcConfig;
 use crate::net::UdpEndpoint;
 use crate::nodes::health::{HealthChecker, PROBE_BRANCH_PREFIX};
+use crate::nodes::outlier::OutlierDetector;
 use crate::nodes::ports;
 use crate::nodes::sipproxy::edit::Edits;
 use crate::nodes::sipproxy::timers::TimerQueue;
@@ -192,6 +195,8 @@ pub(super) struct Sbc {
     pub(super) pool_media: Vec<(String, SocketAddr)>,
     pub(super) my_index: usize,
     health: HealthChecker,
+    /// Outlier ejection of next hops, when configured.
+    outlier: Option<OutlierDetector>,
     pub(super) timers: TimerQueue<Tm>,
     invites: BTreeMap<String, Invite>,
     /// Downstream branch -> (transaction key, attempt index).
@@ -262,6 +267,9 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
             ctx.rng("health"),
             &ctx.name,
         ),
+        outlier: config
+            .outlier
+            .map(|c| OutlierDetector::new(c, targets.iter().map(|(n, _)| n.clone()))),
         timers: TimerQueue::default(),
         invites: BTreeMap::new(),
         branches: BTreeMap::new(),
@@ -291,10 +299,15 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
     let mut sip_buf = vec![0u8; DATAGRAM_MAX];
     let mut media_buf = vec![0u8; MEDIA_DATAGRAM_MAX];
     loop {
-        let deadline = [sbc.timers.next_deadline_ms(), sbc.health.next_deadline_ms()]
-            .into_iter()
-            .flatten()
-            .min();
+        let outlier_deadline = sbc.outlier.as_ref().and_then(|o| o.next_deadline_ms());
+        let deadline = [
+            sbc.timers.next_deadline_ms(),
+            sbc.health.next_deadline_ms(),
+            outlier_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             received = sbc.sip.recv_from(&mut sip_buf) => {
                 let (n, from) = received?;
@@ -397,9 +410,13 @@ impl Sbc {
     /// A usable next hop not in `tried`, first in the Call-ID's order.
     fn pick_hop(&self, call_id: &str, tried: &[usize]) -> Option<usize> {
         let names: Vec<&str> = self.hops.iter().map(|h| h.name.as_str()).collect();
+        let now = now_ms();
+        let usable = |name: &str| {
+            self.health.usable(name) && self.outlier.as_ref().is_none_or(|o| o.usable(name, now))
+        };
         px::rendezvous(self.seed, call_id, &names)
             .into_iter()
-            .find(|i| !tried.contains(i) && self.health.usable(&self.hops[*i].name))
+            .find(|i| !tried.contains(i) && usable(&self.hops[*i].name))
     }
 
     async fn on_invite(&mut self, request: Message, from: SocketAddr) {
@@ -534,6 +551,9 @@ impl Sbc {
     ) {
         let now = now_ms();
         let t1 = self.t1_ms();
+        if let Some(outlier) = &mut self.outlier {
+            outlier.setup_started(&branch, &self.hops[hop].name, now);
+        }
         self.branches.insert(branch, (key.to_string(), n));
         let invite = self.invites.get_mut(key).expect("present");
         invite.attempts.push(Attempt {
@@ -674,10 +694,17 @@ impl Sbc {
             // The answer to a BYE this pod sent: the leg is over.
             return;
         }
-        match self.branches.get(&branch).cloned() {
-            Some((key, n)) if response.cseq().method == Method::Invite => {
-                self.on_invite_response(&key, n, response).await
+        let invite_response = response.cseq().method == Method::Invite;
+        if let (Some(outlier), true) = (&mut self.outlier, invite_response) {
+            let code = response.status().unwrap_or(0);
+            if code >= 200 {
+                outlier.setup_finished(&branch, code, now_ms());
+            } else {
+                outlier.setup_progressed(&branch, now_ms());
             }
+        }
+        match self.branches.get(&branch).cloned() {
+            Some((key, n)) if invite_response => self.on_invite_response(&key, n, response).await,
             _ => self.on_relayed_response(&branch, response).await,
         }
     }
@@ -1026,6 +1053,9 @@ impl Sbc {
 
     async fn on_timers(&mut self) {
         let now = now_ms();
+        if let Some(outlier) = &mut self.outlier {
+            outlier.on_timer(now);
+        }
         for probe in self.health.on_timer(now) {
             if let Some(options) = px::probe_request(self.me, &self.name, &probe) {
                 px::send(&self.sip, &options, probe.addr, false).await;
