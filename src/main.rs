@@ -36,6 +36,14 @@ enum Command {
         /// Write the history as JSON lines to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// With --trace: each sip.send line also carries the message's
+        /// text as sent (`sip_text`), read from the wire.
+        #[arg(long, requires = "trace")]
+        trace_sip_bodies: bool,
+        /// Write every message on the simulated network (UDP datagrams,
+        /// TCP segments; lost ones marked) to this pcapng file.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
     },
     /// Run each seed twice and compare histories event by event.
     CheckDeterminism {
@@ -139,11 +147,15 @@ fn main() {
             seed,
             json,
             trace,
+            trace_sip_bodies,
+            pcap,
         } => cli::run::command(cli::run::RunArgs {
             scenario,
             seed,
             json,
             trace,
+            trace_sip_bodies,
+            pcap,
         }),
         Command::CheckDeterminism {
             scenario,

@@ -323,6 +323,18 @@ pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed
     Ok(Report::build(scenario, output, wall_ms))
 }
 
+/// [`run_once`] with a capturing recorder: the same report, and the run's
+/// wire tape (`--pcap`, `--trace-sip-bodies`, failure bundles).
+pub fn run_once_capturing(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<(Report, crate::history::wire::Tape), crate::testbed::TestbedError> {
+    let wall_start = std::time::Instant::now();
+    let (output, tape) = crate::testbed::run_capturing(scenario, seed)?;
+    let wall_ms = wall_start.elapsed().as_millis() as u64;
+    Ok((Report::build(scenario, output, wall_ms), tape))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 
 mod support;
 
+mod capture;
 mod cli;
 mod deployer;
 mod dialogs;

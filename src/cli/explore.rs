@@ -16,7 +16,11 @@
 //!   `callsim-failures/`): `scenario.toml` (a copy of the file),
 //!   `SEED.txt` (the `SEED=` block: seed, scenario, fault plan, commit,
 //!   trace hash, replay command, and the `callsim replay DIR` command),
-//!   `violations.json`, and `bundle.json` (all of it together). The replay
+//!   `violations.json`, `capture.pcap` (the run's wire capture, pcapng
+//!   format, as `run --pcap` writes it: the failing seed runs once more
+//!   with a capturing recorder, on its worker thread, and the capture is
+//!   kept only if that run's trace hash is the first one's; a run that
+//!   did not complete has no capture), and `bundle.json` (all of it together). The replay
 //!   command is printed for each failure; `callsim replay DIR` reruns a
 //!   bundle and checks its trace hash.
 //! - Exit: 1 if any seed broke a safety property; else 5 if any seed's run
@@ -123,6 +127,47 @@ pub struct SeedResult {
     pub coverage: RunCoverage,
     /// With `--baseline`, for a seed that failed: the baseline's verdict.
     pub differential: Option<Differential>,
+    /// For a failure that completed: its wire capture (pcapng bytes),
+    /// until [`write_bundle`] takes it.
+    pub capture: CaptureSlot,
+}
+
+/// A failing seed's capture, or why it has none; taken once.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSlot(std::sync::Arc<std::sync::Mutex<Option<Result<Vec<u8>, String>>>>);
+
+impl CaptureSlot {
+    fn put(&self, capture: Result<Vec<u8>, String>) {
+        *self.0.lock().expect("capture slot") = Some(capture);
+    }
+
+    fn take(&self) -> Option<Result<Vec<u8>, String>> {
+        self.0.lock().expect("capture slot").take()
+    }
+}
+
+/// Runs a failed seed again with a capturing recorder and returns its
+/// capture as pcapng bytes, or why there is none (the rerun gave another
+/// history: nondeterminism; or it did not complete).
+pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Result<Vec<u8>, String> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::report::run_once_capturing(scenario, seed)
+    }));
+    let (report, tape) = match run {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return Err(format!("the capturing rerun could not complete: {e}")),
+        Err(_) => return Err("the capturing rerun panicked".into()),
+    };
+    if report.trace_hash != trace_hash {
+        return Err(format!(
+            "the capturing rerun gave trace hash {}, not {trace_hash}: nondeterminism (check-determinism)",
+            report.trace_hash
+        ));
+    }
+    let mut bytes = Vec::new();
+    crate::history::pcap::write(&tape, crate::testbed::EPOCH, &mut bytes)
+        .map_err(|e| format!("the capture could not be encoded: {e}"))?;
+    Ok(bytes)
 }
 
 impl SeedResult {
@@ -197,6 +242,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
         signatures,
         coverage,
         differential: None,
+        capture: CaptureSlot::default(),
     }
 }
 
@@ -213,6 +259,9 @@ pub fn explore(
         let mut result = run_seed(scenario, seed);
         if let Some(baseline) = baseline {
             result.compare_with(baseline);
+        }
+        if let (true, Some(hash)) = (result.failed(), &result.trace_hash) {
+            result.capture.put(capture_seed(scenario, seed, hash));
         }
         result
     };
@@ -245,7 +294,17 @@ pub struct Bundle<'a> {
     /// With `--baseline`: what the baseline's run of the seed gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differential: Option<&'a Differential>,
+    /// The bundle's wire capture (`capture.pcap`, pcapng), when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'static str>,
+    /// Why the bundle has no capture, when a rerun could not make one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<&'a str>,
 }
+
+/// The file name of a bundle's wire capture (pcapng content; Wireshark,
+/// tshark and libpcap tell the format by its first bytes).
+pub const CAPTURE_FILE: &str = "capture.pcap";
 
 /// The bundle directory of one seed.
 pub fn bundle_dir(root: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
@@ -282,6 +341,14 @@ pub fn write_bundle(
         ),
     )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
+    let capture_error = match result.capture.take() {
+        Some(Ok(bytes)) => {
+            std::fs::write(dir.join(CAPTURE_FILE), bytes)?;
+            None
+        }
+        Some(Err(why)) => Some(why),
+        None => None,
+    };
     let bundle = Bundle {
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
@@ -296,6 +363,8 @@ pub fn write_bundle(
         violations,
         signatures: &result.signatures,
         differential: result.differential.as_ref(),
+        capture: dir.join(CAPTURE_FILE).is_file().then_some(CAPTURE_FILE),
+        capture_error: capture_error.as_deref(),
     };
     std::fs::write(dir.join("bundle.json"), pretty(&bundle))?;
     Ok(dir)
@@ -752,6 +821,7 @@ mod tests {
             signatures: Vec::new(),
             coverage: Default::default(),
             differential: None,
+            capture: CaptureSlot::default(),
         };
         let pass = r(1, Outcome::Pass);
         let live = r(2, Outcome::Fail(vec![v(OracleKind::Liveness)]));

@@ -1,4 +1,9 @@
-//! `callsim run SCENARIO.toml [--seed N] [--json] [--trace FILE.jsonl]`.
+//! `callsim run SCENARIO.toml [--seed N] [--json] [--trace FILE.jsonl
+//! [--trace-sip-bodies]] [--pcap FILE.pcapng]`.
+//!
+//! `--pcap` and `--trace-sip-bodies` run with a capturing recorder
+//! (`testbed::run_capturing`): the same history and trace hash, plus the
+//! wire tape they are written from.
 
 use super::{exit, load_scenario, resolve_seed};
 use crate::report::{seed_block, Report, Verdict};
@@ -9,9 +14,13 @@ pub struct RunArgs {
     pub seed: Option<u64>,
     pub json: bool,
     pub trace: Option<PathBuf>,
+    /// `sip_text` on each `sip.send` line of the trace.
+    pub trace_sip_bodies: bool,
+    /// Where the pcapng capture goes.
+    pub pcap: Option<PathBuf>,
 }
 
-pub use crate::report::run_once;
+pub use crate::report::{run_once, run_once_capturing};
 
 pub fn command(args: RunArgs) -> i32 {
     let scenario = match load_scenario(&args.scenario) {
@@ -24,8 +33,15 @@ pub fn command(args: RunArgs) -> i32 {
     };
     // A panic inside the simulation (a test-bed or turmoil bug) is an
     // incomplete run with its seed, never exit 101.
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_once(&scenario, seed)));
-    let report = match run {
+    let capture = args.pcap.is_some() || args.trace_sip_bodies;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if capture {
+            run_once_capturing(&scenario, seed).map(|(r, tape)| (r, Some(tape)))
+        } else {
+            run_once(&scenario, seed).map(|r| (r, None))
+        }
+    }));
+    let (report, tape) = match run {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             eprintln!("error: the run could not complete: {e}");
@@ -42,7 +58,16 @@ pub fn command(args: RunArgs) -> i32 {
         }
     };
     if let Some(path) = &args.trace {
-        if let Err(code) = write_trace(path, &report) {
+        let texts = match (&tape, args.trace_sip_bodies) {
+            (Some(tape), true) => crate::history::wire::sip_texts(&report.history, tape),
+            _ => Default::default(),
+        };
+        if let Err(code) = write_trace(path, &report, &texts) {
+            return code;
+        }
+    }
+    if let (Some(path), Some(tape)) = (&args.pcap, &tape) {
+        if let Err(code) = write_pcap(path, tape) {
             return code;
         }
     }
@@ -59,16 +84,44 @@ pub fn command(args: RunArgs) -> i32 {
     report.exit_code()
 }
 
-fn write_trace(path: &Path, report: &Report) -> Result<(), i32> {
+fn write_trace(
+    path: &Path,
+    report: &Report,
+    sip_texts: &std::collections::BTreeMap<usize, String>,
+) -> Result<(), i32> {
     let file = std::fs::File::create(path).map_err(|e| {
         eprintln!("error: cannot write trace {}: {e}", path.display());
         exit::BAD_INPUT
     })?;
     let mut out = std::io::BufWriter::new(file);
-    crate::history::jsonl::write(&report.history, &mut out).map_err(|e| {
-        eprintln!("error: cannot write trace {}: {e}", path.display());
+    crate::history::jsonl::write_with_sip_texts(&report.history, sip_texts, &mut out).map_err(
+        |e| {
+            eprintln!("error: cannot write trace {}: {e}", path.display());
+            exit::BAD_INPUT
+        },
+    )
+}
+
+/// Writes the run's wire tape as pcapng to `path`.
+pub fn write_pcap(path: &Path, tape: &crate::history::wire::Tape) -> Result<(), i32> {
+    let written = std::fs::File::create(path).and_then(|file| {
+        let mut out = std::io::BufWriter::new(file);
+        crate::history::pcap::write(tape, crate::testbed::EPOCH, &mut out)?;
+        std::io::Write::flush(&mut out)
+    });
+    written.map_err(|e| {
+        eprintln!("error: cannot write capture {}: {e}", path.display());
         exit::BAD_INPUT
-    })
+    })?;
+    if tape.truncated > 0 {
+        eprintln!(
+            "warning: the capture {} keeps the first {} messages; {} more were not kept",
+            path.display(),
+            tape.messages.len(),
+            tape.truncated
+        );
+    }
+    Ok(())
 }
 
 /// Human summary on stderr.
