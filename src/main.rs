@@ -44,6 +44,15 @@ enum Command {
         /// TCP segments; lost ones marked) to this pcapng file.
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Print call ladders in this format: text or mermaid (a Mermaid
+        /// sequenceDiagram in a Markdown fence). On stdout, or on stderr
+        /// with --json. Default calls: failed.
+        #[arg(long)]
+        ladder: Option<String>,
+        /// Which calls' ladders: failed (those a violation names), all, or
+        /// a comma-separated list of call ids. Default format: text.
+        #[arg(long)]
+        calls: Option<String>,
     },
     /// Run each seed twice and compare histories event by event.
     CheckDeterminism {
@@ -149,6 +158,8 @@ fn main() {
             trace,
             trace_sip_bodies,
             pcap,
+            ladder,
+            calls,
         } => cli::run::command(cli::run::RunArgs {
             scenario,
             seed,
@@ -156,6 +167,8 @@ fn main() {
             trace,
             trace_sip_bodies,
             pcap,
+            ladder,
+            calls,
         }),
         Command::CheckDeterminism {
             scenario,

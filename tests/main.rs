@@ -31,6 +31,7 @@ mod gateway_bus;
 mod harness;
 mod input_bounds;
 mod layering;
+mod ladders;
 mod lb;
 mod livekit_mechanics;
 mod media;
