@@ -90,6 +90,11 @@ enum Command {
         /// way (a signature) this baseline scenario's run of it does not.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Also write the sweep as JUnit XML to this file: one test case
+        /// per failing seed (with its replay command) and one for the
+        /// seeds that passed.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Rerun a failure bundle of `explore` (its scenario copy and seed) and
     /// check its trace hash: 0 replayed, 4 nondeterminism, 6 the bundle is
@@ -134,6 +139,10 @@ enum Command {
         /// OS threads (default: the machine's cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also write the results as JUnit XML to this file: one test
+        /// suite per incident, one test case per variant.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -188,6 +197,7 @@ fn main() {
             json,
             bundles,
             baseline,
+            junit,
         } => cli::explore::command(cli::explore::ExploreArgs {
             scenario,
             seeds,
@@ -197,6 +207,7 @@ fn main() {
             json,
             bundles,
             baseline,
+            junit,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
         Command::Incidents {
@@ -204,7 +215,14 @@ fn main() {
             catalogue,
             seeds,
             jobs,
-        } => cli::incidents::command(json, catalogue.as_deref(), seeds, jobs),
+            junit,
+        } => cli::incidents::command(cli::incidents::IncidentsArgs {
+            json,
+            catalogue,
+            seeds,
+            jobs,
+            junit,
+        }),
         Command::Replay { bundle } => cli::replay::command(&bundle),
         Command::Shrink { bundle, budget } => cli::shrink::command(&bundle, budget),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),

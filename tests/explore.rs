@@ -37,6 +37,7 @@ fn args(scenario: &Path, seeds: u64, bundles: &Path) -> ExploreArgs {
         json: true,
         bundles: Some(bundles.to_path_buf()),
         baseline: None,
+        junit: None,
     }
 }
 

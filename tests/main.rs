@@ -30,6 +30,7 @@ mod fuzz_smoke;
 mod gateway_bus;
 mod harness;
 mod input_bounds;
+mod junit;
 mod layering;
 mod ladders;
 mod lb;

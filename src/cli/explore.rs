@@ -39,12 +39,19 @@
 //!   baseline's run of that seed does not.
 //! - Coverage ([`crate::faults::coverage`]): after the runs, which rare
 //!   states the sweep reached and which fault points fired.
+//! - `--junit FILE`: the sweep as JUnit XML ([`super::junit`]), one suite
+//!   named after the scenario (and shard): one test case per failing seed
+//!   (a `failure` for a broken property, with the violations, replay
+//!   command and bundle; an `error` for a run that did not complete), and
+//!   one passing case for all the seeds that passed (or, in differential
+//!   mode, failed only as the baseline did), when there are any. Shards
+//!   write one file each; CI test reporters read several files as one.
 
 use super::triage::{self, BaselineVerdict, Differential, Groups, Signature};
 use super::{exit, load_scenario, resolve_seed};
 use crate::faults::coverage::{RunCoverage, SweepCoverage};
 use crate::oracles::{OracleKind, Violation};
-use crate::report::{git_commit, replay_command, seed_block};
+use crate::report::{exit_code_for, git_commit, replay_command, seed_block};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -66,6 +73,8 @@ pub struct ExploreArgs {
     pub bundles: Option<PathBuf>,
     /// `--baseline`: differential mode against this scenario.
     pub baseline: Option<PathBuf>,
+    /// `--junit`: where the JUnit XML goes.
+    pub junit: Option<PathBuf>,
 }
 
 /// `--shard K/M`: 1 <= K <= M.
@@ -693,6 +702,93 @@ fn also_fail(ran: &Ran) -> usize {
         .count()
 }
 
+/// The JUnit suite of a finished sweep (see the module doc).
+fn junit_suite(plan: &SweepPlan, path: &str, ran: &Ran) -> super::junit::Suite {
+    use super::junit::{Case, CaseOutcome, Suite};
+    let shard_text = plan
+        .shard
+        .map(|s| format!(" shard {}/{}", s.k, s.m))
+        .unwrap_or_default();
+    let classname = format!("explore.{}", stem(&plan.scenario));
+    let mut cases = Vec::new();
+    for r in ran.results.iter().filter(|r| r.failed()) {
+        let replay = replay_command(path, r.seed);
+        let bundle = ran.bundles.get(&r.seed).cloned().unwrap_or_default();
+        let outcome = match &r.outcome {
+            Outcome::Fail(violations) => {
+                let mut text: String = violations
+                    .iter()
+                    .map(|v| format!("[{:?}] {}\n", v.kind, v.line()))
+                    .collect();
+                text.push_str(&format!("replay: {replay}\nbundle: {bundle}\n"));
+                CaseOutcome::Failure {
+                    kind: match exit_code_for(violations) {
+                        exit::SAFETY => "safety".into(),
+                        _ => "liveness".into(),
+                    },
+                    message: violations
+                        .first()
+                        .map(|v| v.line())
+                        .unwrap_or_default(),
+                    text,
+                }
+            }
+            Outcome::Incomplete(e) => CaseOutcome::Error {
+                kind: "incomplete".into(),
+                message: e.clone(),
+                text: format!("{e}\nreplay: {replay}\nbundle: {bundle}\n"),
+            },
+            Outcome::Pass => continue,
+        };
+        cases.push(Case {
+            classname: classname.clone(),
+            name: format!("seed {}", r.seed),
+            time_s: 0.0,
+            outcome,
+            system_out: String::new(),
+        });
+    }
+    let passed: Vec<u64> = ran
+        .results
+        .iter()
+        .filter(|r| !r.failed())
+        .map(|r| r.seed)
+        .collect();
+    if !passed.is_empty() {
+        cases.push(Case {
+            classname,
+            name: format!("{} passing seeds", passed.len()),
+            time_s: 0.0,
+            outcome: CaseOutcome::Passed,
+            system_out: format!(
+                "seeds: {}\n",
+                passed
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        });
+    }
+    // The sweep's wall time, on its first case (runs overlap on threads,
+    // so per-seed times would not add up).
+    if let Some(first) = cases.first_mut() {
+        first.time_s = ran.wall_ms as f64 / 1000.0;
+    }
+    Suite {
+        name: format!("{path}{shard_text}"),
+        cases,
+    }
+}
+
+fn stem(scenario: &Scenario) -> String {
+    scenario
+        .source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario".into())
+}
+
 /// The `explore --json` document of a finished sweep.
 fn explore_json(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
     let failed = ran
@@ -745,6 +841,10 @@ pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
     eprint!("{}", ran.coverage.render());
     eprintln!("{}", summary(&plan, &path, &ran));
     let json = explore_json(&plan, &path, &ran);
+    if let Some(file) = &args.junit {
+        let document = super::junit::render("callsim explore", &[junit_suite(&plan, &path, &ran)]);
+        super::junit::write_file(file, &document)?;
+    }
     Ok(Sweep {
         code: exit_code(&ran.results),
         results: ran.results,
