@@ -87,7 +87,13 @@ fn run_captured(scenario: &str, dir: &Path) -> (std::path::PathBuf, serde_json::
         .expect("a file name")
         .to_string_lossy();
     let pcap = dir.join(format!("{name}.pcapng"));
-    let out = callsim(&["run", scenario, "--json", "--pcap", pcap.to_str().expect("utf-8")]);
+    let out = callsim(&[
+        "run",
+        scenario,
+        "--json",
+        "--pcap",
+        pcap.to_str().expect("utf-8"),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -144,7 +150,11 @@ fn wireshark_reads_every_example_capture_cleanly_and_counts_what_run_json_counts
         let (pcap, json) = run_captured(scenario, &dir);
         let packets = count(&pcap, "frame");
         assert!(packets > 100, "{scenario}: {packets} packets");
-        assert_eq!(count(&pcap, "_ws.malformed"), 0, "{scenario}: malformed packets");
+        assert_eq!(
+            count(&pcap, "_ws.malformed"),
+            0,
+            "{scenario}: malformed packets"
+        );
         let warn = format!("_ws.expert.severity >= {SEVERITY_WARN}");
         assert_eq!(
             count(&pcap, &format!("{warn} && udp")),
@@ -164,9 +174,16 @@ fn wireshark_reads_every_example_capture_cleanly_and_counts_what_run_json_counts
             "{scenario}: the warn filter finds turmoil's resets"
         );
         let (requests, responses) = sip_stat(&pcap);
-        assert!(!requests.is_empty(), "{scenario}: SIP requests in the capture");
+        assert!(
+            !requests.is_empty(),
+            "{scenario}: SIP requests in the capture"
+        );
         assert_eq!(requests, counts(&json, "requests"), "{scenario}: requests");
-        assert_eq!(responses, counts(&json, "responses"), "{scenario}: responses");
+        assert_eq!(
+            responses,
+            counts(&json, "responses"),
+            "{scenario}: responses"
+        );
     }
 }
 

@@ -103,8 +103,14 @@ fn check_counts(root: &Node) {
     let mut totals = [0, 0, 0];
     for suite in &suites {
         let cases: Vec<&Node> = suite.all("testcase").collect();
-        let failures = cases.iter().filter(|c| c.all("failure").next().is_some()).count();
-        let errors = cases.iter().filter(|c| c.all("error").next().is_some()).count();
+        let failures = cases
+            .iter()
+            .filter(|c| c.all("failure").next().is_some())
+            .count();
+        let errors = cases
+            .iter()
+            .filter(|c| c.all("error").next().is_some())
+            .count();
         assert_eq!(suite.count("tests"), cases.len());
         assert_eq!(suite.count("failures"), failures);
         assert_eq!(suite.count("errors"), errors);
@@ -113,7 +119,11 @@ fn check_counts(root: &Node) {
         totals[2] += errors;
     }
     assert_eq!(
-        [root.count("tests"), root.count("failures"), root.count("errors")],
+        [
+            root.count("tests"),
+            root.count("failures"),
+            root.count("errors")
+        ],
         totals
     );
 }
@@ -169,7 +179,10 @@ fn explore_junit_has_a_case_per_failing_seed_with_its_replay() {
         let replay = f["replay"].as_str().expect("replay");
         assert!(failure.text.contains(replay), "{}", failure.text);
         let first = f["violations"][0]["message"].as_str().expect("a message");
-        assert!(failure.attr("message").contains(first), "the message, unescaped");
+        assert!(
+            failure.attr("message").contains(first),
+            "the message, unescaped"
+        );
     }
 }
 
@@ -203,11 +216,11 @@ fn incidents_junit_has_a_case_per_variant() {
     check_counts(&root);
     let suite = root.all("testsuite").next().expect("a suite");
     assert_eq!(suite.attr("name"), id);
-    let cases: BTreeMap<&str, &Node> = suite
-        .all("testcase")
-        .map(|c| (c.attr("name"), c))
-        .collect();
-    assert_eq!(cases.keys().copied().collect::<Vec<_>>(), ["buggy", "fixed"]);
+    let cases: BTreeMap<&str, &Node> = suite.all("testcase").map(|c| (c.attr("name"), c)).collect();
+    assert_eq!(
+        cases.keys().copied().collect::<Vec<_>>(),
+        ["buggy", "fixed"]
+    );
     assert!(cases["fixed"].all("failure").next().is_none());
     let failure = cases["buggy"].all("failure").next().expect("buggy fails");
     for seed in [1, 2] {
@@ -222,6 +235,10 @@ fn incidents_junit_has_a_case_per_variant() {
             failure.text
         );
     }
-    let out_text = &cases["fixed"].all("system-out").next().expect("figures").text;
+    let out_text = &cases["fixed"]
+        .all("system-out")
+        .next()
+        .expect("figures")
+        .text;
     assert!(out_text.contains("reproduced on 2/2 seeds"), "{out_text}");
 }

@@ -54,7 +54,9 @@ fn check_mermaid(diagram: &str) -> usize {
             plain.push_str(&rest[..i]);
             let after = &rest[i + 1..];
             match after.split_once(';') {
-                Some((code, tail)) if !code.is_empty() && code.chars().all(|c| c.is_ascii_digit()) => {
+                Some((code, tail))
+                    if !code.is_empty() && code.chars().all(|c| c.is_ascii_digit()) =>
+                {
                     rest = tail;
                 }
                 _ => return false,
@@ -64,7 +66,9 @@ fn check_mermaid(diagram: &str) -> usize {
         !t.trim().is_empty() && !plain.contains(';')
     };
     for line in lines {
-        let l = line.strip_prefix("    ").unwrap_or_else(|| panic!("indented: {line:?}"));
+        let l = line
+            .strip_prefix("    ")
+            .unwrap_or_else(|| panic!("indented: {line:?}"));
         if l.starts_with("%%") {
             continue;
         }
@@ -88,7 +92,9 @@ fn check_mermaid(diagram: &str) -> usize {
             assert!(text_ok(text), "{line}");
             continue;
         }
-        let (arrow_part, text) = l.split_once(": ").unwrap_or_else(|| panic!("not Mermaid: {line}"));
+        let (arrow_part, text) = l
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("not Mermaid: {line}"));
         let (from, to) = arrow_part
             .split_once("-->>")
             .or_else(|| arrow_part.split_once("->>"))
@@ -165,18 +171,31 @@ fn faults_show_in_both_ladders() {
         .into_iter()
         .find(|c| {
             let ts: Vec<u64> = report.history.of_call(c).map(|r| r.t_ms).collect();
-            ts.first().is_some_and(|f| *f > start) && ts.last().is_some_and(|l| *l > end)
+            ts.first().is_some_and(|f| *f > start)
+                && ts.last().is_some_and(|l| *l > end)
                 && ts.first().is_some_and(|f| *f < end)
         })
         .expect("a call that began during the partition");
     let text = ladder(&report.history, &call);
-    let active = format!("fault #0 partition carrier<->lb active since {:.3}s", start as f64 / 1000.0);
+    let active = format!(
+        "fault #0 partition carrier<->lb active since {:.3}s",
+        start as f64 / 1000.0
+    );
     assert!(text.contains(&active), "{text}");
-    assert!(text.contains("fault #0 partition carrier<->lb ends"), "{text}");
+    assert!(
+        text.contains("fault #0 partition carrier<->lb ends"),
+        "{text}"
+    );
     // The fault rows mark the two cut columns (carrier, lb-1), not sip-1.
-    let row = text.lines().find(|l| l.contains("ends")).expect("an end row");
+    let row = text
+        .lines()
+        .find(|l| l.contains("ends"))
+        .expect("an end row");
     assert_eq!(row.matches('!').count(), 2, "{row}");
-    assert!(text.contains("! on a column: a fault"), "the legend names `!`");
+    assert!(
+        text.contains("! on a column: a fault"),
+        "the legend names `!`"
+    );
     let diagram = sequence_diagram(&report.history, &call);
     check_mermaid(&diagram);
     assert!(
@@ -199,7 +218,14 @@ fn callsim(args: &[&str]) -> std::process::Output {
 fn run_prints_the_chosen_calls_ladders() {
     let scenario = "fixtures/scenarios/inbound-sbc.toml";
     // Two named calls, as Mermaid, on stdout.
-    let out = callsim(&["run", scenario, "--ladder", "mermaid", "--calls", "in-2,in-5"]);
+    let out = callsim(&[
+        "run",
+        scenario,
+        "--ladder",
+        "mermaid",
+        "--calls",
+        "in-2,in-5",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(stdout.matches("```mermaid\n").count(), 2, "{stdout}");
@@ -207,7 +233,11 @@ fn run_prints_the_chosen_calls_ladders() {
     // All calls, as text.
     let out = callsim(&["run", scenario, "--calls", "all"]);
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert_eq!(stdout.matches("\ncall in-").count() + 1, 100, "one ladder per call");
+    assert_eq!(
+        stdout.matches("\ncall in-").count() + 1,
+        100,
+        "one ladder per call"
+    );
     // A passing run has no failed call: nothing drawn, said on stderr.
     let out = callsim(&["run", scenario, "--ladder", "text"]);
     assert!(out.stdout.is_empty());
@@ -242,7 +272,11 @@ fn run_draws_the_failed_calls_of_a_failing_run() {
         .collect();
     assert!(!failed.is_empty());
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
-    assert_eq!(stderr.matches("```mermaid\n").count(), failed.len(), "with --json, on stderr");
+    assert_eq!(
+        stderr.matches("```mermaid\n").count(),
+        failed.len(),
+        "with --json, on stderr"
+    );
     for call in failed {
         assert!(stderr.contains(&format!("%% call {call}\n")), "{call}");
     }

@@ -143,14 +143,17 @@ pub struct SeedResult {
 
 /// A failing seed's capture, or why it has none; taken once.
 #[derive(Debug, Clone, Default)]
-pub struct CaptureSlot(std::sync::Arc<std::sync::Mutex<Option<Result<Vec<u8>, String>>>>);
+pub struct CaptureSlot(std::sync::Arc<std::sync::Mutex<Option<Capture>>>);
+
+/// A failing seed's capture as pcapng bytes, or why it has none.
+pub type Capture = Result<Vec<u8>, String>;
 
 impl CaptureSlot {
-    fn put(&self, capture: Result<Vec<u8>, String>) {
+    fn put(&self, capture: Capture) {
         *self.0.lock().expect("capture slot") = Some(capture);
     }
 
-    fn take(&self) -> Option<Result<Vec<u8>, String>> {
+    fn take(&self) -> Option<Capture> {
         self.0.lock().expect("capture slot").take()
     }
 }
@@ -158,7 +161,7 @@ impl CaptureSlot {
 /// Runs a failed seed again with a capturing recorder and returns its
 /// capture as pcapng bytes, or why there is none (the rerun gave another
 /// history: nondeterminism; or it did not complete).
-pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Result<Vec<u8>, String> {
+pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Capture {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::report::run_once_capturing(scenario, seed)
     }));
@@ -726,10 +729,7 @@ fn junit_suite(plan: &SweepPlan, path: &str, ran: &Ran) -> super::junit::Suite {
                         exit::SAFETY => "safety".into(),
                         _ => "liveness".into(),
                     },
-                    message: violations
-                        .first()
-                        .map(|v| v.line())
-                        .unwrap_or_default(),
+                    message: violations.first().map(|v| v.line()).unwrap_or_default(),
                     text,
                 }
             }

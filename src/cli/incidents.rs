@@ -19,8 +19,8 @@
 //! seed did not reproduce, with each such seed's misses and replay command.
 
 use super::exit;
-use crate::incidents::runner::{fmt, Spread, VariantResult};
 use super::junit::{Case, CaseOutcome, Suite};
+use crate::incidents::runner::{fmt, Spread, VariantResult};
 use crate::incidents::{Catalogue, CATALOGUE_PATH};
 use std::path::{Path, PathBuf};
 
@@ -107,7 +107,8 @@ pub fn command(args: IncidentsArgs) -> i32 {
         );
     }
     if let Some(path) = &junit {
-        let document = super::junit::render("callsim incidents", &junit_suites(&catalogue, &results));
+        let document =
+            super::junit::render("callsim incidents", &junit_suites(&catalogue, &results));
         if let Err(code) = super::junit::write_file(path, &document) {
             return code;
         }

@@ -208,12 +208,23 @@ mod tests {
             }],
         );
         assert!(
-            doc.contains("<testsuites name=\"r\" tests=\"3\" failures=\"1\" errors=\"1\" time=\"1.500\">"),
+            doc.contains(
+                "<testsuites name=\"r\" tests=\"3\" failures=\"1\" errors=\"1\" time=\"1.500\">"
+            ),
             "{doc}"
         );
-        assert!(doc.contains("<testcase classname=\"c\" name=\"a\" time=\"0.500\"/>"), "{doc}");
-        assert!(doc.contains("<failure type=\"safety\" message=\"m\">t</failure>"), "{doc}");
-        assert!(doc.contains("<error type=\"incomplete\" message=\"m\">t</error>"), "{doc}");
+        assert!(
+            doc.contains("<testcase classname=\"c\" name=\"a\" time=\"0.500\"/>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<failure type=\"safety\" message=\"m\">t</failure>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<error type=\"incomplete\" message=\"m\">t</error>"),
+            "{doc}"
+        );
     }
 
     #[test]
@@ -248,7 +259,10 @@ mod tests {
                         let value = a
                             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                             .expect("escaped");
-                        if !matches!(a.key.0, "tests" | "failures" | "errors" | "skipped" | "time") {
+                        if !matches!(
+                            a.key.0,
+                            "tests" | "failures" | "errors" | "skipped" | "time"
+                        ) {
                             assert_eq!(value, expected, "{}", a.key.0);
                             attrs += 1;
                         }

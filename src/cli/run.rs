@@ -238,12 +238,10 @@ fn write_trace(
         exit::BAD_INPUT
     })?;
     let mut out = std::io::BufWriter::new(file);
-    crate::history::jsonl::write_with_sip_texts(&report.history, sip_texts, &mut out).map_err(
-        |e| {
-            eprintln!("error: cannot write trace {}: {e}", path.display());
-            exit::BAD_INPUT
-        },
-    )
+    crate::history::jsonl::write_with_sip_texts(&report.history, sip_texts, &mut out).map_err(|e| {
+        eprintln!("error: cannot write trace {}: {e}", path.display());
+        exit::BAD_INPUT
+    })
 }
 
 /// Writes the run's wire tape as pcapng to `path`.

@@ -27,7 +27,8 @@ const NOTE_KINDS: [&str; 9] = [
 
 /// The legend printed under every text ladder; each symbol it names is
 /// one the ladder draws.
-pub const LEGEND: &str = "legend: |--LABEL-->| a SIP message, from the sender's column to the peer's; \
+pub const LEGEND: &str =
+    "legend: |--LABEL-->| a SIP message, from the sender's column to the peer's; \
 LABEL* a retransmission; * on a column: an event at that host (its text on the right), \
 or the SDP body of the message above; ! on a column: a fault starting, ending or \
 active (its index in the plan, kind and target)";
@@ -47,7 +48,11 @@ pub enum Step<'a> {
         sdp: Option<String>,
     },
     /// A call-level event at `host`.
-    Note { t_ms: u64, host: &'a str, text: String },
+    Note {
+        t_ms: u64,
+        host: &'a str,
+        text: String,
+    },
     /// A fault of the plan: its start or end inside the call's span, or,
     /// at the top, one that was already active when the call began.
     Fault {
@@ -100,7 +105,11 @@ impl<'a> Flow<'a> {
         let mut hosts: Vec<&str> = Vec::new();
         let mut steps = Vec::new();
         for r in &events {
-            let peer = if r.is("sip.send") { r.str("peer") } else { None };
+            let peer = if r.is("sip.send") {
+                r.str("peer")
+            } else {
+                None
+            };
             for h in std::iter::once(&*r.host).chain(peer) {
                 if !hosts.contains(&h) {
                     hosts.push(h);
@@ -135,7 +144,9 @@ impl<'a> Flow<'a> {
                 phase: FaultPhase::ActiveSince,
                 ..
             } => first,
-            Step::Message { t_ms, .. } | Step::Note { t_ms, .. } | Step::Fault { t_ms, .. } => *t_ms,
+            Step::Message { t_ms, .. } | Step::Note { t_ms, .. } | Step::Fault { t_ms, .. } => {
+                *t_ms
+            }
         });
         Some(Flow {
             call,
@@ -156,9 +167,9 @@ impl<'a> Flow<'a> {
         let hit: Vec<usize> = (0..self.hosts.len())
             .filter(|&i| {
                 let h = self.hosts[i];
-                names.iter().any(|n| {
-                    h == *n || h.strip_prefix(n).is_some_and(|rest| rest.starts_with('-'))
-                })
+                names
+                    .iter()
+                    .any(|n| h == *n || h.strip_prefix(n).is_some_and(|rest| rest.starts_with('-')))
             })
             .collect();
         if hit.is_empty() {
@@ -289,12 +300,17 @@ pub fn ladder(history: &History, call: &str) -> String {
                 };
                 out.push_str(&format!("{:>8.3}s  ", row_ms as f64 / 1000.0));
                 let text = fault_text(*index, kind, target, *phase, *t_ms);
-                out.push_str(&note_row(hosts.len(), &flow.fault_columns(target), '!', &text));
+                out.push_str(&note_row(
+                    hosts.len(),
+                    &flow.fault_columns(target),
+                    '!',
+                    &text,
+                ));
             }
         }
         out.push('\n');
     }
-    out.push_str("(");
+    out.push('(');
     out.push_str(LEGEND);
     out.push_str(")\n");
     out

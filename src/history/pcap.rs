@@ -179,7 +179,8 @@ fn packets(m: &WireMessage, tcp: &mut TcpNumbers) -> Vec<Vec<u8>> {
     let ip = || PacketBuilder::ipv4(src_ip.octets(), dst_ip.octets(), 64);
     let tcp_header = |seq: u32| ip().tcp(src.port(), dst.port(), seq, TCP_WINDOW);
     let mut out = Vec::new();
-    let mut push = |result: Result<(), etherparse::err::packet::BuildWriteError>, bytes: Vec<u8>| {
+    let mut push = |result: Result<(), etherparse::err::packet::BuildWriteError>,
+                    bytes: Vec<u8>| {
         if result.is_ok() {
             out.push(bytes);
         }
@@ -187,7 +188,10 @@ fn packets(m: &WireMessage, tcp: &mut TcpNumbers) -> Vec<Vec<u8>> {
     match &m.payload {
         Payload::Udp(data) => {
             let mut bytes = Vec::new();
-            push(ip().udp(src.port(), dst.port()).write(&mut bytes, data), bytes);
+            push(
+                ip().udp(src.port(), dst.port()).write(&mut bytes, data),
+                bytes,
+            );
         }
         Payload::TcpSyn => {
             tcp.servers.insert((src, dst.port()), dst);
@@ -206,7 +210,10 @@ fn packets(m: &WireMessage, tcp: &mut TcpNumbers) -> Vec<Vec<u8>> {
                 let seq = tcp.advance(src, dst, chunk.len() as u32);
                 let ack = tcp.ack(src, dst).unwrap_or(0);
                 let mut bytes = Vec::new();
-                push(tcp_header(seq).psh().ack(ack).write(&mut bytes, chunk), bytes);
+                push(
+                    tcp_header(seq).psh().ack(ack).write(&mut bytes, chunk),
+                    bytes,
+                );
             }
         }
         Payload::TcpFin => {
@@ -263,8 +270,20 @@ mod tests {
     fn udp_datagrams_keep_addresses_time_and_fate() {
         let tape = Tape {
             messages: vec![
-                message(2_500, "192.168.0.1:5060", "192.168.0.2:5060", Payload::Udp(b"hi".to_vec()), Fate::Sent),
-                message(1_000, "192.168.0.1:5060", "192.168.0.2:5060", Payload::Udp(b"lo".to_vec()), Fate::LostByRule),
+                message(
+                    2_500,
+                    "192.168.0.1:5060",
+                    "192.168.0.2:5060",
+                    Payload::Udp(b"hi".to_vec()),
+                    Fate::Sent,
+                ),
+                message(
+                    1_000,
+                    "192.168.0.1:5060",
+                    "192.168.0.2:5060",
+                    Payload::Udp(b"lo".to_vec()),
+                    Fate::LostByRule,
+                ),
             ],
             truncated: 0,
         };
@@ -280,7 +299,10 @@ mod tests {
         assert_eq!((udp.source_port(), udp.destination_port()), (5060, 5060));
         assert_eq!(udp.payload(), b"lo");
         assert!(comment.as_deref().is_some_and(|c| c.starts_with("lost")));
-        assert_eq!(packets[1].2, None, "a delivered datagram carries no comment");
+        assert_eq!(
+            packets[1].2, None,
+            "a delivered datagram carries no comment"
+        );
     }
 
     #[test]

@@ -295,9 +295,9 @@ where
                     let (host, elapsed) = self.stamp(event, &ctx);
                     // turmoil's link events fire while it holds its world,
                     // where it cannot tell the time: the step loop's clock.
-                    let t_us = elapsed.map(|d| d.as_micros() as u64).unwrap_or_else(|| {
-                        self.clock_ms.load(Ordering::Relaxed) * 1000
-                    });
+                    let t_us = elapsed
+                        .map(|d| d.as_micros() as u64)
+                        .unwrap_or_else(|| self.clock_ms.load(Ordering::Relaxed) * 1000);
                     tape.record(event, t_us, host);
                 }
             }

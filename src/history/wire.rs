@@ -72,10 +72,14 @@ impl Fate {
     pub fn comment(self) -> Option<&'static str> {
         match self {
             Fate::Sent => None,
-            Fate::LostByRule => Some("lost: dropped at the sender by a per-packet loss rule (fault); never on the wire"),
+            Fate::LostByRule => Some(
+                "lost: dropped at the sender by a per-packet loss rule (fault); never on the wire",
+            ),
             Fate::DroppedByLink => Some("lost: dropped by the link (partition or link failure)"),
             Fate::HeldByLink => Some("held by the link (hold fault); delivered on release"),
-            Fate::DroppedAtReceiver => Some("lost: no socket at the destination took it (host down or port unbound)"),
+            Fate::DroppedAtReceiver => {
+                Some("lost: no socket at the destination took it (host down or port unbound)")
+            }
         }
     }
 }
@@ -135,7 +139,10 @@ impl TapeSink {
             // from `src` to `dst` with the same payload.
             let payload = v.payload();
             if let Some(m) = tape.messages.iter_mut().rev().take(4096).find(|m| {
-                m.src == src && m.dst == dst && m.fate == Fate::Sent && Some(&m.payload) == payload.as_ref()
+                m.src == src
+                    && m.dst == dst
+                    && m.fate == Fate::Sent
+                    && Some(&m.payload) == payload.as_ref()
             }) {
                 m.fate = fate;
             }
@@ -172,9 +179,9 @@ pub(super) fn is_wire_event(metadata: &Metadata<'_>) -> bool {
             fields.field("protocol").is_some()
                 && fields.field("src").is_some()
                 && fields.field("dst").is_some()
-                && metadata
-                    .file()
-                    .is_some_and(|f| f.ends_with("top.rs") || f.ends_with("listener.rs") || f.ends_with("host.rs"))
+                && metadata.file().is_some_and(|f| {
+                    f.ends_with("top.rs") || f.ends_with("listener.rs") || f.ends_with("host.rs")
+                })
         }
         _ => false,
     }
@@ -259,8 +266,7 @@ pub fn sip_texts(
 ) -> std::collections::BTreeMap<usize, String> {
     use std::collections::{BTreeMap, VecDeque};
     // Per (host, start line, Call-ID, CSeq number): the datagrams in order.
-    let mut pending: BTreeMap<(String, String, String, String), VecDeque<(u64, String)>> =
-        BTreeMap::new();
+    let mut pending: BTreeMap<SendKey, VecDeque<(u64, String)>> = BTreeMap::new();
     for m in &tape.messages {
         let (Some(host), Payload::Udp(bytes)) = (&m.host, &m.payload) else {
             continue;
@@ -283,12 +289,18 @@ pub fn sip_texts(
         }
         let start = r.str("start_line").unwrap_or_default();
         let call_id = r.str("sip_call_id").unwrap_or_default();
-        let cseq = r
-            .get("cseq")
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let cseq = cseq.split_whitespace().next().unwrap_or_default().to_string();
-        let key = (r.host.to_string(), start.to_string(), call_id.to_string(), cseq);
+        let cseq = r.get("cseq").map(|v| v.to_string()).unwrap_or_default();
+        let cseq = cseq
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let key = (
+            r.host.to_string(),
+            start.to_string(),
+            call_id.to_string(),
+            cseq,
+        );
         let Some(queue) = pending.get_mut(&key) else {
             continue;
         };
@@ -301,6 +313,9 @@ pub fn sip_texts(
     }
     out
 }
+
+/// A sent SIP message's (host, start line, Call-ID, CSeq number).
+type SendKey = (String, String, String, String);
 
 /// (start line: method or status code, Call-ID, CSeq number) of a SIP
 /// message's text, read loosely (long or compact header names).
@@ -343,7 +358,10 @@ mod tests {
     #[test]
     fn sip_keys_read_requests_and_responses() {
         let req = "INVITE sip:a@b SIP/2.0\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n\r\nbody";
-        assert_eq!(sip_key(req), Some(("INVITE".into(), "c1".into(), "7".into())));
+        assert_eq!(
+            sip_key(req),
+            Some(("INVITE".into(), "c1".into(), "7".into()))
+        );
         let resp = "SIP/2.0 180 Ringing\r\ni: c2\r\nCSeq: 1 INVITE\r\n\r\n";
         assert_eq!(sip_key(resp), Some(("180".into(), "c2".into(), "1".into())));
         assert_eq!(sip_key("GET / HTTP/1.1\r\n\r\n"), None);

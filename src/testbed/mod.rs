@@ -94,7 +94,9 @@ pub fn run_counting_network(
 pub fn run_capturing(scenario: &Scenario, seed: u64) -> Result<(RunOutput, Tape), TestbedError> {
     let recorder = Recorder::new().capturing();
     let output = run_with(recorder.clone(), scenario, seed)?;
-    let tape = recorder.take_tape().expect("a capturing recorder has a tape");
+    let tape = recorder
+        .take_tape()
+        .expect("a capturing recorder has a tape");
     Ok((output, tape))
 }
 
