@@ -2,6 +2,10 @@
 //! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
 //! failure so that it replays.
 
+pub mod stats;
+
+pub use stats::SipStats;
+
 use crate::history::{EndOutcome, History};
 use crate::oracles::{OracleKind, Violation};
 use crate::scenario::Scenario;
@@ -48,6 +52,11 @@ pub struct Report {
     pub tick_ms: u64,
     pub calls: CallCounts,
     pub sip: SipCounts,
+    /// SIPp-style statistics (`report::stats`; a wave-3 addition to the
+    /// contract's document): attempts and rates, setup time and post-dial
+    /// delay percentiles, end reasons, retransmissions by message, and
+    /// traffic per host and per leg.
+    pub sip_stats: SipStats,
     /// The expanded fault plan for this seed, one line per fault (process
     /// occurrences and swarm picks included), then active fault points.
     pub faults: Vec<String>,
@@ -119,6 +128,7 @@ impl Report {
             tick_ms: output.tick_ms,
             calls: call_counts(&output.history),
             sip: sip_counts(&output.history),
+            sip_stats: stats::sip_stats(&output.history, output.sim_ms),
             faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
                 .describe(),
             varied,

@@ -55,6 +55,7 @@ mod sip_crossing;
 mod sip_dialog;
 mod sip_flows;
 mod sip_lint;
+mod sip_stats;
 mod sip_transaction;
 mod trace_hashes;
 mod vary;
