@@ -20,13 +20,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The example flows with SIP traffic (CONTRACTS.md's examples; one
-/// through the SBC chain, one through the LB, one with media).
+/// The example flows with SIP traffic: every fault-free example of
+/// CONTRACTS.md (one through the SBC chain, one through the LB, one with
+/// media, one across a deployment).
 const SIP_EXAMPLES: &[&str] = &[
     "fixtures/scenarios/outbound-sync.toml",
+    "fixtures/scenarios/outbound-async.toml",
     "fixtures/scenarios/inbound-lb.toml",
     "fixtures/scenarios/inbound-sbc.toml",
     "fixtures/scenarios/media-play.toml",
+    "fixtures/scenarios/deploy-lb.toml",
 ];
 
 /// Expert info severities as tshark's `_ws.expert.severity` holds them.
