@@ -45,6 +45,8 @@ fn check_mermaid(diagram: &str) -> usize {
     let mut declared: Vec<String> = Vec::new();
     let mut messages = 0;
     let mut used = false;
+    // Open `rect` blocks.
+    let mut depth = 0usize;
     let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     // Text: non-empty, and `#` and `;` only in entity codes (`#35;`).
     let text_ok = |t: &str| {
@@ -82,6 +84,15 @@ fn check_mermaid(diagram: &str) -> usize {
             continue;
         }
         used = true;
+        if l.starts_with("rect rgba(") && l.ends_with(')') {
+            depth += 1;
+            continue;
+        }
+        if l == "end" {
+            assert!(depth > 0, "`end` closes no block: {diagram}");
+            depth -= 1;
+            continue;
+        }
         let known = |id: &str| declared.iter().any(|d| d == id);
         if let Some(rest) = l.strip_prefix("Note over ") {
             let (who, text) = rest.split_once(": ").expect("Note over A: text");
@@ -104,6 +115,7 @@ fn check_mermaid(diagram: &str) -> usize {
         messages += 1;
     }
     assert!(!declared.is_empty(), "{diagram}");
+    assert_eq!(depth, 0, "every rect block is closed: {diagram}");
     messages
 }
 
@@ -202,6 +214,19 @@ fn faults_show_in_both_ladders() {
         diagram.contains("partition carrier#60;-#62;lb ends at"),
         "{diagram}"
     );
+    // The partition's interval is one shaded block, from the note that it
+    // is active to the note that it ends.
+    let lines: Vec<&str> = diagram.lines().collect();
+    let rect = lines
+        .iter()
+        .position(|l| l.trim().starts_with("rect "))
+        .expect("a rect");
+    let end = lines
+        .iter()
+        .position(|l| l.trim() == "end")
+        .expect("an end");
+    assert!(lines[rect + 1].contains("active since"), "{diagram}");
+    assert!(lines[end - 1].contains(" ends at "), "{diagram}");
     insta::assert_snapshot!("partition_mermaid", diagram);
     insta::assert_snapshot!("partition_text", text);
 }
