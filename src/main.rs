@@ -36,6 +36,23 @@ enum Command {
         /// Write the history as JSON lines to this file.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// With --trace: each sip.send line also carries the message's
+        /// text as sent (`sip_text`), read from the wire.
+        #[arg(long, requires = "trace")]
+        trace_sip_bodies: bool,
+        /// Write every message on the simulated network (UDP datagrams,
+        /// TCP segments; lost ones marked) to this pcapng file.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        /// Print call ladders in this format: text or mermaid (a Mermaid
+        /// sequenceDiagram in a Markdown fence). On stdout, or on stderr
+        /// with --json. Default calls: failed.
+        #[arg(long)]
+        ladder: Option<String>,
+        /// Which calls' ladders: failed (those a violation names), all, or
+        /// a comma-separated list of call ids. Default format: text.
+        #[arg(long)]
+        calls: Option<String>,
     },
     /// Run each seed twice and compare histories event by event.
     CheckDeterminism {
@@ -73,6 +90,11 @@ enum Command {
         /// way (a signature) this baseline scenario's run of it does not.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Also write the sweep as JUnit XML to this file: one test case
+        /// per failing seed (with its replay command) and one for the
+        /// seeds that passed.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Rerun a failure bundle of `explore` (its scenario copy and seed) and
     /// check its trace hash: 0 replayed, 4 nondeterminism, 6 the bundle is
@@ -117,6 +139,10 @@ enum Command {
         /// OS threads (default: the machine's cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Also write the results as JUnit XML to this file: one test
+        /// suite per incident, one test case per variant.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -139,11 +165,19 @@ fn main() {
             seed,
             json,
             trace,
+            trace_sip_bodies,
+            pcap,
+            ladder,
+            calls,
         } => cli::run::command(cli::run::RunArgs {
             scenario,
             seed,
             json,
             trace,
+            trace_sip_bodies,
+            pcap,
+            ladder,
+            calls,
         }),
         Command::CheckDeterminism {
             scenario,
@@ -163,6 +197,7 @@ fn main() {
             json,
             bundles,
             baseline,
+            junit,
         } => cli::explore::command(cli::explore::ExploreArgs {
             scenario,
             seeds,
@@ -172,6 +207,7 @@ fn main() {
             json,
             bundles,
             baseline,
+            junit,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
         Command::Incidents {
@@ -179,7 +215,14 @@ fn main() {
             catalogue,
             seeds,
             jobs,
-        } => cli::incidents::command(json, catalogue.as_deref(), seeds, jobs),
+            junit,
+        } => cli::incidents::command(cli::incidents::IncidentsArgs {
+            json,
+            catalogue,
+            seeds,
+            jobs,
+            junit,
+        }),
         Command::Replay { bundle } => cli::replay::command(&bundle),
         Command::Shrink { bundle, budget } => cli::shrink::command(&bundle, budget),
         Command::SipLint { files, json } => cli::sip_lint::command(files, json),

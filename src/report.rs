@@ -2,6 +2,10 @@
 //! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
 //! failure so that it replays.
 
+pub mod stats;
+
+pub use stats::SipStats;
+
 use crate::history::{EndOutcome, History};
 use crate::oracles::{OracleKind, Violation};
 use crate::scenario::Scenario;
@@ -48,6 +52,11 @@ pub struct Report {
     pub tick_ms: u64,
     pub calls: CallCounts,
     pub sip: SipCounts,
+    /// SIPp-style statistics (`report::stats`; a wave-3 addition to the
+    /// contract's document): attempts and rates, setup time and post-dial
+    /// delay percentiles, end reasons, retransmissions by message, and
+    /// traffic per host and per leg.
+    pub sip_stats: SipStats,
     /// The expanded fault plan for this seed, one line per fault (process
     /// occurrences and swarm picks included), then active fault points.
     pub faults: Vec<String>,
@@ -119,6 +128,7 @@ impl Report {
             tick_ms: output.tick_ms,
             calls: call_counts(&output.history),
             sip: sip_counts(&output.history),
+            sip_stats: stats::sip_stats(&output.history, output.sim_ms),
             faults: crate::faults::plan(&scenario.plan_inputs(), &scenario.topology(), output.seed)
                 .describe(),
             varied,
@@ -321,6 +331,18 @@ pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Report, crate::testbed
     let output = crate::testbed::run(scenario, seed)?;
     let wall_ms = wall_start.elapsed().as_millis() as u64;
     Ok(Report::build(scenario, output, wall_ms))
+}
+
+/// [`run_once`] with a capturing recorder: the same report, and the run's
+/// wire tape (`--pcap`, `--trace-sip-bodies`, failure bundles).
+pub fn run_once_capturing(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<(Report, crate::history::wire::Tape), crate::testbed::TestbedError> {
+    let wall_start = std::time::Instant::now();
+    let (output, tape) = crate::testbed::run_capturing(scenario, seed)?;
+    let wall_ms = wall_start.elapsed().as_millis() as u64;
+    Ok((Report::build(scenario, output, wall_ms), tape))
 }
 
 #[cfg(test)]

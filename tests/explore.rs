@@ -37,6 +37,7 @@ fn args(scenario: &Path, seeds: u64, bundles: &Path) -> ExploreArgs {
         json: true,
         bundles: Some(bundles.to_path_buf()),
         baseline: None,
+        junit: None,
     }
 }
 
@@ -77,6 +78,7 @@ fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
             "scenario.toml",
             "SEED.txt",
             "violations.json",
+            "capture.pcap",
             "bundle.json",
         ] {
             assert!(
@@ -105,6 +107,11 @@ fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
             seed_txt.starts_with(&format!("SEED={seed}\n")),
             "{seed_txt}"
         );
+        // The capture holds the datagrams, and marks those the partition
+        // dropped (sent, then lost on the link).
+        assert_eq!(b["capture"], "capture.pcap");
+        let (sent, dropped) = capture_counts(&bundle.join("capture.pcap"));
+        assert!(sent > 0 && dropped > 0, "sent {sent}, dropped {dropped}");
     }
     // The bundle replays: the same seed fails the same way.
     let again = callsim::cli::explore::run_seed(
@@ -302,4 +309,21 @@ fn shrink_keeps_the_signature_and_drops_what_did_not_cause_it() {
         "the shrunk scenario fails with {signature}: {:?}",
         again.signatures
     );
+}
+
+/// The packets of a pcapng capture, and those marked as dropped by a link.
+fn capture_counts(path: &std::path::Path) -> (usize, usize) {
+    let bytes = std::fs::read(path).expect("the capture");
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(&bytes[..]).expect("pcapng");
+    let (mut sent, mut dropped) = (0, 0);
+    while let Some(block) = reader.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(p) = block.expect("a block") {
+            sent += 1;
+            let marked = p.options.iter().any(|o| {
+                matches!(o, pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(c) if c.contains("dropped by the link"))
+            });
+            dropped += usize::from(marked);
+        }
+    }
+    (sent, dropped)
 }

@@ -17,6 +17,7 @@
 mod support;
 
 mod callee_hold;
+mod capture;
 mod cli;
 mod deployer;
 mod dialogs;
@@ -30,6 +31,8 @@ mod fuzz_smoke;
 mod gateway_bus;
 mod harness;
 mod input_bounds;
+mod junit;
+mod ladders;
 mod layering;
 mod lb;
 mod livekit_mechanics;
@@ -54,6 +57,7 @@ mod sip_crossing;
 mod sip_dialog;
 mod sip_flows;
 mod sip_lint;
+mod sip_stats;
 mod sip_transaction;
 mod trace_hashes;
 mod vary;

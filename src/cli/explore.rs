@@ -16,7 +16,11 @@
 //!   `callsim-failures/`): `scenario.toml` (a copy of the file),
 //!   `SEED.txt` (the `SEED=` block: seed, scenario, fault plan, commit,
 //!   trace hash, replay command, and the `callsim replay DIR` command),
-//!   `violations.json`, and `bundle.json` (all of it together). The replay
+//!   `violations.json`, `capture.pcap` (the run's wire capture, pcapng
+//!   format, as `run --pcap` writes it: the failing seed runs once more
+//!   with a capturing recorder, on its worker thread, and the capture is
+//!   kept only if that run's trace hash is the first one's; a run that
+//!   did not complete has no capture), and `bundle.json` (all of it together). The replay
 //!   command is printed for each failure; `callsim replay DIR` reruns a
 //!   bundle and checks its trace hash.
 //! - Exit: 1 if any seed broke a safety property; else 5 if any seed's run
@@ -35,12 +39,19 @@
 //!   baseline's run of that seed does not.
 //! - Coverage ([`crate::faults::coverage`]): after the runs, which rare
 //!   states the sweep reached and which fault points fired.
+//! - `--junit FILE`: the sweep as JUnit XML ([`super::junit`]), one suite
+//!   named after the scenario (and shard): one test case per failing seed
+//!   (a `failure` for a broken property, with the violations, replay
+//!   command and bundle; an `error` for a run that did not complete), and
+//!   one passing case for all the seeds that passed (or, in differential
+//!   mode, failed only as the baseline did), when there are any. Shards
+//!   write one file each; CI test reporters read several files as one.
 
 use super::triage::{self, BaselineVerdict, Differential, Groups, Signature};
 use super::{exit, load_scenario, resolve_seed};
 use crate::faults::coverage::{RunCoverage, SweepCoverage};
 use crate::oracles::{OracleKind, Violation};
-use crate::report::{git_commit, replay_command, seed_block};
+use crate::report::{exit_code_for, git_commit, replay_command, seed_block};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -62,6 +73,8 @@ pub struct ExploreArgs {
     pub bundles: Option<PathBuf>,
     /// `--baseline`: differential mode against this scenario.
     pub baseline: Option<PathBuf>,
+    /// `--junit`: where the JUnit XML goes.
+    pub junit: Option<PathBuf>,
 }
 
 /// `--shard K/M`: 1 <= K <= M.
@@ -123,6 +136,50 @@ pub struct SeedResult {
     pub coverage: RunCoverage,
     /// With `--baseline`, for a seed that failed: the baseline's verdict.
     pub differential: Option<Differential>,
+    /// For a failure that completed: its wire capture (pcapng bytes),
+    /// until [`write_bundle`] takes it.
+    pub capture: CaptureSlot,
+}
+
+/// A failing seed's capture, or why it has none; taken once.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSlot(std::sync::Arc<std::sync::Mutex<Option<Capture>>>);
+
+/// A failing seed's capture as pcapng bytes, or why it has none.
+pub type Capture = Result<Vec<u8>, String>;
+
+impl CaptureSlot {
+    fn put(&self, capture: Capture) {
+        *self.0.lock().expect("capture slot") = Some(capture);
+    }
+
+    fn take(&self) -> Option<Capture> {
+        self.0.lock().expect("capture slot").take()
+    }
+}
+
+/// Runs a failed seed again with a capturing recorder and returns its
+/// capture as pcapng bytes, or why there is none (the rerun gave another
+/// history: nondeterminism; or it did not complete).
+pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Capture {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::report::run_once_capturing(scenario, seed)
+    }));
+    let (report, tape) = match run {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return Err(format!("the capturing rerun could not complete: {e}")),
+        Err(_) => return Err("the capturing rerun panicked".into()),
+    };
+    if report.trace_hash != trace_hash {
+        return Err(format!(
+            "the capturing rerun gave trace hash {}, not {trace_hash}: nondeterminism (check-determinism)",
+            report.trace_hash
+        ));
+    }
+    let mut bytes = Vec::new();
+    crate::history::pcap::write(&tape, crate::testbed::EPOCH, &mut bytes)
+        .map_err(|e| format!("the capture could not be encoded: {e}"))?;
+    Ok(bytes)
 }
 
 impl SeedResult {
@@ -197,6 +254,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedResult {
         signatures,
         coverage,
         differential: None,
+        capture: CaptureSlot::default(),
     }
 }
 
@@ -213,6 +271,9 @@ pub fn explore(
         let mut result = run_seed(scenario, seed);
         if let Some(baseline) = baseline {
             result.compare_with(baseline);
+        }
+        if let (true, Some(hash)) = (result.failed(), &result.trace_hash) {
+            result.capture.put(capture_seed(scenario, seed, hash));
         }
         result
     };
@@ -245,7 +306,17 @@ pub struct Bundle<'a> {
     /// With `--baseline`: what the baseline's run of the seed gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differential: Option<&'a Differential>,
+    /// The bundle's wire capture (`capture.pcap`, pcapng), when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<&'static str>,
+    /// Why the bundle has no capture, when a rerun could not make one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_error: Option<&'a str>,
 }
+
+/// The file name of a bundle's wire capture (pcapng content; Wireshark,
+/// tshark and libpcap tell the format by its first bytes).
+pub const CAPTURE_FILE: &str = "capture.pcap";
 
 /// The bundle directory of one seed.
 pub fn bundle_dir(root: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
@@ -282,6 +353,14 @@ pub fn write_bundle(
         ),
     )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
+    let capture_error = match result.capture.take() {
+        Some(Ok(bytes)) => {
+            std::fs::write(dir.join(CAPTURE_FILE), bytes)?;
+            None
+        }
+        Some(Err(why)) => Some(why),
+        None => None,
+    };
     let bundle = Bundle {
         seed: result.seed,
         scenario: scenario.source.display().to_string(),
@@ -296,6 +375,8 @@ pub fn write_bundle(
         violations,
         signatures: &result.signatures,
         differential: result.differential.as_ref(),
+        capture: dir.join(CAPTURE_FILE).is_file().then_some(CAPTURE_FILE),
+        capture_error: capture_error.as_deref(),
     };
     std::fs::write(dir.join("bundle.json"), pretty(&bundle))?;
     Ok(dir)
@@ -624,6 +705,90 @@ fn also_fail(ran: &Ran) -> usize {
         .count()
 }
 
+/// The JUnit suite of a finished sweep (see the module doc).
+fn junit_suite(plan: &SweepPlan, path: &str, ran: &Ran) -> super::junit::Suite {
+    use super::junit::{Case, CaseOutcome, Suite};
+    let shard_text = plan
+        .shard
+        .map(|s| format!(" shard {}/{}", s.k, s.m))
+        .unwrap_or_default();
+    let classname = format!("explore.{}", stem(&plan.scenario));
+    let mut cases = Vec::new();
+    for r in ran.results.iter().filter(|r| r.failed()) {
+        let replay = replay_command(path, r.seed);
+        let bundle = ran.bundles.get(&r.seed).cloned().unwrap_or_default();
+        let outcome = match &r.outcome {
+            Outcome::Fail(violations) => {
+                let mut text: String = violations
+                    .iter()
+                    .map(|v| format!("[{:?}] {}\n", v.kind, v.line()))
+                    .collect();
+                text.push_str(&format!("replay: {replay}\nbundle: {bundle}\n"));
+                CaseOutcome::Failure {
+                    kind: match exit_code_for(violations) {
+                        exit::SAFETY => "safety".into(),
+                        _ => "liveness".into(),
+                    },
+                    message: violations.first().map(|v| v.line()).unwrap_or_default(),
+                    text,
+                }
+            }
+            Outcome::Incomplete(e) => CaseOutcome::Error {
+                kind: "incomplete".into(),
+                message: e.clone(),
+                text: format!("{e}\nreplay: {replay}\nbundle: {bundle}\n"),
+            },
+            Outcome::Pass => continue,
+        };
+        cases.push(Case {
+            classname: classname.clone(),
+            name: format!("seed {}", r.seed),
+            time_s: 0.0,
+            outcome,
+            system_out: String::new(),
+        });
+    }
+    let passed: Vec<u64> = ran
+        .results
+        .iter()
+        .filter(|r| !r.failed())
+        .map(|r| r.seed)
+        .collect();
+    if !passed.is_empty() {
+        cases.push(Case {
+            classname,
+            name: format!("{} passing seeds", passed.len()),
+            time_s: 0.0,
+            outcome: CaseOutcome::Passed,
+            system_out: format!(
+                "seeds: {}\n",
+                passed
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        });
+    }
+    // The sweep's wall time, on its first case (runs overlap on threads,
+    // so per-seed times would not add up).
+    if let Some(first) = cases.first_mut() {
+        first.time_s = ran.wall_ms as f64 / 1000.0;
+    }
+    Suite {
+        name: format!("{path}{shard_text}"),
+        cases,
+    }
+}
+
+fn stem(scenario: &Scenario) -> String {
+    scenario
+        .source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario".into())
+}
+
 /// The `explore --json` document of a finished sweep.
 fn explore_json(plan: &SweepPlan, path: &str, ran: &Ran) -> String {
     let failed = ran
@@ -676,6 +841,10 @@ pub fn sweep(args: &ExploreArgs) -> Result<Sweep, i32> {
     eprint!("{}", ran.coverage.render());
     eprintln!("{}", summary(&plan, &path, &ran));
     let json = explore_json(&plan, &path, &ran);
+    if let Some(file) = &args.junit {
+        let document = super::junit::render("callsim explore", &[junit_suite(&plan, &path, &ran)]);
+        super::junit::write_file(file, &document)?;
+    }
     Ok(Sweep {
         code: exit_code(&ran.results),
         results: ran.results,
@@ -752,6 +921,7 @@ mod tests {
             signatures: Vec::new(),
             coverage: Default::default(),
             differential: None,
+            capture: CaptureSlot::default(),
         };
         let pass = r(1, Outcome::Pass);
         let live = r(2, Outcome::Fail(vec![v(OracleKind::Liveness)]));

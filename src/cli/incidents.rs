@@ -13,16 +13,41 @@
 //! catalogue itself is. No default catalogue, or one listing no incident,
 //! is exit 5 (never a pass for nothing); a `--catalogue` file that cannot
 //! be read is bad input (exit 2), like any file named on the command line.
+//!
+//! `--junit FILE` also writes the results as JUnit XML ([`super::junit`]):
+//! one test suite per incident, one test case per variant, failed when a
+//! seed did not reproduce, with each such seed's misses and replay command.
 
 use super::exit;
+use super::junit::{Case, CaseOutcome, Suite};
 use crate::incidents::runner::{fmt, Spread, VariantResult};
 use crate::incidents::{Catalogue, CATALOGUE_PATH};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Seeds per variant when `--seeds` is not given.
 pub const SEEDS_DEFAULT: u64 = 5;
 
-pub fn command(json: bool, catalogue: Option<&Path>, seeds: u64, jobs: Option<usize>) -> i32 {
+/// The command's arguments.
+pub struct IncidentsArgs {
+    pub json: bool,
+    /// `--catalogue`.
+    pub catalogue: Option<PathBuf>,
+    /// Seeds per variant.
+    pub seeds: u64,
+    pub jobs: Option<usize>,
+    /// `--junit`: where the JUnit XML goes.
+    pub junit: Option<PathBuf>,
+}
+
+pub fn command(args: IncidentsArgs) -> i32 {
+    let IncidentsArgs {
+        json,
+        catalogue,
+        seeds,
+        jobs,
+        junit,
+    } = args;
+    let catalogue = catalogue.as_deref();
     if seeds == 0 || seeds > 10_000 {
         eprintln!("error: --seeds must be in 1..=10000");
         return exit::BAD_INPUT;
@@ -81,6 +106,13 @@ pub fn command(json: bool, catalogue: Option<&Path>, seeds: u64, jobs: Option<us
             serde_json::to_string_pretty(&results).expect("results serialise")
         );
     }
+    if let Some(path) = &junit {
+        let document =
+            super::junit::render("callsim incidents", &junit_suites(&catalogue, &results));
+        if let Err(code) = super::junit::write_file(path, &document) {
+            return code;
+        }
+    }
     let failed: Vec<&VariantResult> = results.iter().filter(|r| !r.reproduced).collect();
     let variants = Spread::of(&results).len();
     if failed.is_empty() {
@@ -98,18 +130,99 @@ pub fn command(json: bool, catalogue: Option<&Path>, seeds: u64, jobs: Option<us
                 r.seed,
                 r.misses.join("; ")
             );
-            let scenario = catalogue
-                .incidents
-                .iter()
-                .find(|i| i.id == r.incident)
-                .map(|i| i.path(r.variant).display().to_string())
-                .unwrap_or_default();
-            eprintln!(
-                "  replay: {}",
-                crate::report::replay_command(&scenario, r.seed)
-            );
+            eprintln!("  replay: {}", replay_of(&catalogue, r));
         }
         exit::SAFETY
+    }
+}
+
+/// The command that replays one row's run.
+fn replay_of(catalogue: &Catalogue, r: &VariantResult) -> String {
+    let scenario = catalogue
+        .incidents
+        .iter()
+        .find(|i| i.id == r.incident)
+        .map(|i| i.path(r.variant).display().to_string())
+        .unwrap_or_default();
+    crate::report::replay_command(&scenario, r.seed)
+}
+
+/// The JUnit suites of a catalogue run: one per incident (in catalogue
+/// order), one case per variant over its seeds.
+pub fn junit_suites(catalogue: &Catalogue, results: &[VariantResult]) -> Vec<Suite> {
+    let spreads = Spread::of(results);
+    catalogue
+        .incidents
+        .iter()
+        .map(|incident| Suite {
+            name: incident.id.clone(),
+            cases: spreads
+                .iter()
+                .filter(|s| s.incident == incident.id)
+                .map(|s| {
+                    let rows: Vec<&VariantResult> = results
+                        .iter()
+                        .filter(|r| r.incident == s.incident && r.variant == s.variant)
+                        .collect();
+                    junit_case(catalogue, s, &rows)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// One variant's case: failed unless every seed reproduced; the text
+/// lists each seed that did not, with its misses and replay command.
+fn junit_case(catalogue: &Catalogue, s: &Spread, rows: &[&VariantResult]) -> Case {
+    let variant = format!("{:?}", s.variant).to_lowercase();
+    let failed: Vec<&&VariantResult> = rows.iter().filter(|r| !r.reproduced).collect();
+    let outcome = if failed.is_empty() {
+        CaseOutcome::Passed
+    } else {
+        let mut text = String::new();
+        for r in &failed {
+            text.push_str(&format!(
+                "seed {}: {}\n  replay: {}\n",
+                r.seed,
+                r.misses.join("; "),
+                replay_of(catalogue, r)
+            ));
+        }
+        CaseOutcome::Failure {
+            kind: "not reproduced".into(),
+            message: format!(
+                "{} {variant}: not reproduced on {} of {} seeds",
+                s.incident,
+                failed.len(),
+                rows.len()
+            ),
+            text,
+        }
+    };
+    let mut system_out = format!(
+        "reproduced on {}/{} seeds\n",
+        s.reproduced.len(),
+        s.seeds.len()
+    );
+    for (name, [lo, median, hi]) in &s.figures {
+        let bounds = s
+            .bounds
+            .get(name)
+            .map(|[a, b]| format!("[{}, {}]", fmt(*a), fmt(*b)))
+            .unwrap_or_else(|| "(not judged)".into());
+        system_out.push_str(&format!(
+            "{name}: median {} range {} .. {} bounds {bounds}\n",
+            fmt(*median),
+            fmt(*lo),
+            fmt(*hi)
+        ));
+    }
+    Case {
+        classname: format!("incidents.{}", s.incident),
+        name: variant,
+        time_s: rows.iter().map(|r| r.wall_ms).sum::<u64>() as f64 / 1000.0,
+        outcome,
+        system_out,
     }
 }
 

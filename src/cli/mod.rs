@@ -5,6 +5,7 @@
 pub mod determinism;
 pub mod explore;
 pub mod incidents;
+pub mod junit;
 pub mod kinds;
 pub mod replay;
 pub mod run;

@@ -43,6 +43,27 @@ pub fn write(history: &History, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// [`write`], with `sip_text` (the message as sent, from the wire tape:
+/// [`super::wire::sip_texts`]) added last to the lines of the records
+/// `texts` names by index (`--trace-sip-bodies`).
+pub fn write_with_sip_texts(
+    history: &History,
+    texts: &std::collections::BTreeMap<usize, String>,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for (i, record) in history.records.iter().enumerate() {
+        let mut line = record_line(record);
+        if let Some(text) = texts.get(&i) {
+            line.pop();
+            line.push_str(",\"sip_text\":");
+            line.push_str(&json_str(text));
+            line.push('}');
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 /// The whole history as a string (for snapshots).
 pub fn to_string(history: &History) -> String {
     let mut out = String::new();

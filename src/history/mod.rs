@@ -12,13 +12,21 @@
 //! - `network`: the optional count of messages turmoil put on its links
 //!   (for the benchmark's raw floor).
 //! - `jsonl`: the JSON-lines writer (`--trace FILE.jsonl`).
-//! - `ladder`: the text ladder (call-flow) diagram of one call.
+//! - `ladder`: the text ladder (call-flow) diagram of one call, and the
+//!   flow model (`Flow`) it shares with `mermaid`.
+//! - `mermaid`: the same flow as a Mermaid `sequenceDiagram`.
+//! - `wire`: the optional wire tape (every message on turmoil's network,
+//!   with its fate), fed by a capturing recorder.
+//! - `pcap`: the pcapng writer of a wire tape (`--pcap FILE`).
 
 pub mod event;
 pub mod jsonl;
 pub mod ladder;
+pub mod mermaid;
 pub mod network;
+pub mod pcap;
 pub mod recorder;
+pub mod wire;
 
 pub use event::{emit, EndOutcome, Event};
 pub use network::NetworkCounts;

@@ -18,6 +18,7 @@
 //! test-bed's own events), from the clock the test-bed's step loop advances.
 
 use super::network::{self, NetworkCounts};
+use super::wire::{self, Tape, TapeSink};
 use super::{Fnv, History, Record, Shape, Text, Value};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
@@ -65,6 +66,8 @@ pub struct Recorder {
     /// Whether events take their time from the host's anchored tokio clock
     /// (see [`HostData`]); set by [`Recorder::with_tick`].
     anchored_clock: bool,
+    /// Set by [`Recorder::capturing`]: the wire tape of the run.
+    tape: Option<Arc<TapeSink>>,
 }
 
 /// What the recorder keeps on a `host{name}` span: the name, and the
@@ -157,7 +160,30 @@ impl Recorder {
             testbed_host: Arc::from("testbed"),
             network: None,
             anchored_clock: false,
+            tape: None,
         }
+    }
+
+    /// A recorder that also keeps the wire tape (see [`super::wire`]):
+    /// every message turmoil put on a link and every datagram a loss rule
+    /// dropped at its sender. It costs a dispatch and a hex dump per
+    /// message, so only `--pcap`, `--trace-sip-bodies` and failure bundles
+    /// use it; the history (and its hash) is the same as without it.
+    pub fn capturing(self) -> Recorder {
+        Recorder {
+            tape: Some(Arc::default()),
+            ..self
+        }
+    }
+
+    /// Takes the wire tape recorded so far; `None` unless made with
+    /// [`Recorder::capturing`].
+    pub fn take_tape(&self) -> Option<Tape> {
+        self.tape.as_deref().map(TapeSink::take)
+    }
+
+    fn captures(&self, metadata: &Metadata<'_>) -> bool {
+        self.tape.is_some() && wire::is_wire_event(metadata)
     }
 
     /// Takes event times from each host's anchored tokio clock (see
@@ -232,7 +258,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if is_ours(metadata) || self.counts_network(metadata) {
+        if is_ours(metadata) || self.counts_network(metadata) || self.captures(metadata) {
             Interest::always()
         } else {
             Interest::never()
@@ -240,7 +266,7 @@ where
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        is_ours(metadata) || self.counts_network(metadata)
+        is_ours(metadata) || self.counts_network(metadata) || self.captures(metadata)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -264,22 +290,21 @@ where
                     tally.record(event);
                 }
             }
+            if let Some(tape) = &self.tape {
+                if wire::is_wire_event(event.metadata()) {
+                    let (host, elapsed) = self.stamp(event, &ctx);
+                    // turmoil's link events fire while it holds its world,
+                    // where it cannot tell the time: the step loop's clock.
+                    let t_us = elapsed
+                        .map(|d| d.as_micros() as u64)
+                        .unwrap_or_else(|| self.clock_ms.load(Ordering::Relaxed) * 1000);
+                    tape.record(event, t_us, host);
+                }
+            }
             return;
         }
-        let anchored = self.anchored_clock;
-        let stamp = ctx.event_scope(event).and_then(|scope| {
-            scope.into_iter().find_map(|span| {
-                span.extensions()
-                    .get::<HostData>()
-                    .map(|h| (h.name.clone(), h.sim_elapsed(anchored)))
-            })
-        });
-        let (host, elapsed) = match stamp {
-            Some((host, elapsed)) => (host, elapsed),
-            // Outside host spans: a host's own clock if one is running,
-            // else the test-bed's.
-            None => (self.testbed_host.clone(), turmoil::sim_elapsed()),
-        };
+        let (host, elapsed) = self.stamp(event, &ctx);
+        let host = host.unwrap_or_else(|| self.testbed_host.clone());
         let t_ms = elapsed
             .map(|d| d.as_millis() as u64)
             .unwrap_or_else(|| self.clock_ms.load(Ordering::Relaxed));
@@ -295,6 +320,35 @@ where
         store
             .records
             .push(Record::with_shape(t_ms, host, shape, values));
+    }
+}
+
+impl Recorder {
+    /// The host an event comes from (its nearest `host{name}` span) and
+    /// the sim time there, when it can be read (else the caller falls back
+    /// on the step loop's clock).
+    fn stamp<S>(
+        &self,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) -> (Option<Arc<str>>, Option<std::time::Duration>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let anchored = self.anchored_clock;
+        let stamp = ctx.event_scope(event).and_then(|scope| {
+            scope.into_iter().find_map(|span| {
+                span.extensions()
+                    .get::<HostData>()
+                    .map(|h| (h.name.clone(), h.sim_elapsed(anchored)))
+            })
+        });
+        match stamp {
+            Some((host, elapsed)) => (Some(host), elapsed),
+            // Outside host spans: a host's own clock if one is running,
+            // else the test-bed's.
+            None => (None, turmoil::sim_elapsed()),
+        }
     }
 }
 

@@ -109,6 +109,8 @@ impl UdpEndpoint {
             (lost, copies, delay_ms)
         };
         if lost {
+            // Recorded at the sender when the run keeps a wire capture.
+            crate::history::wire::lost_by_rule(self.inner.local, dst, buf);
             return Ok(buf.len());
         }
         if delay_ms == 0 {

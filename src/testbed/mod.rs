@@ -15,6 +15,7 @@
 
 pub mod parallel;
 
+use crate::history::wire::Tape;
 use crate::history::{host_span, History, NetworkCounts, Recorder};
 use crate::scenario::Scenario;
 use crate::sim::{Control, NodeCtx, World};
@@ -84,6 +85,19 @@ pub fn run_counting_network(
         .network_counts()
         .expect("a counting recorder has counts");
     Ok((output, counts))
+}
+
+/// [`run`], also keeping the wire tape (every message on turmoil's
+/// network, with its fate; see [`crate::history::wire`]) for `--pcap`,
+/// `--trace-sip-bodies` and failure bundles. The history is the same as
+/// [`run`]'s: the tape only listens.
+pub fn run_capturing(scenario: &Scenario, seed: u64) -> Result<(RunOutput, Tape), TestbedError> {
+    let recorder = Recorder::new().capturing();
+    let output = run_with(recorder.clone(), scenario, seed)?;
+    let tape = recorder
+        .take_tape()
+        .expect("a capturing recorder has a tape");
+    Ok((output, tape))
 }
 
 /// Installs `recorder` (set to the scenario's tick) for the run, and runs
