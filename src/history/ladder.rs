@@ -30,7 +30,8 @@ const NOTE_KINDS: [&str; 9] = [
 pub const LEGEND: &str =
     "legend: |--LABEL-->| a SIP message, from the sender's column to the peer's; \
 LABEL* a retransmission; * on a column: an event at that host (its text on the right), \
-or the SDP body of the message above; ! on a column: a fault starting, ending or \
+or the dialog (Call-ID and tags, when first seen) and SDP body of the message above; \
+! on a column: a fault starting, ending or \
 active (its index in the plan, kind and target)";
 
 /// One row of a call's flow, shared by the text and Mermaid ladders.
@@ -46,6 +47,10 @@ pub enum Step<'a> {
         retransmission: bool,
         /// One line for its SDP body, if it has one.
         sdp: Option<String>,
+        /// Its dialog (Call-ID and tags) when this is the flow's first
+        /// message to show that Call-ID with those tags: a new leg, or the
+        /// To tag a response added.
+        dialog: Option<String>,
     },
     /// A call-level event at `host`.
     Note {
@@ -116,8 +121,18 @@ impl<'a> Flow<'a> {
                 }
             }
         }
+        let mut dialogs_seen: Vec<(&str, Option<&str>, Option<&str>)> = Vec::new();
         for r in &events {
             if r.is("sip.send") {
+                let id = (
+                    r.str("sip_call_id").unwrap_or(""),
+                    r.str("from_tag"),
+                    r.str("to_tag"),
+                );
+                let dialog = (!dialogs_seen.contains(&id)).then(|| {
+                    dialogs_seen.push(id);
+                    dialog_text(id)
+                });
                 steps.push(Step::Message {
                     t_ms: r.t_ms,
                     from: &r.host,
@@ -125,6 +140,7 @@ impl<'a> Flow<'a> {
                     label: r.str("start_line").unwrap_or("?"),
                     retransmission: r.bool("retransmission") == Some(true),
                     sdp: r.str("sdp").and_then(sdp_summary),
+                    dialog,
                 });
             } else {
                 steps.push(Step::Note {
@@ -269,6 +285,7 @@ pub fn ladder(history: &History, call: &str) -> String {
                 label,
                 retransmission,
                 sdp,
+                dialog,
             } => {
                 out.push_str(&format!("{:>8.3}s  ", *t_ms as f64 / 1000.0));
                 let (from, to) = (column(from), column(to));
@@ -277,10 +294,10 @@ pub fn ladder(history: &History, call: &str) -> String {
                     label.push('*');
                 }
                 out.push_str(&arrow_row(hosts.len(), from, to, &label));
-                if let Some(sdp) = sdp {
+                for line in [dialog, sdp].into_iter().flatten() {
                     out.push('\n');
                     out.push_str(&format!("{:>9}  ", ""));
-                    out.push_str(&note_row(hosts.len(), &[from], '*', sdp));
+                    out.push_str(&note_row(hosts.len(), &[from], '*', line));
                 }
             }
             Step::Note { t_ms, host, text } => {
@@ -314,6 +331,21 @@ pub fn ladder(history: &History, call: &str) -> String {
     out.push_str(LEGEND);
     out.push_str(")\n");
     out
+}
+
+/// A dialog as a ladder shows it: the Call-ID's local part (up to 12
+/// characters) and the tags it has so far.
+fn dialog_text((call_id, from_tag, to_tag): (&str, Option<&str>, Option<&str>)) -> String {
+    let local = call_id.split('@').next().unwrap_or(call_id);
+    let short: String = local.chars().take(12).collect();
+    let mut text = format!("dialog {short}");
+    if let Some(tag) = from_tag {
+        text.push_str(&format!(" from-tag {tag}"));
+    }
+    if let Some(tag) = to_tag {
+        text.push_str(&format!(" to-tag {tag}"));
+    }
+    text
 }
 
 /// One line for an SDP body: each `m=` line's media, the address (its own

@@ -71,6 +71,7 @@ pub fn sequence_diagram(history: &History, call: &str) -> String {
                 label,
                 retransmission,
                 sdp,
+                dialog,
             } => {
                 let arrow = if label.chars().all(|c| c.is_ascii_digit()) {
                     "-->>"
@@ -89,8 +90,8 @@ pub fn sequence_diagram(history: &History, call: &str) -> String {
                     clean(label),
                     seconds(*t_ms)
                 ));
-                if let Some(sdp) = sdp {
-                    out.push_str(&format!("    Note over {}: {}\n", id(from), clean(sdp)));
+                for line in [dialog, sdp].into_iter().flatten() {
+                    out.push_str(&format!("    Note over {}: {}\n", id(from), clean(line)));
                 }
             }
             Step::Note { t_ms, text, host } => {
