@@ -17,6 +17,7 @@
 mod support;
 
 mod cli;
+mod clients;
 mod deployer;
 mod dialogs;
 mod explore;

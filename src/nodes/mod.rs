@@ -14,6 +14,8 @@
 //! - `gateway`: the public API and inbound dispatch (host `gateway`).
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
+//! - `clients`: API client profiles the agent runs (timeouts, retries, abandon).
+//! - `slots`: call slots, a concurrency limit held for a call's whole life.
 //! - `methods`: the internal RPC methods and their bodies.
 //! - `sdp`: the minimal SDP body (media addresses) calls exchange.
 //! - `media_stream`: one datagram per second each way per connected call.
@@ -38,6 +40,7 @@ pub mod agent;
 pub mod bus;
 pub mod call_control;
 pub mod carrier;
+pub mod clients;
 pub mod deployer;
 pub mod dial;
 pub mod gateway;

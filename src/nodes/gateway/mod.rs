@@ -25,6 +25,14 @@
 //! is the outcome the platform reports at the end (200 answered and hung up,
 //! the callee's rejection code, 408 no answer).
 //!
+//! An API request may carry the client's `attempt` number (client profiles
+//! send it; see `nodes::clients`). Each attempt of one call id is then its
+//! own request here: `call.start`, `api.request`, `api.response` and
+//! `call.end` carry `attempt`, the call book keeps attempts apart, and the
+//! dial (and the SIP service's end notice) carries it too. A retried
+//! request is served again in full. A request without one is handled, and
+//! recorded, exactly as before.
+//!
 //! When the gateway gives up on a dial (its RPC timed out, or the API
 //! client went away), the RPC client sends `cancel`, and the SIP service
 //! cancels the SIP leg: the callee sees the call cancelled.
@@ -169,6 +177,26 @@ impl CallBook {
     }
 }
 
+/// Emits `event`, with `attempt` when the API request carried one.
+fn emit_for(attempt: Option<u32>, event: Event<'_>) {
+    match attempt {
+        None => emit(event),
+        Some(attempt) => emit(Event::Attempted {
+            attempt,
+            event: Box::new(event),
+        }),
+    }
+}
+
+/// The call book's key of an attempt: the call id alone for a request
+/// without an attempt number.
+fn book_key(call: &str, attempt: Option<u32>) -> std::borrow::Cow<'_, str> {
+    match attempt {
+        None => call.into(),
+        Some(n) => format!("{call}#{n}").into(),
+    }
+}
+
 /// State shared by the gateway's tasks.
 /// How much later an API request is handled when `gateway.api_slow` fires.
 pub const API_SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -240,7 +268,7 @@ impl Gateway {
         let response = tokio::select! {
             r = &mut handling => r,
             _ = client_gone => {
-                self.end_call(&create.call, 499, "api client went away", EndOutcome::Cancelled);
+                self.end_call(&create.call, create.attempt, 499, "api client went away", EndOutcome::Cancelled);
                 return;
             }
         };
@@ -250,37 +278,45 @@ impl Gateway {
     async fn create_sip_participant(&self, req: &CreateSipParticipant) -> ApiResponse {
         let config = self.config();
         let call = req.call.as_str();
+        let attempt = req.attempt;
         let method = api::CREATE_SIP_PARTICIPANT;
-        emit(Event::ApiRequest { call, method });
+        emit_for(attempt, Event::ApiRequest { call, method });
         let mode = if req.wait_until_answered {
             Mode::Sync
         } else {
             Mode::Async
         };
-        emit(Event::CallStart {
-            call,
-            direction: Direction::Outbound,
-            mode,
-            ringing_timeout_ms: req.ringing_timeout.as_millis(),
-        });
+        emit_for(
+            attempt,
+            Event::CallStart {
+                call,
+                direction: Direction::Outbound,
+                mode,
+                ringing_timeout_ms: req.ringing_timeout.as_millis(),
+            },
+        );
         // Fault point: the API request is handled late.
         if buggify(&self.ctx, buggify::GATEWAY_API_SLOW) {
             crate::sim::time::sleep(API_SLOW_DELAY).await;
         }
         let (status, message, ended) = self.dial(&config, req).await;
-        emit(Event::ApiResponse {
-            call,
-            method,
-            status,
-        });
+        emit_for(
+            attempt,
+            Event::ApiResponse {
+                call,
+                method,
+                status,
+            },
+        );
         match ended {
             None => {
                 let mut book = self.book.borrow_mut();
-                if !book.is_ended(call) {
-                    book.live.insert(call.to_string(), ());
+                let key = book_key(call, attempt);
+                if !book.is_ended(&key) {
+                    book.live.insert(key.into_owned(), ());
                 }
             }
-            Some(outcome) => self.end_call(call, status, &message, outcome),
+            Some(outcome) => self.end_call(call, attempt, status, &message, outcome),
         }
         ApiResponse { status, message }
     }
@@ -318,6 +354,7 @@ impl Gateway {
             to: req.to.clone(),
             ringing_timeout_ms: req.ringing_timeout.as_millis(),
             wait_until_answered: req.wait_until_answered,
+            attempt: req.attempt,
         });
         let result = self
             .bus
@@ -349,15 +386,26 @@ impl Gateway {
         }
     }
 
-    /// Emits `call.end` once per call.
-    fn end_call(&self, call: &str, status: u16, reason: &str, outcome: EndOutcome) {
-        if self.book.borrow_mut().end(call) {
-            emit(Event::CallEnd {
-                call,
-                status,
-                reason,
-                outcome,
-            });
+    /// Emits `call.end` once per call (once per attempt, for requests
+    /// that carried one).
+    fn end_call(
+        &self,
+        call: &str,
+        attempt: Option<u32>,
+        status: u16,
+        reason: &str,
+        outcome: EndOutcome,
+    ) {
+        if self.book.borrow_mut().end(&book_key(call, attempt)) {
+            emit_for(
+                attempt,
+                Event::CallEnd {
+                    call,
+                    status,
+                    reason,
+                    outcome,
+                },
+            );
         }
     }
 
@@ -366,7 +414,13 @@ impl Gateway {
         match req.method.as_str() {
             methods::CALL_ENDED => {
                 let ended: CallEnded = methods::from_body(req.body)?;
-                self.end_call(&ended.call, ended.status, &ended.reason, ended.outcome);
+                self.end_call(
+                    &ended.call,
+                    ended.attempt,
+                    ended.status,
+                    &ended.reason,
+                    ended.outcome,
+                );
                 Ok(serde_json::json!({}))
             }
             methods::GATEWAY_DISPATCH => {

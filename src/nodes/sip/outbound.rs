@@ -61,7 +61,7 @@ impl Service {
             let service = self.clone();
             crate::sim::spawn(async move {
                 let outcome = leg.outcome().await;
-                service.after_api(&dial.call, outcome).await;
+                service.after_api(&dial.call, dial.attempt, outcome).await;
             });
             return Ok(methods::to_body(&DialReply::Dialing));
         }
@@ -81,7 +81,7 @@ impl Service {
                 crate::sim::spawn(async move {
                     let (status, reason, outcome) = connected.run(&service).await;
                     service
-                        .notice_end(&dial.call, status, &reason, outcome)
+                        .notice_end(&dial.call, dial.attempt, status, &reason, outcome)
                         .await;
                 });
                 Ok(methods::to_body(&DialReply::Answered))
@@ -92,7 +92,7 @@ impl Service {
 
     /// Follows an async call after the API answered: an answered call runs
     /// to its end; either way the end is reported to the gateway.
-    async fn after_api(&self, call: &str, outcome: CallOutcome) {
+    async fn after_api(&self, call: &str, attempt: Option<u32>, outcome: CallOutcome) {
         let (status, reason, outcome) = match outcome {
             CallOutcome::Answered(active) => {
                 emit(Event::CallAnswered { call });
@@ -111,7 +111,8 @@ impl Service {
                 }
             },
         };
-        self.notice_end(call, status, &reason, outcome).await;
+        self.notice_end(call, attempt, status, &reason, outcome)
+            .await;
     }
 
     /// `gateway.call_ended`, through this service's stack; a notice that
@@ -120,6 +121,7 @@ impl Service {
     pub(super) async fn notice_end(
         &self,
         call: &str,
+        attempt: Option<u32>,
         status: u16,
         reason: &str,
         outcome: EndOutcome,
@@ -130,6 +132,7 @@ impl Service {
             status,
             reason: reason.to_string(),
             outcome,
+            attempt,
         });
         let deadline = now_ms() + config.notice_timeout.as_millis();
         let _ = self
