@@ -224,3 +224,23 @@ fn bad_profiles_are_refused_by_field() {
         "nodes.agent.clients.color",
     );
 }
+
+#[test]
+fn the_client_oracles_take_their_parameters_by_field() {
+    let with = |oracles: &str| {
+        let text = format!("{}[oracles]\n{oracles}\n", BASE.replace("#AGENT", ""));
+        Scenario::from_toml(&text, Path::new("o.toml"))
+    };
+    with("time_to_outcome = true\nretry_amplification = true").expect("defaults do");
+    let e = with(r#"time_to_outcome = { bound = "10s", refused_bound = "20s" }"#)
+        .expect_err("refusal bound above the bound");
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("oracles.time_to_outcome.refused_bound", 13)
+    );
+    let e = with("retry_amplification = { attempts_per_call_max = 0 }").expect_err("0");
+    assert_eq!(
+        e.field.as_str(),
+        "oracles.retry_amplification.attempts_per_call_max"
+    );
+}
