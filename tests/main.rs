@@ -33,6 +33,7 @@ mod input_bounds;
 mod layering;
 mod lb;
 mod livekit_mechanics;
+mod mechanisms;
 mod media;
 mod node_configs;
 mod props_outbound;

@@ -58,6 +58,7 @@ pub mod sdp;
 pub mod sip;
 pub mod sip_glue;
 pub mod sipproxy;
+pub mod slots;
 pub mod telemetry;
 pub mod workers;
 pub mod workload;

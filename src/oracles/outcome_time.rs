@@ -15,7 +15,7 @@
 //!   within `refused_bound` of its attempt's start (its `ms`).
 //! - **The platform's view**, for other calls: each API request
 //!   (`api.request`, per call and `attempt`) must get its `api.response`
-//!   within `bound`, and a refusal within `refused_bound`; an inbound call
+//!   (or, when the client went away first, its `call.end`) within `bound`, and a refusal within `refused_bound`; an inbound call
 //!   (`call.start` inbound) must be answered (`call.answered`) or end
 //!   within `bound`, and a refusal (`call.end` 429 or 5xx, unanswered)
 //!   within `refused_bound`.
@@ -199,6 +199,21 @@ fn platform_view(
                 inbound.remove(call);
             }
             "call.end" => {
+                // A request the platform never answered ends with its call
+                // (the client went away: 499).
+                if let Some(start) = requests.remove(&(call, attempt)) {
+                    let status = r.u64("status").unwrap_or(0);
+                    judge(
+                        &mut out,
+                        call,
+                        start,
+                        r.t_ms,
+                        status,
+                        bound,
+                        refused,
+                        "API request",
+                    );
+                }
                 if let Some(start) = inbound.remove(call) {
                     let status = r.u64("status").unwrap_or(0);
                     judge(

@@ -31,6 +31,28 @@ impl Service {
         }
         let dial: DialRequest = methods::from_body(req.body)?;
         let config = self.config();
+        // A call slot for the call's whole life, taken before any work.
+        let slot = match &self.slots {
+            None => None,
+            Some(slots) => match tokio::select! {
+                r = slots.acquire() => r,
+                _ = req.cancel.cancelled() => {
+                    return Err(RpcError::new(ErrorCode::Cancelled, "cancelled waiting for a call slot"));
+                }
+            } {
+                Ok(guard) => Some(guard),
+                Err(refusal) => {
+                    return Err(RpcError::new(
+                        ErrorCode::ResourceExhausted,
+                        format!(
+                            "{}; retry after {}s",
+                            refusal.as_str(),
+                            slots.config().retry_after_s()
+                        ),
+                    ))
+                }
+            },
+        };
         match self.pool.serve(config.dial_service_time.0).await {
             Ok(()) => {}
             // A disabled instance did nothing: the bus may try another.
@@ -62,6 +84,7 @@ impl Service {
             crate::sim::spawn(async move {
                 let outcome = leg.outcome().await;
                 service.after_api(&dial.call, dial.attempt, outcome).await;
+                drop(slot);
             });
             return Ok(methods::to_body(&DialReply::Dialing));
         }
@@ -80,6 +103,7 @@ impl Service {
                 let service = self.clone();
                 crate::sim::spawn(async move {
                     let (status, reason, outcome) = connected.run(&service).await;
+                    drop(slot);
                     service
                         .notice_end(&dial.call, dial.attempt, status, &reason, outcome)
                         .await;
