@@ -160,3 +160,85 @@ fn bad_slots_are_refused_by_field() {
         assert_eq!((e.field.as_str(), e.line), (field, 8), "{slots}: {e}");
     }
 }
+
+/// Per call: (first attempt, attempts, last client record time, its kind).
+fn client_calls(h: &History) -> std::collections::BTreeMap<String, (u64, u64, u64, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in h.records.iter().filter(|r| r.kind().starts_with("client.")) {
+        let call = r.call().expect("client events name their call").to_string();
+        let e = out.entry(call).or_insert((r.t_ms, 0, 0, String::new()));
+        if r.is("client.attempt") {
+            e.1 += 1;
+        }
+        e.2 = r.t_ms;
+        e.3 = r.kind().to_string();
+    }
+    out
+}
+
+#[test]
+fn a_client_without_timeouts_hangs_on_a_black_hole_and_one_with_them_gives_up() {
+    let (failing, passing) = pair("client-hung", "time_to_outcome");
+    let slowest = |h: &History| {
+        client_calls(h)
+            .values()
+            .map(|(start, _, last, _)| last - start)
+            .max()
+            .expect("calls")
+    };
+    // The hung client waits out the black hole (up to its 60 s).
+    assert!(
+        slowest(&failing.history) > 40_000,
+        "{}",
+        slowest(&failing.history)
+    );
+    assert_eq!(failing.history.of_kind("client.gave_up").count(), 0);
+    // The patient-but-bounded one gives up within its 25 s, and some calls
+    // do give up.
+    assert!(
+        slowest(&passing.history) <= 25_000,
+        "{}",
+        slowest(&passing.history)
+    );
+    let gave_up = passing.history.of_kind("client.gave_up").count();
+    assert!(gave_up > 0);
+    // Every call of the passing twin ends on an outcome the client saw.
+    for (call, (_, _, _, kind)) in client_calls(&passing.history) {
+        assert!(
+            kind == "client.response" || kind == "client.gave_up",
+            "{call} ends on {kind}"
+        );
+    }
+}
+
+#[test]
+fn retries_without_backoff_storm_and_backoff_with_jitter_does_not() {
+    let (failing, passing) = pair("client-retry-storm", "retry_amplification");
+    let most = |h: &History| {
+        client_calls(h)
+            .values()
+            .map(|(_, attempts, ..)| *attempts)
+            .max()
+            .expect("calls")
+    };
+    let served = |h: &History| {
+        h.of_kind("client.response")
+            .filter(|r| r.u64("status") == Some(200))
+            .count()
+    };
+    assert_eq!(most(&failing.history), 11);
+    assert!(most(&passing.history) <= 4);
+    // The storm itself costs calls: fewer are served than with backoff.
+    assert!(
+        served(&failing.history) < served(&passing.history),
+        "{} vs {}",
+        served(&failing.history),
+        served(&passing.history)
+    );
+    // Retried attempts are served again: attempts after the first reach the
+    // gateway as requests of their own.
+    assert!(failing
+        .history
+        .of_kind("api.request")
+        .any(|r| r.u64("attempt") >= Some(5)));
+}

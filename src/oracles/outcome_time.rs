@@ -95,7 +95,8 @@ fn violation(at_ms: u64, call: &str, message: String) -> Violation {
 /// Calls with `client.*` events, judged as the customer saw them.
 fn client_view(history: &History, bound: u64, refused: u64, end_ms: u64) -> Vec<Violation> {
     // call -> (start, outcome time and what it was)
-    let mut calls: BTreeMap<&str, (u64, Option<(u64, String)>)> = BTreeMap::new();
+    type Outcome = Option<(u64, String)>;
+    let mut calls: BTreeMap<&str, (u64, Outcome)> = BTreeMap::new();
     let mut out = Vec::new();
     for r in &history.records {
         let Some(call) = r.call() else { continue };
