@@ -242,3 +242,121 @@ fn retries_without_backoff_storm_and_backoff_with_jitter_does_not() {
         .of_kind("api.request")
         .any(|r| r.u64("attempt") >= Some(5)));
 }
+
+#[test]
+fn a_black_holed_edge_hangs_a_client_without_timeouts_and_one_with_them_gives_up() {
+    let (failing, passing) = pair("edge-black-hole", "time_to_outcome");
+    // The failing client's calls in the window never end, even after the
+    // edge serves again; the passing client's give up and later calls go
+    // through the edge.
+    let open = |h: &History| {
+        client_calls(h)
+            .values()
+            .filter(|(.., kind)| kind != "client.response" && kind != "client.gave_up")
+            .count()
+    };
+    assert!(open(&failing.history) > 0);
+    assert_eq!(open(&passing.history), 0);
+    assert!(passing.history.of_kind("client.gave_up").count() > 0);
+    // The edge black-holes: no request of the window reached the gateway.
+    let reached = |h: &History| h.of_kind("api.request").count();
+    assert!(
+        reached(&failing.history) < 30,
+        "{}",
+        reached(&failing.history)
+    );
+}
+
+/// The edge's own statuses: 524 when the origin is slower than
+/// `origin_timeout`, 503 past `connections_max`, 502 when the origin
+/// refuses the connection.
+#[test]
+fn the_edge_answers_with_statuses_of_its_own() {
+    let text = |edge: &str, fault: &str| {
+        format!(
+            r#"
+[run]
+seed = 1
+duration = "40s"
+tick = "10ms"
+[nodes.api-edge]
+{edge}
+[nodes.gateway]
+[nodes.bus]
+[nodes.sip]
+[nodes.carrier]
+callees = [{{ weight = 1.0, outcome = "answer", answer_after = "5s", hold = "2s" }}]
+[nodes.agent]
+gateway = "api-edge"
+clients = [{{ name = "sdk", share = 1.0, request_timeout = "20s" }}]
+[workload]
+outbound = {{ calls = 4, rate_per_s = 4.0, arrivals = "fixed", wait_until_answered = true, ringing_timeout = "30s" }}
+{fault}
+"#
+        )
+    };
+    let statuses = |h: &History| -> Vec<(u64, u64)> {
+        h.of_kind("client.response")
+            .map(|r| (r.u64("status").expect("status"), r.u64("ms").expect("ms")))
+            .collect()
+    };
+    // The origin answers after about 5 s; the edge waits 2 s.
+    let h = support::history_of(&text(r#"origin_timeout = "2s""#, ""), "edge.toml");
+    let seen = statuses(&h);
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(s, ms)| *s == 524 && (2000..2200).contains(ms)),
+        "{seen:?}"
+    );
+    // Served through: the callee's answer comes back as 200.
+    let h = support::history_of(&text("", ""), "edge.toml");
+    assert!(
+        statuses(&h).iter().all(|(s, _)| *s == 200),
+        "{:?}",
+        statuses(&h)
+    );
+    // One connection at a time: the other three are refused at once.
+    let h = support::history_of(&text("connections_max = 1", ""), "edge.toml");
+    let seen = statuses(&h);
+    assert_eq!(
+        seen.iter().filter(|(s, _)| *s == 503).count(),
+        3,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|(s, _)| *s == 200).count(),
+        1,
+        "{seen:?}"
+    );
+    // The origin cut off: the edge's connection is refused.
+    let cut =
+        "[[faults]]\nkind = \"partition\"\nbetween = [\"api-edge\", \"gateway\"]\nat = \"0s\"";
+    let h = support::history_of(&text("", cut), "edge.toml");
+    assert!(
+        statuses(&h).iter().all(|(s, _)| *s == 502),
+        "{:?}",
+        statuses(&h)
+    );
+}
+
+#[test]
+fn bad_edge_configs_are_refused_by_field() {
+    let text = |line: &str| {
+        format!("[run]\nseed = 1\nduration = \"10s\"\n[nodes.api-edge]\n{line}\n[nodes.gateway]\n[nodes.bus]\n[nodes.agent]\n[nodes.sip]\n[nodes.carrier]\n")
+    };
+    Scenario::from_toml(&text(""), Path::new("ok.toml")).expect("valid");
+    for (line, field) in [
+        (r#"origin = "nowhere""#, "nodes.api-edge.origin"),
+        (
+            r#"connect_timeout = "0s""#,
+            "nodes.api-edge.connect_timeout",
+        ),
+        (r#"origin_timeout = "0s""#, "nodes.api-edge.origin_timeout"),
+        ("connections_max = 0", "nodes.api-edge.connections_max"),
+        (r#"mode = "sleep""#, "nodes.api-edge.mode"),
+    ] {
+        let e = Scenario::from_toml(&text(line), Path::new("bad.toml")).expect_err(line);
+        assert_eq!((e.field.as_str(), e.line), (field, 5), "{line}: {e}");
+    }
+}

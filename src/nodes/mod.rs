@@ -12,6 +12,8 @@
 //! - `dial`: dialled numbers checked as SIP user parts.
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
 //! - `gateway`: the public API and inbound dispatch (host `gateway`).
+//! - `edge`: the API front door (host `api-edge`): timeouts, 502/522/524, a
+//!   connection limit, black-hole mode.
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
 //! - `clients`: API client profiles the agent runs (timeouts, retries, abandon).
@@ -43,6 +45,7 @@ pub mod carrier;
 pub mod clients;
 pub mod deployer;
 pub mod dial;
+pub mod edge;
 pub mod gateway;
 pub mod harness;
 pub mod health;

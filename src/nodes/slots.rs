@@ -91,7 +91,8 @@ impl SlotsConfig {
         }
         check::at_least_one(prefix, "queue_max", self.queue_max)?;
         check::positive(prefix, "queue_timeout", self.queue_timeout)?;
-        if self.retry_after.as_millis() < 1000 || !self.retry_after.as_millis().is_multiple_of(1000) {
+        if self.retry_after.as_millis() < 1000 || !self.retry_after.as_millis().is_multiple_of(1000)
+        {
             return Err(FieldError::new(
                 check::field(prefix, "retry_after"),
                 format!(
