@@ -360,3 +360,72 @@ fn bad_edge_configs_are_refused_by_field() {
         assert_eq!((e.field.as_str(), e.line), (field, 5), "{line}: {e}");
     }
 }
+
+/// The gateway's slots: each outbound call holds one from its API request
+/// to its end; a request finding them full is answered 503 at once, and a
+/// slot freed by an ended call serves the next request.
+#[test]
+fn gateway_slots_hold_for_the_call_and_refuse_fast_when_full() {
+    let text = r#"
+[run]
+seed = 1
+duration = "60s"
+tick = "10ms"
+[nodes.gateway]
+slots = { capacity = 2, retry_after = "3s" }
+[nodes.bus]
+[nodes.sip]
+[nodes.carrier]
+callees = [{ weight = 1.0, outcome = "answer", answer_after = "1s", hold = "10s" }]
+[nodes.agent]
+clients = [{ name = "sdk", share = 1.0, request_timeout = "20s" }]
+[workload]
+outbound = { calls = 6, rate_per_s = 1.0, arrivals = "fixed", wait_until_answered = false, start = "0s" }
+[oracles]
+every_call_terminates = { bound = "60s" }
+time_to_outcome = { bound = "30s", refused_bound = "1s" }
+"#;
+    let scenario = Scenario::from_toml(text, Path::new("gateway-slots.toml")).expect("valid");
+    let report = support::run(&scenario, 1);
+    assert_eq!(report.exit_code(), 0, "{:?}", report.violations);
+    let h = &report.history;
+    // Calls 1 and 2 hold both slots for their ~12 s; calls 3-6, at 1 s
+    // apart, find them full.
+    let by_call: Vec<(String, u64)> = h
+        .of_kind("client.response")
+        .map(|r| {
+            (
+                r.call().expect("call").to_string(),
+                r.u64("status").expect("status"),
+            )
+        })
+        .collect();
+    let refused: Vec<&str> = by_call
+        .iter()
+        .filter(|(_, s)| *s == 503)
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(refused, ["out-3", "out-4", "out-5", "out-6"], "{by_call:?}");
+    let message = h
+        .of_kind("call.end")
+        .find(|r| r.call() == Some("out-3"))
+        .and_then(|r| r.str("reason"))
+        .expect("out-3 ended at the gateway");
+    assert_eq!(message, "call slots full; retry after 3s");
+    let (held, queued, capacity) = slot_peaks(h);
+    assert_eq!((held, queued, capacity), (2, 0, 2));
+    // Both slots are free again once the calls end.
+    let last = h.of_kind("slot.occupancy").last().expect("occupancy");
+    assert_eq!(last.u64("in_use"), Some(0));
+    assert_eq!(last.host.to_string(), "gateway");
+}
+
+#[test]
+fn bad_gateway_slots_are_refused_by_field() {
+    let text = "[run]\nseed = 1\nduration = \"10s\"\n[nodes.gateway]\nslots = { capacity = 1, retry_after = \"0s\" }\n[nodes.bus]\n[nodes.agent]\n[nodes.sip]\n[nodes.carrier]\n";
+    let e = Scenario::from_toml(text, Path::new("bad.toml")).expect_err("retry_after 0s");
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("nodes.gateway.slots.retry_after", 5)
+    );
+}

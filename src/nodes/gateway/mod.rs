@@ -33,6 +33,12 @@
 //! request is served again in full. A request without one is handled, and
 //! recorded, exactly as before.
 //!
+//! With `slots` ([`crate::nodes::slots`]), each outbound API call holds one
+//! of the gateway's call slots from its request until its `call.end` (per
+//! attempt); a request that gets none (full, or timed out in the slots'
+//! queue) is answered 503 "call slots full; retry after Ns" (503, not 429:
+//! `honest_status`'s table reads 429 as a claim about the callee).
+//!
 //! When the gateway gives up on a dial (its RPC timed out, or the API
 //! client went away), the RPC client sends `cancel`, and the SIP service
 //! cancels the SIP leg: the callee sees the call cancelled.
@@ -47,6 +53,7 @@ use crate::history::{emit, EndOutcome, Event};
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest, Dispatch};
 use crate::nodes::ports;
+use crate::nodes::slots::{SlotGuard, Slots, SlotsConfig};
 use crate::nodes::workers::{Pool, PoolConfig};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
@@ -97,6 +104,11 @@ pub struct GatewayConfig {
     /// Longest wait for the agent's decision on an inbound call. Default 10s.
     #[serde(default = "default_agent_timeout")]
     pub agent_timeout: Dur,
+    /// Call slots for outbound API calls, each held from the request until
+    /// the call (the attempt) ends (see [`crate::nodes::slots`]); a request
+    /// that gets none is answered 503 with "retry after Ns". Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsConfig>,
 }
 
 fn default_bus() -> String {
@@ -139,6 +151,9 @@ impl NodeConfig for GatewayConfig {
         check::positive(prefix, "dial_margin", self.dial_margin)?;
         check::positive(prefix, "async_dial_timeout", self.async_dial_timeout)?;
         check::positive(prefix, "agent_timeout", self.agent_timeout)?;
+        if let Some(slots) = &self.slots {
+            slots.validate(&check::field(prefix, "slots"))?;
+        }
         Ok(())
     }
 }
@@ -151,7 +166,8 @@ const ENDED_CALLS_MAX: usize = 65_536;
 #[derive(Default)]
 struct CallBook {
     /// Calls whose end is awaited from the SIP service.
-    live: BTreeMap<String, ()>,
+    /// The call slot each holds, when the gateway has slots.
+    live: BTreeMap<String, Option<SlotGuard>>,
     ended: BTreeMap<String, ()>,
     ended_order: VecDeque<String>,
 }
@@ -207,6 +223,7 @@ struct Gateway {
     pool: Pool,
     bus: RpcClient,
     book: Rc<RefCell<CallBook>>,
+    slots: Option<Slots>,
 }
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
@@ -215,6 +232,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         pool: Pool::new(&ctx, config.pool),
         bus: RpcClient::new(&config.bus, ports::BUS_RPC),
         book: Rc::default(),
+        slots: config.slots.map(|c| Slots::new("api", c)),
         ctx,
     };
     let rpc_side = gateway.clone();
@@ -299,7 +317,25 @@ impl Gateway {
         if buggify(&self.ctx, buggify::GATEWAY_API_SLOW) {
             crate::sim::time::sleep(API_SLOW_DELAY).await;
         }
-        let (status, message, ended) = self.dial(&config, req).await;
+        // A call slot for the call's whole life, taken before any work.
+        let (slot, refused) = match &self.slots {
+            None => (None, None),
+            Some(slots) => match slots.acquire().await {
+                Ok(guard) => (Some(guard), None),
+                Err(refusal) => (
+                    None,
+                    Some(format!(
+                        "{}; retry after {}s",
+                        refusal.as_str(),
+                        slots.config().retry_after_s()
+                    )),
+                ),
+            },
+        };
+        let (status, message, ended) = match refused {
+            Some(message) => (503, message, Some(EndOutcome::Failed)),
+            None => self.dial(&config, req).await,
+        };
         emit_for(
             attempt,
             Event::ApiResponse {
@@ -313,7 +349,7 @@ impl Gateway {
                 let mut book = self.book.borrow_mut();
                 let key = book_key(call, attempt);
                 if !book.is_ended(&key) {
-                    book.live.insert(key.into_owned(), ());
+                    book.live.insert(key.into_owned(), slot);
                 }
             }
             Some(outcome) => self.end_call(call, attempt, status, &message, outcome),
