@@ -299,6 +299,58 @@ pub enum Event<'a> {
         seq: u64,
         peer: &'a str,
     },
+    // --- Client profiles and call slots (issue 18, wave 2) ---
+    /// A client profile starts attempt `attempt` (1, 2, ..) of `call`.
+    ClientAttempt {
+        call: &'a str,
+        /// The profile's name.
+        client: &'a str,
+        attempt: u32,
+    },
+    /// The attempt's connection to the API is up.
+    ClientConnected {
+        call: &'a str,
+        attempt: u32,
+    },
+    /// The attempt got an API response, `ms` after the attempt started.
+    ClientResponse {
+        call: &'a str,
+        attempt: u32,
+        status: u16,
+        ms: u64,
+    },
+    /// The attempt ended without a response (`reason`: `connect timeout`,
+    /// `request timeout`, `unreachable`, `connection lost`), `ms` after it
+    /// started.
+    ClientError {
+        call: &'a str,
+        attempt: u32,
+        reason: &'a str,
+        ms: u64,
+    },
+    /// The client stopped trying (`reason`: `abandoned`, `retries
+    /// exhausted`), during or after attempt `attempt`.
+    ClientGaveUp {
+        call: &'a str,
+        attempt: u32,
+        reason: &'a str,
+    },
+    /// One of the gateway's `call.start`, `api.request`, `api.response`
+    /// or `call.end`, for an API request that carried an attempt number:
+    /// the same kind and fields, plus `attempt`. Other kinds are emitted
+    /// as they are.
+    Attempted {
+        attempt: u32,
+        event: Box<Event<'a>>,
+    },
+    /// A node's call slots changed: `in_use` of `capacity` held, `queued`
+    /// waiting (`slots` names the pool, e.g. `dial`).
+    SlotOccupancy {
+        slots: &'a str,
+        in_use: u64,
+        queued: u64,
+        capacity: u64,
+    },
 }
 
 /// The fields of `sip.send` and `sip.recv`.
@@ -442,5 +494,81 @@ pub fn emit(event: Event<'_>) {
         Event::Datagram { dir, seq, peer } => {
             info!(target: "callsim", kind = "net.datagram", dir, seq, peer)
         }
+        Event::ClientAttempt {
+            call,
+            client,
+            attempt,
+        } => {
+            info!(target: "callsim", kind = "client.attempt", call, client, attempt = attempt as u64)
+        }
+        Event::ClientConnected { call, attempt } => {
+            info!(target: "callsim", kind = "client.connected", call, attempt = attempt as u64)
+        }
+        Event::ClientResponse {
+            call,
+            attempt,
+            status,
+            ms,
+        } => {
+            info!(target: "callsim", kind = "client.response", call, attempt = attempt as u64, status = status as u64, ms)
+        }
+        Event::ClientError {
+            call,
+            attempt,
+            reason,
+            ms,
+        } => {
+            info!(target: "callsim", kind = "client.error", call, attempt = attempt as u64, reason, ms)
+        }
+        Event::ClientGaveUp {
+            call,
+            attempt,
+            reason,
+        } => {
+            info!(target: "callsim", kind = "client.gave_up", call, attempt = attempt as u64, reason)
+        }
+        Event::Attempted { attempt, event } => emit_attempted(attempt as u64, *event),
+        Event::SlotOccupancy {
+            slots,
+            in_use,
+            queued,
+            capacity,
+        } => {
+            info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
+        }
+    }
+}
+
+/// [`Event::Attempted`]: the gateway's per-request kinds with `attempt`.
+fn emit_attempted(attempt: u64, event: Event<'_>) {
+    use tracing::info;
+    match event {
+        Event::CallStart {
+            call,
+            direction,
+            mode,
+            ringing_timeout_ms,
+        } => {
+            info!(target: "callsim", kind = "call.start", call, direction = direction.as_str(), mode = mode.as_str(), ringing_timeout_ms, attempt)
+        }
+        Event::ApiRequest { call, method } => {
+            info!(target: "callsim", kind = "api.request", call, method, attempt)
+        }
+        Event::ApiResponse {
+            call,
+            method,
+            status,
+        } => {
+            info!(target: "callsim", kind = "api.response", call, method, status = status as u64, attempt)
+        }
+        Event::CallEnd {
+            call,
+            status,
+            reason,
+            outcome,
+        } => {
+            info!(target: "callsim", kind = "call.end", call, status = status as u64, reason, outcome = outcome.as_str(), attempt)
+        }
+        other => emit(other),
     }
 }

@@ -11,9 +11,16 @@
 //!   [`ports::AGENT`]) after `answer_after`, rejecting a seeded share
 //!   `reject_share` of them with `reject_code`.
 //!
-//! The agent emits no event of its own: what the platform did is recorded
-//! by the platform's nodes, and what the outside world saw by the carrier.
+//! - With `clients` (API client profiles, [`crate::nodes::clients`]), the
+//!   workload's outbound calls are placed by the profiles instead, each
+//!   with its timeouts, retries and patience.
+//!
+//! Without `clients` the agent emits no event of its own: what the
+//! platform did is recorded by the platform's nodes, and what the outside
+//! world saw by the carrier. With them, it records what each client saw
+//! (`client.*` events).
 
+use crate::nodes::clients::{self, ClientProfile};
 use crate::nodes::dial;
 use crate::nodes::gateway::api::{self, ApiRequest, CreateSipParticipant};
 use crate::nodes::methods::{self, Decision, Dispatch};
@@ -54,6 +61,11 @@ pub struct AgentConfig {
     /// The end-to-end probe. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeConfig>,
+    /// API client profiles that place the outbound workload side by side
+    /// (see [`crate::nodes::clients`]). Default: none (the agent places
+    /// each call once and waits `api_margin` past its ringing timeout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientProfile>,
 }
 
 /// `probe = { interval = "60s", to = "+15550000000" }`.
@@ -127,6 +139,7 @@ impl NodeConfig for AgentConfig {
             check::known_node(&p, "trunk", &probe.trunk, topology)?;
             dial::dial_number(&p, "to", &probe.to, "")?;
         }
+        clients::validate(prefix, &self.clients)?;
         Ok(())
     }
 }
@@ -183,9 +196,18 @@ async fn place_outbound(ctx: &NodeCtx) {
             to: load.to(n),
             wait_until_answered: sync,
             ringing_timeout: load.ringing_timeout,
+            attempt: None,
         };
         let ctx = ctx.clone();
-        crate::sim::spawn(async move { place(&ctx, request).await });
+        let config: AgentConfig = ctx.config();
+        if config.clients.is_empty() {
+            crate::sim::spawn(async move { place(&ctx, request).await });
+        } else {
+            crate::sim::spawn(async move {
+                let profile = clients::profile_for(ctx.seed, &request.call, &config.clients);
+                clients::place(&ctx, &config.gateway, profile, request).await
+            });
+        }
     }
 }
 
@@ -199,6 +221,7 @@ async fn run_probe(ctx: &NodeCtx, probe: &ProbeConfig) {
             to: probe.to.clone(),
             wait_until_answered: true,
             ringing_timeout: probe.ringing_timeout,
+            attempt: None,
         };
         let ctx = ctx.clone();
         crate::sim::spawn(async move { place(&ctx, request).await });

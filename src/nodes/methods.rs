@@ -32,6 +32,11 @@ pub struct DialRequest {
     /// Sync: reply when the leg is answered, rejected or timed out. Async:
     /// reply as soon as the INVITE is sent.
     pub wait_until_answered: bool,
+    /// The API request's attempt number, when the client sent one; echoed
+    /// in [`CallEnded`] so that the gateway ends the right attempt. Absent
+    /// on the wire when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// What `sip.dial` reports.
@@ -60,6 +65,9 @@ pub struct CallEnded {
     pub reason: String,
     /// What became of the call (`call.end`'s `outcome`).
     pub outcome: crate::history::EndOutcome,
+    /// The attempt of [`DialRequest::attempt`], echoed. Absent when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// `gateway.dispatch` and `agent.dispatch`: an inbound call to accept or

@@ -12,8 +12,12 @@
 //! - `dial`: dialled numbers checked as SIP user parts.
 //! - `harness`: the `pinger`/`echo` pair that proves the harness itself.
 //! - `gateway`: the public API and inbound dispatch (host `gateway`).
+//! - `edge`: the API front door (host `api-edge`): timeouts, 502/522/524, a
+//!   connection limit, black-hole mode.
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
+//! - `clients`: API client profiles the agent runs (timeouts, retries, abandon).
+//! - `slots`: call slots, a concurrency limit held for a call's whole life.
 //! - `methods`: the internal RPC methods and their bodies.
 //! - `sdp`: the minimal SDP body (media addresses) calls exchange.
 //! - `media_stream`: one datagram per second each way per connected call.
@@ -38,8 +42,10 @@ pub mod agent;
 pub mod bus;
 pub mod call_control;
 pub mod carrier;
+pub mod clients;
 pub mod deployer;
 pub mod dial;
+pub mod edge;
 pub mod gateway;
 pub mod harness;
 pub mod health;
@@ -56,6 +62,7 @@ pub mod sdp;
 pub mod sip;
 pub mod sip_glue;
 pub mod sipproxy;
+pub mod slots;
 pub mod telemetry;
 pub mod workers;
 pub mod workload;

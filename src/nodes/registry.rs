@@ -183,6 +183,7 @@ node_kinds! {
     media: "media" => media::MediaKind,
     origin: "origin" => origin::OriginKind,
     telemetry: "telemetry" => telemetry::TelemetryKind,
+    api_edge: "api-edge" => edge::EdgeKind,
 }
 
 /// What every node config provides to the scenario.

@@ -15,6 +15,10 @@ use crate::history::EndOutcome;
 use crate::history::{History, Record};
 use std::collections::BTreeMap;
 
+/// The status the gateway records on `call.end` when the API client went
+/// away before the response (nginx's "client closed request").
+pub const CLIENT_LEFT: u16 = 499;
+
 /// Everything the call-level oracles need about one call.
 #[derive(Debug, Clone, Default)]
 pub struct CallView<'h> {
@@ -59,10 +63,16 @@ impl<'h> CallView<'h> {
     }
 
     /// The response that ended the API request: the first `api.response`,
-    /// or the `call.end` when the history has no API response.
+    /// or the `call.end` when the history has no API response. `None` when
+    /// the API client went away before any response (a `call.end` with
+    /// [`CLIENT_LEFT`] and no `api.response`): the API answered nothing,
+    /// so there is no status to judge (a client profile's own request
+    /// timeout or abandon, `nodes::clients`, does this as a matter of
+    /// course).
     pub fn response(&self) -> Option<(u64, u16)> {
+        let client_left = |r: &&Record| r.u64("status") == Some(CLIENT_LEFT as u64);
         self.api_response
-            .or(self.end)
+            .or(self.end.filter(|r| !client_left(r)))
             .map(|r| (r.t_ms, r.u64("status").unwrap_or(0) as u16))
     }
 
@@ -189,4 +199,47 @@ pub fn succeeded(call: &CallView<'_>) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::event::Mode;
+    use crate::history::Event;
+    use crate::oracles::testkit::Script;
+
+    fn end(s: &mut Script, t: u64, status: u16, outcome: EndOutcome) {
+        s.at(
+            t,
+            "gateway",
+            Event::CallEnd {
+                call: "out-1",
+                status,
+                reason: "r",
+                outcome,
+            },
+        );
+    }
+
+    #[test]
+    fn a_client_that_left_got_no_response_to_judge() {
+        let mut s = Script::new();
+        s.outbound_start(0, "out-1", Mode::Async, 30_000);
+        end(&mut s, 10, CLIENT_LEFT, EndOutcome::Cancelled);
+        let h = s.history();
+        assert_eq!(calls(&h)["out-1"].response(), None);
+        // Any other end without an API response stands in for it.
+        let mut s = Script::new();
+        s.outbound_start(0, "out-1", Mode::Async, 30_000);
+        end(&mut s, 10, 503, EndOutcome::Failed);
+        let h = s.history();
+        assert_eq!(calls(&h)["out-1"].response(), Some((10, 503)));
+        // An API response comes first whatever the end says.
+        let mut s = Script::new();
+        s.outbound_start(0, "out-1", Mode::Async, 30_000);
+        s.api_response(5, "out-1", 200);
+        end(&mut s, 10, CLIENT_LEFT, EndOutcome::Cancelled);
+        let h = s.history();
+        assert_eq!(calls(&h)["out-1"].response(), Some((5, 200)));
+    }
 }

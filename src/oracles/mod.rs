@@ -23,6 +23,8 @@
 //! | `play_success` | safety | [`media`] |
 //! | `ejection_within` | safety | [`ejection`] |
 //! | `deploy_safety` | safety | [`deploy`] |
+//! | `time_to_outcome` | safety | [`outcome_time`] |
+//! | `retry_amplification` | safety | [`retries`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
@@ -53,6 +55,8 @@ pub mod harness;
 pub mod media;
 pub mod monitors;
 pub mod offer_answer;
+pub mod outcome_time;
+pub mod retries;
 pub mod ringing;
 pub mod sip;
 pub mod status;
@@ -204,7 +208,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 14] = [
+pub const REGISTRY: [OracleDef; 16] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -291,6 +295,20 @@ pub const REGISTRY: [OracleDef; 14] = [
         excuse_stranded: false,
         validate: |v, f| params::<deploy::Params>(v, f).map(|_| ()),
         check: |v, h, _| deploy::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: outcome_time::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<outcome_time::Params>(v, f)?.validate(f),
+        check: |v, h, c| outcome_time::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: retries::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<retries::Params>(v, f)?.validate(f),
+        check: |v, h, _| retries::check(h, &parsed(v)),
     },
     OracleDef {
         name: availability::RECOVERY,

@@ -51,6 +51,11 @@ pub struct CreateSipParticipant {
     /// How long the callee may ring. Default 30s.
     #[serde(default = "default_ringing_timeout")]
     pub ringing_timeout: Dur,
+    /// The client's attempt number (1, 2, .. for retries of one call id),
+    /// sent by client profiles (`[nodes.agent] clients`). Absent on the
+    /// wire when `None`; the gateway's events then carry no `attempt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 fn default_ringing_timeout() -> Dur {
@@ -87,6 +92,16 @@ pub async fn call(gateway: &str, request: &ApiRequest, until_ms: u64) -> ApiOutc
         Ok(s) => s,
         Err(e) => return ApiOutcome::Unreachable(e.to_string()),
     };
+    exchange(stream, request, Some(until_ms)).await
+}
+
+/// Sends `request` on a connected `stream` and waits for the response until
+/// `until_ms` (sim ms) at the latest, or for ever when `None`.
+pub async fn exchange(
+    stream: TcpStream,
+    request: &ApiRequest,
+    until_ms: Option<u64>,
+) -> ApiOutcome {
     let (mut rd, mut wr) = stream.into_split();
     if let Err(e) = write_frame(&mut wr, request).await {
         return ApiOutcome::Unreachable(e.to_string());
@@ -97,7 +112,15 @@ pub async fn call(gateway: &str, request: &ApiRequest, until_ms: u64) -> ApiOutc
             Ok(None) => ApiOutcome::Lost("gateway closed the connection".into()),
             Err(e) => ApiOutcome::Lost(e.to_string()),
         },
-        _ = sleep_until_ms(until_ms) => ApiOutcome::TimedOut,
+        _ = until(until_ms) => ApiOutcome::TimedOut,
+    }
+}
+
+/// Waits until `at_ms`, or for ever when there is none.
+async fn until(at_ms: Option<u64>) {
+    match at_ms {
+        Some(at) => sleep_until_ms(at).await,
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -25,6 +25,20 @@
 //! is the outcome the platform reports at the end (200 answered and hung up,
 //! the callee's rejection code, 408 no answer).
 //!
+//! An API request may carry the client's `attempt` number (client profiles
+//! send it; see `nodes::clients`). Each attempt of one call id is then its
+//! own request here: `call.start`, `api.request`, `api.response` and
+//! `call.end` carry `attempt`, the call book keeps attempts apart, and the
+//! dial (and the SIP service's end notice) carries it too. A retried
+//! request is served again in full. A request without one is handled, and
+//! recorded, exactly as before.
+//!
+//! With `slots` ([`crate::nodes::slots`]), each outbound API call holds one
+//! of the gateway's call slots from its request until its `call.end` (per
+//! attempt); a request that gets none (full, or timed out in the slots'
+//! queue) is answered 503 "call slots full; retry after Ns" (503, not 429:
+//! `honest_status`'s table reads 429 as a claim about the callee).
+//!
 //! When the gateway gives up on a dial (its RPC timed out, or the API
 //! client went away), the RPC client sends `cancel`, and the SIP service
 //! cancels the SIP leg: the callee sees the call cancelled.
@@ -39,6 +53,7 @@ use crate::history::{emit, EndOutcome, Event};
 use crate::net::frame::{read_frame, write_frame};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest, Dispatch};
 use crate::nodes::ports;
+use crate::nodes::slots::{SlotGuard, Slots, SlotsConfig};
 use crate::nodes::workers::{Pool, PoolConfig};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
@@ -89,6 +104,11 @@ pub struct GatewayConfig {
     /// Longest wait for the agent's decision on an inbound call. Default 10s.
     #[serde(default = "default_agent_timeout")]
     pub agent_timeout: Dur,
+    /// Call slots for outbound API calls, each held from the request until
+    /// the call (the attempt) ends (see [`crate::nodes::slots`]); a request
+    /// that gets none is answered 503 with "retry after Ns". Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsConfig>,
 }
 
 fn default_bus() -> String {
@@ -131,6 +151,9 @@ impl NodeConfig for GatewayConfig {
         check::positive(prefix, "dial_margin", self.dial_margin)?;
         check::positive(prefix, "async_dial_timeout", self.async_dial_timeout)?;
         check::positive(prefix, "agent_timeout", self.agent_timeout)?;
+        if let Some(slots) = &self.slots {
+            slots.validate(&check::field(prefix, "slots"))?;
+        }
         Ok(())
     }
 }
@@ -143,7 +166,8 @@ const ENDED_CALLS_MAX: usize = 65_536;
 #[derive(Default)]
 struct CallBook {
     /// Calls whose end is awaited from the SIP service.
-    live: BTreeMap<String, ()>,
+    /// The call slot each holds, when the gateway has slots.
+    live: BTreeMap<String, Option<SlotGuard>>,
     ended: BTreeMap<String, ()>,
     ended_order: VecDeque<String>,
 }
@@ -169,6 +193,26 @@ impl CallBook {
     }
 }
 
+/// Emits `event`, with `attempt` when the API request carried one.
+fn emit_for(attempt: Option<u32>, event: Event<'_>) {
+    match attempt {
+        None => emit(event),
+        Some(attempt) => emit(Event::Attempted {
+            attempt,
+            event: Box::new(event),
+        }),
+    }
+}
+
+/// The call book's key of an attempt: the call id alone for a request
+/// without an attempt number.
+fn book_key(call: &str, attempt: Option<u32>) -> std::borrow::Cow<'_, str> {
+    match attempt {
+        None => call.into(),
+        Some(n) => format!("{call}#{n}").into(),
+    }
+}
+
 /// State shared by the gateway's tasks.
 /// How much later an API request is handled when `gateway.api_slow` fires.
 pub const API_SLOW_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -179,6 +223,7 @@ struct Gateway {
     pool: Pool,
     bus: RpcClient,
     book: Rc<RefCell<CallBook>>,
+    slots: Option<Slots>,
 }
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
@@ -187,6 +232,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         pool: Pool::new(&ctx, config.pool),
         bus: RpcClient::new(&config.bus, ports::BUS_RPC),
         book: Rc::default(),
+        slots: config.slots.map(|c| Slots::new("api", c)),
         ctx,
     };
     let rpc_side = gateway.clone();
@@ -240,7 +286,7 @@ impl Gateway {
         let response = tokio::select! {
             r = &mut handling => r,
             _ = client_gone => {
-                self.end_call(&create.call, 499, "api client went away", EndOutcome::Cancelled);
+                self.end_call(&create.call, create.attempt, 499, "api client went away", EndOutcome::Cancelled);
                 return;
             }
         };
@@ -250,37 +296,63 @@ impl Gateway {
     async fn create_sip_participant(&self, req: &CreateSipParticipant) -> ApiResponse {
         let config = self.config();
         let call = req.call.as_str();
+        let attempt = req.attempt;
         let method = api::CREATE_SIP_PARTICIPANT;
-        emit(Event::ApiRequest { call, method });
+        emit_for(attempt, Event::ApiRequest { call, method });
         let mode = if req.wait_until_answered {
             Mode::Sync
         } else {
             Mode::Async
         };
-        emit(Event::CallStart {
-            call,
-            direction: Direction::Outbound,
-            mode,
-            ringing_timeout_ms: req.ringing_timeout.as_millis(),
-        });
+        emit_for(
+            attempt,
+            Event::CallStart {
+                call,
+                direction: Direction::Outbound,
+                mode,
+                ringing_timeout_ms: req.ringing_timeout.as_millis(),
+            },
+        );
         // Fault point: the API request is handled late.
         if buggify(&self.ctx, buggify::GATEWAY_API_SLOW) {
             crate::sim::time::sleep(API_SLOW_DELAY).await;
         }
-        let (status, message, ended) = self.dial(&config, req).await;
-        emit(Event::ApiResponse {
-            call,
-            method,
-            status,
-        });
+        // A call slot for the call's whole life, taken before any work.
+        let (slot, refused) = match &self.slots {
+            None => (None, None),
+            Some(slots) => match slots.acquire().await {
+                Ok(guard) => (Some(guard), None),
+                Err(refusal) => (
+                    None,
+                    Some(format!(
+                        "{}; retry after {}s",
+                        refusal.as_str(),
+                        slots.config().retry_after_s()
+                    )),
+                ),
+            },
+        };
+        let (status, message, ended) = match refused {
+            Some(message) => (503, message, Some(EndOutcome::Failed)),
+            None => self.dial(&config, req).await,
+        };
+        emit_for(
+            attempt,
+            Event::ApiResponse {
+                call,
+                method,
+                status,
+            },
+        );
         match ended {
             None => {
                 let mut book = self.book.borrow_mut();
-                if !book.is_ended(call) {
-                    book.live.insert(call.to_string(), ());
+                let key = book_key(call, attempt);
+                if !book.is_ended(&key) {
+                    book.live.insert(key.into_owned(), slot);
                 }
             }
-            Some(outcome) => self.end_call(call, status, &message, outcome),
+            Some(outcome) => self.end_call(call, attempt, status, &message, outcome),
         }
         ApiResponse { status, message }
     }
@@ -318,6 +390,7 @@ impl Gateway {
             to: req.to.clone(),
             ringing_timeout_ms: req.ringing_timeout.as_millis(),
             wait_until_answered: req.wait_until_answered,
+            attempt: req.attempt,
         });
         let result = self
             .bus
@@ -349,15 +422,26 @@ impl Gateway {
         }
     }
 
-    /// Emits `call.end` once per call.
-    fn end_call(&self, call: &str, status: u16, reason: &str, outcome: EndOutcome) {
-        if self.book.borrow_mut().end(call) {
-            emit(Event::CallEnd {
-                call,
-                status,
-                reason,
-                outcome,
-            });
+    /// Emits `call.end` once per call (once per attempt, for requests
+    /// that carried one).
+    fn end_call(
+        &self,
+        call: &str,
+        attempt: Option<u32>,
+        status: u16,
+        reason: &str,
+        outcome: EndOutcome,
+    ) {
+        if self.book.borrow_mut().end(&book_key(call, attempt)) {
+            emit_for(
+                attempt,
+                Event::CallEnd {
+                    call,
+                    status,
+                    reason,
+                    outcome,
+                },
+            );
         }
     }
 
@@ -366,7 +450,13 @@ impl Gateway {
         match req.method.as_str() {
             methods::CALL_ENDED => {
                 let ended: CallEnded = methods::from_body(req.body)?;
-                self.end_call(&ended.call, ended.status, &ended.reason, ended.outcome);
+                self.end_call(
+                    &ended.call,
+                    ended.attempt,
+                    ended.status,
+                    &ended.reason,
+                    ended.outcome,
+                );
                 Ok(serde_json::json!({}))
             }
             methods::GATEWAY_DISPATCH => {

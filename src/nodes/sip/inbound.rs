@@ -15,6 +15,18 @@ impl Service {
     pub(super) async fn inbound(&self, mut incoming: IncomingCall) {
         let config = self.config();
         let call = incoming.call().to_string();
+        // A call slot for the call's whole life, taken before any work.
+        let _slot = match &self.slots {
+            None => None,
+            Some(slots) => match slots.acquire().await {
+                Ok(guard) => Some(guard),
+                Err(_) => {
+                    let retry_after = slots.config().retry_after_s().to_string();
+                    incoming.reject_with(503, vec![("Retry-After".to_string(), retry_after)]);
+                    return;
+                }
+            },
+        };
         if let Err(refusal) = self.pool.serve(config.invite_service_time.0).await {
             incoming.reject(refusal.status());
             return;

@@ -20,6 +20,11 @@
 //! rejects the call. A dispatch that fails gives 480 (agent unreachable),
 //! 408 (timed out) or 503 (overload).
 //!
+//! With `slots` ([`crate::nodes::slots`]), each call, outbound or inbound,
+//! holds one of the pod's call slots from before its admission job until
+//! it ends; a dial refused a slot fails with an overload error (the
+//! gateway answers 503), an INVITE gets 503 with `Retry-After`.
+//!
 //! A connected call ([`connected`]) gets a media stream (one datagram per
 //! `media_interval` to the address of the peer's SDP), runs call control
 //! ([`call_control`]), and lasts until a party hangs up, until
@@ -40,6 +45,7 @@ mod outbound;
 use crate::nodes::call_control::{CallControlConfig, Verb};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::ports;
+use crate::nodes::slots::{Slots, SlotsConfig};
 use crate::nodes::workers::{Pool, PoolConfig};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
@@ -106,6 +112,11 @@ pub struct SipConfig {
     /// `[{ verb = "play", url = "hold.wav" }]`. Default: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verbs: Vec<Verb>,
+    /// Call slots per pod, held for a call's whole life
+    /// (`{ capacity = 4, when_full = "queue", .. }`, see
+    /// [`crate::nodes::slots`]). Default: none (no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<SlotsConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -152,6 +163,9 @@ impl NodeConfig for SipConfig {
             st.validate(&check::field(prefix, "session_timer"))?;
         }
         call_control::validate(prefix, &self.call_control, &self.verbs, topology)?;
+        if let Some(slots) = &self.slots {
+            slots.validate(&check::field(prefix, "slots"))?;
+        }
         Ok(())
     }
 
@@ -172,6 +186,8 @@ struct Service {
     media: MediaEndpoint,
     pool: Pool,
     gateway: RpcClient,
+    /// Call slots, when configured.
+    slots: Option<Slots>,
 }
 
 impl Service {
@@ -188,6 +204,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),
         gateway: RpcClient::new(&config.gateway, ports::GATEWAY_RPC),
+        slots: config.slots.map(|c| Slots::new("calls", c)),
         ua,
         ctx,
     };

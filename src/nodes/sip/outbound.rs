@@ -31,6 +31,28 @@ impl Service {
         }
         let dial: DialRequest = methods::from_body(req.body)?;
         let config = self.config();
+        // A call slot for the call's whole life, taken before any work.
+        let slot = match &self.slots {
+            None => None,
+            Some(slots) => match tokio::select! {
+                r = slots.acquire() => r,
+                _ = req.cancel.cancelled() => {
+                    return Err(RpcError::new(ErrorCode::Cancelled, "cancelled waiting for a call slot"));
+                }
+            } {
+                Ok(guard) => Some(guard),
+                Err(refusal) => {
+                    return Err(RpcError::new(
+                        ErrorCode::ResourceExhausted,
+                        format!(
+                            "{}; retry after {}s",
+                            refusal.as_str(),
+                            slots.config().retry_after_s()
+                        ),
+                    ))
+                }
+            },
+        };
         match self.pool.serve(config.dial_service_time.0).await {
             Ok(()) => {}
             // A disabled instance did nothing: the bus may try another.
@@ -61,7 +83,8 @@ impl Service {
             let service = self.clone();
             crate::sim::spawn(async move {
                 let outcome = leg.outcome().await;
-                service.after_api(&dial.call, outcome).await;
+                service.after_api(&dial.call, dial.attempt, outcome).await;
+                drop(slot);
             });
             return Ok(methods::to_body(&DialReply::Dialing));
         }
@@ -80,8 +103,9 @@ impl Service {
                 let service = self.clone();
                 crate::sim::spawn(async move {
                     let (status, reason, outcome) = connected.run(&service).await;
+                    drop(slot);
                     service
-                        .notice_end(&dial.call, status, &reason, outcome)
+                        .notice_end(&dial.call, dial.attempt, status, &reason, outcome)
                         .await;
                 });
                 Ok(methods::to_body(&DialReply::Answered))
@@ -92,7 +116,7 @@ impl Service {
 
     /// Follows an async call after the API answered: an answered call runs
     /// to its end; either way the end is reported to the gateway.
-    async fn after_api(&self, call: &str, outcome: CallOutcome) {
+    async fn after_api(&self, call: &str, attempt: Option<u32>, outcome: CallOutcome) {
         let (status, reason, outcome) = match outcome {
             CallOutcome::Answered(active) => {
                 emit(Event::CallAnswered { call });
@@ -111,7 +135,8 @@ impl Service {
                 }
             },
         };
-        self.notice_end(call, status, &reason, outcome).await;
+        self.notice_end(call, attempt, status, &reason, outcome)
+            .await;
     }
 
     /// `gateway.call_ended`, through this service's stack; a notice that
@@ -120,6 +145,7 @@ impl Service {
     pub(super) async fn notice_end(
         &self,
         call: &str,
+        attempt: Option<u32>,
         status: u16,
         reason: &str,
         outcome: EndOutcome,
@@ -130,6 +156,7 @@ impl Service {
             status,
             reason: reason.to_string(),
             outcome,
+            attempt,
         });
         let deadline = now_ms() + config.notice_timeout.as_millis();
         let _ = self
