@@ -455,7 +455,7 @@ mod tests {
         assert_eq!(a.kind(), "media.rx");
         assert_eq!(
             a.fields().map(|(n, _)| n).collect::<Vec<_>>(),
-            ["call", "from"]
+            ["call", "from", "from_addr"]
         );
     }
 
