@@ -15,6 +15,7 @@
 //! submodules).
 
 mod support;
+mod swarm_set;
 
 mod callee_hold;
 mod capture;

@@ -735,4 +735,14 @@ pub struct SwarmKind {
         deserialize_with = "crate::sim::pair::option"
     )]
     pub drift_ppm: Option<[i64; 2]>,
+    /// `set`: the dotted path in the target's config, as a `set` fault's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `set`: the values to pick one of, each equally likely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Vec<toml::Value>>,
+    /// `set`: a range `[low, high]` to draw the value from: integers,
+    /// numbers (to 3 decimals) or durations (to the millisecond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<[toml::Value; 2]>,
 }

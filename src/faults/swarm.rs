@@ -15,6 +15,16 @@
 //! clock = { offset = ["-5s", "5s"], drift_ppm = [-50000, 50000] }
 //! ```
 //!
+//! Config changes are swarm kinds too: `set` (or `set.<label>`, to have
+//! several) with one target, a `field` and a `choice` of values or a
+//! `uniform` range; when on, the drawn value is set over the window, as a
+//! `set` fault would:
+//!
+//! ```toml
+//! "set.timeout" = { targets = ["gateway"], field = "rpc_client.tracing_default_timeout", choice = ["3s", "20s"] }
+//! "set.workers" = { targets = ["sip"], field = "pool.workers", uniform = [2, 16] }
+//! ```
+//!
 //! For each kind (in name order, each with its own RNG stream derived from
 //! the seed and the kind's name, so adding a kind never changes another's
 //! draws): a coin with `kind_probability` says whether it is on; then each
@@ -46,7 +56,7 @@ pub struct Picked {
 pub fn pick(config: &SwarmConfig, seed: u64) -> Vec<Picked> {
     let mut out = Vec::new();
     for (name, kind_config) in &config.kinds {
-        let kind = FaultKind::parse(name).expect("validated: swarm kinds are fault kinds");
+        let kind = kind_of(name).expect("validated: swarm kinds are fault kinds");
         let mut rng = rng_for(seed, &["faults", "swarm", name]);
         if !rng.gen_bool(config.kind_probability.clamp(0.0, 1.0)) {
             continue;
@@ -70,6 +80,11 @@ pub fn pick(config: &SwarmConfig, seed: u64) -> Vec<Picked> {
             SignedDur::from_millis(rng.gen_range(lo..=hi))
         });
         spec.drift_ppm = c.drift_ppm.map(|[a, b]| rng.gen_range(a..=b.max(a)));
+        if kind == FaultKind::Set {
+            spec.node = c.targets.as_ref().and_then(|t| t.first().cloned());
+            spec.field = c.field.clone();
+            spec.value = draw_value(c, &mut rng);
+        }
         if let Some(rate) = c.rate_per_min {
             spec.fault = Some(kind);
             spec.kind = FaultKind::Process;
@@ -85,6 +100,32 @@ pub fn pick(config: &SwarmConfig, seed: u64) -> Vec<Picked> {
         });
     }
     out
+}
+
+/// The fault kind a swarm entry names: its key, or the part before a
+/// `.` (`set.timeout` is a `set`).
+pub fn kind_of(name: &str) -> Option<FaultKind> {
+    FaultKind::parse(name).or_else(|| FaultKind::parse(name.split('.').next()?))
+}
+
+/// The value a `set` entry draws: one of its `choice`, or from its
+/// `uniform` range (integers, numbers to 3 decimals, durations to the
+/// millisecond, written back as `"<n>ms"`).
+pub fn draw_value(k: &SwarmKind, rng: &mut SimRng) -> Option<toml::Value> {
+    if let Some(choice) = &k.choice {
+        return (!choice.is_empty()).then(|| choice[rng.gen_range(0..choice.len())].clone());
+    }
+    let [lo, hi] = k.uniform.as_ref()?;
+    use toml::Value::{Float, Integer, String as Text};
+    match (lo, hi) {
+        (Integer(a), Integer(b)) => Some(Integer(rng.gen_range(*a..=(*b).max(*a)))),
+        (Float(a), Float(b)) => Some(Float(round(draw_f64([*a, *b], rng), 1000.0))),
+        (Text(a), Text(b)) => {
+            let (a, b) = (Dur::parse(a).ok()?, Dur::parse(b).ok()?);
+            Some(Text(format!("{}ms", draw_dur([a, b], rng).as_millis())))
+        }
+        _ => None,
+    }
 }
 
 /// The candidates of a kind: its pairs or targets, or every host pair or

@@ -869,18 +869,119 @@ fn validate_swarm(scenario: &PlanInputs<'_>, topology: &Topology) -> Result<(), 
             .filter(|k| k.repeatable())
             .map(FaultKind::name)
             .collect();
+        if super::swarm::kind_of(name) == Some(FaultKind::Set) {
+            check_swarm_set(scenario, topology, k, &field)?;
+            continue;
+        }
         let kind = FaultKind::parse(name)
             .filter(|k| k.repeatable())
             .ok_or_else(|| {
                 FieldError::new(
                     format!("{prefix}.kinds.{name}"),
                     format!(
-                        "not a kind swarm mode can pick; it takes: {}",
+                        "not a kind swarm mode can pick; it takes: {}, set (or set.<label>)",
                         repeatable.join(", ")
                     ),
                 )
             })?;
         check_swarm_kind(kind, k, &field, topology, config.at, end)?;
+    }
+    Ok(())
+}
+
+/// A `set` swarm entry: one target, a `field`, and either a `choice` of
+/// values or a `uniform` range of two of one type (integers, numbers or
+/// durations); nothing else. Every value it can draw (each choice, both
+/// ends of the range) must make a valid `set` fault on its target.
+fn check_swarm_set(
+    scenario: &PlanInputs<'_>,
+    topology: &Topology,
+    k: &SwarmKind,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    let other = [
+        ("pairs", k.pairs.is_some()),
+        ("probability", k.probability.is_some()),
+        ("latency", k.latency.is_some()),
+        ("jitter", k.jitter.is_some()),
+        ("mode", k.mode.is_some()),
+        ("service_time_factor", k.service_time_factor.is_some()),
+        ("capacity_factor", k.capacity_factor.is_some()),
+        ("per_s", k.per_s.is_some()),
+        ("code", k.code.is_some()),
+        ("rate_per_min", k.rate_per_min.is_some()),
+        ("duration", k.duration.is_some()),
+        ("offset", k.offset.is_some()),
+        ("drift_ppm", k.drift_ppm.is_some()),
+    ];
+    if let Some((name, _)) = other.iter().find(|(_, is)| *is) {
+        return Err(FieldError::new(
+            field(name),
+            format!("`{name}` does not apply to set in swarm mode; it takes: targets, field, choice or uniform"),
+        ));
+    }
+    let node = match k.targets.as_deref() {
+        Some([one]) => one.clone(),
+        _ => {
+            return Err(FieldError::new(
+                field("targets"),
+                "set in swarm mode needs exactly one target, e.g. [\"gateway\"]",
+            ))
+        }
+    };
+    known_name(topology, &node, field("targets"))?;
+    if k.field.is_none() {
+        return Err(FieldError::new(
+            field("field"),
+            "set in swarm mode needs `field`, a dotted path in the target's config",
+        ));
+    }
+    let values: Vec<(toml::Value, String)> = match (&k.choice, &k.uniform) {
+        (Some(choice), None) if !choice.is_empty() => choice
+            .iter()
+            .map(|v| (v.clone(), field("choice")))
+            .collect(),
+        (None, Some([lo, hi])) => {
+            use toml::Value::{Float, Integer, String as Text};
+            let ordered = match (lo, hi) {
+                (Integer(a), Integer(b)) => a <= b,
+                (Float(a), Float(b)) => a <= b,
+                (Text(a), Text(b)) => match (Dur::parse(a), Dur::parse(b)) {
+                    (Ok(a), Ok(b)) => a <= b,
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !ordered {
+                return Err(FieldError::new(
+                    field("uniform"),
+                    "needs [low, high] of one type, low <= high: integers, numbers or durations (\"2s\")",
+                ));
+            }
+            vec![
+                (lo.clone(), field("uniform")),
+                (hi.clone(), field("uniform")),
+            ]
+        }
+        _ => {
+            return Err(FieldError::new(
+                field("choice"),
+                "set in swarm mode needs either a non-empty `choice` or a `uniform` range",
+            ))
+        }
+    };
+    for (value, at) in values {
+        let mut spec = FaultSpec::new(FaultKind::Set, Dur::ZERO);
+        spec.node = Some(node.clone());
+        spec.field = k.field.clone();
+        spec.value = Some(value);
+        check_set(scenario, topology, &spec, &|n: &str| {
+            if n == "value" {
+                at.clone()
+            } else {
+                field(n)
+            }
+        })?;
     }
     Ok(())
 }
@@ -955,6 +1056,9 @@ fn check_swarm_fields(
         ("duration", k.duration.is_some()),
         ("offset", k.offset.is_some()),
         ("drift_ppm", k.drift_ppm.is_some()),
+        ("field", k.field.is_some()),
+        ("choice", k.choice.is_some()),
+        ("uniform", k.uniform.is_some()),
     ];
     let mut allowed: Vec<&str> = vec![if kind.targets_link() {
         "pairs"
