@@ -42,6 +42,8 @@ const BASES: &[&str] = &[
     "fixtures/scenarios/inbound-sbc.toml",
     "fixtures/scenarios/media-play.toml",
     "fixtures/scenarios/faults/deploy.toml",
+    // The API front door (its black-hole mode).
+    "fixtures/scenarios/mechanisms/edge-black-hole-passing.toml",
 ];
 
 fn load_text(path: &str) -> String {

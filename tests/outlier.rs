@@ -154,3 +154,45 @@ fn sbc_inbound_pods_eject_a_gray_sip_pod_only_with_outlier_on() {
             .any(|r| &*r.host == "sbc-inbound-1"));
     }
 }
+
+/// `gray = black_hole` on the LB: from its start the LB takes in every
+/// INVITE and answers nothing nor forwards it, while its health ping
+/// (OPTIONS to the LB itself) is still answered 200.
+#[test]
+fn a_black_holed_lb_answers_its_ping_and_nothing_else() {
+    let text = std::fs::read_to_string("fixtures/scenarios/inbound-lb.toml").expect("readable");
+    let text = format!(
+        "{text}\n[[faults]]\nkind = \"gray\"\nnode = \"lb-1\"\nmode = \"black_hole\"\nat = \"30s\"\n"
+    );
+    let scenario = Scenario::from_toml(&text, "black-hole.toml".as_ref()).expect("valid");
+    let report = crate::support::run(&scenario, 1);
+    let sent: Vec<(u64, &str, &str)> = report
+        .history
+        .of_kind("sip.send")
+        .filter(|r| &*r.host == "lb-1")
+        .map(|r| {
+            let line = r.str("start_line").unwrap_or("");
+            (r.t_ms, line, r.str("cseq").unwrap_or(""))
+        })
+        .collect();
+    assert!(
+        sent.iter().any(|(t, l, _)| *t < 30_000 && *l == "INVITE"),
+        "it forwarded before"
+    );
+    let after: Vec<_> = sent.iter().filter(|(t, _, _)| *t >= 30_000).collect();
+    assert!(!after.is_empty(), "it still answers its pings");
+    // Only its own probes of the backends and 200s to pings leave it.
+    assert!(
+        after
+            .iter()
+            .all(|(_, l, cseq)| cseq.ends_with("OPTIONS") && (*l == "200" || *l == "OPTIONS")),
+        "{after:?}"
+    );
+    let invites_in = report
+        .history
+        .of_kind("sip.recv")
+        .filter(|r| &*r.host == "lb-1" && r.t_ms >= 30_000)
+        .filter(|r| r.str("start_line") == Some("INVITE"))
+        .count();
+    assert!(invites_in > 0, "INVITEs still arrive, into the hole");
+}

@@ -206,6 +206,9 @@ pub enum GrayModeSpec {
     Work,
     /// Calls connect but media goes silent.
     Media,
+    /// Requests are accepted and never answered nor passed on (a black
+    /// hole), while health checks still pass.
+    BlackHole,
 }
 
 impl GrayModeSpec {
@@ -213,6 +216,7 @@ impl GrayModeSpec {
         match self {
             GrayModeSpec::Work => "work",
             GrayModeSpec::Media => "media",
+            GrayModeSpec::BlackHole => "black_hole",
         }
     }
 
@@ -220,6 +224,7 @@ impl GrayModeSpec {
         match self {
             GrayModeSpec::Work => GrayMode::Work,
             GrayModeSpec::Media => GrayMode::Media,
+            GrayModeSpec::BlackHole => GrayMode::BlackHole,
         }
     }
 }

@@ -18,6 +18,8 @@
 //! A client that goes away closes the edge's origin connection, so the
 //! origin sees the request abandoned, as it would without the edge.
 //!
+//! The `gray` fault in mode `black_hole` does the same for its window
+//! (`{ kind = "gray", node = "api-edge", mode = "black_hole", at, until }`).
 //! `mode = "black_hole"` (default `serve`) makes the edge accept every
 //! connection and read its request, then never answer and never forward
 //! (it holds the connection until the client closes it). Set it for a
@@ -124,7 +126,11 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::API)).await?;
     loop {
         let (stream, _) = listener.accept().await?;
-        let config: EdgeConfig = ctx.config();
+        let mut config: EdgeConfig = ctx.config();
+        // The `gray = black_hole` fault black-holes it as its own mode does.
+        if ctx.control.faults().gray == Some(crate::sim::control::GrayMode::BlackHole) {
+            config.mode = EdgeMode::BlackHole;
+        }
         let over = open.get() >= config.connections_max;
         open.set(open.get() + 1);
         let guard = Open(open.clone());
@@ -193,7 +199,7 @@ impl crate::nodes::NodeKind for EdgeKind {
     const ABOUT: &'static str =
         "An API front door: forwards API requests to the origin, with timeouts, statuses (502/522/524) and a connection limit of its own; black-holes in `mode = \"black_hole\"`.";
     type Config = EdgeConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("gray", &["black_hole"])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

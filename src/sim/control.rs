@@ -40,6 +40,9 @@ pub enum GrayMode {
     Work,
     /// Calls connect but the node stops relaying media.
     Media,
+    /// Requests are accepted and never answered nor passed on; health
+    /// checks still pass.
+    BlackHole,
 }
 
 /// Fault settings inside one node, set by the fault plan.

@@ -20,6 +20,9 @@
 //! - `gray = work`: it keeps answering its ping 200 (monitors stay green)
 //!   but answers every new out-of-dialog transaction for itself (a new
 //!   INVITE) 503 instead of forwarding it;
+//! - `gray = black_hole`: it keeps answering its ping 200 but takes in
+//!   every other request and drops it, unanswered and not forwarded (in
+//!   dialog or not), and passes no response on: a black hole;
 //! - `rate_limit {per_s, code}`: new out-of-dialog INVITEs beyond `per_s`
 //!   admitted in the current second of sim time get `code` (429 or 503)
 //!   with `Retry-After: 1`. Retransmissions of a transaction already
@@ -205,7 +208,7 @@ impl crate::nodes::NodeKind for LbKind {
     const ABOUT: &'static str = "SIP load balancer for inbound calls (a deployable resource).";
     type Config = LbConfig;
     const FAULTS: &'static [FaultSupport] = &[
-        FaultSupport::new("gray", &["work"]),
+        FaultSupport::new("gray", &["work", "black_hole"]),
         FaultSupport::new("rate_limit", &[]),
         FaultSupport::new("clock", &[]),
     ];

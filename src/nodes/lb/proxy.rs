@@ -15,7 +15,9 @@
 //!      health now, or gets the LB's own answer again (an ACK of it is
 //!      absorbed, a CANCEL of it gets 200);
 //!   2. a new out-of-dialog transaction other than CANCEL and ACK is
-//!      refused 503 under `gray = work`;
+//!      refused 503 under `gray = work`; under `gray = black_hole` every
+//!      request but the LB's own health ping is dropped unanswered, and
+//!      responses are not passed on either;
 //!   3. a new out-of-dialog INVITE beyond `rate_limit.per_s` admitted in
 //!      the current second of sim time is refused with the limit's code
 //!      and `Retry-After: 1`;
@@ -170,6 +172,13 @@ impl Lb {
         if !top.names(self.me) {
             return;
         }
+        let is_probe_answer = top
+            .branch()
+            .is_some_and(|b| b.starts_with(PROBE_BRANCH_PREFIX));
+        if !is_probe_answer && self.control.faults().gray == Some(GrayMode::BlackHole) {
+            // A black hole passes nothing on, responses neither.
+            return;
+        }
         if let Some(branch) = top.branch().filter(|b| b.starts_with(PROBE_BRANCH_PREFIX)) {
             let code = response.status().unwrap_or(0);
             if code >= 200 {
@@ -219,6 +228,12 @@ impl Lb {
         let next_route = request.routes().get(usize::from(pop_route));
         let uri = request.request_uri().unwrap_or_default();
         let for_me = uri_host_is_me(uri, self.me, &self.name);
+        // `gray = black_hole`: everything but the LB's own health ping is
+        // taken in and dropped, unanswered and not passed on.
+        let ping = for_me && next_route.is_none() && method == Method::Options;
+        if !ping && self.control.faults().gray == Some(GrayMode::BlackHole) {
+            return;
+        }
 
         // A new INVITE to backend `i`: a setup the outlier detector judges.
         let mut new_setup: Option<usize> = None;
