@@ -23,6 +23,7 @@ mod cli;
 mod clients;
 mod deployer;
 mod dialogs;
+mod drain;
 mod explore;
 mod false_positives;
 mod fault_points;

@@ -7,7 +7,8 @@
 //! sides of that port:
 //! - the wire protocol: one length-framed JSON request per exchange on TCP
 //!   [`ADMIN_PORT`] (`{"op":"create"}`, `{"op":"delete"}`,
-//!   `{"op":"status"}`), answered by an [`AdminReply`] with the resource's
+//!   `{"op":"status"}`, and `{"op":"drain"}`, a wave-2 addition: take no
+//!   new work before a delete), answered by an [`AdminReply`] with the resource's
 //!   liveness after the request. A connection may carry several exchanges.
 //! - [`serve`]: the resource node's admin server. It returns a
 //!   [`Liveness`] the node's data plane follows: open its sockets while
@@ -47,6 +48,11 @@ pub enum AdminRequest {
     Delete,
     /// Report whether the resource exists.
     Status,
+    /// Stop taking new work but finish what is under way (a deregistration
+    /// delay before a delete): a draining LB refuses new calls with 503 so
+    /// callers move to another entry, and keeps relaying the dialogs it is
+    /// in. Cleared by a create or a delete. Idempotent.
+    Drain,
 }
 
 /// The answer to every request: whether the resource exists afterwards
@@ -61,6 +67,8 @@ pub struct AdminReply {
 #[derive(Clone)]
 pub struct Liveness {
     rx: watch::Receiver<bool>,
+    /// Draining: asked to take no new work (see [`AdminRequest::Drain`]).
+    draining: Rc<Cell<bool>>,
 }
 
 impl Liveness {
@@ -71,7 +79,15 @@ impl Liveness {
         // The sender is dropped: the value never changes, and `changed()`
         // reports an error that the waiters below treat as "forever".
         drop(tx);
-        Liveness { rx }
+        Liveness {
+            rx,
+            draining: Rc::default(),
+        }
+    }
+
+    /// Whether the resource is draining: live, but to take no new work.
+    pub fn is_draining(&self) -> bool {
+        self.draining.get()
     }
 
     pub fn is_live(&self) -> bool {
@@ -125,17 +141,22 @@ pub fn serve(ctx: &NodeCtx, start_created: bool) -> Liveness {
     });
 
     let name = ctx.name.clone();
+    let draining: Rc<Cell<bool>> = Rc::default();
+    let drain_flag = draining.clone();
     crate::sim::spawn(async move {
-        if let Err(e) = accept_loop(created).await {
+        if let Err(e) = accept_loop(created, drain_flag).await {
             // Binding the admin port only fails if the host reuses it,
             // which is a bug in the node, not an outcome to simulate.
             panic!("{name}: admin server failed: {e}");
         }
     });
-    Liveness { rx: live_rx }
+    Liveness {
+        rx: live_rx,
+        draining,
+    }
 }
 
-async fn accept_loop(created: Rc<watch::Sender<bool>>) -> io::Result<()> {
+async fn accept_loop(created: Rc<watch::Sender<bool>>, draining: Rc<Cell<bool>>) -> io::Result<()> {
     let listener =
         turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ADMIN_PORT)).await?;
     let open = Rc::new(Cell::new(0usize));
@@ -146,11 +167,11 @@ async fn accept_loop(created: Rc<watch::Sender<bool>>) -> io::Result<()> {
             continue;
         }
         open.set(open.get() + 1);
-        let created = created.clone();
+        let (created, draining) = (created.clone(), draining.clone());
         let open = open.clone();
         crate::sim::spawn(async move {
             // A broken connection ends the exchange; the client sees it.
-            let _ = serve_connection(stream, &created).await;
+            let _ = serve_connection(stream, &created, &draining).await;
             open.set(open.get() - 1);
         });
     }
@@ -163,6 +184,7 @@ pub const APPLY_LATE_DELAY: Duration = Duration::from_secs(2);
 async fn serve_connection(
     mut stream: turmoil::net::TcpStream,
     created: &watch::Sender<bool>,
+    draining: &Cell<bool>,
 ) -> io::Result<()> {
     while let Some(request) = read_frame::<_, AdminRequest>(&mut stream).await? {
         // Fault point: the change takes effect (and is acknowledged) late.
@@ -172,8 +194,15 @@ async fn serve_connection(
             crate::sim::time::sleep(APPLY_LATE_DELAY).await;
         }
         match request {
-            AdminRequest::Create => set(created, true),
-            AdminRequest::Delete => set(created, false),
+            AdminRequest::Create => {
+                draining.set(false);
+                set(created, true)
+            }
+            AdminRequest::Delete => {
+                draining.set(false);
+                set(created, false)
+            }
+            AdminRequest::Drain => draining.set(*created.borrow()),
             AdminRequest::Status => {}
         }
         let reply = AdminReply {

@@ -32,7 +32,8 @@
 //! 2. render the desired state (the resources of the steps run) and ask
 //!    every resource of the desired and managed sets for its status;
 //! 3. diff (create desired-but-absent, delete managed-present-undesired);
-//! 4. the guards may abort; else apply: admin `create`s then `delete`s;
+//! 4. the guards may abort; else apply: admin `create`s then `delete`s
+//!    (each `delete` after a `drain` and `drain_before_delete`, when set);
 //! 5. emit `deploy.apply {target_env, trigger, reviewed, created, deleted,
 //!    aborted}`; an admin call that fails emits `deploy.error`.
 //!
@@ -79,6 +80,12 @@ pub struct DeployerConfig {
     /// Revisions kept for reverts. Default 16.
     #[serde(default = "default_revisions_max")]
     pub revisions_max: u32,
+    /// Drain each resource this long before deleting it (a deregistration
+    /// delay): an admin `drain` first, so it takes no new calls and
+    /// finishes the ones it carries, then the `delete`. Default: none
+    /// (deleted at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_before_delete: Option<Dur>,
 }
 
 fn default_admin_timeout() -> Dur {
@@ -97,6 +104,7 @@ impl Default for DeployerConfig {
             deploys: Vec::new(),
             admin_timeout: default_admin_timeout(),
             revisions_max: default_revisions_max(),
+            drain_before_delete: None,
         }
     }
 }
@@ -268,6 +276,9 @@ impl NodeConfig for DeployerConfig {
                 format!("{prefix}.admin_timeout"),
                 "must be > 0",
             ));
+        }
+        if let Some(drain) = self.drain_before_delete {
+            crate::sim::check::positive(prefix, "drain_before_delete", drain)?;
         }
         if self.revisions_max == 0 {
             return Err(FieldError::new(
@@ -475,6 +486,10 @@ impl Deployer {
         let created = self
             .apply(&diff.create, AdminRequest::Create, &config)
             .await;
+        if let (Some(drain), false) = (config.drain_before_delete, diff.delete.is_empty()) {
+            self.apply(&diff.delete, AdminRequest::Drain, &config).await;
+            crate::sim::time::sleep(drain.0).await;
+        }
         let deleted = self
             .apply(&diff.delete, AdminRequest::Delete, &config)
             .await;
@@ -625,6 +640,7 @@ fn op_name(op: AdminRequest) -> &'static str {
         AdminRequest::Create => "create",
         AdminRequest::Delete => "delete",
         AdminRequest::Status => "status",
+        AdminRequest::Drain => "drain",
     }
 }
 

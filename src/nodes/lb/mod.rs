@@ -194,7 +194,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         // closes its socket and forgets its state.
         let config: LbConfig = ctx.config();
         tokio::select! {
-            r = proxy::serve(&ctx, config) => r?,
+            r = proxy::serve(&ctx, config, liveness.clone()) => r?,
             _ = liveness.until_down() => {}
         }
     }

@@ -15,9 +15,10 @@
 //!      health now, or gets the LB's own answer again (an ACK of it is
 //!      absorbed, a CANCEL of it gets 200);
 //!   2. a new out-of-dialog transaction other than CANCEL and ACK is
-//!      refused 503 under `gray = work`; under `gray = black_hole` every
-//!      request but the LB's own health ping is dropped unanswered, and
-//!      responses are not passed on either;
+//!      refused 503 under `gray = work`, and while the LB drains before
+//!      a delete (admin `drain`; no Retry-After: try another entry); under
+//!      `gray = black_hole` every request but the LB's own health ping is
+//!      dropped unanswered, and responses are not passed on either;
 //!   3. a new out-of-dialog INVITE beyond `rate_limit.per_s` admitted in
 //!      the current second of sim time is refused with the limit's code
 //!      and `Retry-After: 1`;
@@ -69,9 +70,15 @@ struct Lb {
     router: Router,
     /// Seeds the To tags of the LB's own responses ([`px::local_tag`]).
     tag_salt: u64,
+    /// The admin port's view: draining before a delete.
+    liveness: crate::nodes::admin::Liveness,
 }
 
-pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
+pub async fn serve(
+    ctx: &NodeCtx,
+    config: LbConfig,
+    liveness: crate::nodes::admin::Liveness,
+) -> turmoil::Result {
     let socket = UdpEndpoint::bind(ctx, SIP_PORT).await?;
     let me = socket.local_addr();
     let backends: Vec<(String, SocketAddr)> = config
@@ -109,6 +116,7 @@ pub async fn serve(ctx: &NodeCtx, config: LbConfig) -> turmoil::Result {
         outlier,
         router,
         tag_salt: ctx.rng("tags").next_u64(),
+        liveness,
     };
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
@@ -255,6 +263,7 @@ impl Lb {
                     branch: request.branch().unwrap_or_default(),
                     method: &method,
                     in_dialog: request.to_tag().is_some(),
+                    draining: self.liveness.is_draining(),
                 },
                 now,
                 &self.control.faults(),
@@ -366,6 +375,8 @@ struct RouteRequest<'a> {
     method: &'a Method,
     /// It has a To tag.
     in_dialog: bool,
+    /// The LB is draining (admin `drain`): no new out-of-dialog work.
+    draining: bool,
 }
 
 /// Where a request for the LB itself goes.
@@ -424,6 +435,13 @@ impl Router {
         let opens = !matches!(request.method, Method::Ack | Method::Cancel);
         let new_invite = *request.method == Method::Invite && !request.in_dialog;
         let verdict = if opens && !request.in_dialog && faults.gray == Some(GrayMode::Work) {
+            Verdict::Refused {
+                code: 503,
+                retry_after: false,
+            }
+        } else if opens && !request.in_dialog && request.draining {
+            // Draining before a delete: the caller should try another
+            // entry now (RFC 3261 section 21.5.4), not this LB later.
             Verdict::Refused {
                 code: 503,
                 retry_after: false,
@@ -519,6 +537,7 @@ mod tests {
             branch,
             method,
             in_dialog: false,
+            draining: false,
         }
     }
 
