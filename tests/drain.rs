@@ -90,3 +90,80 @@ fn a_zero_drain_is_refused_with_its_field() {
     );
     assert!(shown.contains("drain.toml:"), "{shown}");
 }
+
+/// The SBC pods drain the same way: edge pod 2 is created at 20 s and
+/// deleted at 60 s while calls keep arriving until 90 s; with a 30 s drain
+/// it refuses new INVITEs 503 only in between (the carrier moves on to
+/// edge 1) and every call completes, without one some calls lose their BYE.
+fn sbc_scenario(drain: &str) -> Scenario {
+    let text = format!(
+        r#"
+[run]
+seed = 1
+duration = "150s"
+tick = "10ms"
+
+[nodes.gateway]
+[nodes.bus]
+[nodes.agent]
+answer_after = "500ms"
+[nodes.sip]
+pods = 2
+[nodes.sbc-edge]
+pods = 2
+start_deleted = ["sbc-edge-2"]
+[nodes.sbc-inbound]
+pods = 1
+[nodes.carrier]
+inbound_entry = ["sbc-edge"]
+
+[nodes.deployer]
+{drain}
+templates = {{ helm = [], kustomize = [], jsonnet = ["production/sbc-edge-1"] }}
+deploys = [
+  {{ at = "20s", change = {{ jsonnet = ["production/sbc-edge-1", "production/sbc-edge-2"] }}, reviewed = true }},
+  {{ at = "60s", change = {{ jsonnet = ["production/sbc-edge-1"] }}, reviewed = true }},
+]
+
+[workload]
+inbound = {{ calls = 180, rate_per_s = 2, hold = "20s" }}
+
+[oracles]
+every_call_terminates = {{ bound = "60s" }}
+"#
+    );
+    Scenario::from_toml(&text, "sbc-drain.toml".as_ref()).expect("valid")
+}
+
+#[test]
+fn a_draining_sbc_pod_refuses_new_calls_and_keeps_its_bridged_ones() {
+    for seed in [1, 2] {
+        let without = crate::support::run(&sbc_scenario(""), seed);
+        let with = crate::support::run(&sbc_scenario(r#"drain_before_delete = "30s""#), seed);
+        assert!(
+            outcome(&without, "failed") > 0,
+            "seed {seed}: {:?}",
+            without.calls
+        );
+        assert_eq!(
+            outcome(&with, "completed"),
+            180,
+            "seed {seed}: {:?}",
+            with.calls
+        );
+        let refusals: Vec<u64> = with
+            .history
+            .of_kind("sip.send")
+            .filter(|r| &*r.host == "sbc-edge-2" && r.str("start_line") == Some("503"))
+            .map(|r| r.t_ms)
+            .collect();
+        assert!(
+            !refusals.is_empty(),
+            "seed {seed}: new calls reached the draining pod"
+        );
+        assert!(
+            refusals.iter().all(|t| (60_000..=91_000).contains(t)),
+            "{refusals:?}"
+        );
+    }
+}

@@ -286,7 +286,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         liveness.until_live().await;
         let config: SbcConfig = ctx.config();
         tokio::select! {
-            r = pod::serve(&ctx, config) => r?,
+            r = pod::serve(&ctx, config, liveness.clone()) => r?,
             _ = liveness.until_down() => {}
         }
     }

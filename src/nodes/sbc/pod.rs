@@ -41,6 +41,9 @@
 //!    answered upstream but ACKed, and the pod sends BYE on the leg it
 //!    came from.
 //!
+//! While the pod drains before a delete (admin `drain`), a new INVITE gets
+//! 503 at once (after its 100) and the calls it bridges go on.
+//!
 //! In-dialog requests are mapped leg to leg by the dialog map
 //! ([`super::in_dialog`]); out-of-dialog OPTIONS are answered here (health
 //! checks), any other out-of-dialog request but INVITE gets 501.
@@ -217,9 +220,15 @@ pub(super) struct Sbc {
     pub(super) pairs_handed: BTreeMap<usize, u32>,
     workers: Pool,
     admitted_tx: mpsc::UnboundedSender<(String, Result<(), Refusal>)>,
+    /// The admin port's view: draining before a delete.
+    liveness: crate::nodes::admin::Liveness,
 }
 
-pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
+pub async fn serve(
+    ctx: &NodeCtx,
+    config: SbcConfig,
+    liveness: crate::nodes::admin::Liveness,
+) -> turmoil::Result {
     let sip = UdpEndpoint::bind(ctx, ports::SIP).await?;
     let media = UdpEndpoint::bind(ctx, ports::MEDIA).await?;
     let hops: Vec<Hop> = config
@@ -283,6 +292,7 @@ pub async fn serve(ctx: &NodeCtx, config: SbcConfig) -> turmoil::Result {
         workers: Pool::new(ctx, config.pool),
         admitted_tx,
         config,
+        liveness,
     };
     debug_assert!(matches!(ctx.kind, "sbc-edge" | "sbc-inbound"));
     if sbc.config.relearn_media {
@@ -454,6 +464,12 @@ impl Sbc {
                 bridge: None,
             },
         );
+        if self.liveness.is_draining() {
+            // Draining before a delete: the caller should try another
+            // entry now; calls already bridged go on.
+            self.finish(&key, 503).await;
+            return;
+        }
         // Admission costs CPU on the pod's workers; the loop goes on while
         // it runs and hears the result through the channel.
         let (workers, cpu, tx) = (
