@@ -236,10 +236,15 @@ impl Lb {
         let next_route = request.routes().get(usize::from(pop_route));
         let uri = request.request_uri().unwrap_or_default();
         let for_me = uri_host_is_me(uri, self.me, &self.name);
-        // `gray = black_hole`: everything but the LB's own health ping is
-        // taken in and dropped, unanswered and not passed on.
-        let ping = for_me && next_route.is_none() && method == Method::Options;
-        if !ping && self.control.faults().gray == Some(GrayMode::BlackHole) {
+        // The LB health ping: an out-of-dialog OPTIONS for the LB itself.
+        let ping = for_me
+            && next_route.is_none()
+            && method == Method::Options
+            && request.to_tag().is_none();
+        let faults = self.control.faults();
+        // `gray = black_hole`: everything but the ping is taken in and
+        // dropped, unanswered and not passed on.
+        if !ping && faults.gray == Some(GrayMode::BlackHole) {
             return;
         }
 
@@ -250,8 +255,7 @@ impl Lb {
             (px::uri_addr(&route.uri), false, false)
         } else if !for_me {
             (px::uri_addr(uri), false, false)
-        } else if method == Method::Options && request.to_tag().is_none() {
-            // The LB health ping.
+        } else if ping {
             self.answer(&request, 200, from).await;
             return;
         } else {
@@ -266,7 +270,7 @@ impl Lb {
                     draining: self.liveness.is_draining(),
                 },
                 now,
-                &self.control.faults(),
+                &faults,
                 |i| {
                     let name = &backends[i].0;
                     health.usable(name) && outlier.as_ref().is_none_or(|o| o.usable(name, now))
