@@ -899,27 +899,7 @@ fn check_swarm_set(
     k: &SwarmKind,
     field: &dyn Fn(&str) -> String,
 ) -> Result<(), FieldError> {
-    let other = [
-        ("pairs", k.pairs.is_some()),
-        ("probability", k.probability.is_some()),
-        ("latency", k.latency.is_some()),
-        ("jitter", k.jitter.is_some()),
-        ("mode", k.mode.is_some()),
-        ("service_time_factor", k.service_time_factor.is_some()),
-        ("capacity_factor", k.capacity_factor.is_some()),
-        ("per_s", k.per_s.is_some()),
-        ("code", k.code.is_some()),
-        ("rate_per_min", k.rate_per_min.is_some()),
-        ("duration", k.duration.is_some()),
-        ("offset", k.offset.is_some()),
-        ("drift_ppm", k.drift_ppm.is_some()),
-    ];
-    if let Some((name, _)) = other.iter().find(|(_, is)| *is) {
-        return Err(FieldError::new(
-            field(name),
-            format!("`{name}` does not apply to set in swarm mode; it takes: targets, field, choice or uniform"),
-        ));
-    }
+    check_swarm_fields(FaultKind::Set, k, field)?;
     let node = match k.targets.as_deref() {
         Some([one]) => one.clone(),
         _ => {
@@ -1035,7 +1015,8 @@ fn check_swarm_kind(
 }
 
 /// No field a swarm kind does not take: its target form, its parameters,
-/// `rate_per_min` and `duration`.
+/// `rate_per_min` and `duration` (for `set`: `targets`, `field`, and a
+/// `choice` or `uniform`).
 fn check_swarm_fields(
     kind: FaultKind,
     k: &SwarmKind,
@@ -1060,13 +1041,20 @@ fn check_swarm_fields(
         ("choice", k.choice.is_some()),
         ("uniform", k.uniform.is_some()),
     ];
-    let mut allowed: Vec<&str> = vec![if kind.targets_link() {
-        "pairs"
+    let allowed: Vec<&str> = if kind == FaultKind::Set {
+        // A config change drawn from a choice or a range, held over the
+        // window: no episodes.
+        vec!["targets", "field", "choice", "uniform"]
     } else {
-        "targets"
-    }];
-    allowed.extend_from_slice(kind.params());
-    allowed.extend_from_slice(&["rate_per_min", "duration"]);
+        let mut allowed = vec![if kind.targets_link() {
+            "pairs"
+        } else {
+            "targets"
+        }];
+        allowed.extend_from_slice(kind.params());
+        allowed.extend_from_slice(&["rate_per_min", "duration"]);
+        allowed
+    };
     for (name, is) in present {
         if is && !allowed.contains(&name) {
             return Err(FieldError::new(

@@ -20,7 +20,7 @@ use crate::history::{History, Record};
 use crate::sim::topology::section_of;
 use crate::sim::{check, Dur, FieldError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const NAME: &str = "ejection_within";
 
@@ -139,7 +139,7 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
     }
     // Responses: the first final judges; any response at all rules out a
     // timeout.
-    let mut answered: BTreeMap<(&str, &str, &str, &str), ()> = BTreeMap::new();
+    let mut answered: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::new();
     for r in history
         .of_kind("sip.recv")
         .filter(|r| params.judges(&r.host))
@@ -161,7 +161,7 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
         else {
             continue;
         };
-        answered.insert((&r.host, peer, id, cseq), ());
+        answered.insert((&r.host, peer, id, cseq));
         if code >= 200 && setup.outcome.is_none() {
             setup.outcome = Some((r.t_ms, code >= 500));
         }
@@ -172,7 +172,7 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
         let mut outcomes: Vec<(u64, bool, Option<&str>)> = Vec::new();
         for (&(id, cseq), setup) in by_id {
             let outcome = setup.outcome.or_else(|| {
-                let silent = !answered.contains_key(&(host, hop, id, cseq));
+                let silent = !answered.contains(&(host, hop, id, cseq));
                 let due = setup.sent_ms + timeout;
                 (silent && due <= end_ms).then_some((due, true))
             });

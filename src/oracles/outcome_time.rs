@@ -174,23 +174,18 @@ fn platform_view(
             continue;
         }
         let attempt = r.u64("attempt").unwrap_or(0);
+        // Judges an outcome at this record, of what started at `start`.
+        let mut outcome_of = |start: u64, what: &str| {
+            let status = r.u64("status").unwrap_or(0);
+            judge(&mut out, call, start, r.t_ms, status, bound, refused, what);
+        };
         match r.kind() {
             "api.request" => {
                 requests.entry((call, attempt)).or_insert(r.t_ms);
             }
             "api.response" => {
                 if let Some(start) = requests.remove(&(call, attempt)) {
-                    let status = r.u64("status").unwrap_or(0);
-                    judge(
-                        &mut out,
-                        call,
-                        start,
-                        r.t_ms,
-                        status,
-                        bound,
-                        refused,
-                        "API request",
-                    );
+                    outcome_of(start, "API request");
                 }
             }
             "call.start" if r.str("direction") == Some("inbound") => {
@@ -203,30 +198,10 @@ fn platform_view(
                 // A request the platform never answered ends with its call
                 // (the client went away: 499).
                 if let Some(start) = requests.remove(&(call, attempt)) {
-                    let status = r.u64("status").unwrap_or(0);
-                    judge(
-                        &mut out,
-                        call,
-                        start,
-                        r.t_ms,
-                        status,
-                        bound,
-                        refused,
-                        "API request",
-                    );
+                    outcome_of(start, "API request");
                 }
                 if let Some(start) = inbound.remove(call) {
-                    let status = r.u64("status").unwrap_or(0);
-                    judge(
-                        &mut out,
-                        call,
-                        start,
-                        r.t_ms,
-                        status,
-                        bound,
-                        refused,
-                        "inbound call",
-                    );
+                    outcome_of(start, "inbound call");
                 }
             }
             _ => {}
