@@ -128,9 +128,11 @@ pub fn apply_host<'f>(
     let down = desired_crashed(active.clone(), host);
     if down && !crashed.contains(host) {
         world.sim.crash(host);
+        world.control(host).set_held_down(true);
         crashed.insert(host.to_string());
     } else if !down && crashed.contains(host) {
         world.sim.bounce(host);
+        world.control(host).set_held_down(false);
         crashed.remove(host);
     }
     let faults = desired_faults(active.clone(), host, disabled);

@@ -351,6 +351,20 @@ pub enum Event<'a> {
         queued: u64,
         capacity: u64,
     },
+    /// The host's own code decided to exit (a self-shutdown, see
+    /// `nodes::lifecycle`): `reason` says which trigger tripped. The step
+    /// loop takes the host down after the current step.
+    NodeExit {
+        reason: &'a str,
+    },
+    /// A supervisor brought the exited host `target` back: its
+    /// `restarts`-th restart, after `down_ms` down. Emitted by the
+    /// test-bed (the supervisor is not a host).
+    NodeRestart {
+        target: &'a str,
+        restarts: u64,
+        down_ms: u64,
+    },
 }
 
 /// The fields of `sip.send` and `sip.recv`.
@@ -535,6 +549,14 @@ pub fn emit(event: Event<'_>) {
             capacity,
         } => {
             info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
+        }
+        Event::NodeExit { reason } => info!(target: "callsim", kind = "node.exit", reason),
+        Event::NodeRestart {
+            target,
+            restarts,
+            down_ms,
+        } => {
+            info!(target: "callsim", kind = "node.restart", target, restarts, down_ms)
         }
     }
 }

@@ -50,6 +50,7 @@ pub mod gateway;
 pub mod harness;
 pub mod health;
 pub mod lb;
+pub mod lifecycle;
 pub mod media;
 pub mod media_stream;
 pub mod methods;

@@ -134,6 +134,8 @@ struct State {
     /// Waiting calls, oldest first, each with its ticket.
     queue: VecDeque<(u64, oneshot::Sender<()>)>,
     next_ticket: u64,
+    /// Told the queue's length at every change (a self-shutdown trigger).
+    queue_observer: Option<Box<dyn Fn(u32)>>,
 }
 
 impl State {
@@ -144,6 +146,9 @@ impl State {
             queued: self.queue.len() as u64,
             capacity: self.config.capacity as u64,
         });
+        if let Some(observe) = &self.queue_observer {
+            observe(self.queue.len() as u32);
+        }
     }
 }
 
@@ -185,6 +190,7 @@ impl Slots {
                 in_use: 0,
                 queue: VecDeque::new(),
                 next_ticket: 0,
+                queue_observer: None,
             })),
         }
     }
@@ -192,6 +198,11 @@ impl Slots {
     /// The config these slots run with.
     pub fn config(&self) -> SlotsConfig {
         self.state.borrow().config
+    }
+
+    /// Has `observe` told the queue's length after every change.
+    pub fn observe_queue(&self, observe: impl Fn(u32) + 'static) {
+        self.state.borrow_mut().queue_observer = Some(Box::new(observe));
     }
 
     /// Slots held now.

@@ -25,6 +25,7 @@
 //! | `deploy_safety` | safety | [`deploy`] |
 //! | `time_to_outcome` | safety | [`outcome_time`] |
 //! | `retry_amplification` | safety | [`retries`] |
+//! | `restarts_bounded` (default on) | safety | [`restarts`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
@@ -56,6 +57,7 @@ pub mod media;
 pub mod monitors;
 pub mod offer_answer;
 pub mod outcome_time;
+pub mod restarts;
 pub mod retries;
 pub mod ringing;
 pub mod sip;
@@ -158,8 +160,9 @@ type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 /// (README, "Contract additions"), and so did `ringing_timeout_respected`:
 /// it judges only synchronous outbound calls, so it is silent where there
 /// are none, and a user need not know it exists to be told their sync
-/// calls end early.
-pub const DEFAULT_ORACLES: [&str; 7] = [
+/// calls end early. `restarts_bounded` judges only pods that shut
+/// themselves down (`node.exit`), so it too is silent where none do.
+pub const DEFAULT_ORACLES: [&str; 8] = [
     "every_call_terminates",
     "honest_status",
     "sip_conformance",
@@ -167,6 +170,7 @@ pub const DEFAULT_ORACLES: [&str; 7] = [
     "ack_received",
     "offer_answer",
     "ringing_timeout_respected",
+    "restarts_bounded",
 ];
 
 /// One entry of the registry.
@@ -208,7 +212,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 16] = [
+pub const REGISTRY: [OracleDef; 17] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -309,6 +313,13 @@ pub const REGISTRY: [OracleDef; 16] = [
         excuse_stranded: false,
         validate: |v, f| params::<retries::Params>(v, f)?.validate(f),
         check: |v, h, _| retries::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: restarts::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<restarts::Params>(v, f)?.validate(f),
+        check: |v, h, _| restarts::check(h, &parsed(v)),
     },
     OracleDef {
         name: availability::RECOVERY,

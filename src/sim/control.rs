@@ -97,6 +97,19 @@ struct Inner {
     commands: watch::Sender<Vec<NodeCommand>>,
     /// The host's clock error while a `clock` fault holds.
     clock: watch::Sender<Option<ClockSkew>>,
+    /// The host's life as its supervisor sees it (self-exits).
+    lifecycle: Mutex<Lifecycle>,
+}
+
+/// What a host asked of its supervisor, and what the fault plan holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Lifecycle {
+    /// The host's software asked to exit, with this reason, and the step
+    /// loop has not taken it down yet.
+    exit_request: Option<String>,
+    /// The fault plan holds the host down (a `crash` is active): a
+    /// supervisor must not bring it back.
+    held_down: bool,
 }
 
 /// A one-off instruction from the fault plan to a node (run a deploy,
@@ -139,6 +152,7 @@ impl Control {
                 fault_points: Mutex::new(BTreeMap::new()),
                 commands: watch::Sender::new(Vec::new()),
                 clock: watch::Sender::new(None),
+                lifecycle: Mutex::new(Lifecycle::default()),
             }),
         }
     }
@@ -210,6 +224,26 @@ impl Control {
 
     pub fn clock(&self) -> Option<ClockSkew> {
         *self.inner.clock.borrow()
+    }
+
+    /// The reason the host's software gave when it asked to exit, taken
+    /// (a second call returns `None` until the host asks again).
+    pub fn take_exit_request(&self) -> Option<String> {
+        self.lifecycle().exit_request.take()
+    }
+
+    /// Marks the host held down (or released) by the fault plan.
+    pub fn set_held_down(&self, held: bool) {
+        self.lifecycle().held_down = held;
+    }
+
+    /// Whether the fault plan holds the host down.
+    pub fn held_down(&self) -> bool {
+        self.lifecycle().held_down
+    }
+
+    fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
+        self.inner.lifecycle.lock().expect("control lock")
     }
 
     /// Switches every fault point off (the heal time).
@@ -284,6 +318,16 @@ impl ControlHandle {
     /// above the last one handled.
     pub fn commands(&self) -> watch::Receiver<Vec<NodeCommand>> {
         self.inner.commands.subscribe()
+    }
+
+    /// Asks the supervisor to take this host down (a self-shutdown): the
+    /// step loop crashes the host after the current step, and restarts it
+    /// if its section has a supervisor. The first reason wins.
+    pub fn request_exit(&self, reason: &str) {
+        let mut lifecycle = self.inner.lifecycle.lock().expect("control lock");
+        if lifecycle.exit_request.is_none() {
+            lifecycle.exit_request = Some(reason.to_string());
+        }
     }
 
     /// The in-code fault point `site`, if the run activated it.

@@ -14,6 +14,7 @@
 //! node registry, and applies the fault plan's schedule.
 
 pub mod parallel;
+pub mod supervisor;
 
 use crate::history::wire::Tape;
 use crate::history::{host_span, History, NetworkCounts, Recorder};
@@ -185,6 +186,7 @@ fn run_recorded(
     schedule.sort_by_key(|a| a.at_ms);
     let mut schedule = schedule.into_iter().peekable();
     let mut applied = Vec::new();
+    let mut supervisor = supervisor::Supervisor::new(&sections);
 
     let duration_ms = duration.as_millis() as u64;
     loop {
@@ -204,6 +206,7 @@ fn run_recorded(
             })?;
             applied.push(format!("t={now_ms}ms {}", action.label));
         }
+        supervisor.step(&mut sim, &controls, &topology, now_ms);
         if now_ms >= duration_ms {
             break;
         }

@@ -52,6 +52,20 @@ impl Service {
             // The caller gave up; the user agent has answered 487.
             _ = incoming.cancelled() => return,
         };
+        if let Some(exit) = &self.exit {
+            // A decision, even a rejection, is the dependency working.
+            let failed = decision.as_ref().is_err_and(|e| {
+                matches!(
+                    e.code,
+                    ErrorCode::Timeout
+                        | ErrorCode::DeadlineExceeded
+                        | ErrorCode::Unavailable
+                        | ErrorCode::ConnectionLost
+                        | ErrorCode::ResourceExhausted
+                )
+            });
+            exit.dependency(!failed);
+        }
         let code = match decision.and_then(methods::from_body::<Decision>) {
             Ok(Decision::Accept) => None,
             Ok(Decision::Reject { code }) => Some(code),

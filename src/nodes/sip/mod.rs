@@ -43,9 +43,10 @@ mod inbound;
 mod outbound;
 
 use crate::nodes::call_control::{CallControlConfig, Verb};
+use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::ports;
-use crate::nodes::slots::{Slots, SlotsConfig};
+use crate::nodes::slots::{Slots, SlotsConfig, WhenFull};
 use crate::nodes::workers::{Pool, PoolConfig};
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
@@ -117,6 +118,17 @@ pub struct SipConfig {
     /// [`crate::nodes::slots`]). Default: none (no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots: Option<SlotsConfig>,
+    /// When a pod exits on its own (`{ dependency_failures = 5 }`: its
+    /// dispatch RPC to the gateway failed 5 times in a row; `{ queue_over
+    /// = 20, queue_for = "10s" }`: its slot queue stayed that long), see
+    /// [`crate::nodes::lifecycle`]. Default: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_when: Option<ExitWhen>,
+    /// Who restarts an exited pod, and after how long
+    /// (`{ restart_after = "5s", backoff = 2.0 }`). Default: nobody (an
+    /// exited pod stays down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<SupervisorConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -166,6 +178,13 @@ impl NodeConfig for SipConfig {
         if let Some(slots) = &self.slots {
             slots.validate(&check::field(prefix, "slots"))?;
         }
+        if let Some(exit_when) = &self.exit_when {
+            let queues = self.slots.is_some_and(|s| s.when_full == WhenFull::Queue);
+            exit_when.validate(&check::field(prefix, "exit_when"), queues)?;
+        }
+        if let Some(supervisor) = &self.supervisor {
+            supervisor.validate(&check::field(prefix, "supervisor"))?;
+        }
         Ok(())
     }
 
@@ -188,6 +207,8 @@ struct Service {
     gateway: RpcClient,
     /// Call slots, when configured.
     slots: Option<Slots>,
+    /// Exit triggers, when configured.
+    exit: Option<SelfShutdown>,
 }
 
 impl Service {
@@ -205,9 +226,16 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         pool: Pool::new(&ctx, config.pool),
         gateway: RpcClient::new(&config.gateway, ports::GATEWAY_RPC),
         slots: config.slots.map(|c| Slots::new("calls", c)),
+        exit: config
+            .exit_when
+            .map(|c| SelfShutdown::new(c, ctx.control.clone())),
         ua,
         ctx,
     };
+    if let (Some(slots), Some(exit)) = (&service.slots, &service.exit) {
+        let exit = exit.clone();
+        slots.observe_queue(move |queued| exit.queue(queued));
+    }
     let dialer = service.clone();
     crate::sim::spawn(async move {
         let _ = rpc::serve(ports::SIP_RPC, move |req| {

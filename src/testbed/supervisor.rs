@@ -1,0 +1,121 @@
+//! The supervisor: takes down hosts that asked to exit, and restarts them
+//! per their section's `supervisor` policy (see `nodes::lifecycle`).
+//!
+//! It is the container runtime, not a network participant, so it runs in
+//! the step loop and acts on turmoil's hosts as a `crash` fault does: an
+//! exit request made during a step takes the host down before the next
+//! one, and a due restart bounces it (fresh memory, a new incarnation).
+//! Hosts cannot be added to a turmoil sim cheaply mid-run, so a pod's
+//! host exists from the start and only its software comes and goes.
+//! A restart is skipped when someone else already acted: the fault plan
+//! holds the host down (an active `crash`; its end restarts it) or a
+//! `restart` fault brought it back first.
+
+use crate::history::{emit, Event};
+use crate::nodes::lifecycle::SupervisorConfig;
+use crate::sim::{Control, Topology};
+use std::collections::BTreeMap;
+
+/// One host the supervisor has taken down.
+struct Down {
+    since_ms: u64,
+    /// `None`: no supervisor; it stays down.
+    restart_at_ms: Option<u64>,
+    delay_ms: Option<u64>,
+}
+
+/// A host's restart history.
+#[derive(Default)]
+struct Record {
+    restarts: u64,
+    /// When it last came back, and the delay that preceded it.
+    last_restart: Option<(u64, u64)>,
+}
+
+/// The step loop's supervisor.
+pub struct Supervisor {
+    /// Each section's policy (sections without one are absent).
+    policies: BTreeMap<String, SupervisorConfig>,
+    down: BTreeMap<String, Down>,
+    records: BTreeMap<String, Record>,
+}
+
+impl Supervisor {
+    /// The supervisor for the sections' configs as loaded (a `set` fault
+    /// does not change a policy: the runtime reads it once).
+    pub fn new(sections: &BTreeMap<&'static str, toml::Value>) -> Supervisor {
+        let policies = sections
+            .iter()
+            .filter_map(|(section, config)| {
+                let policy = config.get("supervisor")?.clone();
+                let policy: SupervisorConfig = policy
+                    .try_into()
+                    .expect("the supervisor policy was validated with its section");
+                Some((section.to_string(), policy))
+            })
+            .collect();
+        Supervisor {
+            policies,
+            down: BTreeMap::new(),
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Takes down the hosts that asked to exit, and restarts those due.
+    pub fn step(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        controls: &BTreeMap<String, Control>,
+        topology: &Topology,
+        now_ms: u64,
+    ) {
+        for (host, control) in controls {
+            if control.take_exit_request().is_none() {
+                continue;
+            }
+            if sim.is_host_running(host.as_str()) {
+                sim.crash(host.as_str());
+            }
+            let section = topology.host(host).map(|h| h.section).unwrap_or_default();
+            let delay_ms = self.policies.get(section).map(|policy| {
+                let record = self.records.get(host);
+                // A quick re-exit backs off; a pod that stayed up starts over.
+                let previous = record
+                    .and_then(|r| r.last_restart)
+                    .filter(|(at, _)| now_ms - at < policy.reset_after.as_millis())
+                    .map(|(_, delay)| delay);
+                policy.next_delay_ms(previous)
+            });
+            self.down.insert(
+                host.clone(),
+                Down {
+                    since_ms: now_ms,
+                    restart_at_ms: delay_ms.map(|d| now_ms + d),
+                    delay_ms,
+                },
+            );
+        }
+        let due: Vec<String> = self
+            .down
+            .iter()
+            .filter(|(_, d)| d.restart_at_ms.is_some_and(|at| at <= now_ms))
+            .map(|(host, _)| host.clone())
+            .collect();
+        for host in due {
+            let down = self.down.remove(&host).expect("listed above");
+            let held = controls.get(&host).is_some_and(|c| c.held_down());
+            if held || sim.is_host_running(host.as_str()) {
+                continue;
+            }
+            sim.bounce(host.as_str());
+            let record = self.records.entry(host.clone()).or_default();
+            record.restarts += 1;
+            record.last_restart = Some((now_ms, down.delay_ms.unwrap_or(0)));
+            emit(Event::NodeRestart {
+                target: &host,
+                restarts: record.restarts,
+                down_ms: now_ms - down.since_ms,
+            });
+        }
+    }
+}
