@@ -259,3 +259,49 @@ fn a_pod_whose_slot_queue_stays_over_its_bound_exits_and_without_a_supervisor_st
     }
     assert!(restarts(&h).is_empty());
 }
+
+#[test]
+fn bad_exit_and_supervisor_settings_name_their_line_and_field() {
+    let base = std::fs::read_to_string("fixtures/scenarios/mechanisms/self-shutdown-failing.toml")
+        .expect("the demo scenario");
+    let cases = [
+        (
+            "exit_when = { dependency_failures = 3 }",
+            "exit_when = { dependency_failures = 0 }",
+            "nodes.sip.exit_when.dependency_failures",
+        ),
+        (
+            "exit_when = { dependency_failures = 3 }",
+            "exit_when = {}",
+            "nodes.sip.exit_when",
+        ),
+        (
+            "exit_when = { dependency_failures = 3 }",
+            "exit_when = { queue_over = 3 }",
+            "nodes.sip.exit_when.queue_over",
+        ),
+        (
+            "backoff = 2.0",
+            "backoff = 0.5",
+            "nodes.sip.supervisor.backoff",
+        ),
+        (
+            "max_delay = \"60s\"",
+            "max_delay = \"1s\"",
+            "nodes.sip.supervisor.max_delay",
+        ),
+        (
+            "backoff = 2.0",
+            "backof = 2.0",
+            "nodes.sip.supervisor.backof",
+        ),
+    ];
+    for (from, to, field) in cases {
+        let text = base.replace(from, to);
+        assert_ne!(text, base, "{from}");
+        let e = Scenario::from_toml(&text, Path::new("bad.toml")).expect_err(to);
+        assert_eq!(e.field, field, "{to}: {e}");
+        let line = text.lines().position(|l| l.contains(to)).expect("the line") + 1;
+        assert_eq!(e.line, line, "{to}: {e}");
+    }
+}

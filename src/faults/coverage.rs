@@ -135,6 +135,16 @@ pub const STATES: &[State] = &[
         reached: restart_hit_call_in_setup,
     },
     State {
+        name: "node.self_exit",
+        meaning: "a pod shut itself down (an exit_when trigger tripped)",
+        reached: |h| h.of_kind("node.exit").next().is_some(),
+    },
+    State {
+        name: "node.supervisor_restart",
+        meaning: "a supervisor restarted a pod that had exited",
+        reached: |h| h.of_kind("node.restart").next().is_some(),
+    },
+    State {
         name: "deploy.error",
         meaning: "a deploy step failed",
         reached: |h| h.of_kind("deploy.error").next().is_some(),

@@ -584,6 +584,7 @@ mod tests {
                 "every_call_terminates",
                 "honest_status",
                 "offer_answer",
+                "restarts_bounded",
                 "ringing_timeout_respected",
                 "sip_conformance",
             ]
@@ -638,7 +639,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");
