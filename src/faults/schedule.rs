@@ -194,7 +194,10 @@ impl Engine {
         match (fault.kind(), fault.spec.action) {
             (FaultKind::Restart, _) | (FaultKind::Operator, Some(OperatorAction::Restart)) => {
                 for host in &fault.hosts {
-                    if !self.crashed.contains(host) {
+                    // A host that is not running (held down by a crash,
+                    // exited, or a dormant pod of an autoscaler) is left
+                    // to whoever stopped it.
+                    if !self.crashed.contains(host) && world.sim.is_host_running(host.as_str()) {
                         world.sim.bounce(host.as_str());
                     }
                 }

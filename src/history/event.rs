@@ -357,6 +357,23 @@ pub enum Event<'a> {
     NodeExit {
         reason: &'a str,
     },
+    /// An autoscaler changed how many pods of `target` it asks for, from
+    /// `from` to `to`, having summed `value` of `metric` over the
+    /// `serving` pods that answered its scrape.
+    ScaleDecision {
+        target: &'a str,
+        metric: &'a str,
+        value: u64,
+        serving: u64,
+        from: u64,
+        to: u64,
+    },
+    /// The runtime started (`up`) or stopped a pod host `target` for an
+    /// autoscaler (a dormant pod at the start is stopped at 0 ms).
+    ScalePod {
+        target: &'a str,
+        up: bool,
+    },
     /// A supervisor brought the exited host `target` back: its
     /// `restarts`-th restart, after `down_ms` down. Emitted by the
     /// test-bed (the supervisor is not a host).
@@ -551,6 +568,22 @@ pub fn emit(event: Event<'_>) {
             info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
         }
         Event::NodeExit { reason } => info!(target: "callsim", kind = "node.exit", reason),
+        Event::ScaleDecision {
+            target,
+            metric,
+            value,
+            serving,
+            from,
+            to,
+        } => {
+            info!(target: "callsim", kind = "scale.decision", target, metric, value, serving, from, to)
+        }
+        Event::ScalePod { target, up: true } => {
+            info!(target: "callsim", kind = "scale.start", target)
+        }
+        Event::ScalePod { target, up: false } => {
+            info!(target: "callsim", kind = "scale.stop", target)
+        }
         Event::NodeRestart {
             target,
             restarts,

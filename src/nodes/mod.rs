@@ -39,6 +39,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod autoscaler;
 pub mod bus;
 pub mod call_control;
 pub mod carrier;
@@ -56,6 +57,7 @@ pub mod media_stream;
 pub mod methods;
 pub mod origin;
 pub mod outlier;
+pub mod pod_metrics;
 pub mod ports;
 pub mod registry;
 pub mod sbc;

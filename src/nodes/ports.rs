@@ -18,3 +18,6 @@ pub const AGENT: u16 = 8090;
 pub const SIP: u16 = 5060;
 /// Media (one small datagram per second per call and direction), UDP.
 pub const MEDIA: u16 = 10000;
+/// A pod's metrics endpoint (slot occupancy), scraped by an autoscaler,
+/// TCP framed JSON. Served only when the run has an autoscaler.
+pub const METRICS: u16 = 9100;

@@ -205,6 +205,11 @@ impl Slots {
         self.state.borrow_mut().queue_observer = Some(Box::new(observe));
     }
 
+    /// Calls waiting for a slot now.
+    pub fn queued(&self) -> u32 {
+        self.state.borrow().queue.len() as u32
+    }
+
     /// Slots held now.
     pub fn in_use(&self) -> u32 {
         self.state.borrow().in_use

@@ -155,8 +155,21 @@ fn no_path_spans(history: &History, excused: &[u64], end_ms: u64) -> Vec<(u64, u
         }
     }
     spans.extend(open.into_values().map(|from| (from, end_ms)));
-    // Moments when every target health checks know of was unhealthy.
+    // Moments when every target health checks know of was unhealthy. A
+    // checker knows a target from its first ping (an out-of-dialog
+    // OPTIONS it sends), and takes it as healthy until it says otherwise:
+    // a target that never changed is a path, even when every target that
+    // did change is down (a backend section whose spare pods start down).
+    let checkers: std::collections::BTreeSet<&str> =
+        history.of_kind("health.change").map(|r| &*r.host).collect();
     let mut health: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+    for r in history.of_kind("sip.send") {
+        if r.str("start_line") == Some("OPTIONS") && checkers.contains(&*r.host) {
+            if let Some(peer) = r.str("peer") {
+                health.entry((&r.host, peer)).or_insert(true);
+            }
+        }
+    }
     let mut down_since: Option<u64> = None;
     for r in history.of_kind("health.change") {
         let (Some(target), Some(healthy)) = (r.str("target"), r.bool("healthy")) else {
@@ -420,6 +433,53 @@ mod tests {
         assert_eq!(
             check_inbound(&s.history(), &InboundParams::default(), 60_000).len(),
             1
+        );
+    }
+
+    #[test]
+    fn a_pinged_target_that_never_changed_is_a_healthy_path() {
+        use crate::history::event::SipFields;
+        let ping = |peer| {
+            Event::SipSend(SipFields {
+                call: "",
+                sip_call_id: "p",
+                start_line: "OPTIONS",
+                cseq: "1 OPTIONS",
+                peer,
+                retransmission: false,
+                from_tag: None,
+                to_tag: None,
+                sdp: None,
+            })
+        };
+        let mut s = Script::new();
+        s.at(0, "lb-1", ping("sip-1"));
+        s.at(0, "lb-1", ping("sip-2"));
+        s.at(
+            100,
+            "lb-1",
+            Event::HealthChange {
+                target: "sip-2",
+                healthy: false,
+            },
+        );
+        inbound_calls(&mut s, 1000, 10);
+        // sip-1 never changed, so it was a path: the failures are judged.
+        assert_eq!(
+            check_inbound(&s.history(), &InboundParams::default(), 60_000).len(),
+            1
+        );
+        s.at(
+            200,
+            "lb-1",
+            Event::HealthChange {
+                target: "sip-1",
+                healthy: false,
+            },
+        );
+        assert_eq!(
+            check_inbound(&s.history(), &InboundParams::default(), 60_000),
+            vec![]
         );
     }
 

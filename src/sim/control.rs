@@ -110,6 +110,8 @@ struct Lifecycle {
     /// The fault plan holds the host down (a `crash` is active): a
     /// supervisor must not bring it back.
     held_down: bool,
+    /// An autoscaler on this host asks for this many pods of a section.
+    pods_request: Option<(String, u32)>,
 }
 
 /// A one-off instruction from the fault plan to a node (run a deploy,
@@ -232,6 +234,11 @@ impl Control {
         self.lifecycle().exit_request.take()
     }
 
+    /// The pod count an autoscaler on this host asked for, taken.
+    pub fn take_pods_request(&self) -> Option<(String, u32)> {
+        self.lifecycle().pods_request.take()
+    }
+
     /// Marks the host held down (or released) by the fault plan.
     pub fn set_held_down(&self, held: bool) {
         self.lifecycle().held_down = held;
@@ -328,6 +335,13 @@ impl ControlHandle {
         if lifecycle.exit_request.is_none() {
             lifecycle.exit_request = Some(reason.to_string());
         }
+    }
+
+    /// Asks the runtime to run `count` pods of `section` (pods 1..=count;
+    /// an autoscaler's request). The latest request wins.
+    pub fn request_pods(&self, section: &str, count: u32) {
+        let mut lifecycle = self.inner.lifecycle.lock().expect("control lock");
+        lifecycle.pods_request = Some((section.to_string(), count));
     }
 
     /// The in-code fault point `site`, if the run activated it.

@@ -186,7 +186,7 @@ fn run_recorded(
     schedule.sort_by_key(|a| a.at_ms);
     let mut schedule = schedule.into_iter().peekable();
     let mut applied = Vec::new();
-    let mut supervisor = supervisor::Supervisor::new(&sections);
+    let mut supervisor = supervisor::Supervisor::new(&sections, &topology);
 
     let duration_ms = duration.as_millis() as u64;
     loop {

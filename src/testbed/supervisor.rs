@@ -10,11 +10,20 @@
 //! A restart is skipped when someone else already acted: the fault plan
 //! holds the host down (an active `crash`; its end restarts it) or a
 //! `restart` fault brought it back first.
+//!
+//! It also runs the pods an autoscaler asks for (`nodes::autoscaler`):
+//! the target section's pods above the scaler's `min` are dormant from
+//! the first step (`scale.stop` at 0 ms), and a request for n pods starts
+//! the dormant ones among pods 1..=n (`scale.start`) and stops the running
+//! ones above n (`scale.stop`). A pod stopped for the scaler is not
+//! restarted by the supervisor; a pod that exited and awaits its restart
+//! keeps its backoff even when the scaler asks for it.
 
 use crate::history::{emit, Event};
+use crate::nodes::autoscaler::AutoscalerConfig;
 use crate::nodes::lifecycle::SupervisorConfig;
 use crate::sim::{Control, Topology};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One host the supervisor has taken down.
 struct Down {
@@ -38,12 +47,17 @@ pub struct Supervisor {
     policies: BTreeMap<String, SupervisorConfig>,
     down: BTreeMap<String, Down>,
     records: BTreeMap<String, Record>,
+    /// Pods stopped for an autoscaler (dormant until asked for).
+    dormant: BTreeSet<String>,
+    /// Pods to stop before the first step (the scaler's target above
+    /// `min`); emptied by the first step.
+    dormant_at_start: Vec<String>,
 }
 
 impl Supervisor {
     /// The supervisor for the sections' configs as loaded (a `set` fault
     /// does not change a policy: the runtime reads it once).
-    pub fn new(sections: &BTreeMap<&'static str, toml::Value>) -> Supervisor {
+    pub fn new(sections: &BTreeMap<&'static str, toml::Value>, topology: &Topology) -> Supervisor {
         let policies = sections
             .iter()
             .filter_map(|(section, config)| {
@@ -54,10 +68,26 @@ impl Supervisor {
                 Some((section.to_string(), policy))
             })
             .collect();
+        let dormant_at_start = sections
+            .get("autoscaler")
+            .map(|config| {
+                let scaler: AutoscalerConfig = config
+                    .clone()
+                    .try_into()
+                    .expect("the autoscaler was validated with its section");
+                pods_of(topology, &scaler.target)
+                    .into_iter()
+                    .filter(|(pod, _)| *pod > scaler.min)
+                    .map(|(_, host)| host)
+                    .collect()
+            })
+            .unwrap_or_default();
         Supervisor {
             policies,
             down: BTreeMap::new(),
             records: BTreeMap::new(),
+            dormant: BTreeSet::new(),
+            dormant_at_start,
         }
     }
 
@@ -69,6 +99,19 @@ impl Supervisor {
         topology: &Topology,
         now_ms: u64,
     ) {
+        for host in std::mem::take(&mut self.dormant_at_start) {
+            sim.crash(host.as_str());
+            self.dormant.insert(host.clone());
+            emit(Event::ScalePod {
+                target: &host,
+                up: false,
+            });
+        }
+        for control in controls.values() {
+            if let Some((section, count)) = control.take_pods_request() {
+                self.scale(sim, controls, topology, &section, count);
+            }
+        }
         for (host, control) in controls {
             if control.take_exit_request().is_none() {
                 continue;
@@ -118,4 +161,52 @@ impl Supervisor {
             });
         }
     }
+
+    /// Runs pods 1..=count of `section`: starts the dormant ones, stops
+    /// the ones above.
+    fn scale(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        controls: &BTreeMap<String, Control>,
+        topology: &Topology,
+        section: &str,
+        count: u32,
+    ) {
+        for (pod, host) in pods_of(topology, section) {
+            let held = controls.get(&host).is_some_and(|c| c.held_down());
+            if pod <= count {
+                if self.dormant.remove(&host) && !held && !sim.is_host_running(host.as_str()) {
+                    sim.bounce(host.as_str());
+                    emit(Event::ScalePod {
+                        target: &host,
+                        up: true,
+                    });
+                }
+            } else if !self.dormant.contains(&host) {
+                // Stopped for the scaler, whether running or awaiting a
+                // supervisor's restart.
+                self.down.remove(&host);
+                if sim.is_host_running(host.as_str()) {
+                    sim.crash(host.as_str());
+                }
+                self.dormant.insert(host.clone());
+                emit(Event::ScalePod {
+                    target: &host,
+                    up: false,
+                });
+            }
+        }
+    }
+}
+
+/// `(pod number, host)` of every pod of `section`, by pod number.
+fn pods_of(topology: &Topology, section: &str) -> Vec<(u32, String)> {
+    let mut pods: Vec<(u32, String)> = topology
+        .hosts
+        .iter()
+        .filter(|h| h.section == section && h.pod > 0)
+        .map(|h| (h.pod, h.name.clone()))
+        .collect();
+    pods.sort();
+    pods
 }

@@ -15,6 +15,10 @@ impl Service {
     pub(super) async fn inbound(&self, mut incoming: IncomingCall) {
         let config = self.config();
         let call = incoming.call().to_string();
+        if self.warming_up() {
+            incoming.reject_with(503, vec![("Retry-After".to_string(), "1".to_string())]);
+            return;
+        }
         // A call slot for the call's whole life, taken before any work.
         let _slot = match &self.slots {
             None => None,

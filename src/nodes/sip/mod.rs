@@ -45,6 +45,7 @@ mod outbound;
 use crate::nodes::call_control::{CallControlConfig, Verb};
 use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
+use crate::nodes::pod_metrics::PodMetrics;
 use crate::nodes::ports;
 use crate::nodes::slots::{Slots, SlotsConfig, WhenFull};
 use crate::nodes::workers::{Pool, PoolConfig};
@@ -129,6 +130,12 @@ pub struct SipConfig {
     /// exited pod stays down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervisor: Option<SupervisorConfig>,
+    /// How long a pod started or restarted during the run refuses new
+    /// calls while it warms up (503 with `Retry-After: 1` to an INVITE, an
+    /// overload error to a dial). Pods up from the start are warm.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Dur>,
 }
 
 fn default_pods() -> u32 {
@@ -185,6 +192,9 @@ impl NodeConfig for SipConfig {
         if let Some(supervisor) = &self.supervisor {
             supervisor.validate(&check::field(prefix, "supervisor"))?;
         }
+        if let Some(warmup) = self.warmup {
+            check::positive(prefix, "warmup", warmup)?;
+        }
         Ok(())
     }
 
@@ -209,11 +219,30 @@ struct Service {
     slots: Option<Slots>,
     /// Exit triggers, when configured.
     exit: Option<SelfShutdown>,
+    /// Until when (host clock, ms) this incarnation refuses new calls.
+    warm_at_ms: u64,
 }
 
 impl Service {
     fn config(&self) -> SipConfig {
         self.ctx.config()
+    }
+
+    /// Whether this pod is still warming up (see `warmup`).
+    fn warming_up(&self) -> bool {
+        crate::sim::time::now_ms() < self.warm_at_ms
+    }
+
+    /// What this pod reports to an autoscaler's scrape.
+    fn metrics(&self) -> PodMetrics {
+        match &self.slots {
+            Some(slots) => PodMetrics {
+                in_use: slots.in_use(),
+                queued: slots.queued(),
+                capacity: slots.config().capacity,
+            },
+            None => PodMetrics::default(),
+        }
     }
 }
 
@@ -229,12 +258,22 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         exit: config
             .exit_when
             .map(|c| SelfShutdown::new(c, ctx.control.clone())),
+        warm_at_ms: match config.warmup {
+            Some(w) if ctx.incarnation > 0 => crate::sim::time::now_ms() + w.as_millis(),
+            _ => 0,
+        },
         ua,
         ctx,
     };
     if let (Some(slots), Some(exit)) = (&service.slots, &service.exit) {
         let exit = exit.clone();
         slots.observe_queue(move |queued| exit.queue(queued));
+    }
+    if ctx_has_autoscaler(&service.ctx) {
+        let scraped = service.clone();
+        crate::sim::spawn(async move {
+            let _ = crate::nodes::pod_metrics::serve(move || scraped.metrics()).await;
+        });
     }
     let dialer = service.clone();
     crate::sim::spawn(async move {
@@ -249,6 +288,12 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         crate::sim::spawn(async move { service.inbound(call).await });
     }
     Ok(())
+}
+
+/// Whether the run has an autoscaler, which scrapes pods' metrics (only
+/// then do pods serve them, so other runs keep their histories).
+fn ctx_has_autoscaler(ctx: &NodeCtx) -> bool {
+    ctx.topology.hosts.iter().any(|h| h.kind == "autoscaler")
 }
 
 /// The `SipKind` node kind, as the registry lists it.

@@ -31,6 +31,12 @@ impl Service {
         }
         let dial: DialRequest = methods::from_body(req.body)?;
         let config = self.config();
+        if self.warming_up() {
+            return Err(RpcError::new(
+                ErrorCode::ResourceExhausted,
+                "warming up; retry after 1s",
+            ));
+        }
         // A call slot for the call's whole life, taken before any work.
         let slot = match &self.slots {
             None => None,
