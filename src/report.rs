@@ -2,6 +2,7 @@
 //! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
 //! failure so that it replays.
 
+pub mod html;
 pub mod stats;
 
 pub use stats::SipStats;

@@ -1,0 +1,1 @@
+//! Structural tests of the HTML writer.
