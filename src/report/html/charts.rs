@@ -377,8 +377,8 @@ fn empty_note(m: &mut Markup, frame: &Frame, text: &str) {
 /// bounds as a band, its spread over the seeds as a line, and the drawn
 /// run's value as a dot (green inside its bounds, red outside).
 pub fn figure_bullets(m: &mut Markup, id: &str, figures: &[FigureRow]) {
-    const TRACK: f64 = 16.0;
-    const FIGURE: f64 = 16.0 + 2.0 * TRACK + 6.0;
+    const TRACK: f64 = 13.0;
+    const FIGURE: f64 = 14.0 + 2.0 * TRACK + 4.0;
     let frame = Frame {
         height: 12.0 + figures.len().max(1) as f64 * FIGURE + 4.0,
         left: 70.0,
@@ -431,13 +431,13 @@ pub fn figure_bullets(m: &mut Markup, id: &str, figures: &[FigureRow]) {
             to: WIDTH - frame.right,
         };
         for (t, (variant, cell)) in ["buggy", "fixed"].iter().zip(&f.cells).enumerate() {
-            let y = top + 16.0 + t as f64 * TRACK;
+            let y = top + 14.0 + t as f64 * TRACK;
             let mid = num(y + TRACK / 2.0);
             m.element(
                 "text",
                 &[
                     ("x", &num(frame.left - 6.0)),
-                    ("y", &num(y + 12.0)),
+                    ("y", &num(y + 10.0)),
                     ("text-anchor", "end"),
                 ],
                 variant,
@@ -497,7 +497,7 @@ pub fn figure_bullets(m: &mut Markup, id: &str, figures: &[FigureRow]) {
                         ("data-value", &short(cell.value)),
                         ("cx", &num(x.at(cell.value))),
                         ("cy", &mid),
-                        ("r", "5"),
+                        ("r", "4"),
                     ],
                 )
                 .element(
@@ -511,7 +511,7 @@ pub fn figure_bullets(m: &mut Markup, id: &str, figures: &[FigureRow]) {
                 "text",
                 &[
                     ("x", &num(WIDTH - frame.right + 6.0)),
-                    ("y", &num(y + 12.0)),
+                    ("y", &num(y + 10.0)),
                 ],
                 &short(cell.value),
             );

@@ -23,7 +23,9 @@ table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #ddd;padding:
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}
 .ok{background:#e8f5e9}.miss{background:#ffebee}
-svg.chart{width:100%;height:auto;display:block;font-size:11px;fill:#333}
+svg.chart{width:100%;max-width:960px;height:auto;display:block;font-size:11px;fill:#333}
+svg.figures{max-width:720px}
+p.chart-title{margin:2px 0;color:#444;font-size:13px}
 svg.chart text.caption{fill:#666}svg.chart text.empty,svg.chart text.more{fill:#888;font-style:italic}
 .axis line{stroke:#888;stroke-width:1}.axis line.grid{stroke:#eee}
 rect.stripe{fill:#f7f7f7}
@@ -36,8 +38,8 @@ rect.bin{fill:#5c6bc0}rect.cell{fill:#1565c0}
 circle.value{stroke:#fff;stroke-width:1.5}circle.value.ok{fill:#2e7d32}circle.value.miss{fill:#c62828}
 ul.legend{list-style:none;padding:0;margin:2px 0 8px;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px}
 .swatch{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:16px}
-.sides{display:grid;grid-template-columns:1fr 1fr;gap:24px}.sides>section{min-width:0}
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:16px}
+.sides{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:24px}.sides>section{min-width:0}
 pre{background:#f8f8f8;border:1px solid #e4e4e4;padding:6px;overflow-x:auto;font-size:11px;line-height:1.3}
 details{margin:4px 0}summary{cursor:pointer}
 .note{color:#666;font-style:italic;margin:2px 0}

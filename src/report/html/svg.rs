@@ -49,9 +49,11 @@ impl Frame {
         self.height - self.bottom
     }
 
-    /// Opens `<svg id class viewBox>` with a `<title>` (read by screen
-    /// readers and shown as a tooltip); close it with `m.close("svg")`.
+    /// Writes `title` as a caption, then opens `<svg id class viewBox>`
+    /// with the same `<title>` (read by screen readers and shown as a
+    /// tooltip); close it with `m.close("svg")`.
     pub fn open(&self, m: &mut Markup, id: &str, class: &str, title: &str) {
+        m.element("p", &[("class", "chart-title")], title);
         let view_box = format!("0 0 {} {}", num(WIDTH), num(self.height));
         m.open(
             "svg",
