@@ -33,6 +33,7 @@ mod flows;
 mod fuzz_smoke;
 mod gateway_bus;
 mod harness;
+mod html_report;
 mod input_bounds;
 mod junit;
 mod ladders;
