@@ -418,7 +418,7 @@ pub fn figure_bullets(m: &mut Markup, id: &str, figures: &[FigureRow]) {
         let hi = known.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (lo, hi) = if !lo.is_finite() {
             (0.0, 1.0)
-        } else if hi - lo < f64::EPSILON {
+        } else if (hi - lo).abs() < f64::EPSILON {
             (lo - 1.0, hi + 1.0)
         } else {
             let pad = (hi - lo) * 0.05;

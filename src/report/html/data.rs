@@ -371,7 +371,7 @@ pub fn host_rates(history: &History, windows: Windows) -> HostRates {
 
 /// Sim time for people: `0s`, `1.5s`, `90s`, `2m`, `2m30s`.
 pub fn time_text(ms: u64) -> String {
-    if ms >= 60_000 && ms % 1000 == 0 {
+    if ms >= 60_000 && ms.is_multiple_of(1000) {
         let (m, s) = (ms / 60_000, ms / 1000 % 60);
         return if s == 0 {
             format!("{m}m")
@@ -379,7 +379,7 @@ pub fn time_text(ms: u64) -> String {
             format!("{m}m{s}s")
         };
     }
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         return format!("{}s", ms / 1000);
     }
     let mut s = format!("{}.{:03}", ms / 1000, ms % 1000);
