@@ -55,6 +55,7 @@ mod sbc_media;
 mod scenario_errors;
 mod sdp;
 mod session_timers;
+mod shard_merge;
 mod sip_codec;
 mod sip_codec_props;
 mod sip_conformance;
