@@ -23,7 +23,7 @@
 //! - [`incidents`]: the incident catalogue and its generic figures.
 //! - [`scenario`]: the scenario type, TOML loading and validation.
 //! - [`testbed`]: the turmoil harness and the step loop.
-//! - [`report`]: verdicts, figures, the `SEED=` block.
+//! - [`report`]: verdicts, figures, the `SEED=` block, the HTML report.
 //! - [`props`]: proptest strategies over scenarios (property cases).
 //! - [`cli`]: the commands of the `callsim` binary.
 //!

@@ -53,6 +53,10 @@ enum Command {
         /// a comma-separated list of call ids. Default format: text.
         #[arg(long)]
         calls: Option<String>,
+        /// Write a self-contained HTML report of the run to this file
+        /// (timeline, outcomes, distributions, host rates, violations).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Run each seed twice and compare histories event by event.
     CheckDeterminism {
@@ -143,6 +147,10 @@ enum Command {
         /// suite per incident, one test case per variant.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write one self-contained HTML page per incident (buggy and
+        /// fixed side by side) and an index.html into this directory.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
 }
 
@@ -169,6 +177,7 @@ fn main() {
             pcap,
             ladder,
             calls,
+            html,
         } => cli::run::command(cli::run::RunArgs {
             scenario,
             seed,
@@ -178,6 +187,7 @@ fn main() {
             pcap,
             ladder,
             calls,
+            html,
         }),
         Command::CheckDeterminism {
             scenario,
@@ -216,12 +226,14 @@ fn main() {
             seeds,
             jobs,
             junit,
+            html,
         } => cli::incidents::command(cli::incidents::IncidentsArgs {
             json,
             catalogue,
             seeds,
             jobs,
             junit,
+            html,
         }),
         Command::Replay { bundle } => cli::replay::command(&bundle),
         Command::Shrink { bundle, budget } => cli::shrink::command(&bundle, budget),

@@ -1,7 +1,9 @@
 //! The report of one run: verdict, figures and violations, as the `run
 //! --json` document of CONTRACTS.md, plus the `SEED=` block printed on every
-//! failure so that it replays.
+//! failure so that it replays. `stats` holds the SIPp-style statistics,
+//! `html` the self-contained HTML report of a run (`run --html`).
 
+pub mod html;
 pub mod stats;
 
 pub use stats::SipStats;

@@ -17,10 +17,15 @@
 //! `--junit FILE` also writes the results as JUnit XML ([`super::junit`]):
 //! one test suite per incident, one test case per variant, failed when a
 //! seed did not reproduce, with each such seed's misses and replay command.
+//!
+//! `--html DIR` writes one self-contained page per incident into DIR
+//! ([`super::incident_pages`]): the catalogue's figures against their
+//! bounds, and the first seed of the buggy and the fixed variant side by
+//! side; plus `index.html` linking them.
 
 use super::exit;
 use super::junit::{Case, CaseOutcome, Suite};
-use crate::incidents::runner::{fmt, Spread, VariantResult};
+use crate::incidents::runner::{fmt, KeptHistories, Spread, VariantResult};
 use crate::incidents::{Catalogue, CATALOGUE_PATH};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +42,8 @@ pub struct IncidentsArgs {
     pub jobs: Option<usize>,
     /// `--junit`: where the JUnit XML goes.
     pub junit: Option<PathBuf>,
+    /// `--html`: the directory the pages go into.
+    pub html: Option<PathBuf>,
 }
 
 pub fn command(args: IncidentsArgs) -> i32 {
@@ -46,6 +53,7 @@ pub fn command(args: IncidentsArgs) -> i32 {
         seeds,
         jobs,
         junit,
+        html,
     } = args;
     let catalogue = catalogue.as_deref();
     if seeds == 0 || seeds > 10_000 {
@@ -81,7 +89,18 @@ pub fn command(args: IncidentsArgs) -> i32 {
     }
     let mut results = Vec::new();
     for incident in &catalogue.incidents {
-        match crate::incidents::runner::run_incident_over(incident, Path::new("."), seeds, jobs) {
+        let kept = if html.is_some() {
+            KeptHistories::FirstSeed
+        } else {
+            KeptHistories::OnlyWithOneSeed
+        };
+        match crate::incidents::runner::run_incident_over(
+            incident,
+            Path::new("."),
+            seeds,
+            jobs,
+            kept,
+        ) {
             Ok(r) => {
                 if seeds == 1 {
                     for row in &r {
@@ -110,6 +129,11 @@ pub fn command(args: IncidentsArgs) -> i32 {
         let document =
             super::junit::render("callsim incidents", &junit_suites(&catalogue, &results));
         if let Err(code) = super::junit::write_file(path, &document) {
+            return code;
+        }
+    }
+    if let Some(dir) = &html {
+        if let Err(code) = super::incident_pages::write(dir, &catalogue, &results) {
             return code;
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod determinism;
 pub mod explore;
+pub mod incident_pages;
 pub mod incidents;
 pub mod junit;
 pub mod kinds;

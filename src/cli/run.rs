@@ -1,6 +1,6 @@
 //! `callsim run SCENARIO.toml [--seed N] [--json] [--trace FILE.jsonl
 //! [--trace-sip-bodies]] [--pcap FILE.pcapng] [--ladder text|mermaid]
-//! [--calls failed|all|ID,...]`.
+//! [--calls failed|all|ID,...] [--html FILE]`.
 //!
 //! Without `--ladder` and `--calls`, the summary on stderr ends with the
 //! text ladder of the first violation's call, as before. With either, it
@@ -11,6 +11,9 @@
 //! `--pcap` and `--trace-sip-bodies` run with a capturing recorder
 //! (`testbed::run_capturing`): the same history and trace hash, plus the
 //! wire tape they are written from.
+//!
+//! `--html FILE` writes the run's self-contained HTML report
+//! (`report::html`): the same scenario and seed give the same bytes.
 
 use super::{exit, load_scenario, resolve_seed};
 use crate::report::{seed_block, Report, Verdict};
@@ -29,6 +32,8 @@ pub struct RunArgs {
     pub ladder: Option<String>,
     /// `--calls`, as given.
     pub calls: Option<String>,
+    /// Where the HTML report goes.
+    pub html: Option<PathBuf>,
 }
 
 /// How a ladder is drawn.
@@ -197,6 +202,12 @@ pub fn command(args: RunArgs) -> i32 {
             return code;
         }
     }
+    if let Some(path) = &args.html {
+        let page = crate::report::html::run_page(&crate::report::html::RunView::of_report(&report));
+        if let Err(code) = write_html(path, &page) {
+            return code;
+        }
+    }
     print_summary(&report, ladders.is_none());
     if report.verdict == Verdict::Fail {
         eprint!("{}", seed_block(&scenario, seed, Some(&report.trace_hash)));
@@ -240,6 +251,14 @@ fn write_trace(
     let mut out = std::io::BufWriter::new(file);
     crate::history::jsonl::write_with_sip_texts(&report.history, sip_texts, &mut out).map_err(|e| {
         eprintln!("error: cannot write trace {}: {e}", path.display());
+        exit::BAD_INPUT
+    })
+}
+
+/// Writes an HTML page to `path`; an error names the file (exit 2).
+pub fn write_html(path: &Path, page: &str) -> Result<(), i32> {
+    std::fs::write(path, page).map_err(|e| {
+        eprintln!("error: cannot write HTML report {}: {e}", path.display());
         exit::BAD_INPUT
     })
 }

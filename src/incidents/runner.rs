@@ -38,6 +38,9 @@ pub struct VariantResult {
     pub misses: Vec<String>,
     /// The run's notable moments: faults, deploys, health changes, alerts.
     pub timeline: Vec<String>,
+    /// How many calls a state-losing fault hit, which no oracle judged.
+    #[serde(skip)]
+    pub excused_calls: usize,
     #[serde(skip)]
     pub history: History,
 }
@@ -46,7 +49,18 @@ pub struct VariantResult {
 /// root the catalogue's paths are relative to. An `Err` is a test-bed
 /// failure (exit 5) or a bad scenario (exit 2), with its message.
 pub fn run_incident(incident: &Incident, root: &Path) -> Result<Vec<VariantResult>, (i32, String)> {
-    run_incident_over(incident, root, 1, 1)
+    run_incident_over(incident, root, 1, 1, KeptHistories::FirstSeed)
+}
+
+/// Which rows of [`run_incident_over`] keep their run's history (a
+/// catalogue over many seeds would otherwise hold every run's history at
+/// once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptHistories {
+    /// Each variant's first seed (what `incidents --html` draws).
+    FirstSeed,
+    /// Every row when there is one seed, none when there are several.
+    OnlyWithOneSeed,
 }
 
 impl Incident {
@@ -60,33 +74,38 @@ impl Incident {
 }
 
 /// Runs both variants on `seeds` seeds each, S..S+seeds-1 from each file's
-/// own seed S, on `jobs` threads; rows in (variant, seed) order. A row
-/// keeps its history only when `seeds` is 1 (a catalogue over many seeds
-/// would hold every run's history at once).
+/// own seed S, on `jobs` threads; rows in (variant, seed) order. Which
+/// rows keep their history is `kept`.
 pub fn run_incident_over(
     incident: &Incident,
     root: &Path,
     seeds: u64,
     jobs: usize,
+    kept: KeptHistories,
 ) -> Result<Vec<VariantResult>, (i32, String)> {
     let mut work = Vec::new();
     for variant in [Variant::Buggy, Variant::Fixed] {
         let scenario =
             Scenario::load(&root.join(incident.path(variant))).map_err(|e| (2, e.to_string()))?;
         for offset in 0..seeds.max(1) {
+            let keep = match kept {
+                KeptHistories::FirstSeed => offset == 0,
+                KeptHistories::OnlyWithOneSeed => seeds <= 1,
+            };
             work.push((
                 variant,
                 scenario.clone(),
                 scenario.run.seed.wrapping_add(offset),
+                keep,
             ));
         }
     }
-    let run = |(variant, scenario, seed): &(Variant, Scenario, u64)| {
+    let run = |(variant, scenario, seed, keep): &(Variant, Scenario, u64, bool)| {
         crate::report::run_once(scenario, *seed)
             .map_err(|e| (5, format!("{} {variant:?} seed {seed}: {e}", incident.id)))
             .map(|report| {
                 let mut row = judge(incident, *variant, report);
-                if seeds > 1 {
+                if !keep {
                     row.history = History::default();
                 }
                 row
@@ -228,6 +247,7 @@ pub fn judge(incident: &Incident, variant: Variant, report: Report) -> VariantRe
         trace_hash: report.trace_hash,
         misses,
         timeline: timeline(&report.history),
+        excused_calls: report.excused_calls.len(),
         history: report.history,
     }
 }

@@ -126,7 +126,7 @@ fn is_response(start_line: &str) -> bool {
 pub fn sip_stats(history: &History, sim_ms: u64) -> SipStats {
     let mut stats = SipStats::default();
     let mut starts_per_s: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut legs: BTreeMap<&str, Leg> = BTreeMap::new();
+    let legs = legs_of(history);
     for r in &history.records {
         match r.kind() {
             "call.start" => {
@@ -168,7 +168,6 @@ pub fn sip_stats(history: &History, sim_ms: u64) -> SipStats {
                         .entry(start.to_string())
                         .or_default() += 1;
                 }
-                read_leg(&mut legs, r, sent, start);
             }
             _ => {}
         }
@@ -197,20 +196,14 @@ pub fn sip_stats(history: &History, sim_ms: u64) -> SipStats {
             .or_default() += 1;
     }
     let mut samples: BTreeMap<String, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
-    let mut first_leg_of_call: BTreeMap<&str, &Leg> = BTreeMap::new();
     for (id, leg) in &legs {
         let group = &group_of[id];
         stats.by_leg.entry(group.clone()).or_default().legs += 1;
         let (setup, pdd) = samples.entry(group.clone()).or_default();
         setup.extend(leg.answered_ms.map(|t| t - leg.invite_ms));
         pdd.extend(leg.ringing_ms.map(|t| t - leg.invite_ms));
-        if !leg.call.is_empty() {
-            let first = first_leg_of_call.entry(leg.call).or_insert(leg);
-            if leg.invite_ms < first.invite_ms {
-                *first = leg;
-            }
-        }
     }
+    let first_leg_of_call = first_leg_of_each_call(&legs);
     for (group, (setup, pdd)) in samples {
         let entry = stats.by_leg.entry(group).or_default();
         entry.setup_ms = Percentiles::of(setup);
@@ -236,6 +229,46 @@ pub fn sip_stats(history: &History, sim_ms: u64) -> SipStats {
     };
     stats.call_attempt_rate_per_s_max = starts_per_s.values().copied().max().unwrap_or(0);
     stats
+}
+
+/// Per call, INVITE to 2xx on its first leg, in ms, in call-id order:
+/// the samples `setup_ms` summarises (the HTML report draws them).
+pub fn call_setup_samples_ms(history: &History) -> Vec<u64> {
+    let legs = legs_of(history);
+    first_leg_of_each_call(&legs)
+        .values()
+        .filter_map(|l| l.answered_ms.map(|t| t - l.invite_ms))
+        .collect()
+}
+
+/// Every leg of `history`, by Call-ID.
+fn legs_of(history: &History) -> BTreeMap<&str, Leg<'_>> {
+    let mut legs = BTreeMap::new();
+    for r in &history.records {
+        let sent = match r.kind() {
+            "sip.send" => true,
+            "sip.recv" => false,
+            _ => continue,
+        };
+        read_leg(&mut legs, r, sent, r.str("start_line").unwrap_or("?"));
+    }
+    legs
+}
+
+/// Each call's first leg (its earliest INVITE; the originator's).
+fn first_leg_of_each_call<'l, 'a>(
+    legs: &'l BTreeMap<&'a str, Leg<'a>>,
+) -> BTreeMap<&'a str, &'l Leg<'a>> {
+    let mut first_leg_of_call: BTreeMap<&str, &Leg> = BTreeMap::new();
+    for leg in legs.values() {
+        if !leg.call.is_empty() {
+            let first = first_leg_of_call.entry(leg.call).or_insert(leg);
+            if leg.invite_ms < first.invite_ms {
+                *first = leg;
+            }
+        }
+    }
+    first_leg_of_call
 }
 
 /// Reads one SIP record into the legs: a first INVITE opens a leg; the
