@@ -14,6 +14,7 @@
 //! `tests/faults/snapshots/integration__faults__...` for the fault
 //! submodules).
 
+mod autoscale;
 mod supervision;
 mod support;
 mod swarm_set;

@@ -121,16 +121,16 @@ impl AutoscalerConfig {
 impl NodeConfig for AutoscalerConfig {
     fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
         let pods = topology.hosts_of(&self.target);
-        let is_pod_section = topology
-            .hosts
-            .iter()
-            .any(|h| h.section == self.target && h.pod > 0);
-        if !is_pod_section {
+        let scrapeable = topology.hosts.iter().any(|h| {
+            h.section == self.target && h.pod > 0 && pod_metrics::SERVED_BY.contains(&h.kind)
+        });
+        if !scrapeable {
             return Err(FieldError::new(
                 check::field(prefix, "target"),
                 format!(
-                    "{:?} is not a section with pods in this scenario",
-                    self.target
+                    "{:?} is not a section of this scenario whose pods serve metrics (kinds: {})",
+                    self.target,
+                    pod_metrics::SERVED_BY.join(", ")
                 ),
             ));
         }

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use turmoil::net::{TcpListener, TcpStream};
 
+/// The node kinds whose pods serve this endpoint (an autoscaler may
+/// target only their sections).
+pub const SERVED_BY: &[&str] = &["sip"];
+
 /// A pod's load as it reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodMetrics {
