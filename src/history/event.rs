@@ -382,6 +382,42 @@ pub enum Event<'a> {
         restarts: u64,
         down_ms: u64,
     },
+    /// A worker starts its `attempt`-th attempt to register with
+    /// `dispatcher` (a connection and a register frame; see
+    /// `nodes::call_worker`).
+    WorkerRegister {
+        dispatcher: &'a str,
+        attempt: u64,
+    },
+    /// A worker is not, or no longer, registered: its attempt or its
+    /// session ended for `reason` (`connect timeout`, `keepalive
+    /// timeout`, `connection closed`, ...).
+    WorkerLost {
+        reason: &'a str,
+    },
+    /// A dispatcher took the registration of `worker`.
+    WorkerRegistered {
+        worker: &'a str,
+    },
+    /// A dispatcher dropped the registration of `worker` for `reason`
+    /// (`expiry`, `connection closed`, `no answer`).
+    WorkerExpired {
+        worker: &'a str,
+        reason: &'a str,
+    },
+    /// A dispatcher sent `call` to `worker`.
+    DispatchSent {
+        call: &'a str,
+        worker: &'a str,
+    },
+    /// A worker received the dispatch of `call`.
+    DispatchReceived {
+        call: &'a str,
+    },
+    /// A dispatcher had no registered worker (left) for `call`.
+    DispatchNone {
+        call: &'a str,
+    },
 }
 
 /// The fields of `sip.send` and `sip.recv`.
@@ -591,6 +627,26 @@ pub fn emit(event: Event<'_>) {
         } => {
             info!(target: "callsim", kind = "node.restart", target, restarts, down_ms)
         }
+        Event::WorkerRegister {
+            dispatcher,
+            attempt,
+        } => {
+            info!(target: "callsim", kind = "worker.register", dispatcher, attempt)
+        }
+        Event::WorkerLost { reason } => info!(target: "callsim", kind = "worker.lost", reason),
+        Event::WorkerRegistered { worker } => {
+            info!(target: "callsim", kind = "worker.registered", worker)
+        }
+        Event::WorkerExpired { worker, reason } => {
+            info!(target: "callsim", kind = "worker.expired", worker, reason)
+        }
+        Event::DispatchSent { call, worker } => {
+            info!(target: "callsim", kind = "dispatch.sent", call, worker)
+        }
+        Event::DispatchReceived { call } => {
+            info!(target: "callsim", kind = "dispatch.received", call)
+        }
+        Event::DispatchNone { call } => info!(target: "callsim", kind = "dispatch.none", call),
     }
 }
 

@@ -36,16 +36,24 @@
 //! - `media`, `origin`, `telemetry`: the Play/Say caching proxy, where it
 //!   downloads from, and the collector of its telemetry.
 //! - `call_control`: the verb executor (Play/Say) the SIP service runs.
+//! - `registration`: how call workers register with a dispatcher (frames,
+//!   keepalive and reconnect policies).
+//! - `dispatcher`: the registry of call workers (expiry) that dispatches
+//!   inbound calls to them (host `dispatcher`).
+//! - `call_worker`: workers that register, keep alive, reconnect with
+//!   backoff and decide dispatched calls (hosts `call-worker-1`..).
 
 pub mod admin;
 pub mod agent;
 pub mod autoscaler;
 pub mod bus;
 pub mod call_control;
+pub mod call_worker;
 pub mod carrier;
 pub mod clients;
 pub mod deployer;
 pub mod dial;
+pub mod dispatcher;
 pub mod edge;
 pub mod gateway;
 pub mod harness;
@@ -59,6 +67,7 @@ pub mod origin;
 pub mod outlier;
 pub mod pod_metrics;
 pub mod ports;
+pub mod registration;
 pub mod registry;
 pub mod sbc;
 pub mod sdp;

@@ -185,6 +185,8 @@ node_kinds! {
     telemetry: "telemetry" => telemetry::TelemetryKind,
     api_edge: "api-edge" => edge::EdgeKind,
     autoscaler: "autoscaler" => autoscaler::AutoscalerKind,
+    dispatcher: "dispatcher" => dispatcher::DispatcherKind,
+    call_worker: "call-worker" => call_worker::CallWorkerKind,
 }
 
 /// What every node config provides to the scenario.

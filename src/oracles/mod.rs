@@ -27,6 +27,7 @@
 //! | `retry_amplification` | safety | [`retries`] |
 //! | `restarts_bounded` (default on) | safety | [`restarts`] |
 //! | `recovery` | liveness | [`availability`] |
+//! | `dispatch_after_heal` | liveness | [`dispatch`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
 //! Parameters are typed structs (serde, `deny_unknown_fields`, documented
@@ -50,6 +51,7 @@ pub mod availability;
 pub mod calls;
 pub mod deploy;
 pub mod dialog;
+pub mod dispatch;
 pub mod ejection;
 pub mod excuse;
 pub mod harness;
@@ -212,7 +214,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 17] = [
+pub const REGISTRY: [OracleDef; 18] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -330,6 +332,13 @@ pub const REGISTRY: [OracleDef; 17] = [
             let heal = availability::heal_ms(h, c.heal_ms);
             availability::check_recovery(h, &parsed(v), heal, c.end_ms)
         },
+    },
+    OracleDef {
+        name: dispatch::NAME,
+        kind: OracleKind::Liveness,
+        excuse_stranded: false,
+        validate: |v, f| params::<dispatch::Params>(v, f)?.validate(f),
+        check: |v, h, c| dispatch::check(h, &parsed(v), c.heal_ms, c.end_ms),
     },
     OracleDef {
         name: harness::NAME,
