@@ -15,6 +15,7 @@
 //! submodules).
 
 mod autoscale;
+mod registration;
 mod supervision;
 mod support;
 mod swarm_set;
