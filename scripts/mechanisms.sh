@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo pairs of issue 18's mechanisms (fixtures/scenarios/mechanisms/):
-# each scenario's exit code at its own seed (failing: 1, passing: 0), then
+# each scenario's exit code at its own seed (failing: 1, or 3 when a
+# liveness oracle catches it; passing: 0), then
 # `check-determinism` over 20 seeds (exit 0: every seed replayed
 # identically). Outside `cargo test` on purpose: 20 seeds of 6 scenarios,
 # each run twice, take about half a minute of CPU with the release binary.
@@ -18,6 +19,8 @@ for scenario in fixtures/scenarios/mechanisms/*.toml; do
     code=0
     "$bin" run "$scenario" >/dev/null 2>&1 || code=$?
     case "$scenario" in
+        # Caught by a liveness oracle (dispatch_after_heal): exit 3.
+        *stranded-workers-failing.toml) want=3 ;;
         *-failing.toml) want=1 ;;
         *) want=0 ;;
     esac
