@@ -57,9 +57,8 @@ fn workers_without_keepalives_stay_stranded_after_a_heal_and_dispatch_after_heal
     for seed in 1..=3 {
         let f = support::run(&failing, seed);
         let p = support::run(&passing, seed);
-        let lines = |r: &callsim::report::Report| {
-            r.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        };
+        let lines =
+            |r: &callsim::report::Report| r.violations.iter().map(|v| v.line()).collect::<Vec<_>>();
         // A liveness violation only: exit 3, one per stranded worker.
         assert_eq!(f.exit_code(), 3, "seed {seed}: {:?}", lines(&f));
         let named: Vec<&str> = f
@@ -82,7 +81,9 @@ fn workers_without_keepalives_stay_stranded_after_a_heal_and_dispatch_after_heal
         // The figure: dispatches per worker from the heal on.
         let f_after = received_from(&f.history, HEAL_MS);
         let p_after = received_from(&p.history, HEAL_MS);
-        eprintln!("seed {seed}: dispatches after the heal: failing {f_after:?}, passing {p_after:?}");
+        eprintln!(
+            "seed {seed}: dispatches after the heal: failing {f_after:?}, passing {p_after:?}"
+        );
         assert_eq!(f_after["call-worker-2"], 0, "seed {seed}: {f_after:?}");
         assert_eq!(f_after["call-worker-3"], 0, "seed {seed}: {f_after:?}");
         assert!(f_after["call-worker-1"] >= 60, "seed {seed}: {f_after:?}");
@@ -116,13 +117,19 @@ fn workers_without_keepalives_stay_stranded_after_a_heal_and_dispatch_after_heal
                 .map(|r| (r.t_ms, r.str("reason").expect("reason")))
                 .expect("the worker noticed");
             assert_eq!(lost.1, "keepalive timeout", "seed {seed} {w}");
-            assert!((20_000..24_000).contains(&lost.0), "seed {seed} {w}: {lost:?}");
+            assert!(
+                (20_000..24_000).contains(&lost.0),
+                "seed {seed} {w}: {lost:?}"
+            );
             let again: Vec<u64> = registered(&p.history, w)
                 .into_iter()
                 .filter(|t| *t >= HEAL_MS)
                 .collect();
             assert_eq!(again.len(), 1, "seed {seed} {w}: {again:?}");
-            assert!(again[0] <= HEAL_MS + 4_000 + 1_000, "seed {seed} {w}: {again:?}");
+            assert!(
+                again[0] <= HEAL_MS + 4_000 + 1_000,
+                "seed {seed} {w}: {again:?}"
+            );
         }
         // Both variants answer every call: the dispatcher moves a call
         // from a silent worker to the next.
@@ -194,7 +201,11 @@ fn reconnects_back_off_by_their_factor_up_to_max_and_never_without_a_policy() {
         let (t_lost, _) = lost[i];
         let (t_next, attempt) = tries[i + 1];
         assert_eq!(attempt, i as u64 + 2);
-        assert_eq!(t_next - t_lost, *want, "attempt {attempt}: {tries:?} {lost:?}");
+        assert_eq!(
+            t_next - t_lost,
+            *want,
+            "attempt {attempt}: {tries:?} {lost:?}"
+        );
     }
     // The cut heals at 70 s: the next attempt (at most 10 s later)
     // registers, and the worker takes calls again.
@@ -228,7 +239,11 @@ fn reconnects_back_off_by_their_factor_up_to_max_and_never_without_a_policy() {
             .iter()
             .all(|v| v.oracle == "dispatch_after_heal" && v.message.contains(w)),
         "{:?}",
-        report.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
+        report
+            .violations
+            .iter()
+            .map(|v| v.line())
+            .collect::<Vec<_>>()
     );
 }
 
@@ -341,7 +356,11 @@ fn bad_registration_settings_name_their_line_and_field() {
             "dispatcher = \"nowhere\"",
             "nodes.call-worker.dispatcher",
         ),
-        (worker, "reject_share = 1.5", "nodes.call-worker.reject_share"),
+        (
+            worker,
+            "reject_share = 1.5",
+            "nodes.call-worker.reject_share",
+        ),
         (worker, "reject_code = 200", "nodes.call-worker.reject_code"),
         (
             "expiry = \"6s\"",

@@ -172,7 +172,10 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         };
         // `backoff` after a registered session; times `factor` for each
         // attempt in a row that did not register.
-        sleep(std::time::Duration::from_millis(reconnect.delay_ms(failures))).await;
+        sleep(std::time::Duration::from_millis(
+            reconnect.delay_ms(failures),
+        ))
+        .await;
     }
 }
 

@@ -193,8 +193,15 @@ impl Dispatcher {
             self.drop_worker(&worker, conn, "connection reset");
             return;
         }
-        self.serve_worker(&worker, conn, keepalive_ms.is_some(), &mut rd, &writer, &close)
-            .await;
+        self.serve_worker(
+            &worker,
+            conn,
+            keepalive_ms.is_some(),
+            &mut rd,
+            &writer,
+            &close,
+        )
+        .await;
     }
 
     async fn serve_worker(
@@ -280,15 +287,17 @@ impl Dispatcher {
                 .keys()
                 .filter(|w| !tried.contains(*w))
                 .cloned();
-            let (later, earlier): (Vec<String>, Vec<String>) =
-                untried.partition(|w| *w > after);
+            let (later, earlier): (Vec<String>, Vec<String>) = untried.partition(|w| *w > after);
             later.into_iter().chain(earlier).next()?
         };
         registry.last = Some(name.clone());
         registry.next_id += 1;
         let id = registry.next_id;
         let (tx, rx) = oneshot::channel();
-        let r = registry.workers.get_mut(&name).expect("chosen from the map");
+        let r = registry
+            .workers
+            .get_mut(&name)
+            .expect("chosen from the map");
         r.pending.insert(id, tx);
         Some((name, r.conn, r.writer.clone(), id, rx))
     }
@@ -322,7 +331,10 @@ impl Dispatcher {
                 dispatch: dispatch.clone(),
             };
             let answered = async {
-                if write_frame(&mut *writer.lock().await, &frame).await.is_err() {
+                if write_frame(&mut *writer.lock().await, &frame)
+                    .await
+                    .is_err()
+                {
                     return Err("connection reset");
                 }
                 // A closed sender: the registration went meanwhile.

@@ -117,31 +117,39 @@ pub fn check(
 
 /// For each worker, the spans `[from, to]` it was down (`to` = `u64::MAX`
 /// when it never came back).
-fn down_spans(
-    history: &History,
-    workers: &BTreeSet<String>,
-) -> BTreeMap<String, Vec<(u64, u64)>> {
+fn down_spans(history: &History, workers: &BTreeSet<String>) -> BTreeMap<String, Vec<(u64, u64)>> {
     let mut spans: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     // Open downs: (host, cause) -> since.
     let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut crashes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    let mut close = |open: &mut BTreeMap<(String, String), u64>, host: &str, cause: &str, t: u64| {
-        if let Some(since) = open.remove(&(host.to_string(), cause.to_string())) {
-            spans.entry(host.to_string()).or_default().push((since, t));
-        }
-    };
+    let mut close =
+        |open: &mut BTreeMap<(String, String), u64>, host: &str, cause: &str, t: u64| {
+            if let Some(since) = open.remove(&(host.to_string(), cause.to_string())) {
+                spans.entry(host.to_string()).or_default().push((since, t));
+            }
+        };
     for r in &history.records {
         match r.kind() {
             "node.exit" => {
                 open.entry((r.host.to_string(), "exit".into()))
                     .or_insert(r.t_ms);
             }
-            "node.restart" => close(&mut open, r.str("target").unwrap_or_default(), "exit", r.t_ms),
+            "node.restart" => close(
+                &mut open,
+                r.str("target").unwrap_or_default(),
+                "exit",
+                r.t_ms,
+            ),
             "scale.stop" => {
                 let host = r.str("target").unwrap_or_default().to_string();
                 open.entry((host, "scale".into())).or_insert(r.t_ms);
             }
-            "scale.start" => close(&mut open, r.str("target").unwrap_or_default(), "scale", r.t_ms),
+            "scale.start" => close(
+                &mut open,
+                r.str("target").unwrap_or_default(),
+                "scale",
+                r.t_ms,
+            ),
             "fault.start" if r.str("fault_kind") == Some("crash") => {
                 let target = r.str("target").unwrap_or_default();
                 let hit: Vec<String> = workers
@@ -165,10 +173,7 @@ fn down_spans(
         }
     }
     for ((host, _), since) in open {
-        spans
-            .entry(host)
-            .or_default()
-            .push((since, u64::MAX));
+        spans.entry(host).or_default().push((since, u64::MAX));
     }
     spans
 }

@@ -90,11 +90,7 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
     let mut open: BTreeSet<&str> = BTreeSet::new();
     for r in &history.records {
         match r.kind() {
-            "node.exit" => {
-                if open.insert(&r.host) {
-                    push(r.t_ms, Step::Down, &r.host);
-                }
-            }
+            "node.exit" if open.insert(&r.host) => push(r.t_ms, Step::Down, &r.host),
             "node.restart" => {
                 let host = r.str("target").unwrap_or_default();
                 if open.remove(host) {
