@@ -44,6 +44,8 @@ const BASES: &[&str] = &[
     "fixtures/scenarios/faults/deploy.toml",
     // The API front door (its black-hole mode).
     "fixtures/scenarios/mechanisms/edge-black-hole-passing.toml",
+    // The autoscaler (a fast clock makes it decide sooner).
+    "fixtures/scenarios/mechanisms/autoscale-burst-passing.toml",
 ];
 
 fn load_text(path: &str) -> String {

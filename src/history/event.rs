@@ -357,6 +357,13 @@ pub enum Event<'a> {
     NodeExit {
         reason: &'a str,
     },
+    /// A child leg's `call.start` or `call.end` (the same kind and fields,
+    /// plus `parent`: the session that started it; see
+    /// `nodes::sip::children`). Other kinds are emitted as they are.
+    Child {
+        parent: &'a str,
+        event: Box<Event<'a>>,
+    },
     /// An autoscaler changed how many pods of `target` it asks for, from
     /// `from` to `to`, having summed `value` of `metric` over the
     /// `serving` pods that answered its scrape.
@@ -568,6 +575,7 @@ pub fn emit(event: Event<'_>) {
             info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
         }
         Event::NodeExit { reason } => info!(target: "callsim", kind = "node.exit", reason),
+        Event::Child { parent, event } => emit_child(parent, *event),
         Event::ScaleDecision {
             target,
             metric,
@@ -591,6 +599,30 @@ pub fn emit(event: Event<'_>) {
         } => {
             info!(target: "callsim", kind = "node.restart", target, restarts, down_ms)
         }
+    }
+}
+
+/// [`Event::Child`]: a child leg's start and end with `parent`.
+fn emit_child(parent: &str, event: Event<'_>) {
+    use tracing::info;
+    match event {
+        Event::CallStart {
+            call,
+            direction,
+            mode,
+            ringing_timeout_ms,
+        } => {
+            info!(target: "callsim", kind = "call.start", call, direction = direction.as_str(), mode = mode.as_str(), ringing_timeout_ms, parent)
+        }
+        Event::CallEnd {
+            call,
+            status,
+            reason,
+            outcome,
+        } => {
+            info!(target: "callsim", kind = "call.end", call, status = status as u64, reason, outcome = outcome.as_str(), parent)
+        }
+        other => emit(other),
     }
 }
 

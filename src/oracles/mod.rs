@@ -26,6 +26,7 @@
 //! | `time_to_outcome` | safety | [`outcome_time`] |
 //! | `retry_amplification` | safety | [`retries`] |
 //! | `restarts_bounded` (default on) | safety | [`restarts`] |
+//! | `children_end_with_parent` (default on) | safety | [`children`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
@@ -48,6 +49,7 @@
 
 pub mod availability;
 pub mod calls;
+pub mod children;
 pub mod deploy;
 pub mod dialog;
 pub mod ejection;
@@ -161,8 +163,9 @@ type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 /// it judges only synchronous outbound calls, so it is silent where there
 /// are none, and a user need not know it exists to be told their sync
 /// calls end early. `restarts_bounded` judges only pods that shut
-/// themselves down (`node.exit`), so it too is silent where none do.
-pub const DEFAULT_ORACLES: [&str; 8] = [
+/// themselves down (`node.exit`), so it too is silent where none do, and
+/// `children_end_with_parent` only child legs (`call.start` with `parent`).
+pub const DEFAULT_ORACLES: [&str; 9] = [
     "every_call_terminates",
     "honest_status",
     "sip_conformance",
@@ -171,6 +174,7 @@ pub const DEFAULT_ORACLES: [&str; 8] = [
     "offer_answer",
     "ringing_timeout_respected",
     "restarts_bounded",
+    "children_end_with_parent",
 ];
 
 /// One entry of the registry.
@@ -212,7 +216,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 17] = [
+pub const REGISTRY: [OracleDef; 18] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -320,6 +324,13 @@ pub const REGISTRY: [OracleDef; 17] = [
         excuse_stranded: false,
         validate: |v, f| params::<restarts::Params>(v, f)?.validate(f),
         check: |v, h, _| restarts::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: children::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<children::Params>(v, f)?.validate(f),
+        check: |v, h, c| children::check(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::RECOVERY,
@@ -580,6 +591,7 @@ mod tests {
             names,
             [
                 "ack_received",
+                "children_end_with_parent",
                 "dialogs_agree",
                 "every_call_terminates",
                 "honest_status",
@@ -639,7 +651,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false\nchildren_end_with_parent = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");

@@ -38,6 +38,7 @@
 //! - `call_control`: the verb hook (Play/Say).
 
 pub mod call_control;
+pub mod children;
 mod connected;
 mod inbound;
 mod outbound;
@@ -57,6 +58,7 @@ use crate::sim::{Dur, FieldError, Topology};
 use crate::sip::ua::session_timer::SessionTimerConfig;
 use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
+use children::ChildrenConfig;
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.sip]`.
@@ -136,6 +138,11 @@ pub struct SipConfig {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<Dur>,
+    /// Child legs each answered inbound call (a session) dials out and
+    /// owns (`{ per_call = 2, end_with_parent = true, .. }`, see
+    /// [`children`]). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<ChildrenConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -194,6 +201,9 @@ impl NodeConfig for SipConfig {
         }
         if let Some(warmup) = self.warmup {
             check::positive(prefix, "warmup", warmup)?;
+        }
+        if let Some(children) = &self.children {
+            children.validate(&check::field(prefix, "children"), topology)?;
         }
         Ok(())
     }
