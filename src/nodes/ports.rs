@@ -18,3 +18,5 @@ pub const AGENT: u16 = 8090;
 pub const SIP: u16 = 5060;
 /// Media (one small datagram per second per call and direction), UDP.
 pub const MEDIA: u16 = 10000;
+/// Name server: DNS-like queries and answers, UDP.
+pub const DNS: u16 = 53;

@@ -184,6 +184,7 @@ node_kinds! {
     origin: "origin" => origin::OriginKind,
     telemetry: "telemetry" => telemetry::TelemetryKind,
     api_edge: "api-edge" => edge::EdgeKind,
+    dns: "dns" => dns::DnsKind,
 }
 
 /// What every node config provides to the scenario.
