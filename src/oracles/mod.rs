@@ -25,6 +25,7 @@
 //! | `deploy_safety` | safety | [`deploy`] |
 //! | `time_to_outcome` | safety | [`outcome_time`] |
 //! | `retry_amplification` | safety | [`retries`] |
+//! | `established_calls_survive` | safety | [`survive`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
@@ -60,6 +61,7 @@ pub mod retries;
 pub mod ringing;
 pub mod sip;
 pub mod status;
+pub mod survive;
 pub mod terminates;
 pub mod testkit;
 
@@ -208,7 +210,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 16] = [
+pub const REGISTRY: [OracleDef; 17] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -309,6 +311,13 @@ pub const REGISTRY: [OracleDef; 16] = [
         excuse_stranded: false,
         validate: |v, f| params::<retries::Params>(v, f)?.validate(f),
         check: |v, h, _| retries::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: survive::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<survive::Params>(v, f)?.validate(f),
+        check: |v, h, c| survive::check(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::RECOVERY,
