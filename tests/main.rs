@@ -23,6 +23,7 @@ mod cli;
 mod clients;
 mod deployer;
 mod dialogs;
+mod dns;
 mod drain;
 mod explore;
 mod false_positives;

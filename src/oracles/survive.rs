@@ -215,7 +215,11 @@ mod tests {
         let v = judge(&s);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].call.as_deref(), Some("in-1"));
-        assert!(v[0].message.contains("connected at 10000 ms"), "{}", v[0].message);
+        assert!(
+            v[0].message.contains("connected at 10000 ms"),
+            "{}",
+            v[0].message
+        );
     }
 
     #[test]
@@ -225,7 +229,10 @@ mod tests {
         call(&mut s, "in-1", 10_000, 49_000, EndOutcome::Failed);
         call(&mut s, "in-2", 10_000, 51_000, EndOutcome::Failed);
         let v = judge(&s);
-        assert_eq!(v.iter().map(|v| v.call.as_deref()).collect::<Vec<_>>(), [Some("in-1")]);
+        assert_eq!(
+            v.iter().map(|v| v.call.as_deref()).collect::<Vec<_>>(),
+            [Some("in-1")]
+        );
     }
 
     #[test]
@@ -256,11 +263,17 @@ mod tests {
             kinds: vec!["dnz".into()],
             ..Params::default()
         };
-        assert_eq!(p.validate("oracles.x").unwrap_err().field, "oracles.x.kinds[0]");
+        assert_eq!(
+            p.validate("oracles.x").unwrap_err().field,
+            "oracles.x.kinds[0]"
+        );
         let p = Params {
             kinds: vec![],
             ..Params::default()
         };
-        assert_eq!(p.validate("oracles.x").unwrap_err().field, "oracles.x.kinds");
+        assert_eq!(
+            p.validate("oracles.x").unwrap_err().field,
+            "oracles.x.kinds"
+        );
     }
 }

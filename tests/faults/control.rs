@@ -141,6 +141,7 @@ fn node_faults_compose_while_they_overlap() {
     ];
     let nf = |gray, stf, cap, rate: Option<(u32, u16)>| NodeFaults {
         gray,
+        dns: Vec::new(),
         service_time_factor: stf,
         capacity_factor: cap,
         rate_limit: rate.map(|(per_s, code)| RateLimit { per_s, code }),

@@ -416,7 +416,13 @@ impl Gateway {
             .await;
             match resolved.as_deref().map(|h| h.first()) {
                 Ok(Some(host)) => self.bus.with_host(host),
-                Ok(None) => return (503, format!("dns: no host for {}", config.bus), Some(EndOutcome::Failed)),
+                Ok(None) => {
+                    return (
+                        503,
+                        format!("dns: no host for {}", config.bus),
+                        Some(EndOutcome::Failed),
+                    )
+                }
                 Err(failed) => {
                     return (
                         503,
