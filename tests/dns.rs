@@ -396,3 +396,60 @@ fn names_and_dns_faults_need_the_dns_node() {
     .expect_err("a gray fault with a dns mode");
     assert_eq!(e.field, "faults[0].mode", "{e}");
 }
+
+/// The agent's API clients reach the gateway by name, resolved per
+/// attempt as part of connecting: while the name server fails the name,
+/// an attempt ends `client.error` "name not resolved" and its retry, once
+/// the failure's TTL is over, gets through.
+#[test]
+fn api_clients_resolve_the_gateway_per_attempt_and_retry_past_a_dns_failure() {
+    let text = r#"
+[run]
+seed = 1
+duration = "60s"
+tick = "10ms"
+[nodes.gateway]
+[nodes.bus]
+[nodes.sip]
+[nodes.carrier]
+callees = [{ weight = 1.0, outcome = "answer", answer_after = "1s", hold = "3s" }]
+[nodes.agent]
+gateway = "api.platform"
+resolver = { failure_ttl = "1s" }
+clients = [
+  { name = "retrying", share = 1.0, connect_timeout = "5s", request_timeout = "20s", retry = { count_max = 5, backoff = "2s", backoff_factor = 1 } },
+]
+[nodes.dns]
+records = { "api.platform" = ["gateway"] }
+ttl = "1s"
+[workload]
+outbound = { calls = 20, rate_per_s = 1.0, arrivals = "fixed", wait_until_answered = true, ringing_timeout = "30s" }
+[[faults]]
+kind = "dns"
+node = "dns"
+mode = "servfail"
+name = "api.platform"
+at = "5s"
+until = "10s"
+[oracles]
+every_call_terminates = { bound = "60s" }
+"#;
+    let h = support::history_of(text, "agent-by-name.toml");
+    let unresolved: Vec<(u64, &str)> = h
+        .of_kind("client.error")
+        .map(|r| (r.t_ms, r.str("reason").expect("reason")))
+        .collect();
+    assert!(unresolved.len() >= 5, "{unresolved:?}");
+    for (t, reason) in &unresolved {
+        assert_eq!(*reason, "name not resolved");
+        assert!((5_000..11_100).contains(t), "{t} ms");
+    }
+    // Every call got through in the end, the failed ones on a retry.
+    let ok: BTreeSet<&str> = h
+        .of_kind("client.response")
+        .filter(|r| r.u64("status") == Some(200))
+        .filter_map(|r| r.call())
+        .collect();
+    assert_eq!(ok.len(), 20);
+    assert!(h.of_kind("client.gave_up").next().is_none());
+}

@@ -15,8 +15,9 @@
 //! [`resolver::Resolver`] at setup time (per new call or connection), with
 //! the client-side cache of [`cache`]. The fields that take names:
 //! `[nodes.carrier] inbound_entry` (the platform's entry point, per
-//! inbound call) and `[nodes.gateway] bus` (the SIP service's RPC address,
-//! per dial); each such node takes `resolver = { .. }`.
+//! inbound call), `[nodes.gateway] bus` (the SIP service's RPC address,
+//! per dial) and `[nodes.agent] gateway` (the API address, per API
+//! request); each such node takes `resolver = { .. }`.
 //!
 //! The `dns` fault (`{ kind = "dns", node = "dns", mode = "nxdomain" |
 //! "servfail" | "timeout", name = "sip.platform", at, until }`) makes the
@@ -191,6 +192,25 @@ pub async fn hosts_of(
     {
         Outcome::Hosts(names) => Ok(names),
         failed => Err(failed),
+    }
+}
+
+/// The host to connect to for `target` (the first of [`hosts_of`]), or
+/// why there is none, as a `call.end` or client reason would say it
+/// (`dns NXDOMAIN for api.platform`).
+pub async fn first_host(
+    ctx: &NodeCtx,
+    resolver: &Resolver,
+    config: Option<&ResolverConfig>,
+    target: &str,
+    call: Option<&str>,
+) -> Result<String, String> {
+    match hosts_of(ctx, resolver, config, target, call).await {
+        Ok(hosts) => hosts
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("dns: no host for {target}")),
+        Err(failed) => Err(format!("dns {} for {target}", failed.rcode())),
     }
 }
 

@@ -406,30 +406,11 @@ impl Gateway {
         // A bus configured by name is resolved per dial (from the cache
         // while its answer lasts); the first host answered takes the dial.
         let bus = if dns::is_name(&config.bus) {
-            let resolved = dns::hosts_of(
-                &self.ctx,
-                &self.resolver,
-                config.resolver.as_ref(),
-                &config.bus,
-                Some(&req.call),
-            )
-            .await;
-            match resolved.as_deref().map(|h| h.first()) {
-                Ok(Some(host)) => self.bus.with_host(host),
-                Ok(None) => {
-                    return (
-                        503,
-                        format!("dns: no host for {}", config.bus),
-                        Some(EndOutcome::Failed),
-                    )
-                }
-                Err(failed) => {
-                    return (
-                        503,
-                        format!("dns {} for {}", failed.rcode(), config.bus),
-                        Some(EndOutcome::Failed),
-                    )
-                }
+            let resolver = config.resolver.as_ref();
+            let call = Some(req.call.as_str());
+            match dns::first_host(&self.ctx, &self.resolver, resolver, &config.bus, call).await {
+                Ok(host) => self.bus.with_host(&host),
+                Err(reason) => return (503, reason, Some(EndOutcome::Failed)),
             }
         } else {
             self.bus.clone()
