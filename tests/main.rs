@@ -17,6 +17,7 @@
 mod support;
 mod swarm_set;
 
+mod advertised;
 mod callee_hold;
 mod capture;
 mod cli;

@@ -193,7 +193,8 @@ impl Carrier {
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: CarrierConfig = ctx.config();
     let (ua, mut incoming) =
-        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer).await?;
+        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer, None)
+            .await?;
     let carrier = Carrier {
         media: MediaEndpoint::bind(&ctx).await?,
         resolver: Resolver::new(&ctx),
