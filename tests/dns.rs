@@ -453,3 +453,63 @@ every_call_terminates = { bound = "60s" }
     assert_eq!(ok.len(), 20);
     assert!(h.of_kind("client.gave_up").next().is_none());
 }
+
+/// `established_calls_survive` on a real run. The platform never looks a
+/// name up past setup, so a `dns` fault cannot make it fire; to show the
+/// oracle reads real fault windows and call ends, it is told here that a
+/// partition between the LBs and the SIP pods "only affects setup": the
+/// calls up across it lose their BYE and end `failed` inside the window,
+/// and it fires for each. With its default kinds (`dns`) it is silent.
+#[test]
+fn established_calls_survive_fires_on_a_real_run_when_a_listed_fault_breaks_live_calls() {
+    let text = |kinds: &str| {
+        format!(
+            r#"
+[run]
+seed = 1
+duration = "90s"
+tick = "10ms"
+[nodes.gateway]
+[nodes.bus]
+[nodes.agent]
+[nodes.sip]
+[nodes.lb]
+[nodes.carrier]
+inbound_entry = ["lb"]
+[workload]
+inbound = {{ calls = 4, rate_per_s = 1, arrivals = "fixed", hold = "20s" }}
+[[faults]]
+kind = "partition"
+between = ["lb", "sip"]
+at = "10s"
+until = "70s"
+[oracles]
+established_calls_survive = {{ kinds = {kinds} }}
+every_call_terminates = {{ bound = "90s" }}
+"#
+        )
+    };
+    let run = |kinds: &str| {
+        let scenario = Scenario::from_toml(&text(kinds), Path::new("survive.toml")).expect("valid");
+        support::run(&scenario, 1)
+    };
+    let listed = run(r#"["partition"]"#);
+    let survive: Vec<_> = listed
+        .violations
+        .iter()
+        .filter(|v| v.oracle == "established_calls_survive")
+        .collect();
+    assert_eq!(survive.len(), 4, "{:?}", listed.violations);
+    for v in &survive {
+        assert!(
+            v.message.contains("before the partition fault"),
+            "{}",
+            v.message
+        );
+    }
+    let default = run(r#"["dns"]"#);
+    assert!(default
+        .violations
+        .iter()
+        .all(|v| v.oracle != "established_calls_survive"));
+}
