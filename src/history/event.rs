@@ -389,6 +389,26 @@ pub enum Event<'a> {
         restarts: u64,
         down_ms: u64,
     },
+    /// A resolver sent a query for `name` to the name server `peer`
+    /// (`attempt` from 1), for `call` when a call's setup asked for it.
+    DnsQuery {
+        call: Option<&'a str>,
+        name: &'a str,
+        peer: &'a str,
+        attempt: u32,
+    },
+    /// A resolver's answer for `name`: `rcode` `NOERROR`, `NXDOMAIN`,
+    /// `SERVFAIL` or `timeout`; `ttl_ms` how long it is cached from now
+    /// (0: not cached); `cached` whether it came from the cache;
+    /// `hosts` the answer's hosts, comma-separated (empty unless NOERROR).
+    DnsAnswer {
+        call: Option<&'a str>,
+        name: &'a str,
+        rcode: &'a str,
+        ttl_ms: u64,
+        cached: bool,
+        hosts: &'a str,
+    },
 }
 
 /// The fields of `sip.send` and `sip.recv`.
@@ -573,6 +593,24 @@ pub fn emit(event: Event<'_>) {
             capacity,
         } => {
             info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
+        }
+        Event::DnsQuery {
+            call,
+            name,
+            peer,
+            attempt,
+        } => {
+            info!(target: "callsim", kind = "dns.query", call, name, peer, attempt = attempt as u64)
+        }
+        Event::DnsAnswer {
+            call,
+            name,
+            rcode,
+            ttl_ms,
+            cached,
+            hosts,
+        } => {
+            info!(target: "callsim", kind = "dns.answer", call, name, rcode, ttl_ms, cached, hosts)
         }
         Event::NodeExit { reason } => info!(target: "callsim", kind = "node.exit", reason),
         Event::Child { parent, event } => emit_child(parent, *event),

@@ -27,6 +27,7 @@
 //! | `retry_amplification` | safety | [`retries`] |
 //! | `restarts_bounded` (default on) | safety | [`restarts`] |
 //! | `children_end_with_parent` (default on) | safety | [`children`] |
+//! | `established_calls_survive` | safety | [`survive`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
 //!
@@ -64,6 +65,7 @@ pub mod retries;
 pub mod ringing;
 pub mod sip;
 pub mod status;
+pub mod survive;
 pub mod terminates;
 pub mod testkit;
 
@@ -216,7 +218,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 18] = [
+pub const REGISTRY: [OracleDef; 19] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -331,6 +333,13 @@ pub const REGISTRY: [OracleDef; 18] = [
         excuse_stranded: false,
         validate: |v, f| params::<children::Params>(v, f)?.validate(f),
         check: |v, h, c| children::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: survive::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<survive::Params>(v, f)?.validate(f),
+        check: |v, h, c| survive::check(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::RECOVERY,
