@@ -22,6 +22,7 @@ mod swarm_set;
 mod advertised;
 mod callee_hold;
 mod capture;
+mod children;
 mod cli;
 mod clients;
 mod deployer;
