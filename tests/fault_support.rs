@@ -44,6 +44,10 @@ const BASES: &[&str] = &[
     "fixtures/scenarios/faults/deploy.toml",
     // The API front door (its black-hole mode).
     "fixtures/scenarios/mechanisms/edge-black-hole-passing.toml",
+    // The autoscaler (a fast clock makes it decide sooner).
+    "fixtures/scenarios/mechanisms/autoscale-burst-passing.toml",
+    // The name server: the carrier resolves its entry through it.
+    "fixtures/scenarios/mechanisms/dns-ttl-recovery-passing.toml",
 ];
 
 fn load_text(path: &str) -> String {
@@ -93,6 +97,7 @@ fn exercise(
 ) -> Option<String> {
     let params = match row.fault {
         "gray" => format!("mode = \"{}\"", mode.expect("gray has modes")),
+        "dns" => format!("mode = \"{}\"", mode.expect("dns has modes")),
         "saturate" => "service_time_factor = 50.0\ncapacity_factor = 0.1".to_string(),
         "rate_limit" => "per_s = 1\ncode = 503".to_string(),
         // Fast, and stepped ahead: every timer of the node fires early.

@@ -20,12 +20,15 @@ mod supervision;
 mod support;
 mod swarm_set;
 
+mod advertised;
 mod callee_hold;
 mod capture;
+mod children;
 mod cli;
 mod clients;
 mod deployer;
 mod dialogs;
+mod dns;
 mod drain;
 mod explore;
 mod false_positives;

@@ -117,7 +117,7 @@ fn fault_past_the_duration() {
 #[test]
 fn all_oracles_switched_off_is_refused() {
     let text = format!(
-        "{VALID}\n[oracles]\nevery_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\n"
+        "{VALID}\n[oracles]\nevery_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false\nchildren_end_with_parent = false\n"
     );
     let e = check(&text);
     assert_eq!(e.field, "oracles");

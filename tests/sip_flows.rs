@@ -55,6 +55,7 @@ async fn start_ua(name: &str, control: &Control, seed: u64) -> (SipUa, IncomingC
         timers: SipTimers::default(),
         user: name.to_string(),
         session_timer: None,
+        advertised: None,
     };
     SipUa::start(socket, config, rng_for(seed, &[name, "sip"]))
 }

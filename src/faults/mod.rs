@@ -67,8 +67,8 @@ pub use node::set_path;
 pub use plan::{plan, FaultPlan, Origin, PlannedFault};
 pub use schedule::schedule;
 pub use spec::{
-    BuggifyConfig, DurationSpec, FaultKind, FaultSettingsConfig, FaultSpec, GrayModeSpec,
-    LatencySpec, OperatorAction, SwarmConfig, SwarmKind, Trigger,
+    BuggifyConfig, DurationSpec, FaultKind, FaultSettingsConfig, FaultSpec, LatencySpec, ModeSpec,
+    OperatorAction, SwarmConfig, SwarmKind, Trigger,
 };
 pub use validate::validate_plan;
 

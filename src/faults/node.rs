@@ -1,5 +1,6 @@
 //! Node faults: crash, restart (bounce), gray failure, saturation, rate
-//! limits, config overrides (`set`), clock skew and operator deletes.
+//! limits, config overrides (`set`), clock skew, name-server failures
+//! (`dns`) and operator deletes.
 //!
 //! Crash and restart act on turmoil's hosts. Everything else is written
 //! into the host's control handle, which the node reads: `NodeFaults`
@@ -18,7 +19,7 @@
 
 use super::plan::PlannedFault;
 use super::spec::FaultKind;
-use crate::sim::control::{NodeFaults, RateLimit};
+use crate::sim::control::{DnsFault, NodeFaults, RateLimit};
 use crate::sim::time::ClockSkew;
 use crate::sim::World;
 
@@ -43,6 +44,7 @@ pub fn desired_faults<'f>(
         ..NodeFaults::default()
     };
     let mut latest_gray: Option<(u64, usize)> = None;
+    let mut dns: Vec<(u64, usize, DnsFault)> = Vec::new();
     for f in active.filter(|f| f.hosts.iter().any(|h| h == host)) {
         let spec = &f.spec;
         match f.kind() {
@@ -50,9 +52,10 @@ pub fn desired_faults<'f>(
                 let key = (f.start_ms, f.index);
                 if latest_gray.is_none_or(|l| key > l) {
                     latest_gray = Some(key);
-                    faults.gray = Some(spec.mode.unwrap_or(super::GrayModeSpec::Work).mode());
+                    faults.gray = spec.mode.unwrap_or(super::ModeSpec::Work).gray();
                 }
             }
+            FaultKind::Dns => dns.push((f.start_ms, f.index, dns_fault(spec))),
             FaultKind::Saturate => {
                 faults.service_time_factor *= spec.service_time_factor.unwrap_or(1.0);
                 faults.capacity_factor *= spec.capacity_factor.unwrap_or(1.0);
@@ -69,7 +72,19 @@ pub fn desired_faults<'f>(
             _ => {}
         }
     }
+    dns.sort_by_key(|(start_ms, index, _)| (*start_ms, *index));
+    faults.dns = dns.into_iter().map(|(_, _, f)| f).collect();
     faults
+}
+
+/// What a `dns` fault asks of the name server (`servfail` when `mode` is
+/// not given).
+fn dns_fault(spec: &super::FaultSpec) -> DnsFault {
+    DnsFault {
+        failure: (spec.mode.unwrap_or(super::ModeSpec::Servfail).dns())
+            .expect("validated: a dns fault has a dns mode"),
+        name: spec.name.clone(),
+    }
 }
 
 /// The clock skew the active `clock` faults ask of `host`: the most

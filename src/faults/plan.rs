@@ -524,6 +524,7 @@ pub fn resolve_hosts(spec: &FaultSpec, topology: &Topology) -> Vec<String> {
         | FaultKind::RateLimit
         | FaultKind::Set
         | FaultKind::Clock
+        | FaultKind::Dns
         | FaultKind::Deploy
         | FaultKind::Operator => {
             let node = spec

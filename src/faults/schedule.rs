@@ -152,7 +152,8 @@ impl Engine {
             | FaultKind::Saturate
             | FaultKind::RateLimit
             | FaultKind::Set
-            | FaultKind::Clock => {
+            | FaultKind::Clock
+            | FaultKind::Dns => {
                 for host in &fault.hosts {
                     self.refresh_host(world, host)?;
                 }

@@ -7,7 +7,7 @@
 //! refuses the rest, so a typo such as `probability` on a partition is an
 //! error with its line rather than a silently ignored field.
 
-use crate::sim::control::GrayMode;
+use crate::sim::control::{DnsFailure, GrayMode};
 use crate::sim::{Dur, SignedDur};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,10 +41,11 @@ pub enum FaultKind {
     Operator,
     Process,
     Clock,
+    Dns,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::Latency,
         FaultKind::Jitter,
         FaultKind::Loss,
@@ -61,6 +62,7 @@ impl FaultKind {
         FaultKind::Operator,
         FaultKind::Process,
         FaultKind::Clock,
+        FaultKind::Dns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +83,7 @@ impl FaultKind {
             FaultKind::Operator => "operator",
             FaultKind::Process => "process",
             FaultKind::Clock => "clock",
+            FaultKind::Dns => "dns",
         }
     }
 
@@ -109,11 +112,16 @@ impl FaultKind {
         )
     }
 
-    /// Kinds a `process` (and swarm mode) can repeat.
+    /// Kinds a `process` (and swarm mode) can repeat. Not `dns`: its
+    /// `name` is not among the fields a process or swarm kind carries.
     pub fn repeatable(self) -> bool {
         !matches!(
             self,
-            FaultKind::Set | FaultKind::Deploy | FaultKind::Operator | FaultKind::Process
+            FaultKind::Set
+                | FaultKind::Deploy
+                | FaultKind::Operator
+                | FaultKind::Process
+                | FaultKind::Dns
         )
     }
 
@@ -136,6 +144,7 @@ impl FaultKind {
             FaultKind::RateLimit => &["per_s", "code"],
             FaultKind::Set => &["field", "value"],
             FaultKind::Clock => &["offset", "drift_ppm"],
+            FaultKind::Dns => &["mode", "name"],
             FaultKind::Deploy => &["steps", "change", "target_env", "trigger", "reviewed"],
             FaultKind::Operator => &["action", "reviewed"],
             FaultKind::Process => &[
@@ -198,10 +207,14 @@ impl std::fmt::Display for DurationSpec {
     }
 }
 
-/// `gray`: what breaks while health checks keep passing.
+/// A fault's `mode`. For `gray`, what breaks while health checks keep
+/// passing (`work`, `media`, `black_hole`); for `dns`, how the name server
+/// fails (`nxdomain`, `servfail`, `timeout`). Which node kinds act on
+/// which (kind, mode) pair is the registry's support table; any other
+/// pair is refused at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum GrayModeSpec {
+pub enum ModeSpec {
     /// Requests are accepted and fail.
     Work,
     /// Calls connect but media goes silent.
@@ -209,22 +222,54 @@ pub enum GrayModeSpec {
     /// Requests are accepted and never answered nor passed on (a black
     /// hole), while health checks still pass.
     BlackHole,
+    /// `dns`: the name server answers NXDOMAIN (no such name).
+    Nxdomain,
+    /// `dns`: the name server answers SERVFAIL.
+    Servfail,
+    /// `dns`: the name server never answers.
+    Timeout,
 }
 
-impl GrayModeSpec {
+impl ModeSpec {
     pub fn name(self) -> &'static str {
         match self {
-            GrayModeSpec::Work => "work",
-            GrayModeSpec::Media => "media",
-            GrayModeSpec::BlackHole => "black_hole",
+            ModeSpec::Work => "work",
+            ModeSpec::Media => "media",
+            ModeSpec::BlackHole => "black_hole",
+            ModeSpec::Nxdomain => "nxdomain",
+            ModeSpec::Servfail => "servfail",
+            ModeSpec::Timeout => "timeout",
         }
     }
 
-    pub fn mode(self) -> GrayMode {
+    /// The gray mode it names (`None` for a `dns` mode, which validation
+    /// refuses on a `gray` fault).
+    pub fn gray(self) -> Option<GrayMode> {
         match self {
-            GrayModeSpec::Work => GrayMode::Work,
-            GrayModeSpec::Media => GrayMode::Media,
-            GrayModeSpec::BlackHole => GrayMode::BlackHole,
+            ModeSpec::Work => Some(GrayMode::Work),
+            ModeSpec::Media => Some(GrayMode::Media),
+            ModeSpec::BlackHole => Some(GrayMode::BlackHole),
+            ModeSpec::Nxdomain | ModeSpec::Servfail | ModeSpec::Timeout => None,
+        }
+    }
+
+    /// The name-server failure it names (`None` for a `gray` mode, which
+    /// validation refuses on a `dns` fault).
+    pub fn dns(self) -> Option<DnsFailure> {
+        match self {
+            ModeSpec::Nxdomain => Some(DnsFailure::NxDomain),
+            ModeSpec::Servfail => Some(DnsFailure::ServFail),
+            ModeSpec::Timeout => Some(DnsFailure::Timeout),
+            ModeSpec::Work | ModeSpec::Media | ModeSpec::BlackHole => None,
+        }
+    }
+
+    /// The modes of `kind`, as the fault support table names them.
+    pub fn of_kind(kind: FaultKind) -> &'static [ModeSpec] {
+        match kind {
+            FaultKind::Gray => &[ModeSpec::Work, ModeSpec::Media, ModeSpec::BlackHole],
+            FaultKind::Dns => &[ModeSpec::Nxdomain, ModeSpec::Servfail, ModeSpec::Timeout],
+            _ => &[],
         }
     }
 }
@@ -314,9 +359,15 @@ pub struct FaultSpec {
     /// `loss` / `duplicate`: probability per datagram in [0, 1] (UDP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
-    /// `gray`: `work` (default) or `media`.
+    /// `gray`: `work` (default), `media` or `black_hole`; `dns`:
+    /// `servfail` (default), `nxdomain` or `timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<GrayModeSpec>,
+    pub mode: Option<ModeSpec>,
+    /// `dns`: the one name the name server fails (e.g. `"sip.platform"`);
+    /// absent, every name. It must be a name of the `dns` node's
+    /// `records`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `saturate`: multiplies every service time (> 0; 4.0 = four times
     /// slower).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -435,6 +486,7 @@ impl FaultSpec {
             jitter: None,
             probability: None,
             mode: None,
+            name: None,
             service_time_factor: None,
             capacity_factor: None,
             per_s: None,
@@ -476,6 +528,7 @@ impl FaultSpec {
         add("jitter", self.jitter.is_some());
         add("probability", self.probability.is_some());
         add("mode", self.mode.is_some());
+        add("name", self.name.is_some());
         add("service_time_factor", self.service_time_factor.is_some());
         add("capacity_factor", self.capacity_factor.is_some());
         add("per_s", self.per_s.is_some());
@@ -530,12 +583,13 @@ impl FaultSpec {
         fn shown<T: ToString>(value: &Option<T>) -> Option<String> {
             value.as_ref().map(ToString::to_string)
         }
-        let words: [(&str, Option<String>); 23] = [
+        let words: [(&str, Option<String>); 24] = [
             ("fault", self.fault.map(|v| v.name().to_string())),
             ("latency", shown(&self.latency)),
             ("jitter", shown(&self.jitter)),
             ("probability", shown(&self.probability)),
             ("mode", self.mode.map(|v| v.name().to_string())),
+            ("name", self.name.clone()),
             ("service_time_factor", shown(&self.service_time_factor)),
             ("capacity_factor", shown(&self.capacity_factor)),
             ("per_s", shown(&self.per_s)),
@@ -697,7 +751,7 @@ pub struct SwarmKind {
     )]
     pub jitter: Option<[Dur; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<GrayModeSpec>,
+    pub mode: Option<ModeSpec>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -16,8 +16,7 @@ use super::node::set_path;
 use super::plan::{resolve_hosts, resolve_links};
 use super::process::{self, OCCURRENCES_MAX};
 use super::spec::{
-    DurationSpec, FaultKind, FaultSpec, GrayModeSpec, LatencySpec, OperatorAction, SwarmKind,
-    AT_UNSET,
+    DurationSpec, FaultKind, FaultSpec, LatencySpec, ModeSpec, OperatorAction, SwarmKind, AT_UNSET,
 };
 use super::PlanInputs;
 use crate::nodes::NodesConfig;
@@ -82,6 +81,7 @@ fn validate_fault(
         FaultKind::Process | FaultKind::Deploy | FaultKind::Operator
     );
     if !f.kind.targets_link() && !own_check {
+        check_mode_of_kind(f.kind, f.mode, field("mode"))?;
         check_support(
             topology,
             f.kind,
@@ -97,6 +97,7 @@ fn validate_fault(
         FaultKind::Deploy => check_deploy(f, &field, &deployer_accepts),
         FaultKind::Operator => check_operator(f, &field, &deployer_accepts),
         FaultKind::Process => check_process(scenario, topology, f, &field),
+        FaultKind::Dns => check_dns(scenario, f, &field),
         kind => check_params(kind, f, &field),
     }?;
     if f.at == AT_UNSET {
@@ -282,8 +283,70 @@ fn check_node_target(
 
 /// The mode a fault acts in, as the support table names it: `gray`'s
 /// mode (`work` when not given), `None` for kinds without modes.
-pub fn support_mode(kind: FaultKind, mode: Option<GrayModeSpec>) -> Option<&'static str> {
-    (kind == FaultKind::Gray).then(|| mode.unwrap_or(GrayModeSpec::Work).name())
+pub fn support_mode(kind: FaultKind, mode: Option<ModeSpec>) -> Option<&'static str> {
+    match kind {
+        FaultKind::Gray => Some(mode.unwrap_or(ModeSpec::Work).name()),
+        FaultKind::Dns => Some(mode.unwrap_or(ModeSpec::Servfail).name()),
+        _ => None,
+    }
+}
+
+/// A `mode` is one of its kind's (`gray`: work, media, black_hole; `dns`:
+/// nxdomain, servfail, timeout), named at the entry's `mode`.
+fn check_mode_of_kind(
+    kind: FaultKind,
+    mode: Option<ModeSpec>,
+    field: String,
+) -> Result<(), FieldError> {
+    let Some(mode) = mode else { return Ok(()) };
+    let modes = ModeSpec::of_kind(kind);
+    if modes.is_empty() || modes.contains(&mode) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!(
+            "`{}` is not a mode of a {} fault; its modes: {}",
+            mode.name(),
+            kind.name(),
+            modes
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+/// `dns`: `name`, when given, is a name of the `dns` node's `records`
+/// (a fault on a name nobody resolves would change nothing).
+fn check_dns(
+    scenario: &PlanInputs<'_>,
+    f: &FaultSpec,
+    field: &dyn Fn(&str) -> String,
+) -> Result<(), FieldError> {
+    let Some(name) = &f.name else { return Ok(()) };
+    crate::nodes::dns::check_name(name).map_err(|m| FieldError::new(field("name"), m))?;
+    let known = scenario
+        .nodes
+        .dns
+        .as_ref()
+        .map(|d| d.records.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    if !known.contains(name) {
+        return Err(FieldError::new(
+            field("name"),
+            format!(
+                "`{name}` is not a name of [nodes.dns] records; known: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether hosts of `host`'s kind act on `kind` in `mode` (see
@@ -300,7 +363,7 @@ pub fn acts_on(host: &crate::sim::HostSpec, kind: FaultKind, mode: Option<&str>)
 fn check_support(
     topology: &Topology,
     kind: FaultKind,
-    mode: Option<GrayModeSpec>,
+    mode: Option<ModeSpec>,
     hosts: &[String],
     field: String,
 ) -> Result<(), FieldError> {
@@ -758,6 +821,7 @@ fn check_process_targets(
     let candidates = process::candidates(f, topology);
     if !inner.targets_link() {
         let hosts: Vec<String> = candidates.iter().flat_map(|c| c.hosts.clone()).collect();
+        check_mode_of_kind(inner, f.mode, field("mode"))?;
         check_support(topology, inner, f.mode, &hosts, field("targets"))?;
     }
     if candidates.is_empty() {
@@ -978,6 +1042,7 @@ fn check_swarm_kind(
     end: Dur,
 ) -> Result<(), FieldError> {
     check_swarm_fields(kind, k, field)?;
+    check_mode_of_kind(kind, k.mode, field("mode"))?;
     check_swarm_targets(k, field, topology)?;
     if let Some(targets) = &k.targets {
         let hosts: Vec<String> = process::host_candidates(targets, topology)

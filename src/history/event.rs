@@ -357,6 +357,13 @@ pub enum Event<'a> {
     NodeExit {
         reason: &'a str,
     },
+    /// A child leg's `call.start` or `call.end` (the same kind and fields,
+    /// plus `parent`: the session that started it; see
+    /// `nodes::sip::children`). Other kinds are emitted as they are.
+    Child {
+        parent: &'a str,
+        event: Box<Event<'a>>,
+    },
     /// An autoscaler changed how many pods of `target` it asks for, from
     /// `from` to `to`, having summed `value` of `metric` over the
     /// `serving` pods that answered its scrape.
@@ -381,6 +388,26 @@ pub enum Event<'a> {
         target: &'a str,
         restarts: u64,
         down_ms: u64,
+    },
+    /// A resolver sent a query for `name` to the name server `peer`
+    /// (`attempt` from 1), for `call` when a call's setup asked for it.
+    DnsQuery {
+        call: Option<&'a str>,
+        name: &'a str,
+        peer: &'a str,
+        attempt: u32,
+    },
+    /// A resolver's answer for `name`: `rcode` `NOERROR`, `NXDOMAIN`,
+    /// `SERVFAIL` or `timeout`; `ttl_ms` how long it is cached from now
+    /// (0: not cached); `cached` whether it came from the cache;
+    /// `hosts` the answer's hosts, comma-separated (empty unless NOERROR).
+    DnsAnswer {
+        call: Option<&'a str>,
+        name: &'a str,
+        rcode: &'a str,
+        ttl_ms: u64,
+        cached: bool,
+        hosts: &'a str,
     },
     /// A worker starts its `attempt`-th attempt to register with
     /// `dispatcher` (a connection and a register frame; see
@@ -603,7 +630,26 @@ pub fn emit(event: Event<'_>) {
         } => {
             info!(target: "callsim", kind = "slot.occupancy", slots, in_use, queued, capacity)
         }
+        Event::DnsQuery {
+            call,
+            name,
+            peer,
+            attempt,
+        } => {
+            info!(target: "callsim", kind = "dns.query", call, name, peer, attempt = attempt as u64)
+        }
+        Event::DnsAnswer {
+            call,
+            name,
+            rcode,
+            ttl_ms,
+            cached,
+            hosts,
+        } => {
+            info!(target: "callsim", kind = "dns.answer", call, name, rcode, ttl_ms, cached, hosts)
+        }
         Event::NodeExit { reason } => info!(target: "callsim", kind = "node.exit", reason),
+        Event::Child { parent, event } => emit_child(parent, *event),
         Event::ScaleDecision {
             target,
             metric,
@@ -647,6 +693,30 @@ pub fn emit(event: Event<'_>) {
             info!(target: "callsim", kind = "dispatch.received", call)
         }
         Event::DispatchNone { call } => info!(target: "callsim", kind = "dispatch.none", call),
+    }
+}
+
+/// [`Event::Child`]: a child leg's start and end with `parent`.
+fn emit_child(parent: &str, event: Event<'_>) {
+    use tracing::info;
+    match event {
+        Event::CallStart {
+            call,
+            direction,
+            mode,
+            ringing_timeout_ms,
+        } => {
+            info!(target: "callsim", kind = "call.start", call, direction = direction.as_str(), mode = mode.as_str(), ringing_timeout_ms, parent)
+        }
+        Event::CallEnd {
+            call,
+            status,
+            reason,
+            outcome,
+        } => {
+            info!(target: "callsim", kind = "call.end", call, status = status as u64, reason, outcome = outcome.as_str(), parent)
+        }
+        other => emit(other),
     }
 }
 

@@ -13,8 +13,9 @@ use super::{History, Record};
 const COLUMN_WIDTH: usize = 16;
 
 /// Event kinds drawn as notes beside the ladder.
-const NOTE_KINDS: [&str; 9] = [
+const NOTE_KINDS: [&str; 10] = [
     "call.start",
+    "dns.answer",
     "api.request",
     "api.response",
     "rpc.request",

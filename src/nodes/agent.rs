@@ -22,6 +22,7 @@
 
 use crate::nodes::clients::{self, ClientProfile};
 use crate::nodes::dial;
+use crate::nodes::dns::{self, resolver::Resolver, resolver::ResolverConfig};
 use crate::nodes::gateway::api::{self, ApiRequest, CreateSipParticipant};
 use crate::nodes::methods::{self, Decision, Dispatch};
 use crate::nodes::ports;
@@ -41,9 +42,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// The API host. Default `gateway`.
+    /// The API host, or a name the agent resolves per API request (see
+    /// [`crate::nodes::dns`]). Default `gateway`.
     #[serde(default = "default_gateway")]
     pub gateway: String,
+    /// How the agent resolves `gateway` when it is a name. Default: the
+    /// resolver's defaults (server `dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverConfig>,
     /// The agent waits `ringing_timeout + api_margin` for a sync response
     /// and `api_margin` for an async one, then gives up (closing the
     /// connection). Default 10s.
@@ -120,7 +126,16 @@ fn default_probe_ringing_timeout() -> Dur {
 
 impl NodeConfig for AgentConfig {
     fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
-        check::known_node(prefix, "gateway", &self.gateway, topology)?;
+        dns::check_target(
+            prefix,
+            "gateway",
+            &self.gateway,
+            self.resolver.as_ref(),
+            topology,
+        )?;
+        if let Some(r) = &self.resolver {
+            r.validate(&check::field(prefix, "resolver"), topology)?;
+        }
         check::positive(prefix, "api_margin", self.api_margin)?;
         check::share(prefix, "reject_share", self.reject_share)?;
         if !(300..=699).contains(&self.reject_code) {
@@ -154,17 +169,19 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
         .await;
     });
     let config: AgentConfig = ctx.config();
+    let resolver = Resolver::new(&ctx);
     if let Some(probe) = config.probe.clone() {
         let ctx = ctx.clone();
-        crate::sim::spawn(async move { run_probe(&ctx, &probe).await });
+        let resolver = resolver.clone();
+        crate::sim::spawn(async move { run_probe(&ctx, &resolver, &probe).await });
     }
-    place_outbound(&ctx).await;
+    place_outbound(&ctx, &resolver).await;
     std::future::pending::<()>().await;
     Ok(())
 }
 
 /// Places the workload's outbound calls at their arrival times.
-async fn place_outbound(ctx: &NodeCtx) {
+async fn place_outbound(ctx: &NodeCtx, resolver: &Resolver) {
     let Some(load) = ctx.workload::<crate::nodes::workload::Workload>().outbound else {
         return;
     };
@@ -199,20 +216,26 @@ async fn place_outbound(ctx: &NodeCtx) {
             attempt: None,
         };
         let ctx = ctx.clone();
+        let resolver = resolver.clone();
         let config: AgentConfig = ctx.config();
         if config.clients.is_empty() {
-            crate::sim::spawn(async move { place(&ctx, request).await });
+            crate::sim::spawn(async move { place(&ctx, &resolver, request).await });
         } else {
             crate::sim::spawn(async move {
                 let profile = clients::profile_for(ctx.seed, &request.call, &config.clients);
-                clients::place(&ctx, &config.gateway, profile, request).await
+                let target = clients::ApiTarget {
+                    ctx: &ctx,
+                    resolver: &resolver,
+                    config: &config,
+                };
+                clients::place(&target, profile, request).await
             });
         }
     }
 }
 
 /// Places the probe's calls until the run ends.
-async fn run_probe(ctx: &NodeCtx, probe: &ProbeConfig) {
+async fn run_probe(ctx: &NodeCtx, resolver: &Resolver, probe: &ProbeConfig) {
     sleep_until_ms(probe.start.as_millis()).await;
     for n in 1u64.. {
         let request = CreateSipParticipant {
@@ -224,25 +247,28 @@ async fn run_probe(ctx: &NodeCtx, probe: &ProbeConfig) {
             attempt: None,
         };
         let ctx = ctx.clone();
-        crate::sim::spawn(async move { place(&ctx, request).await });
+        let resolver = resolver.clone();
+        crate::sim::spawn(async move { place(&ctx, &resolver, request).await });
         sleep(probe.interval.0).await;
     }
 }
 
 /// One API call; the agent only waits for it (the platform records it).
-async fn place(ctx: &NodeCtx, request: CreateSipParticipant) {
+/// A gateway named by a name is resolved first: when that fails, the
+/// request is never sent (the resolver's `dns.answer` records why).
+async fn place(ctx: &NodeCtx, resolver: &Resolver, request: CreateSipParticipant) {
     let config: AgentConfig = ctx.config();
     let mut wait = config.api_margin.as_millis();
     if request.wait_until_answered {
         wait += request.ringing_timeout.as_millis();
     }
     let until = now_ms() + wait;
-    let _ = api::call(
-        &config.gateway,
-        &ApiRequest::CreateSipParticipant(request),
-        until,
-    )
-    .await;
+    let call = Some(request.call.as_str());
+    let resolving = config.resolver.as_ref();
+    let Ok(gateway) = dns::first_host(ctx, resolver, resolving, &config.gateway, call).await else {
+        return;
+    };
+    let _ = api::call(&gateway, &ApiRequest::CreateSipParticipant(request), until).await;
 }
 
 /// How much later the agent answers when `agent.answer_late` fires.

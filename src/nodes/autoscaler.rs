@@ -207,7 +207,10 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             want
         } else if want < from {
             let since = *low_since.get_or_insert(now_ms());
-            if now_ms() - since >= config.scale_down_after.as_millis() && last_asked_idle {
+            // Saturating: a clock fault may step the host's clock back.
+            if now_ms().saturating_sub(since) >= config.scale_down_after.as_millis()
+                && last_asked_idle
+            {
                 low_since = None;
                 from - 1
             } else {
@@ -255,7 +258,8 @@ impl crate::nodes::NodeKind for AutoscalerKind {
     const ABOUT: &'static str =
         "Scales a section's pods on their scraped load (slots in use or queued), with an interval, a provisioning delay, a scale-down window and min/max.";
     type Config = AutoscalerConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    // Its interval and windows read the host's clock.
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

@@ -33,6 +33,8 @@
 //! or random draw of this module happens.
 
 use crate::history::{emit, Event};
+use crate::nodes::agent::AgentConfig;
+use crate::nodes::dns::{self, resolver::Resolver};
 use crate::nodes::gateway::api::{self, ApiOutcome, ApiRequest, CreateSipParticipant};
 use crate::nodes::ports;
 use crate::sim::rng::rng_for;
@@ -249,13 +251,17 @@ enum Ended {
     Error(&'static str),
 }
 
+/// Where a client sends its API requests: the agent's `gateway` (a host,
+/// or a name resolved per attempt through `resolver`).
+pub struct ApiTarget<'a> {
+    pub ctx: &'a NodeCtx,
+    pub resolver: &'a Resolver,
+    pub config: &'a AgentConfig,
+}
+
 /// Places `request` as `profile` does: attempts, retries, abandon.
-pub async fn place(
-    ctx: &NodeCtx,
-    gateway: &str,
-    profile: &ClientProfile,
-    request: CreateSipParticipant,
-) {
+pub async fn place(target: &ApiTarget<'_>, profile: &ClientProfile, request: CreateSipParticipant) {
+    let ctx = target.ctx;
     let call = request.call.clone();
     let started = now_ms();
     let abandon_at = profile.abandon_after.map(|d| started + d.as_millis());
@@ -272,7 +278,7 @@ pub async fn place(
             ..request.clone()
         });
         let ended = tokio::select! {
-            ended = one_attempt(gateway, profile, &call, attempt, &request) => ended,
+            ended = one_attempt(target, profile, &call, attempt, &request) => ended,
             _ = until(abandon_at) => {
                 emit(Event::ClientGaveUp { call: &call, attempt, reason: "abandoned" });
                 return;
@@ -310,7 +316,7 @@ pub async fn place(
 
 /// One API request: connect, send, wait; records what the client saw.
 async fn one_attempt(
-    gateway: &str,
+    target: &ApiTarget<'_>,
     profile: &ClientProfile,
     call: &str,
     attempt: u32,
@@ -327,12 +333,27 @@ async fn one_attempt(
         });
         Ended::Error(reason)
     };
+    // Resolving a named gateway is part of connecting (its time counts
+    // against the connect timeout, as a client library's does).
+    let connect = async {
+        let resolving = target.config.resolver.as_ref();
+        let gateway = &target.config.gateway;
+        let Ok(host) =
+            dns::first_host(target.ctx, target.resolver, resolving, gateway, Some(call)).await
+        else {
+            return Err("name not resolved");
+        };
+        TcpStream::connect((host.as_str(), ports::API))
+            .await
+            .map_err(|_| "unreachable")
+    };
     let connected = tokio::select! {
-        r = TcpStream::connect((gateway, ports::API)) => r,
+        r = connect => r,
         _ = until(connect_until) => return error("connect timeout"),
     };
-    let Ok(stream) = connected else {
-        return error("unreachable");
+    let stream = match connected {
+        Ok(stream) => stream,
+        Err(reason) => return error(reason),
     };
     emit(Event::ClientConnected { call, attempt });
     let response_until = profile.request_timeout.map(|d| now_ms() + d.as_millis());

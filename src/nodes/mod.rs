@@ -14,6 +14,8 @@
 //! - `gateway`: the public API and inbound dispatch (host `gateway`).
 //! - `edge`: the API front door (host `api-edge`): timeouts, 502/522/524, a
 //!   connection limit, black-hole mode.
+//! - `dns`: the name server (host `dns`, opt-in) and the client-side
+//!   resolver and cache of nodes configured with a name.
 //! - `bus`: the RPC broker in front of the SIP service (host `bus`).
 //! - `agent`: the customer's application (host `agent`).
 //! - `clients`: API client profiles the agent runs (timeouts, retries, abandon).
@@ -53,6 +55,7 @@ pub mod carrier;
 pub mod clients;
 pub mod deployer;
 pub mod dial;
+pub mod dns;
 pub mod dispatcher;
 pub mod edge;
 pub mod gateway;

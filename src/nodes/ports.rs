@@ -21,6 +21,8 @@ pub const MEDIA: u16 = 10000;
 /// A pod's metrics endpoint (slot occupancy), scraped by an autoscaler,
 /// TCP framed JSON. Served only when the run has an autoscaler.
 pub const METRICS: u16 = 9100;
+/// Name server: DNS-like queries and answers, UDP.
+pub const DNS: u16 = 53;
 /// Dispatcher: the persistent connections call workers register on, TCP
 /// framed JSON (see `nodes::registration`).
 pub const REGISTRATION: u16 = 9200;

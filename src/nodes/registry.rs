@@ -185,6 +185,7 @@ node_kinds! {
     telemetry: "telemetry" => telemetry::TelemetryKind,
     api_edge: "api-edge" => edge::EdgeKind,
     autoscaler: "autoscaler" => autoscaler::AutoscalerKind,
+    dns: "dns" => dns::DnsKind,
     dispatcher: "dispatcher" => dispatcher::DispatcherKind,
     call_worker: "call-worker" => call_worker::CallWorkerKind,
 }

@@ -42,6 +42,7 @@ pub async fn start_ua(
     ctx: &NodeCtx,
     timers: SipTimers,
     session_timer: Option<SessionTimerConfig>,
+    advertised: Option<SocketAddr>,
 ) -> std::io::Result<(SipUa, IncomingCalls)> {
     let socket = UdpEndpoint::bind(ctx, ports::SIP).await?;
     Ok(SipUa::start(
@@ -50,6 +51,7 @@ pub async fn start_ua(
             timers,
             user: ctx.name.to_string(),
             session_timer,
+            advertised,
         },
         ctx.rng("sip.ua"),
     ))

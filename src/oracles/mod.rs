@@ -26,6 +26,8 @@
 //! | `time_to_outcome` | safety | [`outcome_time`] |
 //! | `retry_amplification` | safety | [`retries`] |
 //! | `restarts_bounded` (default on) | safety | [`restarts`] |
+//! | `children_end_with_parent` (default on) | safety | [`children`] |
+//! | `established_calls_survive` | safety | [`survive`] |
 //! | `recovery` | liveness | [`availability`] |
 //! | `dispatch_after_heal` | liveness | [`dispatch`] |
 //! | `datagrams_answered` (harness self-test) | liveness | [`harness`] |
@@ -49,6 +51,7 @@
 
 pub mod availability;
 pub mod calls;
+pub mod children;
 pub mod deploy;
 pub mod dialog;
 pub mod dispatch;
@@ -64,6 +67,7 @@ pub mod retries;
 pub mod ringing;
 pub mod sip;
 pub mod status;
+pub mod survive;
 pub mod terminates;
 pub mod testkit;
 
@@ -163,8 +167,9 @@ type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
 /// it judges only synchronous outbound calls, so it is silent where there
 /// are none, and a user need not know it exists to be told their sync
 /// calls end early. `restarts_bounded` judges only pods that shut
-/// themselves down (`node.exit`), so it too is silent where none do.
-pub const DEFAULT_ORACLES: [&str; 8] = [
+/// themselves down (`node.exit`), so it too is silent where none do, and
+/// `children_end_with_parent` only child legs (`call.start` with `parent`).
+pub const DEFAULT_ORACLES: [&str; 9] = [
     "every_call_terminates",
     "honest_status",
     "sip_conformance",
@@ -173,6 +178,7 @@ pub const DEFAULT_ORACLES: [&str; 8] = [
     "offer_answer",
     "ringing_timeout_respected",
     "restarts_bounded",
+    "children_end_with_parent",
 ];
 
 /// One entry of the registry.
@@ -214,7 +220,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 18] = [
+pub const REGISTRY: [OracleDef; 20] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -322,6 +328,20 @@ pub const REGISTRY: [OracleDef; 18] = [
         excuse_stranded: false,
         validate: |v, f| params::<restarts::Params>(v, f)?.validate(f),
         check: |v, h, _| restarts::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: children::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<children::Params>(v, f)?.validate(f),
+        check: |v, h, c| children::check(h, &parsed(v), c.end_ms),
+    },
+    OracleDef {
+        name: survive::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        validate: |v, f| params::<survive::Params>(v, f)?.validate(f),
+        check: |v, h, c| survive::check(h, &parsed(v), c.end_ms),
     },
     OracleDef {
         name: availability::RECOVERY,
@@ -589,6 +609,7 @@ mod tests {
             names,
             [
                 "ack_received",
+                "children_end_with_parent",
                 "dialogs_agree",
                 "every_call_terminates",
                 "honest_status",
@@ -648,7 +669,7 @@ mod tests {
     #[test]
     fn no_oracle_at_all_is_refused() {
         let e = scenario(
-            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false",
+            "every_call_terminates = false\nhonest_status = false\nsip_conformance = false\ndialogs_agree = false\nack_received = false\noffer_answer = false\nringing_timeout_respected = false\nrestarts_bounded = false\nchildren_end_with_parent = false",
         )
         .expect_err("refused");
         assert_eq!(e.field, "oracles");

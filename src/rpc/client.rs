@@ -143,6 +143,16 @@ impl RpcClient {
         &self.host
     }
 
+    /// The same client (request ids shared) towards another host: what a
+    /// caller that resolves its server's name per call uses.
+    pub fn with_host(&self, host: &str) -> RpcClient {
+        RpcClient {
+            host: Rc::from(host),
+            port: self.port,
+            next_id: self.next_id.clone(),
+        }
+    }
+
     /// Calls `method` for platform call `call`, through the stack `config`
     /// (read by the caller from its own current config), with the caller's
     /// deadline `deadline_ms` (on this host's clock, `sim::time::now_ms`).

@@ -45,10 +45,32 @@ pub enum GrayMode {
     BlackHole,
 }
 
+/// How a name server fails its queries under a `dns` fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFailure {
+    /// Answers "no such name" (rcode NXDOMAIN), with its negative TTL.
+    NxDomain,
+    /// Answers "server failure" (rcode SERVFAIL).
+    ServFail,
+    /// Never answers.
+    Timeout,
+}
+
+/// One active `dns` fault on a name server: how it fails, and for which
+/// name (`None`: every name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsFault {
+    pub failure: DnsFailure,
+    pub name: Option<String>,
+}
+
 /// Fault settings inside one node, set by the fault plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeFaults {
     pub gray: Option<GrayMode>,
+    /// Active `dns` faults, most recently started last (a name server
+    /// answers a query by the last one that covers its name).
+    pub dns: Vec<DnsFault>,
     /// Multiplies every simulated service time (CPU saturation). 1.0 = none.
     pub service_time_factor: f64,
     /// Multiplies worker and queue capacity (a capacity cut). 1.0 = none.
@@ -63,6 +85,7 @@ impl Default for NodeFaults {
     fn default() -> NodeFaults {
         NodeFaults {
             gray: None,
+            dns: Vec::new(),
             service_time_factor: 1.0,
             capacity_factor: 1.0,
             rate_limit: None,

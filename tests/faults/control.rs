@@ -4,7 +4,7 @@
 //! effects need platform nodes (gray media, capacity cuts, rate-limit
 //! codes, deploy and revert commands) and how overlapping faults compose.
 
-use callsim::faults::{schedule, FaultKind, FaultSpec, GrayModeSpec, OperatorAction, Trigger};
+use callsim::faults::{schedule, FaultKind, FaultSpec, ModeSpec, OperatorAction, Trigger};
 use callsim::scenario::{Dur, HostSpec, Scenario, Topology};
 use callsim::sim::control::{GrayMode, NodeFaults, RateLimit};
 use callsim::sim::{Control, ScheduledAction, World};
@@ -97,14 +97,14 @@ fn node_faults_compose_while_they_overlap() {
         on(
             "echo",
             FaultSpec {
-                mode: Some(GrayModeSpec::Media),
+                mode: Some(ModeSpec::Media),
                 ..fault(FaultKind::Gray, 1, Some(5))
             },
         ),
         on(
             "echo",
             FaultSpec {
-                mode: Some(GrayModeSpec::Work),
+                mode: Some(ModeSpec::Work),
                 ..fault(FaultKind::Gray, 2, Some(3))
             },
         ),
@@ -141,6 +141,7 @@ fn node_faults_compose_while_they_overlap() {
     ];
     let nf = |gray, stf, cap, rate: Option<(u32, u16)>| NodeFaults {
         gray,
+        dns: Vec::new(),
         service_time_factor: stf,
         capacity_factor: cap,
         rate_limit: rate.map(|(per_s, code)| RateLimit { per_s, code }),

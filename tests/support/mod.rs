@@ -324,6 +324,7 @@ fn ua_config(user: &str) -> UaConfig {
         timers: SipTimers::default(),
         user: user.to_string(),
         session_timer: None,
+        advertised: None,
     }
 }
 

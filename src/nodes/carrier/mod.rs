@@ -25,6 +25,7 @@ pub mod callee;
 mod uac;
 mod uas;
 
+use crate::nodes::dns::{self, resolver::Resolver, resolver::ResolverConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::FaultSupport;
 use crate::nodes::NodeConfig;
@@ -52,7 +53,8 @@ pub struct CarrierConfig {
     /// Default 180s.
     #[serde(default = "default_no_answer_limit")]
     pub no_answer_limit: Dur,
-    /// Where inbound calls enter the platform: section or host names, in
+    /// Where inbound calls enter the platform: section or host names, or
+    /// names the carrier resolves per call (see [`crate::nodes::dns`]), in
     /// order. Default `["sip"]`.
     #[serde(default = "default_inbound_entry")]
     pub inbound_entry: Vec<String>,
@@ -79,6 +81,10 @@ pub struct CarrierConfig {
     /// still honours a peer's ask).
     #[serde(default)]
     pub session_timer: Option<SessionTimerConfig>,
+    /// How the carrier resolves the names in `inbound_entry`. Default:
+    /// the resolver's defaults (server `dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverConfig>,
 }
 
 fn default_callees() -> Vec<Profile> {
@@ -142,7 +148,11 @@ impl NodeConfig for CarrierConfig {
             ));
         }
         for (i, entry) in self.inbound_entry.iter().enumerate() {
-            check::known_node(prefix, &format!("inbound_entry[{i}]"), entry, topology)?;
+            let field = format!("inbound_entry[{i}]");
+            dns::check_target(prefix, &field, entry, self.resolver.as_ref(), topology)?;
+        }
+        if let Some(r) = &self.resolver {
+            r.validate(&check::field(prefix, "resolver"), topology)?;
         }
         check::at_least_one(prefix, "entry_attempts_max", self.entry_attempts_max)?;
         check::positive(prefix, "entry_timeout", self.entry_timeout)?;
@@ -171,6 +181,7 @@ struct Carrier {
     ctx: NodeCtx,
     ua: SipUa,
     media: MediaEndpoint,
+    resolver: Resolver,
 }
 
 impl Carrier {
@@ -182,9 +193,11 @@ impl Carrier {
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: CarrierConfig = ctx.config();
     let (ua, mut incoming) =
-        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer).await?;
+        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer, None)
+            .await?;
     let carrier = Carrier {
         media: MediaEndpoint::bind(&ctx).await?,
+        resolver: Resolver::new(&ctx),
         ua,
         ctx,
     };

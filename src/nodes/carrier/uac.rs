@@ -5,7 +5,7 @@ use super::Carrier;
 use crate::history::event::{Direction, Mode};
 use crate::history::{emit, EndOutcome, Event};
 use crate::nodes::workload::{arrival_times, InboundLoad};
-use crate::nodes::{ports, sip_glue};
+use crate::nodes::{dns, ports, sip_glue};
 use crate::sim::time::{sleep, sleep_until_ms};
 use crate::sip::ua::{ActiveCall, CallEvent, CallOutcome, EndReason, HangupOutcome, OutgoingCall};
 
@@ -57,11 +57,28 @@ impl Carrier {
             mode: Mode::Sync,
             ringing_timeout_ms: config.inbound_ringing_timeout.as_millis(),
         });
-        let entries: Vec<String> = config
-            .inbound_entry
-            .iter()
-            .flat_map(|e| self.ctx.topology.expand(e))
-            .collect();
+        // Entries named by a name are resolved now, once per call; an
+        // entry whose name does not resolve is left out.
+        let mut entries: Vec<String> = Vec::new();
+        let mut unresolved: Option<String> = None;
+        for entry in &config.inbound_entry {
+            let resolver = config.resolver.as_ref();
+            match dns::hosts_of(&self.ctx, &self.resolver, resolver, entry, Some(&call)).await {
+                Ok(hosts) => entries.extend(hosts),
+                Err(failed) => unresolved = Some(format!("dns {} for {entry}", failed.rcode())),
+            }
+        }
+        if entries.is_empty() {
+            // Nowhere to send the INVITE: the call fails before any SIP.
+            let reason = unresolved.unwrap_or_else(|| "no entry host".into());
+            emit(Event::CallEnd {
+                call: &call,
+                status: 503,
+                reason: &reason,
+                outcome: EndOutcome::Failed,
+            });
+            return;
+        }
         let first = (n as usize - 1) % entries.len().max(1);
         let tries = (config.entry_attempts_max as usize).min(entries.len());
         let mut outcome = CallOutcome::TransportFailure;

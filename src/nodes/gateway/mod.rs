@@ -51,6 +51,7 @@ pub mod api;
 use crate::history::event::{Direction, Mode};
 use crate::history::{emit, EndOutcome, Event};
 use crate::net::frame::{read_frame, write_frame};
+use crate::nodes::dns::{self, resolver::Resolver, resolver::ResolverConfig};
 use crate::nodes::methods::{self, CallEnded, DialReply, DialRequest, Dispatch};
 use crate::nodes::ports;
 use crate::nodes::slots::{SlotGuard, Slots, SlotsConfig};
@@ -74,9 +75,14 @@ use turmoil::net::{TcpListener, TcpStream};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// The RPC broker dials go through. Default `bus`.
+    /// The RPC broker dials go through: a host, or a name the gateway
+    /// resolves per dial (see [`crate::nodes::dns`]). Default `bus`.
     #[serde(default = "default_bus")]
     pub bus: String,
+    /// How the gateway resolves `bus` when it is a name. Default: the
+    /// resolver's defaults (server `dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverConfig>,
     /// The customer's agent, which takes inbound dispatches. Default `agent`.
     #[serde(default = "default_agent")]
     pub agent: String,
@@ -141,7 +147,10 @@ impl Default for GatewayConfig {
 
 impl NodeConfig for GatewayConfig {
     fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
-        check::known_node(prefix, "bus", &self.bus, topology)?;
+        dns::check_target(prefix, "bus", &self.bus, self.resolver.as_ref(), topology)?;
+        if let Some(r) = &self.resolver {
+            r.validate(&check::field(prefix, "resolver"), topology)?;
+        }
         check::known_node(prefix, "agent", &self.agent, topology)?;
         self.rpc_client
             .validate(&check::field(prefix, "rpc_client"))?;
@@ -222,6 +231,7 @@ struct Gateway {
     ctx: NodeCtx,
     pool: Pool,
     bus: RpcClient,
+    resolver: Resolver,
     book: Rc<RefCell<CallBook>>,
     slots: Option<Slots>,
 }
@@ -231,6 +241,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let gateway = Gateway {
         pool: Pool::new(&ctx, config.pool),
         bus: RpcClient::new(&config.bus, ports::BUS_RPC),
+        resolver: Resolver::new(&ctx),
         book: Rc::default(),
         slots: config.slots.map(|c| Slots::new("api", c)),
         ctx,
@@ -392,8 +403,19 @@ impl Gateway {
             wait_until_answered: req.wait_until_answered,
             attempt: req.attempt,
         });
-        let result = self
-            .bus
+        // A bus configured by name is resolved per dial (from the cache
+        // while its answer lasts); the first host answered takes the dial.
+        let bus = if dns::is_name(&config.bus) {
+            let resolver = config.resolver.as_ref();
+            let call = Some(req.call.as_str());
+            match dns::first_host(&self.ctx, &self.resolver, resolver, &config.bus, call).await {
+                Ok(host) => self.bus.with_host(&host),
+                Err(reason) => return (503, reason, Some(EndOutcome::Failed)),
+            }
+        } else {
+            self.bus.clone()
+        };
+        let result = bus
             .call(&config.rpc_client, &req.call, methods::DIAL, body, deadline)
             .await;
         match result.and_then(methods::from_body::<DialReply>) {

@@ -62,7 +62,18 @@ impl Connected {
     /// when a party hung up (or the duration limit ended it), `failed`
     /// when the platform tore it down (a failed call flow, a missing ACK,
     /// silence, or a BYE of ours that got no answer).
-    pub(super) async fn run(mut self, service: &Service) -> (u16, String, EndOutcome) {
+    pub(super) async fn run(self, service: &Service) -> (u16, String, EndOutcome) {
+        self.run_until(service, std::future::pending(), "").await
+    }
+
+    /// [`Connected::run`], also hanging up (reason `stop_reason`, outcome
+    /// `completed`) when `stop` resolves first.
+    pub(super) async fn run_until(
+        mut self,
+        service: &Service,
+        stop: impl std::future::Future<Output = ()>,
+        stop_reason: &str,
+    ) -> (u16, String, EndOutcome) {
         let config = service.config();
         if let Verdict::Drop { status, reason } = run_flow(
             &service.ctx,
@@ -92,6 +103,10 @@ impl Connected {
             _ = silence(&service.media, &self.call, config.silence_timeout.map(|d| d.0)) => {
                 let _ = self.active.hangup().await;
                 ("silence timeout", EndOutcome::Failed)
+            }
+            _ = stop => {
+                let _ = self.active.hangup().await;
+                (stop_reason, EndOutcome::Completed)
             }
         };
         service.media.forget(&self.call);

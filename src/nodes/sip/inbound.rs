@@ -1,6 +1,7 @@
 //! Incoming INVITEs: ring, ask the agent (through the gateway), then answer
 //! or reject.
 
+use super::children::Family;
 use super::connected::{Connected, Direction};
 use super::Service;
 use crate::history::{emit, Event};
@@ -100,9 +101,16 @@ impl Service {
             return;
         };
         emit(Event::CallAnswered { call: &call });
+        let family = config
+            .children
+            .as_ref()
+            .map(|c| Family::start(self, &call, c));
         // The carrier reports the call's end; the service only follows it.
         let _ = Connected::start_to(self, &call, active, Direction::Inbound, peer)
             .run(self)
             .await;
+        if let Some(family) = family {
+            family.parent_ended();
+        }
     }
 }

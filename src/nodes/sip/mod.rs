@@ -38,6 +38,7 @@
 //! - `call_control`: the verb hook (Play/Say).
 
 pub mod call_control;
+pub mod children;
 mod connected;
 mod inbound;
 mod outbound;
@@ -57,6 +58,7 @@ use crate::sim::{Dur, FieldError, Topology};
 use crate::sip::ua::session_timer::SessionTimerConfig;
 use crate::sip::ua::SipUa;
 use crate::sip::SipTimers;
+use children::ChildrenConfig;
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.sip]`.
@@ -136,6 +138,20 @@ pub struct SipConfig {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<Dur>,
+    /// Child legs each answered inbound call (a session) dials out and
+    /// owns (`{ per_call = 2, end_with_parent = true, .. }`, see
+    /// [`children`]). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<ChildrenConfig>,
+    /// The host whose address each pod advertises as its own (in Via,
+    /// Contact and its From URI), one per pod in pod order, when that is
+    /// not the address it binds: an address behind NAT or an elastic IP.
+    /// A stale entry (another pod's, or a host with no SIP) sends the
+    /// ACKs and in-dialog requests of that pod's dialogs there. Read when
+    /// the pod starts, so a `set` takes effect at its next restart.
+    /// Default: none (each pod advertises its bound address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advertised: Vec<String>,
 }
 
 fn default_pods() -> u32 {
@@ -163,6 +179,25 @@ fn default_call_duration_max() -> Dur {
 impl NodeConfig for SipConfig {
     fn validate(&self, prefix: &str, topology: &Topology) -> Result<(), FieldError> {
         check::known_node(prefix, "gateway", &self.gateway, topology)?;
+        if !self.advertised.is_empty() && self.advertised.len() != self.pods as usize {
+            return Err(FieldError::new(
+                check::field(prefix, "advertised"),
+                format!(
+                    "{} addresses for {} pods: one host per pod, in pod order",
+                    self.advertised.len(),
+                    self.pods
+                ),
+            ));
+        }
+        for (i, host) in self.advertised.iter().enumerate() {
+            if !topology.contains(host) {
+                return Err(check::unknown_node(
+                    format!("{prefix}.advertised[{i}]"),
+                    host,
+                    topology,
+                ));
+            }
+        }
         self.rpc_client
             .validate(&check::field(prefix, "rpc_client"))?;
         self.pool.validate(&check::field(prefix, "pool"))?;
@@ -194,6 +229,9 @@ impl NodeConfig for SipConfig {
         }
         if let Some(warmup) = self.warmup {
             check::positive(prefix, "warmup", warmup)?;
+        }
+        if let Some(children) = &self.children {
+            children.validate(&check::field(prefix, "children"), topology)?;
         }
         Ok(())
     }
@@ -249,7 +287,12 @@ impl Service {
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: SipConfig = ctx.config();
     let (ua, mut incoming) =
-        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer).await?;
+        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer, {
+            // This pod's advertised address, when configured.
+            let pod = ctx.pod.max(1) as usize;
+            (config.advertised.get(pod - 1)).map(|host| crate::net::addr(host, ports::SIP))
+        })
+        .await?;
     let service = Service {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),

@@ -208,7 +208,9 @@ impl Driver {
         commands: mpsc::UnboundedSender<Command>,
         incoming_tx: mpsc::Sender<IncomingCall>,
     ) -> Driver {
-        let local = socket.local_addr();
+        // What the UA writes as its own address (and recognises in a
+        // response's Via): the advertised one when configured.
+        let local = config.advertised.unwrap_or_else(|| socket.local_addr());
         let ack_keep = config.timers.t1 * 64;
         Driver {
             socket,

@@ -62,6 +62,11 @@ pub struct UaConfig {
     /// Session timers (RFC 4028) this UA asks for and runs; `None`: it asks for none
     /// and honours only what its peers ask for.
     pub session_timer: Option<session_timer::SessionTimerConfig>,
+    /// The address this UA writes as its own (Via sent-by, Contact, From
+    /// URI), when it is not the bound one: an address behind NAT or a
+    /// cloud elastic IP. Requests sent to it reach whatever host has it.
+    /// `None`: the bound address.
+    pub advertised: Option<SocketAddr>,
 }
 
 /// What to call.
@@ -235,7 +240,7 @@ impl SipUa {
     pub fn start(socket: UdpEndpoint, config: UaConfig, rng: SimRng) -> (SipUa, IncomingCalls) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (incoming_tx, incoming_rx) = mpsc::channel(INCOMING_QUEUE_MAX);
-        let local = socket.local_addr();
+        let local = config.advertised.unwrap_or_else(|| socket.local_addr());
         let driver = driver::Driver::new(socket, config, rng, commands.clone(), incoming_tx);
         crate::sim::spawn(driver.run(command_rx));
         let ua = SipUa {
@@ -246,7 +251,8 @@ impl SipUa {
         (ua, IncomingCalls { calls: incoming_rx })
     }
 
-    /// Our address (sent-by, Contact).
+    /// Our address as we write it (sent-by, Contact): the advertised one
+    /// when the config names one, else the bound one.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
