@@ -131,6 +131,17 @@ fn workers_without_keepalives_stay_stranded_after_a_heal_and_dispatch_after_heal
                 "seed {seed} {w}: {again:?}"
             );
         }
+        // The sweep's coverage sees it: a worker dropped in both, one
+        // registered again only with keepalives.
+        let reached = |h: &History, name: &str| {
+            callsim::faults::coverage::RunCoverage::of(h, Vec::new())
+                .states
+                .contains(name)
+        };
+        assert!(reached(&f.history, "worker.dropped"));
+        assert!(reached(&p.history, "worker.dropped"));
+        assert!(!reached(&f.history, "worker.reregistered"), "seed {seed}");
+        assert!(reached(&p.history, "worker.reregistered"), "seed {seed}");
         // Both variants answer every call: the dispatcher moves a call
         // from a silent worker to the next.
         for (r, name) in [(&f, "failing"), (&p, "passing")] {

@@ -145,6 +145,24 @@ pub const STATES: &[State] = &[
         reached: |h| h.of_kind("node.restart").next().is_some(),
     },
     State {
+        name: "worker.dropped",
+        meaning:
+            "a dispatcher dropped a worker's registration (expiry, lost connection, no answer)",
+        reached: |h| h.of_kind("worker.expired").next().is_some(),
+    },
+    State {
+        name: "worker.reregistered",
+        meaning: "a call worker registered again after losing its registration",
+        reached: |h| {
+            h.of_kind("worker.register")
+                .any(|r| r.u64("attempt").is_some_and(|n| n > 1))
+                && h.of_kind("worker.registered").count()
+                    > h.of_kind("worker.register")
+                        .filter(|r| r.u64("attempt") == Some(1))
+                        .count()
+        },
+    },
+    State {
         name: "deploy.error",
         meaning: "a deploy step failed",
         reached: |h| h.of_kind("deploy.error").next().is_some(),
