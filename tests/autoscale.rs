@@ -120,6 +120,12 @@ inbound = { calls = 40, rate_per_s = 1, hold = "20s", start = "5s" }
 kind = "restart"
 node = "sip-3"
 at = "2s"
+
+[[faults]]
+kind = "crash"
+node = "sip-3"
+at = "3s"
+until = "6s"
 "#;
 
 #[test]
@@ -162,8 +168,9 @@ fn load_that_goes_away_gives_idle_pods_back_one_at_a_time_and_never_below_min() 
             assert!(ended, "{host} stopped at {t_stop} with {call} up");
         }
     }
-    // The restart fault at 2 s found sip-3 dormant and left it so: it
-    // first runs when the scaler starts it.
+    // The restart fault at 2 s and the crash from 3 s to 6 s found sip-3
+    // dormant and left it so (the crash's end does not start it): it first
+    // runs when the scaler starts it.
     let sip3_up = scaled(&h, true)
         .into_iter()
         .find(|(_, host)| host == "sip-3")

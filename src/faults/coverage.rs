@@ -145,6 +145,32 @@ pub const STATES: &[State] = &[
         reached: |h| h.of_kind("node.restart").next().is_some(),
     },
     State {
+        name: "scale.pod_started",
+        meaning: "an autoscaler had a dormant pod started",
+        reached: |h| h.of_kind("scale.start").next().is_some(),
+    },
+    State {
+        name: "scale.pod_stopped",
+        meaning: "an autoscaler had an idle pod stopped (a scale-in)",
+        reached: |h| h.of_kind("scale.stop").any(|r| r.t_ms > 0),
+    },
+    State {
+        name: "session.child_ended_with_parent",
+        meaning: "a child leg was ended because its session ended",
+        reached: |h| {
+            h.of_kind("call.end")
+                .any(|r| r.str("parent").is_some() && r.str("reason") == Some("parent ended"))
+        },
+    },
+    State {
+        name: "dns.negative_answer_cached",
+        meaning: "a resolver answered a setup from a cached NXDOMAIN or SERVFAIL",
+        reached: |h| {
+            h.of_kind("dns.answer")
+                .any(|r| r.bool("cached") == Some(true) && r.str("rcode") != Some("NOERROR"))
+        },
+    },
+    State {
         name: "worker.dropped",
         meaning:
             "a dispatcher dropped a worker's registration (expiry, lost connection, no answer)",

@@ -146,7 +146,11 @@ pub fn apply_host<'f>(
         world.control(host).set_held_down(true);
         crashed.insert(host.to_string());
     } else if !down && crashed.contains(host) {
-        world.sim.bounce(host);
+        // A dormant pod (an autoscaler's spare) stays stopped: the
+        // crash ended, but nobody asked for it.
+        if !world.control(host).dormant() {
+            world.sim.bounce(host);
+        }
         world.control(host).set_held_down(false);
         crashed.remove(host);
     }

@@ -308,6 +308,7 @@ impl Metric {
             | Metric::Alerts { .. }
             | Metric::Events { .. }
             | Metric::EventShare { .. }
+            | Metric::EventField { .. }
             | Metric::DelayMs { .. } => Vec::new(),
         }
     }
@@ -377,6 +378,15 @@ pub enum Metric {
         #[serde(default = "default_min_calls")]
         min_calls: usize,
     },
+    /// A statistic of the numeric `field` over the events matching
+    /// `filter` (events without it are skipped; none at all is NaN):
+    /// peak slot occupancy (`slot.occupancy`, `in_use`, max), the time to
+    /// a response as the client saw it (`client.response`, `ms`, mean).
+    EventField {
+        filter: EventFilter,
+        field: String,
+        stat: Stat,
+    },
     /// For each `from` event, the delay to the next `to` event (ms); a
     /// statistic of those delays. A `from` with no later `to` counts as
     /// "never" and makes the result NaN.
@@ -422,6 +432,19 @@ impl Metric {
             }
             Metric::EventShare { filter, of } => {
                 share(&history.records, |r| of.matches(r), |r| filter.matches(r))
+            }
+            Metric::EventField {
+                filter,
+                field,
+                stat: s,
+            } => {
+                let values: Vec<f64> = history
+                    .records
+                    .iter()
+                    .filter(|r| filter.matches(r))
+                    .filter_map(|r| r.f64(field))
+                    .collect();
+                stat(&values, *s)
             }
             Metric::WindowCallShareMax {
                 filter,
@@ -629,6 +652,28 @@ mod tests {
         assert_eq!(share(r#"{ id_prefix = "in-" }"#), 1.0);
         // A base that asks about `ended` keeps its own meaning.
         assert_eq!(share(r#"{ id_prefix = "in-", ended = false }"#), 0.0);
+    }
+
+    #[test]
+    fn event_field_takes_a_statistic_of_a_numeric_field() {
+        // The fault's plan index is the only numeric `fault` field.
+        let m = |stat: &str, field: &str| {
+            measure(&format!(
+                r#"{{ kind = "event_field", filter = {{ event = "call.end" }}, field = "{field}", stat = "{stat}" }}"#
+            ))
+        };
+        assert_eq!(m("max", "status"), 200.0);
+        assert_eq!(m("mean", "status"), 200.0);
+        // A field no matching event has gives no data.
+        assert!(m("max", "in_use").is_nan());
+        let fault = measure(
+            r#"{ kind = "event_field", filter = { event = "fault.start" }, field = "fault", stat = "max" }"#,
+        );
+        assert_eq!(fault, 1.0);
+        let starts = measure(
+            r#"{ kind = "event_field", filter = { event = "call.start", host_prefix = "carrier" }, field = "ringing_timeout_ms", stat = "min" }"#,
+        );
+        assert_eq!(starts, 60_000.0);
     }
 
     #[test]

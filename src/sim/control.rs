@@ -135,6 +135,9 @@ struct Lifecycle {
     held_down: bool,
     /// An autoscaler on this host asks for this many pods of a section.
     pods_request: Option<(String, u32)>,
+    /// The host is a dormant pod (stopped for an autoscaler): the end of
+    /// a crash must not start it.
+    dormant: bool,
 }
 
 /// A one-off instruction from the fault plan to a node (run a deploy,
@@ -265,6 +268,16 @@ impl Control {
     /// Marks the host held down (or released) by the fault plan.
     pub fn set_held_down(&self, held: bool) {
         self.lifecycle().held_down = held;
+    }
+
+    /// Marks the host a dormant pod (or no longer one).
+    pub fn set_dormant(&self, dormant: bool) {
+        self.lifecycle().dormant = dormant;
+    }
+
+    /// Whether the host is a dormant pod.
+    pub fn dormant(&self) -> bool {
+        self.lifecycle().dormant
     }
 
     /// Whether the fault plan holds the host down.

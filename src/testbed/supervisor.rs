@@ -16,8 +16,9 @@
 //! the first step (`scale.stop` at 0 ms), and a request for n pods starts
 //! the dormant ones among pods 1..=n (`scale.start`) and stops the running
 //! ones above n (`scale.stop`). A pod stopped for the scaler is not
-//! restarted by the supervisor; a pod that exited and awaits its restart
-//! keeps its backoff even when the scaler asks for it.
+//! restarted by the supervisor, nor started by the end of a `crash`
+//! (`Control::dormant`); a pod that exited and awaits its restart keeps
+//! its backoff even when the scaler asks for it.
 
 use crate::history::{emit, Event};
 use crate::nodes::autoscaler::AutoscalerConfig;
@@ -101,6 +102,7 @@ impl Supervisor {
     ) {
         for host in std::mem::take(&mut self.dormant_at_start) {
             sim.crash(host.as_str());
+            set_dormant(controls, &host, true);
             self.dormant.insert(host.clone());
             emit(Event::ScalePod {
                 target: &host,
@@ -175,7 +177,13 @@ impl Supervisor {
         for (pod, host) in pods_of(topology, section) {
             let held = controls.get(&host).is_some_and(|c| c.held_down());
             if pod <= count {
-                if self.dormant.remove(&host) && !held && !sim.is_host_running(host.as_str()) {
+                if !self.dormant.remove(&host) {
+                    continue;
+                }
+                // Asked for: no longer dormant, so a crash holding it down
+                // starts it when it ends.
+                set_dormant(controls, &host, false);
+                if !held && !sim.is_host_running(host.as_str()) {
                     sim.bounce(host.as_str());
                     emit(Event::ScalePod {
                         target: &host,
@@ -190,12 +198,19 @@ impl Supervisor {
                     sim.crash(host.as_str());
                 }
                 self.dormant.insert(host.clone());
+                set_dormant(controls, &host, true);
                 emit(Event::ScalePod {
                     target: &host,
                     up: false,
                 });
             }
         }
+    }
+}
+
+fn set_dormant(controls: &BTreeMap<String, Control>, host: &str, dormant: bool) {
+    if let Some(control) = controls.get(host) {
+        control.set_dormant(dormant);
     }
 }
 
