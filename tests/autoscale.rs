@@ -5,13 +5,6 @@
 
 use crate::support;
 use callsim::history::History;
-use callsim::scenario::Scenario;
-use std::path::Path;
-
-fn load(name: &str) -> Scenario {
-    let path = format!("fixtures/scenarios/mechanisms/{name}.toml");
-    Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// `(time, target)` of every `scale.start` (`up`) or `scale.stop`.
 fn scaled(h: &History, up: bool) -> Vec<(u64, String)> {
@@ -30,25 +23,14 @@ fn refused(h: &History) -> usize {
 
 #[test]
 fn a_scaler_too_slow_for_the_load_loses_calls_that_a_quick_one_carries() {
-    let failing = load("autoscale-burst-failing");
-    let passing = load("autoscale-burst-passing");
+    let failing = support::mechanism("autoscale-burst-failing");
+    let passing = support::mechanism("autoscale-burst-passing");
     for seed in 1..=3 {
-        let f = support::run(&failing, seed);
-        let p = support::run(&passing, seed);
-        assert_eq!(f.exit_code(), 1, "seed {seed}");
-        assert!(
-            f.violations
-                .iter()
-                .all(|v| v.oracle == "inbound_availability"),
-            "seed {seed}: {:?}",
-            f.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            p.exit_code(),
-            0,
-            "seed {seed}: {:?}",
-            p.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
+        let (f, p) = support::demo_pair(&failing, &passing, seed, "inbound_availability");
+        assert!(f
+            .violations
+            .iter()
+            .all(|v| v.oracle == "inbound_availability"));
         for (report, name) in [(&f, "failing"), (&p, "passing")] {
             // Pods 2-4 are dormant from 0 ms, and silent until started.
             let stopped = scaled(&report.history, false);
@@ -189,10 +171,7 @@ fn load_that_goes_away_gives_idle_pods_back_one_at_a_time_and_never_below_min() 
 
 #[test]
 fn bad_autoscaler_settings_name_their_line_and_field() {
-    let base =
-        std::fs::read_to_string("fixtures/scenarios/mechanisms/autoscale-burst-failing.toml")
-            .expect("the demo scenario");
-    let cases = [
+    let cases: &[(&str, &str, &str)] = &[
         (
             "target = \"sip\"",
             "target = \"lb\"",
@@ -213,12 +192,8 @@ fn bad_autoscaler_settings_name_their_line_and_field() {
         ),
         ("warmup = \"10s\"", "warmup = \"0s\"", "nodes.sip.warmup"),
     ];
-    for (from, to, field) in cases {
-        let text = base.replace(from, to);
-        assert_ne!(text, base, "{from}");
-        let e = Scenario::from_toml(&text, Path::new("bad.toml")).expect_err(to);
-        assert_eq!(e.field, field, "{to}: {e}");
-        let line = text.lines().position(|l| l.contains(to)).expect("the line") + 1;
-        assert_eq!(e.line, line, "{to}: {e}");
-    }
+    support::assert_field_errors(
+        "fixtures/scenarios/mechanisms/autoscale-burst-failing.toml",
+        cases,
+    );
 }

@@ -5,14 +5,7 @@
 
 use crate::support;
 use callsim::history::History;
-use callsim::scenario::Scenario;
 use std::collections::BTreeMap;
-use std::path::Path;
-
-fn load(name: &str) -> Scenario {
-    let path = format!("fixtures/scenarios/mechanisms/{name}.toml");
-    Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// Every child: (parent, its end time, the parent's first end time, reason).
 fn children(h: &History) -> BTreeMap<String, (String, Option<u64>, Option<u64>, String)> {
@@ -34,25 +27,14 @@ fn children(h: &History) -> BTreeMap<String, (String, Option<u64>, Option<u64>, 
 
 #[test]
 fn children_end_with_their_session_or_leak_and_the_oracle_says_which() {
-    let failing = load("leaked-child-legs-failing");
-    let passing = load("leaked-child-legs-passing");
+    let failing = support::mechanism("leaked-child-legs-failing");
+    let passing = support::mechanism("leaked-child-legs-passing");
     for seed in 1..=3 {
-        let f = support::run(&failing, seed);
-        let p = support::run(&passing, seed);
-        assert_eq!(f.exit_code(), 1, "seed {seed}");
-        assert!(
-            f.violations
-                .iter()
-                .all(|v| v.oracle == "children_end_with_parent"),
-            "seed {seed}: {:?}",
-            f.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            p.exit_code(),
-            0,
-            "seed {seed}: {:?}",
-            p.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
+        let (f, p) = support::demo_pair(&failing, &passing, seed, "children_end_with_parent");
+        assert!(f
+            .violations
+            .iter()
+            .all(|v| v.oracle == "children_end_with_parent"));
         let (fc, pc) = (children(&f.history), children(&p.history));
         // Two children per answered session, in both.
         assert_eq!(fc.len(), 40, "seed {seed}");
@@ -120,35 +102,36 @@ fn a_child_still_ringing_when_its_session_ends_is_cancelled() {
 
 #[test]
 fn bad_children_settings_name_their_line_and_field() {
-    let base =
-        std::fs::read_to_string("fixtures/scenarios/mechanisms/leaked-child-legs-failing.toml")
-            .expect("the demo scenario");
     let from = "children = { per_call = 2, after = \"1s\", end_with_parent = false }";
-    let cases = [
-        ("children = { per_call = 0 }", "nodes.sip.children.per_call"),
+    let cases: &[(&str, &str, &str)] = &[
         (
+            from,
+            "children = { per_call = 0 }",
+            "nodes.sip.children.per_call",
+        ),
+        (
+            from,
             "children = { per_call = 17 }",
             "nodes.sip.children.per_call",
         ),
         (
+            from,
             "children = { per_call = 1, trunk = \"nowhere\" }",
             "nodes.sip.children.trunk",
         ),
         (
+            from,
             "children = { per_call = 1, ringing_timeout = \"0s\" }",
             "nodes.sip.children.ringing_timeout",
         ),
         (
+            from,
             "children = { per_call = 1, end_with = true }",
             "nodes.sip.children.end_with",
         ),
     ];
-    for (to, field) in cases {
-        let text = base.replace(from, to);
-        assert_ne!(text, base);
-        let e = Scenario::from_toml(&text, Path::new("bad.toml")).expect_err(to);
-        assert_eq!(e.field, field, "{to}: {e}");
-        let line = text.lines().position(|l| l.contains(to)).expect("the line") + 1;
-        assert_eq!(e.line, line, "{to}: {e}");
-    }
+    support::assert_field_errors(
+        "fixtures/scenarios/mechanisms/leaked-child-legs-failing.toml",
+        cases,
+    );
 }

@@ -8,13 +8,6 @@
 
 use crate::support;
 use callsim::history::History;
-use callsim::scenario::Scenario;
-use std::path::Path;
-
-fn load(name: &str) -> Scenario {
-    let path = format!("fixtures/scenarios/mechanisms/{name}.toml");
-    Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// `(time, host)` of every `node.exit`.
 fn exits(h: &History) -> Vec<(u64, String)> {
@@ -54,24 +47,14 @@ fn answered_between(h: &History, from_ms: u64, to_ms: u64) -> (usize, usize) {
 
 #[test]
 fn a_dependency_blip_takes_every_self_exiting_pod_down_at_once_and_restarts_bounded_says_so() {
-    let failing = load("self-shutdown-failing");
-    let passing = load("self-shutdown-passing");
+    let failing = support::mechanism("self-shutdown-failing");
+    let passing = support::mechanism("self-shutdown-passing");
     for seed in 1..=3 {
-        let f = support::run(&failing, seed);
-        let p = support::run(&passing, seed);
-        assert_eq!(f.exit_code(), 1, "seed {seed}");
-        assert!(
-            f.violations.iter().any(|v| v.oracle == "restarts_bounded"
-                && v.message.contains("pods of sip down at once")),
-            "seed {seed}: {:?}",
-            f.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            p.exit_code(),
-            0,
-            "seed {seed}: {:?}",
-            p.violations.iter().map(|v| v.line()).collect::<Vec<_>>()
-        );
+        let (f, p) = support::demo_pair(&failing, &passing, seed, "restarts_bounded");
+        assert!(f
+            .violations
+            .iter()
+            .any(|v| v.message.contains("pods of sip down at once")));
         // All three pods trip during the 10 s partition and come back 20 s
         // later, each once.
         let exited = exits(&f.history);
@@ -262,9 +245,7 @@ fn a_pod_whose_slot_queue_stays_over_its_bound_exits_and_without_a_supervisor_st
 
 #[test]
 fn bad_exit_and_supervisor_settings_name_their_line_and_field() {
-    let base = std::fs::read_to_string("fixtures/scenarios/mechanisms/self-shutdown-failing.toml")
-        .expect("the demo scenario");
-    let cases = [
+    let cases: &[(&str, &str, &str)] = &[
         (
             "exit_when = { dependency_failures = 3 }",
             "exit_when = { dependency_failures = 0 }",
@@ -296,12 +277,8 @@ fn bad_exit_and_supervisor_settings_name_their_line_and_field() {
             "nodes.sip.supervisor.backof",
         ),
     ];
-    for (from, to, field) in cases {
-        let text = base.replace(from, to);
-        assert_ne!(text, base, "{from}");
-        let e = Scenario::from_toml(&text, Path::new("bad.toml")).expect_err(to);
-        assert_eq!(e.field, field, "{to}: {e}");
-        let line = text.lines().position(|l| l.contains(to)).expect("the line") + 1;
-        assert_eq!(e.line, line, "{to}: {e}");
-    }
+    support::assert_field_errors(
+        "fixtures/scenarios/mechanisms/self-shutdown-failing.toml",
+        cases,
+    );
 }

@@ -543,3 +543,45 @@ pub fn inbound_property_holds(
         search.regressions as u32 + props::cases()
     );
 }
+
+/// A mechanism demo scenario, `fixtures/scenarios/mechanisms/<name>.toml`.
+pub fn mechanism(name: &str) -> Scenario {
+    let path = format!("fixtures/scenarios/mechanisms/{name}.toml");
+    Scenario::load(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs a demo pair at `seed` and checks its verdicts: the failing one
+/// exits 1 with `oracle` among the oracles that fired, the passing one
+/// exits 0. Returns both reports for the figures.
+pub fn demo_pair(
+    failing: &Scenario,
+    passing: &Scenario,
+    seed: u64,
+    oracle: &str,
+) -> (Report, Report) {
+    let lines = |r: &Report| r.violations.iter().map(|v| v.line()).collect::<Vec<_>>();
+    let f = run(failing, seed);
+    let p = run(passing, seed);
+    assert_eq!(f.exit_code(), 1, "seed {seed}: {:?}", lines(&f));
+    assert!(
+        f.violations.iter().any(|v| v.oracle == oracle),
+        "seed {seed}: {oracle} did not fire: {:?}",
+        lines(&f)
+    );
+    assert_eq!(p.exit_code(), 0, "seed {seed}: {:?}", lines(&p));
+    (f, p)
+}
+
+/// For each `(from, to, field)`: the scenario file at `path` with `from`
+/// replaced by `to` is refused, naming `field` and the line `to` is on.
+pub fn assert_field_errors(path: &str, cases: &[(&str, &str, &str)]) {
+    let base = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (from, to, field) in cases {
+        let text = base.replace(from, to);
+        assert_ne!(text, base, "{path} has no {from}");
+        let e = Scenario::from_toml(&text, std::path::Path::new("bad.toml")).expect_err(to);
+        assert_eq!(e.field, *field, "{to}: {e}");
+        let line = text.lines().position(|l| l.contains(to)).expect("the line") + 1;
+        assert_eq!(e.line, line, "{to}: {e}");
+    }
+}
