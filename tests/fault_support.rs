@@ -46,6 +46,8 @@ const BASES: &[&str] = &[
     "fixtures/scenarios/mechanisms/edge-black-hole-passing.toml",
     // The autoscaler (a fast clock makes it decide sooner).
     "fixtures/scenarios/mechanisms/autoscale-burst-passing.toml",
+    // Workers that register with a dispatcher (keepalives on the clock).
+    "fixtures/scenarios/mechanisms/stranded-workers-passing.toml",
     // The name server: the carrier resolves its entry through it.
     "fixtures/scenarios/mechanisms/dns-ttl-recovery-passing.toml",
 ];

@@ -308,7 +308,8 @@ impl crate::nodes::NodeKind for CallWorkerKind {
     const ABOUT: &'static str =
         "Workers that register with a dispatcher over a persistent connection (keepalive, reconnect with backoff) and decide the calls it dispatches.";
     type Config = CallWorkerConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    // Its keepalives, timeouts and answer delay read the host's clock.
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }

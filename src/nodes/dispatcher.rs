@@ -376,7 +376,8 @@ impl crate::nodes::NodeKind for DispatcherKind {
     const ABOUT: &'static str =
         "Keeps the registrations of call workers (expiry) and dispatches inbound calls to them round robin (`agent.dispatch`).";
     type Config = DispatcherConfig;
-    const FAULTS: &'static [FaultSupport] = &[];
+    // Expiry and the per-worker timeout read the host's clock.
+    const FAULTS: &'static [FaultSupport] = &[FaultSupport::new("clock", &[])];
     async fn run(ctx: NodeCtx) -> turmoil::Result {
         run(ctx).await
     }
