@@ -24,7 +24,7 @@ use crate::history::{emit, Event};
 use crate::nodes::autoscaler::AutoscalerConfig;
 use crate::nodes::lifecycle::SupervisorConfig;
 use crate::sim::{Control, Topology};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// One host the supervisor has taken down.
 struct Down {
@@ -48,8 +48,6 @@ pub struct Supervisor {
     policies: BTreeMap<String, SupervisorConfig>,
     down: BTreeMap<String, Down>,
     records: BTreeMap<String, Record>,
-    /// Pods stopped for an autoscaler (dormant until asked for).
-    dormant: BTreeSet<String>,
     /// Pods to stop before the first step (the scaler's target above
     /// `min`); emptied by the first step.
     dormant_at_start: Vec<String>,
@@ -77,7 +75,6 @@ impl Supervisor {
                     .try_into()
                     .expect("the autoscaler was validated with its section");
                 pods_of(topology, &scaler.target)
-                    .into_iter()
                     .filter(|(pod, _)| *pod > scaler.min)
                     .map(|(_, host)| host)
                     .collect()
@@ -87,7 +84,6 @@ impl Supervisor {
             policies,
             down: BTreeMap::new(),
             records: BTreeMap::new(),
-            dormant: BTreeSet::new(),
             dormant_at_start,
         }
     }
@@ -102,8 +98,7 @@ impl Supervisor {
     ) {
         for host in std::mem::take(&mut self.dormant_at_start) {
             sim.crash(host.as_str());
-            set_dormant(controls, &host, true);
-            self.dormant.insert(host.clone());
+            controls[&host].set_dormant(true);
             emit(Event::ScalePod {
                 target: &host,
                 up: false,
@@ -175,30 +170,29 @@ impl Supervisor {
         count: u32,
     ) {
         for (pod, host) in pods_of(topology, section) {
-            let held = controls.get(&host).is_some_and(|c| c.held_down());
+            let control = &controls[&host];
             if pod <= count {
-                if !self.dormant.remove(&host) {
+                if !control.dormant() {
                     continue;
                 }
                 // Asked for: no longer dormant, so a crash holding it down
                 // starts it when it ends.
-                set_dormant(controls, &host, false);
-                if !held && !sim.is_host_running(host.as_str()) {
+                control.set_dormant(false);
+                if !control.held_down() && !sim.is_host_running(host.as_str()) {
                     sim.bounce(host.as_str());
                     emit(Event::ScalePod {
                         target: &host,
                         up: true,
                     });
                 }
-            } else if !self.dormant.contains(&host) {
+            } else if !control.dormant() {
                 // Stopped for the scaler, whether running or awaiting a
                 // supervisor's restart.
                 self.down.remove(&host);
                 if sim.is_host_running(host.as_str()) {
                     sim.crash(host.as_str());
                 }
-                self.dormant.insert(host.clone());
-                set_dormant(controls, &host, true);
+                control.set_dormant(true);
                 emit(Event::ScalePod {
                     target: &host,
                     up: false,
@@ -208,20 +202,8 @@ impl Supervisor {
     }
 }
 
-fn set_dormant(controls: &BTreeMap<String, Control>, host: &str, dormant: bool) {
-    if let Some(control) = controls.get(host) {
-        control.set_dormant(dormant);
-    }
-}
-
-/// `(pod number, host)` of every pod of `section`, by pod number.
-fn pods_of(topology: &Topology, section: &str) -> Vec<(u32, String)> {
-    let mut pods: Vec<(u32, String)> = topology
-        .hosts
-        .iter()
-        .filter(|h| h.section == section && h.pod > 0)
-        .map(|h| (h.pod, h.name.clone()))
-        .collect();
-    pods.sort();
-    pods
+/// `(pod number, host)` of every pod of `section`: the section's hosts
+/// in their order, numbered from 1, as the autoscaler numbers them.
+fn pods_of(topology: &Topology, section: &str) -> impl Iterator<Item = (u32, String)> {
+    (1..).zip(topology.hosts_of(section))
 }
