@@ -247,7 +247,7 @@ pub enum Event<'a> {
     /// (`nodes::outlier`): for `ejected_ms` it gets no new calls.
     OutlierEjected {
         target: &'a str,
-        /// `5xx` or `timeout`: how the last setup failed.
+        /// `5xx`, `timeout` or `no_media`: how the last setup failed.
         reason: &'a str,
         failures: u64,
         ejected_ms: u64,
