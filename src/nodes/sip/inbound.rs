@@ -87,7 +87,7 @@ impl Service {
         let answer = match sip_glue::answer_sdp(
             incoming.invite(),
             &Capabilities::default(),
-            self.media.local_addr(),
+            self.media_addr(),
         ) {
             Ok(answer) => answer,
             Err(_) => {

@@ -144,10 +144,12 @@ pub struct SipConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<ChildrenConfig>,
     /// The host whose address each pod advertises as its own (in Via,
-    /// Contact and its From URI), one per pod in pod order, when that is
+    /// Contact, its From URI and its SDP's media address), one per pod in
+    /// pod order, when that is
     /// not the address it binds: an address behind NAT or an elastic IP.
     /// A stale entry (another pod's, or a host with no SIP) sends the
-    /// ACKs and in-dialog requests of that pod's dialogs there. Read when
+    /// ACKs and in-dialog requests of that pod's dialogs there, and the
+    /// caller's media (one-way media). Read when
     /// the pod starts, so a `set` takes effect at its next restart.
     /// Default: none (each pod advertises its bound address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -259,11 +261,25 @@ struct Service {
     exit: Option<SelfShutdown>,
     /// Until when (host clock, ms) this incarnation refuses new calls.
     warm_at_ms: u64,
+    /// The host this pod advertises as its own, read when it started.
+    advertised: Option<String>,
 }
 
 impl Service {
     fn config(&self) -> SipConfig {
         self.ctx.config()
+    }
+
+    /// The media address this pod writes in its SDP: its media socket's,
+    /// at its advertised host when `advertised` is configured (so a stale
+    /// advertised address misdirects the media too, as it would behind a
+    /// NAT or an elastic IP that moved).
+    fn media_addr(&self) -> std::net::SocketAddr {
+        let local = self.media.local_addr();
+        match &self.advertised {
+            Some(host) => crate::net::addr(host, local.port()),
+            None => local,
+        }
     }
 
     /// Whether this pod is still warming up (see `warmup`).
@@ -286,13 +302,17 @@ impl Service {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: SipConfig = ctx.config();
-    let (ua, mut incoming) =
-        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer, {
-            // This pod's advertised address, when configured.
-            let pod = ctx.pod.max(1) as usize;
-            (config.advertised.get(pod - 1)).map(|host| crate::net::addr(host, ports::SIP))
-        })
-        .await?;
+    // This pod's advertised host, when configured.
+    let advertised = config.advertised.get(ctx.pod.max(1) as usize - 1).cloned();
+    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(
+        &ctx,
+        config.sip_timers,
+        config.session_timer,
+        advertised
+            .as_deref()
+            .map(|host| crate::net::addr(host, ports::SIP)),
+    )
+    .await?;
     let service = Service {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),
@@ -305,6 +325,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             Some(w) if ctx.incarnation > 0 => crate::sim::time::now_ms() + w.as_millis(),
             _ => 0,
         },
+        advertised,
         ua,
         ctx,
     };

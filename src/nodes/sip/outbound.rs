@@ -82,7 +82,7 @@ impl Service {
             crate::net::addr(&dial.trunk, ports::SIP),
             format!("sip:{}@{}", dial.to, dial.trunk),
             Duration::from_millis(dial.ringing_timeout_ms),
-            self.media.local_addr(),
+            self.media_addr(),
         ));
         if !dial.wait_until_answered {
             // Async: the API answers now; the call is followed to its end.
