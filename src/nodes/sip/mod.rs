@@ -44,6 +44,7 @@ mod inbound;
 mod outbound;
 
 use crate::nodes::call_control::{CallControlConfig, Verb};
+use crate::nodes::dependency::client::{DependencyClient, DependencyClientConfig, LookupFailed};
 use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::pod_metrics::PodMetrics;
@@ -152,6 +153,14 @@ pub struct SipConfig {
     /// Default: none (each pod advertises its bound address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advertised: Vec<String>,
+    /// Lookups on a dependency each new call's setup makes before it
+    /// proceeds (`{ target = "dependency", lookups = 1, timeout = "1s",
+    /// retries = 0, retry_backoff = "0s", pool = 8, failure_code = 503 }`,
+    /// see [`crate::nodes::dependency::client`]): an inbound call whose
+    /// lookups fail gets `failure_code`, a dial an overload error.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<DependencyClientConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -233,6 +242,9 @@ impl NodeConfig for SipConfig {
         if let Some(children) = &self.children {
             children.validate(&check::field(prefix, "children"), topology)?;
         }
+        if let Some(dependency) = &self.dependency {
+            dependency.validate(&check::field(prefix, "dependency"), topology)?;
+        }
         Ok(())
     }
 
@@ -259,11 +271,22 @@ struct Service {
     exit: Option<SelfShutdown>,
     /// Until when (host clock, ms) this incarnation refuses new calls.
     warm_at_ms: u64,
+    /// The pod's dependency client (its pool), when configured.
+    dependency: Option<DependencyClient>,
 }
 
 impl Service {
     fn config(&self) -> SipConfig {
         self.ctx.config()
+    }
+
+    /// The dependency lookups of a new call's setup (none when not
+    /// configured).
+    async fn look_up(&self, config: &SipConfig, call: &str) -> Result<(), LookupFailed> {
+        match (&self.dependency, &config.dependency) {
+            (Some(client), Some(dependency)) => client.lookups(dependency, call).await,
+            _ => Ok(()),
+        }
     }
 
     /// Whether this pod is still warming up (see `warmup`).
@@ -305,6 +328,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             Some(w) if ctx.incarnation > 0 => crate::sim::time::now_ms() + w.as_millis(),
             _ => 0,
         },
+        dependency: config.dependency.as_ref().map(DependencyClient::new),
         ua,
         ctx,
     };
