@@ -25,6 +25,12 @@
 //! it ends; a dial refused a slot fails with an overload error (the
 //! gateway answers 503), an INVITE gets 503 with `Retry-After`.
 //!
+//! With `dependency` ([`crate::nodes::dependency::client`]), each new
+//! call's setup, inbound after its admission job and before it rings,
+//! outbound before the leg is placed, makes its lookups on the shared
+//! dependency through the pod's pool; an inbound call whose lookups fail
+//! gets the configured `failure_code`, a dial an overload error.
+//!
 //! A connected call ([`connected`]) gets a media stream (one datagram per
 //! `media_interval` to the address of the peer's SDP), runs call control
 //! ([`call_control`]), and lasts until a party hangs up, until
