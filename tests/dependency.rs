@@ -112,7 +112,10 @@ fn with_one_slot_the_kth_request_waits_k_service_times() {
         .map(|r| field(r, "ms"))
         .max()
         .expect("lookups");
-    assert!(slowest >= calls * service_ms - (calls - 1) * gap_ms - 10, "{slowest}");
+    assert!(
+        slowest >= calls * service_ms - (calls - 1) * gap_ms - 10,
+        "{slowest}"
+    );
 }
 
 /// Requests in flight from one caller pod, from the dependency's side:
@@ -337,7 +340,10 @@ fn the_cascade_outlasts_its_fault_unless_timeouts_and_retries_contain_it() {
     let passing = support::mechanism("dependency-cascade-passing");
     for seed in 1..=2 {
         let (f, p) = support::demo_pair(&failing, &passing, seed, "inbound_availability");
-        let (fw, pw) = (answered_by_window(&f.history), answered_by_window(&p.history));
+        let (fw, pw) = (
+            answered_by_window(&f.history),
+            answered_by_window(&p.history),
+        );
         // Before the fault, both answer every call.
         for w in 0..3 {
             assert_eq!(fw[&w].0, fw[&w].1, "seed {seed} failing window {w}: {fw:?}");
@@ -346,7 +352,10 @@ fn the_cascade_outlasts_its_fault_unless_timeouts_and_retries_contain_it() {
         // From 50 s to 90 s, well after the fault: the failing one
         // answers almost nothing, the passing one everything.
         for w in 5..9 {
-            assert!(fw[&w].1 * 10 < fw[&w].0, "seed {seed} failing window {w}: {fw:?}");
+            assert!(
+                fw[&w].1 * 10 < fw[&w].0,
+                "seed {seed} failing window {w}: {fw:?}"
+            );
             assert_eq!(pw[&w].0, pw[&w].1, "seed {seed} passing window {w}: {pw:?}");
         }
         // The failing dependency spends its time on requests nobody

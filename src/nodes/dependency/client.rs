@@ -19,6 +19,13 @@
 //! retries with no backoff, a slow dependency gets more load the slower it
 //! is: that is the cascade this config can build, or contain.
 //!
+//! The pool hands its connections out in arrival order, and an attempt
+//! holds one at most until its own deadline, so with one `timeout` the
+//! attempts ahead in line always end before a waiter's deadline: a
+//! `pool_timeout` takes a `set` fault that lengthened the timeout of the
+//! attempts ahead (or two deadlines falling in one tick). The pool's wait
+//! still counts against the attempt's timeout.
+//!
 //! The pool's size is read when the pod starts; the other fields at each
 //! lookup (a `set` fault changes them).
 
@@ -152,11 +159,6 @@ impl DependencyClient {
             pool: Rc::new(Semaphore::new(config.pool as usize)),
             next_id: Rc::new(Cell::new(1)),
         }
-    }
-
-    /// Requests in flight from this pod now.
-    pub fn in_flight(&self, config: &DependencyClientConfig) -> usize {
-        (config.pool as usize).saturating_sub(self.pool.available_permits())
     }
 
     /// The lookups of one call's setup, under `config` (the caller's

@@ -36,14 +36,15 @@ impl Service {
             incoming.reject(refusal.status());
             return;
         }
-        let looked = tokio::select! {
-            r = self.look_up(&config, &call) => r,
-            _ = incoming.cancelled() => return,
-        };
-        if looked.is_err() {
-            let code = config.dependency.as_ref().map_or(503, |d| d.failure_code);
-            incoming.reject(code);
-            return;
+        if let Some((client, dependency)) = self.lookups(&config) {
+            let looked = tokio::select! {
+                r = client.lookups(&dependency, &call) => r,
+                _ = incoming.cancelled() => return,
+            };
+            if looked.is_err() {
+                incoming.reject(dependency.failure_code);
+                return;
+            }
         }
         incoming.ring();
         let invite = incoming.invite();

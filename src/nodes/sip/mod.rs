@@ -50,7 +50,7 @@ mod inbound;
 mod outbound;
 
 use crate::nodes::call_control::{CallControlConfig, Verb};
-use crate::nodes::dependency::client::{DependencyClient, DependencyClientConfig, LookupFailed};
+use crate::nodes::dependency::client::{DependencyClient, DependencyClientConfig};
 use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::pod_metrics::PodMetrics;
@@ -286,13 +286,12 @@ impl Service {
         self.ctx.config()
     }
 
-    /// The dependency lookups of a new call's setup (none when not
-    /// configured).
-    async fn look_up(&self, config: &SipConfig, call: &str) -> Result<(), LookupFailed> {
-        match (&self.dependency, &config.dependency) {
-            (Some(client), Some(dependency)) => client.lookups(dependency, call).await,
-            _ => Ok(()),
-        }
+    /// The pod's dependency client and its current config, when the pod
+    /// makes lookups. Without them a setup takes no other path than it
+    /// did before lookups existed (not even a `select!`, whose branch
+    /// draw would move the history).
+    fn lookups(&self, config: &SipConfig) -> Option<(DependencyClient, DependencyClientConfig)> {
+        Some((self.dependency.clone()?, config.dependency.clone()?))
     }
 
     /// Whether this pod is still warming up (see `warmup`).
