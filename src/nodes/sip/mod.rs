@@ -25,6 +25,12 @@
 //! it ends; a dial refused a slot fails with an overload error (the
 //! gateway answers 503), an INVITE gets 503 with `Retry-After`.
 //!
+//! With `dependency` ([`crate::nodes::dependency::client`]), each new
+//! call's setup, inbound after its admission job and before it rings,
+//! outbound before the leg is placed, makes its lookups on the shared
+//! dependency through the pod's pool; an inbound call whose lookups fail
+//! gets the configured `failure_code`, a dial an overload error.
+//!
 //! A connected call ([`connected`]) gets a media stream (one datagram per
 //! `media_interval` to the address of the peer's SDP), runs call control
 //! ([`call_control`]), and lasts until a party hangs up, until
@@ -44,6 +50,7 @@ mod inbound;
 mod outbound;
 
 use crate::nodes::call_control::{CallControlConfig, Verb};
+use crate::nodes::dependency::client::{DependencyClient, DependencyClientConfig};
 use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::pod_metrics::PodMetrics;
@@ -154,6 +161,14 @@ pub struct SipConfig {
     /// Default: none (each pod advertises its bound address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advertised: Vec<String>,
+    /// Lookups on a dependency each new call's setup makes before it
+    /// proceeds (`{ target = "dependency", lookups = 1, timeout = "1s",
+    /// retries = 0, retry_backoff = "0s", pool = 8, failure_code = 503 }`,
+    /// see [`crate::nodes::dependency::client`]): an inbound call whose
+    /// lookups fail gets `failure_code`, a dial an overload error.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<DependencyClientConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -235,6 +250,9 @@ impl NodeConfig for SipConfig {
         if let Some(children) = &self.children {
             children.validate(&check::field(prefix, "children"), topology)?;
         }
+        if let Some(dependency) = &self.dependency {
+            dependency.validate(&check::field(prefix, "dependency"), topology)?;
+        }
         Ok(())
     }
 
@@ -263,6 +281,8 @@ struct Service {
     warm_at_ms: u64,
     /// The host this pod advertises as its own, read when it started.
     advertised: Option<String>,
+    /// The pod's dependency client (its pool), when configured.
+    dependency: Option<DependencyClient>,
 }
 
 impl Service {
@@ -280,6 +300,14 @@ impl Service {
             Some(host) => crate::net::addr(host, local.port()),
             None => local,
         }
+    }
+
+    /// The pod's dependency client and its current config, when the pod
+    /// makes lookups. Without them a setup takes no other path than it
+    /// did before lookups existed (not even a `select!`, whose branch
+    /// draw would move the history).
+    fn lookups(&self, config: &SipConfig) -> Option<(DependencyClient, DependencyClientConfig)> {
+        Some((self.dependency.clone()?, config.dependency.clone()?))
     }
 
     /// Whether this pod is still warming up (see `warmup`).
@@ -326,6 +354,7 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             _ => 0,
         },
         advertised,
+        dependency: config.dependency.as_ref().map(DependencyClient::new),
         ua,
         ctx,
     };

@@ -67,6 +67,20 @@ impl Service {
             }
             Err(r) => return Err(RpcError::new(ErrorCode::ResourceExhausted, r.as_str())),
         }
+        if let Some((client, dependency)) = self.lookups(&config) {
+            let looked = tokio::select! {
+                r = client.lookups(&dependency, &dial.call) => r,
+                _ = req.cancel.cancelled() => {
+                    return Err(RpcError::new(ErrorCode::Cancelled, "cancelled during the dependency lookups"));
+                }
+            };
+            if let Err(failed) = looked {
+                return Err(RpcError::new(
+                    ErrorCode::ResourceExhausted,
+                    format!("dependency lookup failed: {}", failed.outcome),
+                ));
+            }
+        }
         if req.cancel.is_cancelled() {
             return Err(RpcError::new(
                 ErrorCode::Cancelled,
