@@ -527,7 +527,7 @@ mod tests {
         let defaults = MediaParams::default();
         // One packet in five lost (20%), plus 5 in a row at 30-34 s: a 6 s
         // silence, 6 median gaps. 59 * 0.2^5 = 0.019: likely by chance.
-        let lossy = |t: u64| t % 5 == 0 || (30..35).contains(&t);
+        let lossy = |t: u64| t.is_multiple_of(5) || (30..35).contains(&t);
         assert_eq!(media_losing(lossy, &defaults), vec![]);
         // Switched off, the median rule alone fires.
         let off = MediaParams {
@@ -539,7 +539,7 @@ mod tests {
         // silence does not count towards the loss that would excuse it).
         assert_eq!(media_losing(|t| (30..35).contains(&t), &defaults).len(), 1);
         // Nor is a long one on the lossy stream: 15 in a row at 20%.
-        let long = |t: u64| t % 5 == 0 || (20..35).contains(&t);
+        let long = |t: u64| t.is_multiple_of(5) || (20..35).contains(&t);
         assert_eq!(media_losing(long, &defaults).len(), 1);
     }
 

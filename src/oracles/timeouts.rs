@@ -22,7 +22,13 @@
 //!   edge;
 //! - **inbound**: the carrier ringing (`inbound_ringing_timeout`) -> the
 //!   SIP service waiting for the dispatch (`dispatch_timeout`) -> the
-//!   gateway waiting for the agent's decision (`agent_timeout`).
+//!   gateway waiting for the agent's decision (`agent_timeout`);
+//! - **lookups**, when the SIP service looks calls up in a `dependency`:
+//!   its whole lookup budget (`lookups x ((retries + 1) x timeout +
+//!   retries x retry_backoff)`) under the carrier's `entry_timeout` (it
+//!   waits that long for ringing or a final answer, and lookups come
+//!   first) and under the gateway's `async_dial_timeout` for async dials
+//!   (answered once the INVITE is sent, after the lookups).
 //!
 //! A callee's timeout must be shorter than its caller's by more than
 //! `margin` (default 0: strictly shorter; equal timeouts race).
@@ -162,6 +168,45 @@ pub fn paths(nodes: &NodesConfig, workload: &Workload) -> Vec<Path> {
                 front.extend(via_edge);
                 front.extend([dial, ring]);
                 out.push(front);
+            }
+        }
+    }
+    let lookups = nodes.sip.as_ref().and_then(|s| s.dependency.as_ref());
+    if let (Some(_), Some(lookups)) = (&nodes.dependency, lookups) {
+        let attempts = u64::from(lookups.retries) + 1;
+        let budget = u64::from(lookups.lookups)
+            * (attempts * lookups.timeout.as_millis()
+                + u64::from(lookups.retries) * lookups.retry_backoff.as_millis());
+        let lookup = edge(
+            "sip",
+            "dependency",
+            budget,
+            "nodes.sip.dependency: lookups x ((retries + 1) x timeout + retries x retry_backoff)",
+        );
+        if let (Some(carrier), Some(_)) = (&nodes.carrier, &workload.inbound) {
+            out.push(vec![
+                edge(
+                    "carrier",
+                    "sip",
+                    carrier.entry_timeout.as_millis(),
+                    "nodes.carrier.entry_timeout (until ringing or a final answer)",
+                ),
+                lookup.clone(),
+            ]);
+        }
+        if let (Some(gateway), Some(outbound)) = (&nodes.gateway, &workload.outbound) {
+            let some_async = outbound.wait_until_answered != Some(true)
+                && outbound.sync_share.is_none_or(|s| s < 1.0);
+            if some_async {
+                out.push(vec![
+                    edge(
+                        "gateway",
+                        "sip",
+                        gateway.async_dial_timeout.as_millis(),
+                        "nodes.gateway.async_dial_timeout (an async dial is answered once the INVITE is sent)",
+                    ),
+                    lookup,
+                ]);
             }
         }
     }
@@ -378,5 +423,49 @@ until = "40s"
         assert_eq!(buggy.len(), 1, "{buggy:#?}");
         assert_eq!(buggy[0].at_ms, 300_000, "the deploy's set faults start");
         assert!(verdict("fixed").is_empty());
+    }
+
+    #[test]
+    fn a_lookup_budget_over_the_callers_wait_is_a_violation() {
+        let text = |timeout: &str| {
+            format!(
+                r#"
+[run]
+duration = "60s"
+[nodes.gateway]
+agent_timeout = "8s"
+[nodes.bus]
+[nodes.agent]
+[nodes.sip]
+dependency = {{ timeout = "{timeout}", retries = 2, retry_backoff = "100ms" }}
+[nodes.dependency]
+[nodes.carrier]
+[workload]
+inbound = {{ calls = 1, rate_per_s = 1 }}
+outbound = {{ calls = 1, rate_per_s = 1 }}
+[oracles]
+timeouts_ordered = true
+"#
+            )
+        };
+        let judge_text = |t: &str| {
+            let s = crate::scenario::Scenario::from_toml(t, "t.toml".as_ref()).expect("valid");
+            judge(&s)
+        };
+        // 3 x 500ms + 2 x 100ms = 1.7s: under the carrier's 2 s and the
+        // gateway's 5 s.
+        assert_eq!(judge_text(&text("500ms")), vec![]);
+        // 3 x 1s + 200ms = 3.2s: over the carrier's 2 s only.
+        let v = judge_text(&text("1s"));
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert!(
+            v[0].message
+                .starts_with("on carrier -> sip -> dependency: sip waits 3.2s")
+                || v[0]
+                    .message
+                    .starts_with("on carrier -> sip -> dependency: sip waits 3200ms"),
+            "{}",
+            v[0].message
+        );
     }
 }
