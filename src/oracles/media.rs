@@ -33,13 +33,14 @@ pub const PLAY: &str = "play_success";
 ///
 /// Loss on the path makes runs of missing packets by chance. With
 /// `chance_min > 0` (default 0.001), a silence over the median rule is
-/// still forgiven when the loss the endpoint saw *outside* that silence
-/// makes it likely enough over the run: with `E` packets expected at the
-/// median pace, `q` the share of the others that went missing, `k`
-/// packets missing in a row and `S` streams judged in the run (calls times
-/// endpoints: each is another chance), a silence with `S * E * q^k >=
-/// chance_min` is loss, not a media failure. A silence on an otherwise lossless stream is never forgiven,
-/// and `gap_max` always holds.
+/// still forgiven when the loss the endpoint saw over the run makes it
+/// likely enough: with `E` packets expected at the median pace, `q` the
+/// share of packets missing at that endpoint outside each stream's
+/// longest silence, `k` packets missing in a row and `S` streams judged in
+/// the run (calls times endpoints: each is another chance), a silence
+/// with `S * E * q^k >= chance_min` is loss, not a media failure. On a run
+/// with no loss outside the silences nothing is forgiven, and `gap_max`
+/// always holds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
@@ -91,22 +92,32 @@ fn default_chance_min() -> f64 {
     0.001
 }
 
-/// How likely a silence of `gap` ms is from loss alone, on a stream of
-/// `received` packets over `span` ms at `median` ms apart: `E * q^k`,
-/// with `E` the packets expected, `k` those missing in the silence and
-/// `q` the share missing among the rest (so the silence does not excuse
-/// itself).
-pub fn loss_chance(gap: u64, span: u64, received: usize, median: u64) -> f64 {
+/// One stream's loss outside its longest silence: (packets missing,
+/// positions), from `received` packets over `span` ms at `median` ms
+/// apart with a longest silence of `gap` ms.
+pub fn loss_outside(gap: u64, span: u64, received: usize, median: u64) -> (f64, f64) {
     if median == 0 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let expected = (span / median).max(1) as f64;
     let in_a_row = (gap / median).saturating_sub(1) as f64;
     let lost = (expected - received as f64).max(0.0);
     let lost_elsewhere = (lost - in_a_row).max(0.0);
-    let elsewhere = (expected - in_a_row - 1.0).max(1.0);
-    let q = (lost_elsewhere / elsewhere).min(1.0);
-    expected * q.powf(in_a_row)
+    let elsewhere = (expected - in_a_row - 1.0).max(0.0);
+    (lost_elsewhere, elsewhere)
+}
+
+/// How likely a silence of `gap` ms is from loss alone on one of
+/// `streams` streams, this one `span` ms long at `median` ms apart, when
+/// a share `q` of packets goes missing: `streams * E * q^k`, with `E` the
+/// packets expected and `k` those missing in a row.
+pub fn loss_chance(gap: u64, span: u64, median: u64, q: f64, streams: usize) -> f64 {
+    if median == 0 {
+        return 0.0;
+    }
+    let expected = (span / median).max(1) as f64;
+    let in_a_row = (gap / median).saturating_sub(1) as i32;
+    streams as f64 * expected * q.min(1.0).powi(in_a_row)
 }
 
 fn default_gap_samples_min() -> usize {
@@ -211,8 +222,27 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
         judged.push((call.id, from, to, arrivals));
     }
     // Every stream judged is one more chance of a run of losses: the
-    // chance that loss explains a silence is over the whole run.
+    // chance that loss explains a silence is over the whole run. The loss
+    // rate is each endpoint's over the run, outside every stream's longest
+    // silence (so the silences being judged never excuse themselves).
     let streams = judged.len() * params.endpoints.len();
+    let mut outside: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for (_, from, to, arrivals) in &judged {
+        for (endpoint, at) in arrivals {
+            if let (gap, _, Some(median)) = silences(at, *from, *to) {
+                let (lost, positions) = loss_outside(gap, to - from, at.len(), median);
+                let sum = outside.entry(endpoint).or_default();
+                sum.0 += lost;
+                sum.1 += positions;
+            }
+        }
+    }
+    let loss_rate = |endpoint: &str| {
+        outside
+            .get(endpoint)
+            .filter(|(_, positions)| *positions > 0.0)
+            .map_or(0.0, |(lost, positions)| lost / positions)
+    };
     for (id, from, to, arrivals) in judged {
         let silent: Vec<&str> = arrivals
             .iter()
@@ -244,7 +274,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
                 && gap <= params.gap_max.as_millis()
                 && params.chance_min > 0.0
                 && median.is_some_and(|m| {
-                    streams as f64 * loss_chance(gap, to - from, at.len(), m) >= params.chance_min
+                    let q = loss_rate(endpoint);
+                    loss_chance(gap, to - from, m, q, streams) >= params.chance_min
                 });
             if gap > bound && !by_chance {
                 out.push(Violation::new(
@@ -544,18 +575,15 @@ mod tests {
     }
 
     #[test]
-    fn loss_chance_counts_the_loss_outside_the_silence() {
+    fn loss_is_counted_outside_the_longest_silence() {
         // 60 expected, 48 received, a 6 s silence (5 missing in a row):
-        // 7 of the other 54 missing.
-        let c = loss_chance(6_000, 60_000, 48, 1000);
-        let q: f64 = 7.0 / 54.0;
-        assert!((c - 60.0 * q.powi(5)).abs() < 1e-12, "{c}");
-        assert_eq!(
-            loss_chance(6_000, 60_000, 55, 1000),
-            0.0,
-            "lossless otherwise"
-        );
-        assert_eq!(loss_chance(6_000, 60_000, 48, 0), 0.0);
+        // 7 of the other 54 positions missing.
+        assert_eq!(loss_outside(6_000, 60_000, 48, 1000), (7.0, 54.0));
+        assert_eq!(loss_outside(6_000, 60_000, 55, 1000), (0.0, 54.0));
+        assert_eq!(loss_outside(6_000, 60_000, 48, 0), (0.0, 0.0));
+        let c = loss_chance(6_000, 60_000, 1000, 0.1, 2);
+        assert!((c - 2.0 * 60.0 * 0.1f64.powi(5)).abs() < 1e-12, "{c}");
+        assert_eq!(loss_chance(6_000, 60_000, 1000, 0.0, 100), 0.0);
     }
 
     #[test]
