@@ -128,6 +128,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of a scenario file (every field with its doc),
+    /// for editors and TOML language servers.
+    Schema,
     /// Run the incident catalogue (fixtures/incidents.toml).
     Incidents {
         #[arg(long)]
@@ -220,6 +223,7 @@ fn main() {
             junit,
         }),
         Command::Kinds { json } => cli::kinds::command(json),
+        Command::Schema => cli::schema::command(),
         Command::Incidents {
             json,
             catalogue,

@@ -10,6 +10,7 @@ pub mod junit;
 pub mod kinds;
 pub mod replay;
 pub mod run;
+pub mod schema;
 pub mod shrink;
 pub mod sip_lint;
 pub mod triage;

@@ -43,7 +43,7 @@ use turmoil::net::tcp::OwnedWriteHalf;
 use turmoil::net::TcpStream;
 
 /// `[nodes.call-worker]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallWorkerConfig {
     /// Number of worker pods. Default 1.

@@ -61,7 +61,7 @@ pub enum ToWorker {
 }
 
 /// `keepalive = { interval = "5s", timeout = "2s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Keepalive {
     /// Time between keepalives. Default 5s.
@@ -107,7 +107,7 @@ impl Keepalive {
 }
 
 /// `reconnect = { backoff = "1s", factor = 2.0, max = "30s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reconnect {
     /// Wait before the first attempt after a loss. Default 1s.

@@ -136,7 +136,7 @@ macro_rules! node_kinds {
     ($($field:ident: $name:literal => $kind:ty),* $(,)?) => {
         /// Every `[nodes.<name>]` section a scenario may have. A section
         /// that is absent means that node does not run.
-        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct NodesConfig {
             $(

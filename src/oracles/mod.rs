@@ -773,3 +773,8 @@ mod tests {
         assert!(e.line > 0, "{e}");
     }
 }
+
+/// The JSON Schema of `[oracles]` (stub).
+pub fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object" })
+}

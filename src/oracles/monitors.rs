@@ -842,3 +842,8 @@ mod tests {
         );
     }
 }
+
+/// The JSON Schema of `[monitors]` (stub).
+pub fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object" })
+}
