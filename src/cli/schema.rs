@@ -24,7 +24,47 @@ pub const SCHEMA_PATH: &str = "fixtures/scenario.schema.json";
 /// The schema as a JSON value.
 pub fn document() -> serde_json::Value {
     let generator = SchemaSettings::draft07().into_generator();
-    generator.into_root_schema_for::<Scenario>().to_value()
+    let mut schema = generator.into_root_schema_for::<Scenario>().to_value();
+    describe_tags(&mut schema);
+    schema
+}
+
+/// An internally tagged enum (`verb = "play"`, `url = ..`) has one schema
+/// per variant, whose tag property is a constant with no doc of its own:
+/// it gets its variant's, so that every property has a description.
+fn describe_tags(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    match schema {
+        Value::Object(map) => {
+            for key in ["oneOf", "anyOf"] {
+                if let Some(Value::Array(variants)) = map.get_mut(key) {
+                    for variant in variants.iter_mut() {
+                        let Some(doc) = variant.get("description").cloned() else {
+                            continue;
+                        };
+                        let Some(Value::Object(props)) = variant.get_mut("properties") else {
+                            continue;
+                        };
+                        for (name, prop) in props.iter_mut() {
+                            let Some(tag) = prop.get("const").cloned() else {
+                                continue;
+                            };
+                            if prop.get("description").is_none() {
+                                let text =
+                                    format!("`{name} = {tag}`: {}", doc.as_str().unwrap_or(""));
+                                prop["description"] = Value::String(text);
+                            }
+                        }
+                    }
+                }
+            }
+            for value in map.values_mut() {
+                describe_tags(value);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(describe_tags),
+        _ => {}
+    }
 }
 
 /// The schema as printed: pretty JSON and a final newline.

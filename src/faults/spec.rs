@@ -179,7 +179,12 @@ impl FaultKind {
 #[serde(untagged)]
 pub enum LatencySpec {
     Fixed(Dur),
-    Range { min: Dur, max: Dur },
+    Range {
+        /// The lowest one-way latency drawn.
+        min: Dur,
+        /// The highest one-way latency drawn.
+        max: Dur,
+    },
 }
 
 impl std::fmt::Display for LatencySpec {
@@ -197,7 +202,10 @@ impl std::fmt::Display for LatencySpec {
 #[serde(untagged)]
 pub enum DurationSpec {
     Fixed(Dur),
-    Uniform { uniform: [Dur; 2] },
+    Uniform {
+        /// `[low, high]`: the duration is drawn uniformly between them.
+        uniform: [Dur; 2],
+    },
 }
 
 impl DurationSpec {
@@ -289,6 +297,7 @@ impl ModeSpec {
 /// What started a deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "FaultDeployTrigger")]
 pub enum Trigger {
     Ci,
     Manual,
@@ -334,6 +343,9 @@ impl OperatorAction {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// The fault kind (`latency`, `loss`, `partition`, `crash`, `set`,
+    /// `deploy`, `process`, ..); which other fields it takes is
+    /// [`FaultKind::params`]'s list.
     pub kind: FaultKind,
     /// When it starts. Required: a fault that silently started at 0 hid
     /// a forgotten `at`. Absent, it reads as [`AT_UNSET`], which
@@ -746,52 +758,64 @@ pub struct SwarmKind {
     /// Node kinds: the nodes. Default: every host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
+    /// `loss` / `duplicate`: the range the probability per datagram is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub probability: Option<[f64; 2]>,
+    /// `latency`: the range the fixed one-way latency is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub latency: Option<[Dur; 2]>,
+    /// `jitter`: the range the jitter bound is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub jitter: Option<[Dur; 2]>,
+    /// `gray` / `dns`: the mode, as a fault's `mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ModeSpec>,
+    /// `saturate`: the range the service time factor is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub service_time_factor: Option<[f64; 2]>,
+    /// `saturate`: the range the capacity factor is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub capacity_factor: Option<[f64; 2]>,
+    /// `rate_limit`: the range the allowed requests per second is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub per_s: Option<[u32; 2]>,
+    /// `rate_limit`: the refusal code, as a fault's `code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// The range the episode rate is drawn from; with it the kind recurs
+    /// as a `process` (one target at a time), without it it holds
+    /// steadily over the window.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub rate_per_min: Option<[f64; 2]>,
+    /// With `rate_per_min`: how long each episode lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,
     /// `clock`: the offset range, e.g. `["-5s", "5s"]`.

@@ -35,9 +35,15 @@ pub const VERB_OK: u16 = 200;
 #[serde(tag = "verb", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Verb {
     /// Play an audio file.
-    Play { url: String },
+    Play {
+        /// The audio file the media proxy fetches.
+        url: String,
+    },
     /// Speak a text (the proxy fetches the rendered speech).
-    Say { text: String },
+    Say {
+        /// The text to speak.
+        text: String,
+    },
 }
 
 impl Verb {

@@ -197,6 +197,14 @@ where
     deserializer.deserialize_any(Switch(std::marker::PhantomData))
 }
 
+/// The JSON Schema of what [`off_or`] reads: a boolean or `T`'s table.
+pub fn off_or_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    let table = generator.subschema_for::<T>().to_value();
+    schemars::json_schema!({ "anyOf": [ { "type": "boolean" }, table ] })
+}
+
 /// Writes what [`off_or`] reads: `false`, or the table.
 pub fn write_off_or<S, T>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error>
 where

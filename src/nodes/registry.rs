@@ -141,6 +141,7 @@ macro_rules! node_kinds {
         pub struct NodesConfig {
             $(
                 #[serde(default, rename = $name, skip_serializing_if = "Option::is_none")]
+                #[schemars(description = <$kind as NodeKind>::ABOUT)]
                 pub $field: Option<<$kind as NodeKind>::Config>,
             )*
         }

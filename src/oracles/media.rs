@@ -30,7 +30,7 @@ pub const PLAY: &str = "play_success";
 /// gap (so a call whose packets come every 20 ms is judged at that pace,
 /// and one at 10 s at its own). One packet each way no longer passes a
 /// call that then went silent for half a minute.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
     /// The two (or more) ends of a call's media. Default carrier and sip.
@@ -211,7 +211,7 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
 /// `ratio_min` of the `verb.result`s of the run are ok. A run with fewer
 /// than `verbs_min` verb results cannot show the property and is a
 /// violation too (a scenario that names this oracle should play media).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlayParams {
     /// Least share of verbs that succeed. Default 0.99.

@@ -160,6 +160,15 @@ impl Context {
 
 type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
+type ParamsSchema = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The schema of one oracle's parameters, inlined (every oracle has its
+/// own `Params` type, so a shared definition name would mean nothing).
+fn params_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    T::json_schema(generator)
+}
 
 /// Oracles that are on unless switched off by name (`name = false`).
 /// `dialogs_agree`, `ack_received` and `offer_answer` joined them in wave 2
@@ -191,6 +200,9 @@ pub struct OracleDef {
     /// honest statuses, ringing timeouts) still judge them (see
     /// [`excuse`]).
     pub excuse_stranded: bool,
+    /// The JSON Schema of its parameters table (what `callsim schema`
+    /// and `callsim kinds` show).
+    pub params: ParamsSchema,
     validate: Validate,
     check: Check,
 }
@@ -225,6 +237,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: ringing::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<ringing::Params>,
         validate: |v, f| params::<ringing::Params>(v, f).map(|_| ()),
         check: |v, h, _| ringing::check(h, &parsed(v)),
     },
@@ -232,6 +245,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: status::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<status::Params>,
         validate: |v, f| params::<status::Params>(v, f).map(|_| ()),
         check: |v, h, _| status::check(h, &parsed(v)),
     },
@@ -239,6 +253,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: terminates::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<terminates::Params>,
         validate: |v, f| {
             let p = params::<terminates::Params>(v, f)?;
             availability::check_positive(p.bound, &format!("{f}.bound"))
@@ -249,6 +264,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: sip::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<sip::Params>,
         validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
         check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
     },
@@ -256,6 +272,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: dialog::ACK_RECEIVED,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<dialog::AckParams>,
         validate: |v, f| params::<dialog::AckParams>(v, f)?.validate(f),
         check: |v, h, c| dialog::check_ack_received(h, &parsed(v), c.end_ms),
     },
@@ -263,6 +280,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: dialog::DIALOGS_AGREE,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<dialog::AgreeParams>,
         validate: |v, f| params::<dialog::AgreeParams>(v, f)?.validate(f),
         check: |v, h, c| dialog::check_dialogs_agree(h, &parsed(v), c.end_ms),
     },
@@ -270,6 +288,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: offer_answer::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<offer_answer::Params>,
         validate: |v, f| params::<offer_answer::Params>(v, f)?.validate(f),
         check: |_, h, _| offer_answer::check(h),
     },
@@ -277,6 +296,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: availability::INBOUND,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<availability::InboundParams>,
         validate: |v, f| params::<availability::InboundParams>(v, f)?.validate(f),
         check: |v, h, c| availability::check_inbound(h, &parsed(v), c.end_ms),
     },
@@ -284,6 +304,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: media::MEDIA,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<media::MediaParams>,
         validate: |v, f| params::<media::MediaParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_media(h, &parsed(v), c.end_ms),
     },
@@ -291,6 +312,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: media::PLAY,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<media::PlayParams>,
         validate: |v, f| params::<media::PlayParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_play(h, &parsed(v), c.end_ms),
     },
@@ -298,6 +320,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: ejection::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<ejection::Params>,
         validate: |v, f| params::<ejection::Params>(v, f)?.validate(f),
         check: |v, h, _| ejection::check(h, &parsed(v)),
     },
@@ -305,6 +328,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: deploy::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<deploy::Params>,
         validate: |v, f| params::<deploy::Params>(v, f).map(|_| ()),
         check: |v, h, _| deploy::check(h, &parsed(v)),
     },
@@ -312,6 +336,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: outcome_time::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<outcome_time::Params>,
         validate: |v, f| params::<outcome_time::Params>(v, f)?.validate(f),
         check: |v, h, c| outcome_time::check(h, &parsed(v), c.end_ms),
     },
@@ -319,6 +344,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: retries::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<retries::Params>,
         validate: |v, f| params::<retries::Params>(v, f)?.validate(f),
         check: |v, h, _| retries::check(h, &parsed(v)),
     },
@@ -326,6 +352,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: restarts::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<restarts::Params>,
         validate: |v, f| params::<restarts::Params>(v, f)?.validate(f),
         check: |v, h, _| restarts::check(h, &parsed(v)),
     },
@@ -333,6 +360,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: children::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<children::Params>,
         validate: |v, f| params::<children::Params>(v, f)?.validate(f),
         check: |v, h, c| children::check(h, &parsed(v), c.end_ms),
     },
@@ -340,6 +368,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: survive::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<survive::Params>,
         validate: |v, f| params::<survive::Params>(v, f)?.validate(f),
         check: |v, h, c| survive::check(h, &parsed(v), c.end_ms),
     },
@@ -347,6 +376,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: availability::RECOVERY,
         kind: OracleKind::Liveness,
         excuse_stranded: true,
+        params: params_schema::<availability::RecoveryParams>,
         validate: |v, f| params::<availability::RecoveryParams>(v, f)?.validate(f),
         check: |v, h, c| {
             let heal = availability::heal_ms(h, c.heal_ms);
@@ -357,6 +387,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: dispatch::NAME,
         kind: OracleKind::Liveness,
         excuse_stranded: false,
+        params: params_schema::<dispatch::Params>,
         validate: |v, f| params::<dispatch::Params>(v, f)?.validate(f),
         check: |v, h, c| dispatch::check(h, &parsed(v), c.heal_ms, c.end_ms),
     },
@@ -364,6 +395,7 @@ pub const REGISTRY: [OracleDef; 20] = [
         name: harness::NAME,
         kind: OracleKind::Liveness,
         excuse_stranded: false,
+        params: params_schema::<harness::Params>,
         validate: |v, f| params::<harness::Params>(v, f)?.validate(f),
         check: |v, h, _| {
             let p: harness::Params = parsed(v);
@@ -774,7 +806,38 @@ mod tests {
     }
 }
 
-/// The JSON Schema of `[oracles]` (stub).
-pub fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "type": "object" })
+/// The JSON Schema of `[oracles]`, built from [`REGISTRY`]: one property
+/// per oracle, each `true` (on with the defaults), `false` (off) or its
+/// parameters table, and no other name ([`validate_config`] refuses
+/// unknown oracles).
+pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut properties = serde_json::Map::new();
+    for def in &REGISTRY {
+        let kind = match def.kind {
+            OracleKind::Safety => "safety",
+            OracleKind::Liveness => "liveness",
+        };
+        let default = if DEFAULT_ORACLES.contains(&def.name) {
+            "on by default"
+        } else {
+            "opt-in"
+        };
+        let params = (def.params)(generator).to_value();
+        let description = format!(
+            "`{}` ({kind}, {default}): `true` switches it on with its defaults, `false` off, a table sets its parameters.",
+            def.name
+        );
+        properties.insert(
+            def.name.to_string(),
+            serde_json::json!({
+                "description": description,
+                "anyOf": [ { "type": "boolean" }, params ],
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
 }

@@ -71,7 +71,10 @@ impl Behaviour {
 #[serde(untagged)]
 pub enum Delay {
     Fixed(Dur),
-    Uniform { uniform: [Dur; 2] },
+    Uniform {
+        /// `[low, high]`: drawn uniformly for every call.
+        uniform: [Dur; 2],
+    },
 }
 
 impl Default for Delay {
