@@ -123,8 +123,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the node kinds and the faults each honours (the registry).
+    /// List the node kinds and the faults each honours (the registry), and
+    /// the oracles with their parameters; with NAME, one kind's (or
+    /// oracle's) fields with their types, defaults and docs.
     Kinds {
+        /// A node kind (e.g. `sip`) or an oracle (e.g. `recovery`).
+        name: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -222,7 +226,7 @@ fn main() {
             baseline,
             junit,
         }),
-        Command::Kinds { json } => cli::kinds::command(json),
+        Command::Kinds { name, json } => cli::kinds::command(name.as_deref(), json),
         Command::Schema => cli::schema::command(),
         Command::Incidents {
             json,

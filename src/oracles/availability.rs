@@ -193,7 +193,9 @@ fn no_path_spans(history: &History, excused: &[u64], end_ms: u64) -> Vec<(u64, u
 }
 
 /// Which calls `recovery` counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Which {
     #[default]

@@ -98,7 +98,9 @@ pub struct CallDuration {
 }
 
 /// A selection of calls by their `call.start` fields.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CallFilter {
     #[default]
