@@ -260,3 +260,127 @@ fn every_property_in_the_schema_has_a_description() {
         bare.join("\n")
     );
 }
+
+/// `callsim kinds` as a user runs it: its stdout, after a 0 exit.
+fn kinds(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_callsim"))
+        .arg("kinds")
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Every field `kinds --json` gives a default for has the default of the
+/// config's `Default` impl (what a section with nothing in it runs with),
+/// and `kinds NAME` shows it.
+#[test]
+fn kinds_shows_each_field_with_the_default_the_code_uses() {
+    let doc: serde_json::Value = serde_json::from_str(&kinds(&["--json"])).expect("JSON");
+    let defaults = [
+        (
+            "gateway",
+            serde_json::to_value(callsim::nodes::gateway::GatewayConfig::default()),
+        ),
+        (
+            "lb",
+            serde_json::to_value(callsim::nodes::lb::LbConfig::default()),
+        ),
+        (
+            "sbc-edge",
+            serde_json::to_value(callsim::nodes::sbc::SbcConfig::default()),
+        ),
+    ];
+    for (kind, from_code) in defaults {
+        let from_code = from_code.expect("a config serialises");
+        let entry = doc["kinds"]
+            .as_array()
+            .and_then(|k| k.iter().find(|k| k["name"] == kind))
+            .unwrap_or_else(|| panic!("{kind} in kinds --json"));
+        let fields = entry["fields"].as_array().expect("fields");
+        let mut compared = 0;
+        for field in fields {
+            let name = field["name"].as_str().expect("a name");
+            assert!(
+                !field["doc"].as_str().unwrap_or("").is_empty(),
+                "{kind}.{name} has no doc"
+            );
+            if field["default"].is_null() {
+                continue;
+            }
+            assert_eq!(
+                field["default"], from_code[name],
+                "{kind}.{name}: kinds says one default, the code's Default another"
+            );
+            compared += 1;
+        }
+        assert!(compared >= 5, "{kind}: only {compared} defaults compared");
+    }
+    // The text shows the same default, as written in a scenario file.
+    let gateway = callsim::nodes::gateway::GatewayConfig::default();
+    let text = kinds(&["gateway"]);
+    let line = format!("agent_timeout = \"{}\"", gateway.agent_timeout);
+    assert!(text.contains(&line), "no {line:?} in:\n{text}");
+}
+
+/// Each oracle's parameters in `kinds` carry the defaults the oracle
+/// runs with (`true`, i.e. an empty table, parsed by the oracle itself).
+#[test]
+fn kinds_shows_each_oracle_parameter_with_its_default() {
+    use callsim::oracles::availability::RecoveryParams;
+    let doc: serde_json::Value = serde_json::from_str(&kinds(&["--json"])).expect("JSON");
+    let recovery = doc["oracles"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "recovery"))
+        .expect("recovery in kinds --json");
+    let param = |name: &str| {
+        recovery["params"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("recovery.{name}"))["default"]
+            .clone()
+    };
+    let defaults: RecoveryParams =
+        callsim::oracles::params(&toml::Value::Boolean(true), "oracles.recovery")
+            .expect("defaults");
+    assert_eq!(
+        param("within"),
+        serde_json::json!(defaults.within.to_string())
+    );
+    assert_eq!(param("ratio_min"), serde_json::json!(defaults.ratio_min));
+    assert_eq!(param("calls_min"), serde_json::json!(defaults.calls_min));
+    let text = kinds(&[]);
+    let line = format!("within = \"{}\"", defaults.within);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("recovery "))
+        .expect("a recovery row");
+    assert!(row.contains(&line), "{row}");
+}
+
+/// What `kinds` says a kind needs is what the loader refuses without it:
+/// a scenario with that one section at its defaults names every node the
+/// kind's `needs` lists.
+#[test]
+fn kinds_needs_are_what_the_loader_asks_for() {
+    let doc: serde_json::Value = serde_json::from_str(&kinds(&["--json"])).expect("JSON");
+    let mut checked = 0;
+    for kind in doc["kinds"].as_array().expect("kinds") {
+        let needs = kind["needs"].as_array().expect("needs");
+        if needs.is_empty() {
+            continue;
+        }
+        let name = kind["name"].as_str().expect("a name");
+        let text = format!("[run]\nduration = \"1s\"\n\n[nodes.{name}]\n");
+        let e = Scenario::from_toml(&text, Path::new("alone.toml"))
+            .expect_err("a section without the nodes it names");
+        for need in needs {
+            let node = need["node"].as_str().expect("a node");
+            assert!(e.to_string().contains(node), "{name} needs {node}: {e}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} kinds need another");
+    assert!(kinds(&["gateway"]).contains("needs, with its defaults: bus (nodes.gateway.bus)"));
+}
