@@ -582,6 +582,42 @@ pub fn time_ordered(history: &History) -> std::borrow::Cow<'_, History> {
     std::borrow::Cow::Owned(sorted)
 }
 
+/// The JSON Schema of `[oracles]`, built from [`REGISTRY`]: one property
+/// per oracle, each `true` (on with the defaults), `false` (off) or its
+/// parameters table, and no other name ([`validate_config`] refuses
+/// unknown oracles).
+pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut properties = serde_json::Map::new();
+    for def in &REGISTRY {
+        let kind = match def.kind {
+            OracleKind::Safety => "safety",
+            OracleKind::Liveness => "liveness",
+        };
+        let default = if DEFAULT_ORACLES.contains(&def.name) {
+            "on by default"
+        } else {
+            "opt-in"
+        };
+        let params = (def.params)(generator).to_value();
+        let description = format!(
+            "`{}` ({kind}, {default}): `true` switches it on with its defaults, `false` off, a table sets its parameters.",
+            def.name
+        );
+        properties.insert(
+            def.name.to_string(),
+            serde_json::json!({
+                "description": description,
+                "anyOf": [ { "type": "boolean" }, params ],
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,40 +840,4 @@ mod tests {
         assert!(e.field.starts_with("oracles.play_success"), "{}", e.field);
         assert!(e.line > 0, "{e}");
     }
-}
-
-/// The JSON Schema of `[oracles]`, built from [`REGISTRY`]: one property
-/// per oracle, each `true` (on with the defaults), `false` (off) or its
-/// parameters table, and no other name ([`validate_config`] refuses
-/// unknown oracles).
-pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let mut properties = serde_json::Map::new();
-    for def in &REGISTRY {
-        let kind = match def.kind {
-            OracleKind::Safety => "safety",
-            OracleKind::Liveness => "liveness",
-        };
-        let default = if DEFAULT_ORACLES.contains(&def.name) {
-            "on by default"
-        } else {
-            "opt-in"
-        };
-        let params = (def.params)(generator).to_value();
-        let description = format!(
-            "`{}` ({kind}, {default}): `true` switches it on with its defaults, `false` off, a table sets its parameters.",
-            def.name
-        );
-        properties.insert(
-            def.name.to_string(),
-            serde_json::json!({
-                "description": description,
-                "anyOf": [ { "type": "boolean" }, params ],
-            }),
-        );
-    }
-    schemars::json_schema!({
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": false,
-    })
 }

@@ -494,6 +494,35 @@ pub fn merge(history: &mut History, firings: &[Firing]) {
     history.records = merged;
 }
 
+/// The JSON Schema of `[monitors]`: one property per monitor in [`KNOWN`],
+/// each `true` (its defaults), `false` (off) or its parameters table, the
+/// same readings as [`validate_config`]'s.
+pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use schemars::JsonSchema;
+    let mut properties = serde_json::Map::new();
+    for name in KNOWN {
+        let params = match name {
+            API_5XX | RPC_ERRORS => ErrorRate::json_schema(generator),
+            CALL_DURATION => CallDuration::json_schema(generator),
+            INBOUND_SUCCESS => InboundSuccess::json_schema(generator),
+            LB_HEALTH => LbHealth::json_schema(generator),
+            other => unreachable!("monitor {other} has no parameters type"),
+        };
+        properties.insert(
+            name.to_string(),
+            serde_json::json!({
+                "description": format!("`{name}`: `true` for its defaults, `false` off, a table sets its parameters."),
+                "anyOf": [ { "type": "boolean" }, params.to_value() ],
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,33 +872,4 @@ mod tests {
             "monitors.inbound_success.threshold"
         );
     }
-}
-
-/// The JSON Schema of `[monitors]`: one property per monitor in [`KNOWN`],
-/// each `true` (its defaults), `false` (off) or its parameters table, the
-/// same readings as [`validate_config`]'s.
-pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    use schemars::JsonSchema;
-    let mut properties = serde_json::Map::new();
-    for name in KNOWN {
-        let params = match name {
-            API_5XX | RPC_ERRORS => ErrorRate::json_schema(generator),
-            CALL_DURATION => CallDuration::json_schema(generator),
-            INBOUND_SUCCESS => InboundSuccess::json_schema(generator),
-            LB_HEALTH => LbHealth::json_schema(generator),
-            other => unreachable!("monitor {other} has no parameters type"),
-        };
-        properties.insert(
-            name.to_string(),
-            serde_json::json!({
-                "description": format!("`{name}`: `true` for its defaults, `false` off, a table sets its parameters."),
-                "anyOf": [ { "type": "boolean" }, params.to_value() ],
-            }),
-        );
-    }
-    schemars::json_schema!({
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": false,
-    })
 }
