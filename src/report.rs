@@ -104,7 +104,7 @@ impl Report {
             excused_calls,
         } = crate::oracles::judge_run(
             &scenario.oracles,
-            &scenario.oracle_context(),
+            &scenario.oracle_context_for(output.seed),
             &output.history,
         );
         let alerts = output

@@ -69,6 +69,45 @@ fn a_stale_advertised_address_sends_the_acks_to_another_pod() {
     }
 }
 
+/// The media address in a pod's SDP is its advertised host's too: with
+/// each pod its own address, each pod's 200s offer media at one IP of its
+/// own; with the addresses swapped, each pod's 200s offer it at the other
+/// pod's IP, so the caller's media would go there.
+#[test]
+fn the_sdp_media_address_follows_the_advertised_host() {
+    // Pod -> the IPs in the `c=` lines of the 200s it sent to INVITEs.
+    let offered = |name: &str| {
+        let report = run_at(name, 1);
+        let mut by_pod: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in report.history.of_kind("sip.send").filter(|r| {
+            r.host.starts_with("sip-")
+                && r.str("start_line") == Some("200")
+                && r.str("cseq").is_some_and(|c| c.ends_with("INVITE"))
+        }) {
+            let sdp = r.str("sdp").expect("a 200 to an INVITE carries SDP");
+            let ip = sdp
+                .lines()
+                .find_map(|l| l.strip_prefix("c=IN IP4 "))
+                .unwrap_or_else(|| panic!("{name}: no c= line in {sdp}"));
+            by_pod
+                .entry(r.host.to_string())
+                .or_default()
+                .insert(ip.trim().to_string());
+        }
+        by_pod
+    };
+    let own = offered("stale-advertised-address-passing");
+    let swapped = offered("stale-advertised-address-failing");
+    let ip_of = |pod: &str| {
+        let ips = &own[pod];
+        assert_eq!(ips.len(), 1, "{pod}: {ips:?}");
+        ips.iter().next().expect("one").clone()
+    };
+    assert_ne!(ip_of("sip-1"), ip_of("sip-2"));
+    assert_eq!(swapped["sip-1"], BTreeSet::from([ip_of("sip-2")]));
+    assert_eq!(swapped["sip-2"], BTreeSet::from([ip_of("sip-1")]));
+}
+
 #[test]
 fn bad_advertised_addresses_are_refused_by_field() {
     let text = |line: &str| {

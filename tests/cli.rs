@@ -195,7 +195,12 @@ fn explored_bundle(dir: &Path) -> (PathBuf, serde_json::Value) {
 /// `bundle.json` of `bundle` copied to a new bundle with `edit` applied.
 fn edited_copy(bundle: &Path, to: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     std::fs::create_dir_all(to).expect("mkdir");
-    for file in ["scenario.toml", "SEED.txt", "violations.json"] {
+    for file in [
+        "scenario.toml",
+        "SEED.txt",
+        "violations.json",
+        "history.jsonl",
+    ] {
         std::fs::copy(bundle.join(file), to.join(file)).expect("copy");
     }
     let mut doc: serde_json::Value =
@@ -296,6 +301,25 @@ fn replay_exits_0_on_a_fresh_bundle_4_on_another_hash_6_on_another_commit() {
     assert!(stderr.contains("NONDETERMINISM"), "{stderr}");
     assert!(
         stderr.contains("trace_hash: recorded 0123456789abcdef, now "),
+        "{stderr}"
+    );
+    // The bundle keeps the history: a replay names the first event where
+    // the rerun departs from it (here the recorded one is altered).
+    let history = other_hash.join("history.jsonl");
+    let recorded = std::fs::read_to_string(&history).expect("the bundle has its history");
+    assert!(!stderr.contains("departs"), "the same history: {stderr}");
+    let mut lines: Vec<&str> = recorded.lines().collect();
+    assert!(lines.len() > 3, "{recorded}");
+    let real = lines[2].to_string();
+    lines[2] = "{\"t_ms\":0,\"host\":\"x\",\"kind\":\"altered\"}";
+    std::fs::write(&history, lines.join("\n") + "\n").expect("write");
+    let out = callsim(&["replay", utf8(&other_hash)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("history.jsonl departs at event 3")
+            && stderr.contains(r#"recorded: {"t_ms":0,"host":"x","kind":"altered"}"#)
+            && stderr.contains(&format!("now:      {real}")),
         "{stderr}"
     );
 

@@ -79,6 +79,7 @@ fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
             "SEED.txt",
             "violations.json",
             "capture.pcap",
+            "history.jsonl",
             "bundle.json",
         ] {
             assert!(
@@ -110,6 +111,11 @@ fn liveness_failure_exits_3_with_bundles_and_replay_commands() {
         // The capture holds the datagrams, and marks those the partition
         // dropped (sent, then lost on the link).
         assert_eq!(b["capture"], "capture.pcap");
+        assert_eq!(b["history"], "history.jsonl");
+        // The history is the failing run's: its hash is the recorded one.
+        let lines = std::fs::read_to_string(bundle.join("history.jsonl")).expect("read");
+        assert!(lines.lines().count() > 10, "{lines}");
+        assert!(lines.contains(r#""kind":"fault.start""#), "{lines}");
         let (sent, dropped) = capture_counts(&bundle.join("capture.pcap"));
         assert!(sent > 0 && dropped > 0, "sent {sent}, dropped {dropped}");
     }

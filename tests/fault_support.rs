@@ -50,6 +50,8 @@ const BASES: &[&str] = &[
     "fixtures/scenarios/mechanisms/stranded-workers-passing.toml",
     // The name server: the carrier resolves its entry through it.
     "fixtures/scenarios/mechanisms/dns-ttl-recovery-passing.toml",
+    // The shared dependency, looked up on each inbound call's setup.
+    "fixtures/scenarios/mechanisms/dependency-cascade-passing.toml",
 ];
 
 fn load_text(path: &str) -> String {

@@ -26,6 +26,7 @@ mod capture;
 mod children;
 mod cli;
 mod clients;
+mod dependency;
 mod deployer;
 mod dialogs;
 mod dns;

@@ -5,6 +5,7 @@
 //! outlier ejection the LB keeps sending it calls (exit 1), with it the
 //! pod is ejected after 3 failed setups (exit 0), on several seeds.
 
+use crate::support;
 use callsim::report::Verdict;
 use callsim::scenario::Scenario;
 
@@ -195,4 +196,81 @@ fn a_black_holed_lb_answers_its_ping_and_nothing_else() {
         .filter(|r| r.str("start_line") == Some("INVITE"))
         .count();
     assert!(invites_in > 0, "INVITEs still arrive, into the hole");
+}
+
+/// Media outlier ejection at the SBC's edge pods: a hop that passes every
+/// call's signalling but relays no media (`gray` mode `media`) is ejected
+/// only when answered calls are judged by their media too. Seeds 1-3.
+#[test]
+fn edge_pods_eject_a_media_dead_hop_only_when_media_judges_setups() {
+    let failing = support::mechanism("media-outlier-ejection-failing");
+    let passing = support::mechanism("media-outlier-ejection-passing");
+    for seed in 1..=3 {
+        let (f, p) = support::demo_pair(&failing, &passing, seed, "ejection_within");
+        let ejections = |r: &callsim::report::Report| {
+            r.history
+                .of_kind("outlier.ejected")
+                .filter(|e| e.str("target") == Some("sbc-inbound-2"))
+                .map(|e| e.str("reason").unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(ejections(&f).is_empty(), "seed {seed}: setups never fail");
+        let reasons = ejections(&p);
+        assert!(
+            !reasons.is_empty() && reasons.iter().all(|r| r == "no_media"),
+            "seed {seed}: {reasons:?}"
+        );
+        // Calls sent into the media-dead hop after the fault began.
+        let sent = |r: &callsim::report::Report| {
+            r.history
+                .of_kind("sip.send")
+                .filter(|s| {
+                    s.t_ms > 10_000
+                        && s.host.starts_with("sbc-edge")
+                        && s.str("peer") == Some("sbc-inbound-2")
+                        && s.str("start_line") == Some("INVITE")
+                        && s.str("to_tag").is_none()
+                        && s.bool("retransmission") != Some(true)
+                })
+                .count()
+        };
+        let (f_sent, p_sent) = (sent(&f), sent(&p));
+        assert!(
+            p_sent * 3 < f_sent,
+            "seed {seed}: {p_sent} calls into the silent hop with media ejection vs {f_sent} without"
+        );
+    }
+}
+
+#[test]
+fn media_judging_is_refused_where_the_node_sees_no_media() {
+    let path = "fixtures/scenarios/mechanisms/media-outlier-ejection-passing.toml";
+    support::assert_field_errors(
+        path,
+        &[(
+            r#"max_ejected_share = 0.5, no_media_within = "3s""#,
+            r#"max_ejected_share = 0.5, no_media_within = "0s""#,
+            "nodes.sbc-edge.outlier.no_media_within",
+        )],
+    );
+    let base = std::fs::read_to_string(path).expect("readable");
+    for (from, to, field) in [
+        // An LB relays no media.
+        (
+            "[nodes.carrier]",
+            "[nodes.lb]\nbackends = [\"sip\"]\noutlier = { no_media_within = \"3s\" }\n[nodes.carrier]",
+            "nodes.lb.outlier.no_media_within",
+        ),
+        // A pool's anchor is another pod: the signalling pod sees no media.
+        (
+            "[nodes.sbc-edge]\npods = 2",
+            "[nodes.sbc-edge]\npods = 2\nmedia_anchor = \"pool\"",
+            "nodes.sbc-edge.outlier.no_media_within",
+        ),
+    ] {
+        let text = base.replace(from, to);
+        assert_ne!(text, base, "{path} has no {from}");
+        let e = Scenario::from_toml(&text, "bad.toml".as_ref()).expect_err(to);
+        assert_eq!(e.field, field, "{e}");
+    }
 }

@@ -20,7 +20,9 @@
 //!   format, as `run --pcap` writes it: the failing seed runs once more
 //!   with a capturing recorder, on its worker thread, and the capture is
 //!   kept only if that run's trace hash is the first one's; a run that
-//!   did not complete has no capture), and `bundle.json` (all of it together). The replay
+//!   did not complete has no capture), `history.jsonl` (that rerun's
+//!   history, as `run --trace` writes it), and `bundle.json` (all of it
+//!   together). The replay
 //!   command is printed for each failure; `callsim replay DIR` reruns a
 //!   bundle and checks its trace hash.
 //! - Exit: 1 if any seed broke a safety property; else 5 if any seed's run
@@ -145,8 +147,18 @@ pub struct SeedResult {
 #[derive(Debug, Clone, Default)]
 pub struct CaptureSlot(std::sync::Arc<std::sync::Mutex<Option<Capture>>>);
 
-/// A failing seed's capture as pcapng bytes, or why it has none.
-pub type Capture = Result<Vec<u8>, String>;
+/// A failing seed's capture (pcapng bytes) and history (JSON lines), or
+/// why it has none.
+pub type Capture = Result<Evidence, String>;
+
+/// What a capturing rerun of a failed seed keeps for its bundle.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The wire capture, pcapng.
+    pub pcap: Vec<u8>,
+    /// The history, as `run --trace` writes it.
+    pub history: Vec<u8>,
+}
 
 impl CaptureSlot {
     fn put(&self, capture: Capture) {
@@ -159,8 +171,9 @@ impl CaptureSlot {
 }
 
 /// Runs a failed seed again with a capturing recorder and returns its
-/// capture as pcapng bytes, or why there is none (the rerun gave another
-/// history: nondeterminism; or it did not complete).
+/// capture as pcapng bytes and its history as JSON lines, or why there
+/// are none (the rerun gave another history: nondeterminism; or it did
+/// not complete).
 pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Capture {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::report::run_once_capturing(scenario, seed)
@@ -176,10 +189,13 @@ pub fn capture_seed(scenario: &Scenario, seed: u64, trace_hash: &str) -> Capture
             report.trace_hash
         ));
     }
-    let mut bytes = Vec::new();
-    crate::history::pcap::write(&tape, crate::testbed::EPOCH, &mut bytes)
+    let mut pcap = Vec::new();
+    crate::history::pcap::write(&tape, crate::testbed::EPOCH, &mut pcap)
         .map_err(|e| format!("the capture could not be encoded: {e}"))?;
-    Ok(bytes)
+    let mut history = Vec::new();
+    crate::history::jsonl::write(&report.history, &mut history)
+        .map_err(|e| format!("the history could not be encoded: {e}"))?;
+    Ok(Evidence { pcap, history })
 }
 
 impl SeedResult {
@@ -309,7 +325,13 @@ pub struct Bundle<'a> {
     /// The bundle's wire capture (`capture.pcap`, pcapng), when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<&'static str>,
-    /// Why the bundle has no capture, when a rerun could not make one.
+    /// The bundle's history (`history.jsonl`, as `run --trace` writes
+    /// it), when written: `callsim replay` shows where a rerun departs
+    /// from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<&'static str>,
+    /// Why the bundle has no capture (nor history), when a rerun could not
+    /// make one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_error: Option<&'a str>,
 }
@@ -317,6 +339,9 @@ pub struct Bundle<'a> {
 /// The file name of a bundle's wire capture (pcapng content; Wireshark,
 /// tshark and libpcap tell the format by its first bytes).
 pub const CAPTURE_FILE: &str = "capture.pcap";
+
+/// The file name of a bundle's history (JSON lines, one event each).
+pub const HISTORY_FILE: &str = "history.jsonl";
 
 /// The bundle directory of one seed.
 pub fn bundle_dir(root: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
@@ -354,8 +379,9 @@ pub fn write_bundle(
     )?;
     std::fs::write(dir.join("violations.json"), pretty(&violations))?;
     let capture_error = match result.capture.take() {
-        Some(Ok(bytes)) => {
-            std::fs::write(dir.join(CAPTURE_FILE), bytes)?;
+        Some(Ok(evidence)) => {
+            std::fs::write(dir.join(CAPTURE_FILE), evidence.pcap)?;
+            std::fs::write(dir.join(HISTORY_FILE), evidence.history)?;
             None
         }
         Some(Err(why)) => Some(why),
@@ -376,6 +402,7 @@ pub fn write_bundle(
         signatures: &result.signatures,
         differential: result.differential.as_ref(),
         capture: dir.join(CAPTURE_FILE).is_file().then_some(CAPTURE_FILE),
+        history: dir.join(HISTORY_FILE).is_file().then_some(HISTORY_FILE),
         capture_error: capture_error.as_deref(),
     };
     std::fs::write(dir.join("bundle.json"), pretty(&bundle))?;

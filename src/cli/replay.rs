@@ -137,6 +137,9 @@ pub fn command(dir: &Path) -> i32 {
             }
         }
     }
+    if !differences.is_empty() {
+        differences.extend(departure(dir, &scenario, seed));
+    }
     eprintln!(
         "seed {seed} of {}: {}",
         dir.join(SCENARIO_FILE).display(),
@@ -195,5 +198,51 @@ fn describe(rerun: &super::explore::SeedResult) -> String {
             s
         }
         Outcome::Incomplete(e) => format!("INCOMPLETE: {e}"),
+    }
+}
+
+/// Where the rerun's history first departs from the bundle's
+/// `history.jsonl`, when the bundle has one: the event's line number and
+/// both versions of it.
+fn departure(dir: &Path, scenario: &crate::scenario::Scenario, seed: u64) -> Option<String> {
+    let recorded = std::fs::read_to_string(dir.join(super::explore::HISTORY_FILE)).ok()?;
+    let report = super::run::run_once(scenario, seed).ok()?;
+    let mut now = Vec::new();
+    crate::history::jsonl::write(&report.history, &mut now).ok()?;
+    let now = String::from_utf8(now).ok()?;
+    first_difference(&recorded, &now)
+}
+
+/// The first line where two histories differ, described.
+fn first_difference(recorded: &str, now: &str) -> Option<String> {
+    let (mut a, mut b) = (recorded.lines(), now.lines());
+    let mut line = 0;
+    loop {
+        line += 1;
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (None, None) => return None,
+            (x, y) => {
+                return Some(format!(
+                    "history.jsonl departs at event {line}:\n    recorded: {}\n    now:      {}",
+                    x.unwrap_or("(the recorded history ended)"),
+                    y.unwrap_or("(the rerun's history ended)")
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    #[test]
+    fn the_first_departure_is_named_with_both_lines() {
+        assert_eq!(first_difference("a\nb\n", "a\nb\n"), None);
+        let d = first_difference("a\nb\nc\n", "a\nx\nc\n").expect("differs");
+        assert!(d.contains("event 2") && d.contains("recorded: b") && d.contains("now:      x"));
+        let d = first_difference("a\n", "a\nb\n").expect("longer");
+        assert!(d.contains("event 2") && d.contains("the recorded history ended"));
     }
 }

@@ -247,7 +247,7 @@ pub enum Event<'a> {
     /// (`nodes::outlier`): for `ejected_ms` it gets no new calls.
     OutlierEjected {
         target: &'a str,
-        /// `5xx` or `timeout`: how the last setup failed.
+        /// `5xx`, `timeout` or `no_media`: how the last setup failed.
         reason: &'a str,
         failures: u64,
         ejected_ms: u64,
@@ -444,6 +444,34 @@ pub enum Event<'a> {
     /// A dispatcher had no registered worker (left) for `call`.
     DispatchNone {
         call: &'a str,
+    },
+    /// A caller's attempt at a lookup on the dependency `peer` for `call`
+    /// ended (see `nodes::dependency::client`): `attempt` from 1 per
+    /// lookup, `ms` from the attempt's start (its wait for a pooled
+    /// connection included), `outcome` `ok`, `pool_timeout` (no pooled
+    /// connection came within the timeout), `timeout`, `unavailable`,
+    /// `connection_lost`, `cancelled` (the call went away) or the
+    /// server's error code.
+    DepRequest {
+        call: &'a str,
+        peer: &'a str,
+        attempt: u32,
+        ms: u64,
+        outcome: &'a str,
+    },
+    /// The dependency finished with one request for `call` from `peer`
+    /// (see `nodes::dependency`): `outcome` `ok`, `abandoned` (served in
+    /// full after its caller had gone: wasted work), `dropped` (skipped at
+    /// the head of the queue because its caller had gone), `rejected`
+    /// (queue full) or `failed` (gray); `depth` requests were waiting when
+    /// it arrived, it waited `queued_ms` and was served for `service_ms`.
+    DepServe {
+        call: &'a str,
+        peer: &'a str,
+        outcome: &'a str,
+        depth: u64,
+        queued_ms: u64,
+        service_ms: u64,
     },
 }
 
@@ -693,6 +721,25 @@ pub fn emit(event: Event<'_>) {
             info!(target: "callsim", kind = "dispatch.received", call)
         }
         Event::DispatchNone { call } => info!(target: "callsim", kind = "dispatch.none", call),
+        Event::DepRequest {
+            call,
+            peer,
+            attempt,
+            ms,
+            outcome,
+        } => {
+            info!(target: "callsim", kind = "dep.request", call, peer, attempt = attempt as u64, ms, outcome)
+        }
+        Event::DepServe {
+            call,
+            peer,
+            outcome,
+            depth,
+            queued_ms,
+            service_ms,
+        } => {
+            info!(target: "callsim", kind = "dep.serve", call, peer, outcome, depth, queued_ms, service_ms)
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! | `gateway.call_ended` | sip-N -> gateway | [`CallEnded`] -> `{}` |
 //! | `gateway.dispatch` | sip-N -> gateway | [`Dispatch`] -> [`Decision`] |
 //! | `agent.dispatch` | gateway -> agent | [`Dispatch`] -> [`Decision`] |
+//! | `dependency.lookup` | sip-N -> dependency | `{}` -> `{}` |
 //!
 //! A method's own outcomes (a callee's 486, a ringing timeout) are values of
 //! its reply; RPC errors are for the RPC itself (nobody reachable, deadline
@@ -19,6 +20,9 @@ pub const DIAL: &str = "sip.dial";
 pub const CALL_ENDED: &str = "gateway.call_ended";
 pub const GATEWAY_DISPATCH: &str = "gateway.dispatch";
 pub const AGENT_DISPATCH: &str = "agent.dispatch";
+/// A lookup on the dependency (`nodes::dependency`); its body and reply
+/// carry nothing: what matters is how long it takes and whether it fails.
+pub const DEPENDENCY_LOOKUP: &str = "dependency.lookup";
 
 /// `sip.dial`: place the outbound SIP leg of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

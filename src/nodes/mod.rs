@@ -44,6 +44,8 @@
 //!   inbound calls to them (host `dispatcher`).
 //! - `call_worker`: workers that register, keep alive, reconnect with
 //!   backoff and decide dispatched calls (hosts `call-worker-1`..).
+//! - `dependency`: a database, cache or lookup service with a queueing
+//!   model (host `dependency`), and the caller side its callers use.
 
 pub mod admin;
 pub mod agent;
@@ -53,6 +55,7 @@ pub mod call_control;
 pub mod call_worker;
 pub mod carrier;
 pub mod clients;
+pub mod dependency;
 pub mod deployer;
 pub mod dial;
 pub mod dispatcher;

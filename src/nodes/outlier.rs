@@ -11,6 +11,13 @@
 //! final response (2xx, and a 3xx, 4xx or 6xx: the callee's answer, not
 //! the next hop's failure) is a success and clears the run.
 //!
+//! A node that relays the call's media (an SBC pod anchoring it) can also
+//! judge a setup by its media: with `no_media_within = T`, a 2xx is not a
+//! success yet; the setup succeeds when the first media datagram from the
+//! next hop's side arrives, and fails (`no_media`) when none came within T
+//! of the 2xx. A pod that answers OPTIONS and calls but never sends media
+//! is caught this way. A call that ends before T is not judged.
+//!
 //! An ejection lasts `base_ejection` times the next hop's ejections so far
 //! (1, 2, 3, ..), capped at `max_ejection`; a success after its return
 //! resets that count. At most `max_ejected_share` of the next hops are out
@@ -56,6 +63,12 @@ pub struct OutlierConfig {
     /// be). Default 0.5.
     #[serde(default = "default_max_ejected_share")]
     pub max_ejected_share: f64,
+    /// Judge answered setups by their media too: a 2xx with no media from
+    /// the next hop's side within this long is a failure. Only where the
+    /// node relays the media itself (an SBC anchoring on its signalling
+    /// pod). Default off.
+    #[serde(default)]
+    pub no_media_within: Option<Dur>,
 }
 
 fn default_consecutive_failures() -> u32 {
@@ -82,6 +95,7 @@ impl Default for OutlierConfig {
             base_ejection: default_base_ejection(),
             max_ejection: default_max_ejection(),
             max_ejected_share: default_max_ejected_share(),
+            no_media_within: None,
         }
     }
 }
@@ -107,6 +121,9 @@ impl OutlierConfig {
                 format!("{share} is not a share in (0, 1]"),
             ));
         }
+        if let Some(within) = self.no_media_within {
+            check::positive(prefix, "no_media_within", within)?;
+        }
         Ok(())
     }
 }
@@ -118,6 +135,8 @@ pub enum Failure {
     ServerError,
     /// No final response within `setup_timeout`.
     Timeout,
+    /// A 2xx, then no media from the next hop within `no_media_within`.
+    NoMedia,
 }
 
 impl Failure {
@@ -125,6 +144,7 @@ impl Failure {
         match self {
             Failure::ServerError => "5xx",
             Failure::Timeout => "timeout",
+            Failure::NoMedia => "no_media",
         }
     }
 }
@@ -141,9 +161,22 @@ struct Hop {
 pub struct OutlierDetector {
     config: OutlierConfig,
     hops: BTreeMap<String, Hop>,
-    /// Setups waiting for their final response: key -> (hop, deadline ms,
-    /// whether a provisional response came).
-    pending: BTreeMap<String, (String, u64, bool)>,
+    /// Setups waiting for their final response, by key.
+    pending: BTreeMap<String, Pending>,
+    /// Answered setups waiting for their first media (with
+    /// `no_media_within`): media key -> (hop, deadline ms).
+    awaiting_media: BTreeMap<String, (String, u64)>,
+}
+
+/// A setup waiting for its final response.
+#[derive(Debug, Clone)]
+struct Pending {
+    hop: String,
+    deadline_ms: u64,
+    /// Whether a provisional response came.
+    progressed: bool,
+    /// The call's media key, when its media can judge it.
+    media_key: Option<String>,
 }
 
 impl OutlierDetector {
@@ -152,7 +185,13 @@ impl OutlierDetector {
             config,
             hops: hops.into_iter().map(|h| (h, Hop::default())).collect(),
             pending: BTreeMap::new(),
+            awaiting_media: BTreeMap::new(),
         }
+    }
+
+    /// Whether answered setups are judged by their media.
+    pub fn judges_media(&self) -> bool {
+        self.config.no_media_within.is_some()
     }
 
     /// Whether `hop` may take a new call at `now_ms` (not ejected).
@@ -164,23 +203,28 @@ impl OutlierDetector {
     }
 
     /// A new setup, by a key unique to it (the forwarded INVITE's branch),
-    /// went to `hop` at `now_ms`.
-    pub fn setup_started(&mut self, key: &str, hop: &str, now_ms: u64) {
+    /// went to `hop` at `now_ms`. `media_key` names the call's media when
+    /// this node relays it (see [`OutlierDetector::media_arrived`]).
+    pub fn setup_started(&mut self, key: &str, hop: &str, media_key: Option<&str>, now_ms: u64) {
         if self.pending.len() >= PENDING_MAX || !self.hops.contains_key(hop) {
             return;
         }
-        let deadline = now_ms + self.config.setup_timeout.as_millis();
-        self.pending
-            .insert(key.to_string(), (hop.to_string(), deadline, false));
+        let pending = Pending {
+            hop: hop.to_string(),
+            deadline_ms: now_ms + self.config.setup_timeout.as_millis(),
+            progressed: false,
+            media_key: media_key.map(str::to_string),
+        };
+        self.pending.insert(key.to_string(), pending);
     }
 
     /// The setup `key` got a provisional response at `now_ms`: the next
     /// hop is alive, and only the final response judges the setup now.
     pub fn setup_progressed(&mut self, key: &str, now_ms: u64) {
         if let Some(entry) = self.pending.get_mut(key) {
-            if !entry.2 {
-                entry.1 = now_ms + PROCEEDING_MAX_MS;
-                entry.2 = true;
+            if !entry.progressed {
+                entry.deadline_ms = now_ms + PROCEEDING_MAX_MS;
+                entry.progressed = true;
             }
         }
     }
@@ -188,16 +232,50 @@ impl OutlierDetector {
     /// The setup `key` got its final response `code` at `now_ms`. Unknown
     /// keys (a retransmitted final, a setup already judged) are ignored.
     pub fn setup_finished(&mut self, key: &str, code: u16, now_ms: u64) {
-        let Some((hop, _, _)) = self.pending.remove(key) else {
+        let Some(pending) = self.pending.remove(key) else {
             return;
         };
+        if let (true, Some(within), Some(media_key)) = (
+            (200..300).contains(&code),
+            self.config.no_media_within,
+            pending.media_key,
+        ) {
+            if self.awaiting_media.len() < PENDING_MAX {
+                let deadline = now_ms + within.as_millis();
+                self.awaiting_media
+                    .insert(media_key, (pending.hop, deadline));
+            }
+            return;
+        }
         let failure = (code >= 500).then_some(Failure::ServerError);
-        self.record(&hop, failure, now_ms);
+        self.record(&pending.hop, failure, now_ms);
     }
 
-    /// The earliest setup deadline, if any setup is pending.
+    /// Whether the call with `media_key` was answered and its media is
+    /// still awaited.
+    pub fn awaits_media(&self, media_key: &str) -> bool {
+        self.awaiting_media.contains_key(media_key)
+    }
+
+    /// Media from the next hop's side of the call `media_key` arrived: an
+    /// answered setup awaiting it succeeded.
+    pub fn media_arrived(&mut self, media_key: &str, now_ms: u64) {
+        if let Some((hop, _)) = self.awaiting_media.remove(media_key) {
+            self.record(&hop, None, now_ms);
+        }
+    }
+
+    /// The call `media_key` ended: if its media was still awaited, it is
+    /// forgotten unjudged (a call shorter than `no_media_within`).
+    pub fn call_ended(&mut self, media_key: &str) {
+        self.awaiting_media.remove(media_key);
+    }
+
+    /// The earliest setup or media deadline, if any is pending.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        self.pending.values().map(|(_, at, _)| *at).min()
+        let setups = self.pending.values().map(|p| p.deadline_ms);
+        let media = self.awaiting_media.values().map(|(_, at)| *at);
+        setups.chain(media).min()
     }
 
     /// Judges every setup whose deadline has passed as timed out.
@@ -205,13 +283,24 @@ impl OutlierDetector {
         let due: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, (_, at, _))| *at <= now_ms)
+            .filter(|(_, p)| p.deadline_ms <= now_ms)
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
             // A setup that rang past any bound is forgotten, not judged.
-            if let Some((hop, _, false)) = self.pending.remove(&key) {
-                self.record(&hop, Some(Failure::Timeout), now_ms);
+            if let Some(p) = self.pending.remove(&key).filter(|p| !p.progressed) {
+                self.record(&p.hop, Some(Failure::Timeout), now_ms);
+            }
+        }
+        let silent: Vec<String> = self
+            .awaiting_media
+            .iter()
+            .filter(|(_, (_, at))| *at <= now_ms)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in silent {
+            if let Some((hop, _)) = self.awaiting_media.remove(&key) {
+                self.record(&hop, Some(Failure::NoMedia), now_ms);
             }
         }
     }
@@ -274,6 +363,7 @@ mod tests {
             base_ejection: Dur::from_secs(30),
             max_ejection: Dur::from_secs(50),
             max_ejected_share: share,
+            no_media_within: None,
         };
         OutlierDetector::new(config, ["sip-1".to_string(), "sip-2".to_string()])
     }
@@ -281,7 +371,7 @@ mod tests {
     fn fail(d: &mut OutlierDetector, hop: &str, n: u32, at: u64) {
         for i in 0..n {
             let key = format!("{hop}-{at}-{i}");
-            d.setup_started(&key, hop, at);
+            d.setup_started(&key, hop, None, at);
             d.setup_finished(&key, 503, at);
         }
     }
@@ -308,7 +398,7 @@ mod tests {
         fail(&mut d, "sip-1", 2, 0);
         for (i, code) in [200u16, 486, 603, 404].into_iter().enumerate() {
             let key = format!("ok-{i}");
-            d.setup_started(&key, "sip-1", 0);
+            d.setup_started(&key, "sip-1", None, 0);
             d.setup_finished(&key, code, 0);
         }
         fail(&mut d, "sip-1", 2, 0);
@@ -319,7 +409,7 @@ mod tests {
     fn a_setup_without_a_final_response_times_out_as_a_failure() {
         let mut d = detector(0.5);
         for i in 0..3 {
-            d.setup_started(&format!("k{i}"), "sip-1", 100);
+            d.setup_started(&format!("k{i}"), "sip-1", None, 100);
         }
         assert_eq!(d.next_deadline_ms(), Some(8_100));
         d.on_timer(8_099);
@@ -336,7 +426,7 @@ mod tests {
     fn a_setup_that_rings_is_judged_by_its_final_response_only() {
         let mut d = detector(0.5);
         for i in 0..3 {
-            d.setup_started(&format!("k{i}"), "sip-1", 0);
+            d.setup_started(&format!("k{i}"), "sip-1", None, 0);
             d.setup_progressed(&format!("k{i}"), 10);
         }
         d.on_timer(60_000);
@@ -348,6 +438,61 @@ mod tests {
             d.setup_finished(&format!("k{i}"), 503, 61_000);
         }
         assert!(!d.usable("sip-1", 61_000), "a 503 after a 100 still counts");
+    }
+
+    /// A detector judging media within 3 s; answers `n` setups to `hop`
+    /// 200 at `at`, with media keys `{hop}-{at}-{i}`.
+    fn answered(d: &mut OutlierDetector, hop: &str, n: u32, at: u64) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let key = format!("{hop}-{at}-{i}");
+                d.setup_started(&key, hop, Some(&key), at);
+                d.setup_finished(&key, 200, at);
+                key
+            })
+            .collect()
+    }
+
+    fn media_detector() -> OutlierDetector {
+        let mut d = detector(0.5);
+        d.config.no_media_within = Some(Dur::from_secs(3));
+        d
+    }
+
+    #[test]
+    fn answered_calls_without_media_eject_and_media_clears_the_run() {
+        let mut d = media_detector();
+        let keys = answered(&mut d, "sip-1", 3, 1_000);
+        assert!(keys.iter().all(|k| d.awaits_media(k)));
+        assert_eq!(d.next_deadline_ms(), Some(4_000));
+        d.on_timer(3_999);
+        assert!(d.usable("sip-1", 3_999), "the 2xx alone is no verdict");
+        d.on_timer(4_000);
+        assert!(!d.usable("sip-1", 4_000), "three silent calls eject");
+        assert!(d.usable("sip-1", 34_000), "for base_ejection");
+        // Media on two of three calls: never three silent in a row.
+        let keys = answered(&mut d, "sip-2", 3, 0);
+        d.media_arrived(&keys[1], 500);
+        d.on_timer(3_000);
+        assert!(d.usable("sip-2", 3_000));
+        assert!(!d.awaits_media(&keys[0]));
+    }
+
+    #[test]
+    fn a_call_ended_before_its_media_deadline_is_not_judged() {
+        let mut d = media_detector();
+        let keys = answered(&mut d, "sip-1", 3, 0);
+        for key in &keys {
+            d.call_ended(key);
+        }
+        d.on_timer(10_000);
+        assert!(d.usable("sip-1", 10_000));
+        assert_eq!(d.next_deadline_ms(), None);
+        // Without a media key (a call anchored elsewhere) a 2xx succeeds
+        // at once, as without media judging.
+        d.setup_started("x", "sip-1", None, 0);
+        d.setup_finished("x", 200, 0);
+        assert_eq!(d.next_deadline_ms(), None);
     }
 
     #[test]
@@ -378,6 +523,12 @@ mod tests {
             ..OutlierConfig::default()
         };
         assert!(bad.validate(prefix).is_err());
+        let bad = OutlierConfig {
+            no_media_within: Some(Dur::from_millis(0)),
+            ..OutlierConfig::default()
+        };
+        let err = bad.validate(prefix).expect_err("zero media window");
+        assert_eq!(err.field, "nodes.lb.outlier.no_media_within");
         assert!(OutlierConfig::default().validate(prefix).is_ok());
     }
 }

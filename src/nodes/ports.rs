@@ -26,3 +26,6 @@ pub const DNS: u16 = 53;
 /// Dispatcher: the persistent connections call workers register on, TCP
 /// framed JSON (see `nodes::registration`).
 pub const REGISTRATION: u16 = 9200;
+/// Dependency (a database, cache or lookup service): its RPC server
+/// (`dependency.lookup`), TCP framed JSON.
+pub const DEPENDENCY: u16 = 7400;

@@ -189,6 +189,7 @@ node_kinds! {
     dns: "dns" => dns::DnsKind,
     dispatcher: "dispatcher" => dispatcher::DispatcherKind,
     call_worker: "call-worker" => call_worker::CallWorkerKind,
+    dependency: "dependency" => dependency::DependencyKind,
 }
 
 /// What every node config provides to the scenario.

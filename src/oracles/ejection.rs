@@ -14,6 +14,12 @@
 //! `failures` at time t, any new INVITE the host sends it in
 //! (t + within, t + within + hold] is a violation; the run then starts
 //! over.
+//!
+//! With `no_media_within = T`, a setup answered 2xx is judged by its media
+//! instead, as a node relaying the media would judge it: it failed when,
+//! within T of the 2xx, fewer than two hosts recorded `media.rx` for its
+//! call (the media did not reach both ends), known at 2xx + T; a call that
+//! ended before then is not judged.
 
 use super::{OracleKind, Violation};
 use crate::history::{History, Record};
@@ -46,6 +52,9 @@ pub struct Params {
     /// `["lb"]`.
     #[serde(default = "default_at")]
     pub at: Vec<String>,
+    /// Judge answered setups by their media within this long. Default off.
+    #[serde(default)]
+    pub no_media_within: Option<Dur>,
 }
 
 fn default_failures() -> u32 {
@@ -72,6 +81,7 @@ impl Default for Params {
             hold: default_hold(),
             setup_timeout: default_setup_timeout(),
             at: default_at(),
+            no_media_within: None,
         }
     }
 }
@@ -81,6 +91,9 @@ impl Params {
         check::at_least_one(field, "failures", self.failures)?;
         check::positive(field, "hold", self.hold)?;
         check::positive(field, "setup_timeout", self.setup_timeout)?;
+        if let Some(within) = self.no_media_within {
+            check::positive(field, "no_media_within", within)?;
+        }
         if self.at.is_empty() {
             return Err(FieldError::new(
                 check::field(field, "at"),
@@ -103,6 +116,52 @@ struct Setup<'h> {
     call: Option<&'h str>,
     /// (known at, failed)
     outcome: Option<(u64, bool)>,
+    /// Whether its final response came (an answered call whose media ended
+    /// unjudged has none the less no outcome).
+    judged: bool,
+}
+
+/// Which hosts received a call's media when, and when each call ended.
+#[derive(Default)]
+struct MediaSeen<'h> {
+    rx: BTreeMap<&'h str, Vec<(u64, &'h str)>>,
+    ended: BTreeMap<&'h str, u64>,
+}
+
+impl<'h> MediaSeen<'h> {
+    fn new(history: &'h History) -> MediaSeen<'h> {
+        let mut seen = MediaSeen::default();
+        for r in history.of_kind("media.rx") {
+            if let Some(call) = r.str("call") {
+                seen.rx.entry(call).or_default().push((r.t_ms, &r.host));
+            }
+        }
+        for r in history.of_kind("call.end") {
+            if let Some(call) = r.str("call") {
+                seen.ended.entry(call).or_insert(r.t_ms);
+            }
+        }
+        seen
+    }
+
+    /// The outcome of `call`, answered at `at`, judged by its media within
+    /// `within_ms`: failed unless two hosts received its media by then;
+    /// none if it ended first.
+    fn judge(&self, call: &str, at: u64, within_ms: u64) -> Option<(u64, bool)> {
+        let due = at + within_ms;
+        if self.ended.get(call).is_some_and(|&end| end < due) {
+            return None;
+        }
+        let hosts: BTreeSet<&str> = self
+            .rx
+            .get(call)
+            .into_iter()
+            .flatten()
+            .filter(|(t, _)| *t > at && *t <= due)
+            .map(|(_, host)| *host)
+            .collect();
+        Some((due, hosts.len() < 2))
+    }
 }
 
 fn is_new_invite(r: &Record) -> bool {
@@ -134,9 +193,11 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
                     sent_ms: r.t_ms,
                     call: r.str("call"),
                     outcome: None,
+                    judged: false,
                 });
         }
     }
+    let media = MediaSeen::new(history);
     // Responses: the first final judges; any response at all rules out a
     // timeout.
     let mut answered: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::new();
@@ -162,8 +223,14 @@ pub fn check(history: &History, params: &Params) -> Vec<Violation> {
             continue;
         };
         answered.insert((&r.host, peer, id, cseq));
-        if code >= 200 && setup.outcome.is_none() {
-            setup.outcome = Some((r.t_ms, code >= 500));
+        if code >= 200 && !setup.judged {
+            setup.outcome = match (params.no_media_within, setup.call) {
+                (Some(within), Some(call)) if (200..300).contains(&code) => {
+                    media.judge(call, r.t_ms, within.as_millis())
+                }
+                _ => Some((r.t_ms, code >= 500)),
+            };
+            setup.judged = true;
         }
     }
     let end_ms = history.records.last().map_or(0, |r| r.t_ms);
@@ -330,5 +397,70 @@ mod tests {
         }
         .validate("oracles.ejection_within")
         .is_err());
+    }
+
+    fn media_rx(h: &mut History, t: u64, host: &str, call: &str) {
+        let fields = vec![("call", Value::Str(call.into()))];
+        h.records.push(Record::new(t, host, "media.rx", fields));
+    }
+
+    fn media_params() -> Params {
+        Params {
+            no_media_within: Some(Dur::from_secs(3)),
+            ..params()
+        }
+    }
+
+    #[test]
+    fn answered_calls_without_media_at_both_ends_fail_when_media_judges() {
+        // Three calls answered 200 by sip-1; only the first has media at
+        // both ends, the next two at one end only, the last two none.
+        let mut h = History::default();
+        for (i, t) in [0u64, 100, 200, 300, 400].into_iter().enumerate() {
+            let call = format!("c{i}");
+            setup(&mut h, t, "sip-1", &call, 200);
+            let ends: &[&str] = match i {
+                0 => &["carrier", "sip-1"],
+                1 | 2 => &["carrier"],
+                _ => &[],
+            };
+            for end in ends {
+                media_rx(&mut h, t + 500, end, &call);
+            }
+        }
+        // The run of 4 silent calls is known at 410 + 3000; a new call
+        // 2 s (within) later is a violation.
+        setup(&mut h, 6_000, "sip-1", "late", 200);
+        h.records.sort_by_key(|r| r.t_ms);
+        let v = check(&h, &media_params());
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].call.as_deref(), Some("late"));
+        assert!(
+            check(&h, &params()).is_empty(),
+            "without no_media_within a 200 is a success"
+        );
+    }
+
+    #[test]
+    fn a_call_that_ends_before_its_media_is_due_is_not_judged() {
+        let mut h = History::default();
+        for i in 0..3u64 {
+            let call = format!("short{i}");
+            setup(&mut h, i * 100, "sip-1", &call, 200);
+            h.records.push(Record::new(
+                i * 100 + 1_000,
+                "carrier",
+                "call.end",
+                vec![("call", Value::Str(call.into()))],
+            ));
+        }
+        setup(&mut h, 6_000, "sip-1", "late", 200);
+        h.records.sort_by_key(|r| r.t_ms);
+        assert!(check(&h, &media_params()).is_empty(), "short calls");
+        let bad = Params {
+            no_media_within: Some(Dur::from_millis(0)),
+            ..params()
+        };
+        assert!(bad.validate("oracles.ejection_within").is_err());
     }
 }

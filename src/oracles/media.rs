@@ -30,6 +30,16 @@ pub const PLAY: &str = "play_success";
 /// gap (so a call whose packets come every 20 ms is judged at that pace,
 /// and one at 10 s at its own). One packet each way no longer passes a
 /// call that then went silent for half a minute.
+///
+/// Loss on the path makes runs of missing packets by chance. With
+/// `chance_min > 0` (default 0.001), a silence over the median rule is
+/// still forgiven when the loss the endpoint saw *outside* that silence
+/// makes it likely enough over the run: with `E` packets expected at the
+/// median pace, `q` the share of the others that went missing, `k`
+/// packets missing in a row and `S` streams judged in the run (calls times
+/// endpoints: each is another chance), a silence with `S * E * q^k >=
+/// chance_min` is loss, not a media failure. A silence on an otherwise lossless stream is never forgiven,
+/// and `gap_max` always holds.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
@@ -51,6 +61,11 @@ pub struct MediaParams {
     /// Default 4.
     #[serde(default = "default_gap_samples_min")]
     pub gap_samples_min: usize,
+    /// Least chance, from the loss seen outside it, at which a silence
+    /// over the median rule is put down to loss. 0 switches it off.
+    /// Default 0.001.
+    #[serde(default = "default_chance_min")]
+    pub chance_min: f64,
 }
 
 impl Default for MediaParams {
@@ -61,6 +76,7 @@ impl Default for MediaParams {
             gap_max: default_gap_max(),
             gap_factor: default_gap_factor(),
             gap_samples_min: default_gap_samples_min(),
+            chance_min: default_chance_min(),
         }
     }
 }
@@ -71,6 +87,28 @@ fn default_gap_max() -> Dur {
 fn default_gap_factor() -> f64 {
     4.0
 }
+fn default_chance_min() -> f64 {
+    0.001
+}
+
+/// How likely a silence of `gap` ms is from loss alone, on a stream of
+/// `received` packets over `span` ms at `median` ms apart: `E * q^k`,
+/// with `E` the packets expected, `k` those missing in the silence and
+/// `q` the share missing among the rest (so the silence does not excuse
+/// itself).
+pub fn loss_chance(gap: u64, span: u64, received: usize, median: u64) -> f64 {
+    if median == 0 {
+        return 0.0;
+    }
+    let expected = (span / median).max(1) as f64;
+    let in_a_row = (gap / median).saturating_sub(1) as f64;
+    let lost = (expected - received as f64).max(0.0);
+    let lost_elsewhere = (lost - in_a_row).max(0.0);
+    let elsewhere = (expected - in_a_row - 1.0).max(1.0);
+    let q = (lost_elsewhere / elsewhere).min(1.0);
+    expected * q.powf(in_a_row)
+}
+
 fn default_gap_samples_min() -> usize {
     4
 }
@@ -116,6 +154,12 @@ impl MediaParams {
         }
         check_positive(self.connected_min, &format!("{field}.connected_min"))?;
         check_positive(self.gap_max, &format!("{field}.gap_max"))?;
+        if !(self.chance_min.is_finite() && (0.0..=1.0).contains(&self.chance_min)) {
+            return Err(FieldError::new(
+                format!("{field}.chance_min"),
+                "must be in [0, 1] (0 switches it off)",
+            ));
+        }
         if !(self.gap_factor.is_finite() && self.gap_factor >= 1.0) {
             return Err(FieldError::new(
                 format!("{field}.gap_factor"),
@@ -137,6 +181,9 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
         }
     }
     let all = calls(history);
+    // Each judged call with each endpoint's packet times while connected,
+    // read once for both rules below.
+    let mut judged = Vec::new();
     for call in all.values() {
         let Some(answered) = call.answered else {
             continue;
@@ -146,8 +193,6 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
         if to < from + connected_min_ms {
             continue;
         }
-        // Each endpoint's packet times while connected, read once for both
-        // rules below.
         let arrivals: Vec<(&str, Vec<u64>)> = params
             .endpoints
             .iter()
@@ -163,6 +208,12 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
                 (endpoint.as_str(), at)
             })
             .collect();
+        judged.push((call.id, from, to, arrivals));
+    }
+    // Every stream judged is one more chance of a run of losses: the
+    // chance that loss explains a silence is over the whole run.
+    let streams = judged.len() * params.endpoints.len();
+    for (id, from, to, arrivals) in judged {
         let silent: Vec<&str> = arrivals
             .iter()
             .filter(|(_, at)| at.is_empty())
@@ -173,7 +224,7 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
                 MEDIA,
                 OracleKind::Safety,
                 to,
-                Some(call.id),
+                Some(id),
                 format!(
                     "call connected from {from} to {to} ms but {} received no media",
                     silent.join(" and ")
@@ -189,12 +240,18 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
             let bound = relative.map_or(params.gap_max.as_millis(), |r| {
                 r.min(params.gap_max.as_millis())
             });
-            if gap > bound {
+            let by_chance = relative.is_some()
+                && gap <= params.gap_max.as_millis()
+                && params.chance_min > 0.0
+                && median.is_some_and(|m| {
+                    streams as f64 * loss_chance(gap, to - from, at.len(), m) >= params.chance_min
+                });
+            if gap > bound && !by_chance {
                 out.push(Violation::new(
                     MEDIA,
                     OracleKind::Safety,
                     since + gap,
-                    Some(call.id),
+                    Some(id),
                     format!(
                         "{endpoint} received no media for {gap} ms (from {since} ms) while the call was connected ({from} to {to} ms); at most {bound} ms{}",
                         median.filter(|_| relative.is_some()).map(|m| format!(" ({}x its median gap of {m} ms, capped at gap_max)", params.gap_factor)).unwrap_or_default()
@@ -442,6 +499,63 @@ mod tests {
         // Steady media, even slow (every 10 s), is quiet.
         assert_eq!(media_with_a_gap(1000, 1000, 60_000, (0, 0)), vec![]);
         assert_eq!(media_with_a_gap(10_000, 1000, 100_000, (0, 0)), vec![]);
+    }
+
+    /// Media every second over 1..60 s at both ends, missing the packets
+    /// at the seconds `lost` names.
+    fn media_losing(lost: impl Fn(u64) -> bool, params: &MediaParams) -> Vec<Violation> {
+        let mut s = Script::new();
+        connected(&mut s, "in-1", 1000, 60_000);
+        for second in 2..60 {
+            if lost(second) {
+                continue;
+            }
+            for host in ["carrier", "sip-1"] {
+                let media = Event::MediaRx {
+                    call: "in-1",
+                    from: "x",
+                    from_addr: "192.0.2.1:10000",
+                };
+                s.at(second * 1000, host, media);
+            }
+        }
+        check_media(&s.history(), params, 200_000)
+    }
+
+    #[test]
+    fn a_silence_that_the_loss_elsewhere_explains_is_forgiven() {
+        let defaults = MediaParams::default();
+        // One packet in five lost (20%), plus 5 in a row at 30-34 s: a 6 s
+        // silence, 6 median gaps. 59 * 0.2^5 = 0.019: likely by chance.
+        let lossy = |t: u64| t.is_multiple_of(5) || (30..35).contains(&t);
+        assert_eq!(media_losing(lossy, &defaults), vec![]);
+        // Switched off, the median rule alone fires.
+        let off = MediaParams {
+            chance_min: 0.0,
+            ..MediaParams::default()
+        };
+        assert_eq!(media_losing(lossy, &off).len(), 1);
+        // The same silence on a lossless stream is not forgiven (the
+        // silence does not count towards the loss that would excuse it).
+        assert_eq!(media_losing(|t| (30..35).contains(&t), &defaults).len(), 1);
+        // Nor is a long one on the lossy stream: 15 in a row at 20%.
+        let long = |t: u64| t.is_multiple_of(5) || (20..35).contains(&t);
+        assert_eq!(media_losing(long, &defaults).len(), 1);
+    }
+
+    #[test]
+    fn loss_chance_counts_the_loss_outside_the_silence() {
+        // 60 expected, 48 received, a 6 s silence (5 missing in a row):
+        // 7 of the other 54 missing.
+        let c = loss_chance(6_000, 60_000, 48, 1000);
+        let q: f64 = 7.0 / 54.0;
+        assert!((c - 60.0 * q.powi(5)).abs() < 1e-12, "{c}");
+        assert_eq!(
+            loss_chance(6_000, 60_000, 55, 1000),
+            0.0,
+            "lossless otherwise"
+        );
+        assert_eq!(loss_chance(6_000, 60_000, 48, 0), 0.0);
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub mod status;
 pub mod survive;
 pub mod terminates;
 pub mod testkit;
+pub mod timeouts;
 
 pub use harness::datagrams_answered;
 
@@ -136,7 +137,7 @@ impl Violation {
 }
 
 /// What an oracle is judged against besides the history.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Context {
     /// The run's duration.
     pub end_ms: u64,
@@ -145,6 +146,9 @@ pub struct Context {
     /// How long after a state loss a call reaching that host is still
     /// excused (`[fault_settings] excuse_window`; see [`excuse`]).
     pub excuse_window_ms: u64,
+    /// The effective request timeouts over the run, for
+    /// `timeouts_ordered` (empty unless it is on; see [`timeouts`]).
+    pub timeouts: std::sync::Arc<Vec<timeouts::Epoch>>,
 }
 
 impl Context {
@@ -154,6 +158,7 @@ impl Context {
             end_ms,
             heal_ms,
             excuse_window_ms: excuse::WINDOW_MS_DEFAULT,
+            timeouts: Default::default(),
         }
     }
 }
@@ -232,7 +237,7 @@ fn parsed<T: DeserializeOwned>(value: &toml::Value) -> T {
 }
 
 /// The registry: every oracle this build knows, in report order.
-pub const REGISTRY: [OracleDef; 20] = [
+pub const REGISTRY: [OracleDef; 21] = [
     OracleDef {
         name: ringing::NAME,
         kind: OracleKind::Safety,
@@ -323,6 +328,14 @@ pub const REGISTRY: [OracleDef; 20] = [
         params: params_schema::<ejection::Params>,
         validate: |v, f| params::<ejection::Params>(v, f)?.validate(f),
         check: |v, h, _| ejection::check(h, &parsed(v)),
+    },
+    OracleDef {
+        name: timeouts::NAME,
+        kind: OracleKind::Safety,
+        excuse_stranded: false,
+        params: params_schema::<timeouts::Params>,
+        validate: |v, f| params::<timeouts::Params>(v, f)?.validate(f),
+        check: |v, _, c| timeouts::check(&parsed(v), c),
     },
     OracleDef {
         name: deploy::NAME,

@@ -219,8 +219,11 @@ pub fn run_judged(scenario: &Scenario, oracle: &str) -> Result<(History, Vec<Vio
         .remove(oracle)
         .unwrap_or_else(|| toml::Value::Table(toml::map::Map::new()));
     let only = BTreeMap::from([(oracle.to_string(), params)]);
-    let violations =
-        crate::oracles::evaluate_with(&only, &output.history, &scenario.oracle_context());
+    let violations = crate::oracles::evaluate_with(
+        &only,
+        &output.history,
+        &scenario.oracle_context_for(scenario.run.seed),
+    );
     Ok((output.history, violations))
 }
 

@@ -318,6 +318,90 @@ impl Scenario {
         context
     }
 
+    /// [`Scenario::oracle_context`] for the run of `seed`: with
+    /// `timeouts_ordered` on, also the effective request timeouts over the
+    /// run, from the config and the `set` faults of the seed's plan.
+    pub fn oracle_context_for(&self, seed: u64) -> crate::oracles::Context {
+        use crate::oracles::timeouts;
+        let mut context = self.oracle_context();
+        let on = self
+            .oracles
+            .get(timeouts::NAME)
+            .is_some_and(|v| v.as_bool() != Some(false));
+        if on {
+            context.timeouts = std::sync::Arc::new(self.timeout_epochs(seed));
+        }
+        context
+    }
+
+    /// [`Scenario::oracle_context_for`] with the timeouts' timeline,
+    /// whether or not `timeouts_ordered` is on.
+    pub fn oracle_context_for_timeouts(&self, seed: u64) -> crate::oracles::Context {
+        let mut context = self.oracle_context();
+        context.timeouts = std::sync::Arc::new(self.timeout_epochs(seed));
+        context
+    }
+
+    /// The request paths' timeouts from 0 ms, and again at each start and
+    /// end of a `set` fault of the seed's plan.
+    fn timeout_epochs(&self, seed: u64) -> Vec<crate::oracles::timeouts::Epoch> {
+        use crate::faults::FaultKind;
+        use crate::oracles::timeouts::{paths, Epoch};
+        let topology = self.topology();
+        let plan = crate::faults::plan(&self.plan_inputs(), &topology, seed);
+        let sets: Vec<_> = plan
+            .faults
+            .iter()
+            .filter(|f| f.kind() == FaultKind::Set)
+            .collect();
+        let mut times: std::collections::BTreeSet<u64> = [0].into();
+        for f in &sets {
+            times.insert(f.start_ms);
+            times.extend(f.end_ms);
+        }
+        let mut epochs = Vec::new();
+        for t in times {
+            let active: Vec<_> = sets
+                .iter()
+                .filter(|f| f.start_ms <= t && f.end_ms.is_none_or(|end| t < end))
+                .collect();
+            let mut values = self.nodes.section_values();
+            for f in &active {
+                let (Some(field), Some(value)) = (&f.spec.field, &f.spec.value) else {
+                    continue;
+                };
+                for host in &f.hosts {
+                    let Some(section) = topology.host(host).map(|h| h.section) else {
+                        continue;
+                    };
+                    if let Some(current) = values.remove(section) {
+                        let edited = crate::faults::set_path(current.clone(), field, value.clone());
+                        values.insert(section, edited.unwrap_or(current));
+                    }
+                }
+            }
+            let table: toml::map::Map<String, toml::Value> = values
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            // Validated at load: every set value makes a valid section.
+            let Ok(nodes) = toml::Value::Table(table).try_into() else {
+                continue;
+            };
+            let why = active
+                .iter()
+                .map(|f| format!("set fault #{} on {}", f.index, f.target))
+                .collect::<Vec<_>>()
+                .join(", ");
+            epochs.push(Epoch {
+                at_ms: t,
+                why: if why.is_empty() { "config".into() } else { why },
+                paths: paths(&nodes, &self.workload),
+            });
+        }
+        epochs
+    }
+
     /// The hosts this scenario runs, in a fixed order.
     pub fn topology(&self) -> Topology {
         self.nodes.topology()

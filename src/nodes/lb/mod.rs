@@ -139,6 +139,13 @@ impl NodeConfig for LbConfig {
         self.health.validate(&format!("{prefix}.health"))?;
         if let Some(outlier) = &self.outlier {
             outlier.validate(&format!("{prefix}.outlier"))?;
+            if outlier.no_media_within.is_some() {
+                return Err(FieldError::new(
+                    format!("{prefix}.outlier.no_media_within"),
+                    "an LB relays no media, so it cannot judge a backend by it; \
+                     set it on an SBC that anchors the media",
+                ));
+            }
         }
         if self.sticky_ttl.is_zero() {
             return Err(FieldError::new(

@@ -328,7 +328,7 @@ impl Lb {
         };
         let branch = px::derived_branch(request.branch().unwrap_or_default(), &self.name);
         if let (Some(outlier), Some(i)) = (&mut self.outlier, new_setup) {
-            outlier.setup_started(&branch, &self.backends[i].0, now_ms());
+            outlier.setup_started(&branch, &self.backends[i].0, None, now_ms());
         }
         let edits = Edits {
             request_uri: retarget.then(|| px::retarget(uri, target)),

@@ -100,6 +100,11 @@ impl Sbc {
         let Some(forward) = self.relays.forward(port, from, relearn) else {
             return;
         };
+        if let Some(media_key) = self.media_watch.remove(&port) {
+            if let Some(outlier) = &mut self.outlier {
+                outlier.media_arrived(&media_key, crate::sim::time::now_ms());
+            }
+        }
         if let Some(socket) = self.anchor_sockets.sockets.get(&forward.from_port) {
             let _ = socket.send_to(bytes, forward.to).await;
         }
@@ -164,8 +169,32 @@ impl Sbc {
         }
     }
 
+    /// With media outlier judging, watches the down port of the answered
+    /// call `key` for its first media from the callee's side, if the
+    /// detector awaits it and this pod anchors it (the only media a pod
+    /// sees).
+    pub(super) fn watch_media(&mut self, key: &str) {
+        let awaited = self.outlier.as_ref().is_some_and(|o| o.awaits_media(key));
+        match self.anchorings.get(key) {
+            Some(a) if awaited && a.anchor == self.my_index => {
+                let port = relay::anchor_port(a.pair, Side::Down);
+                self.media_watch.insert(port, key.to_string());
+            }
+            // Not anchored here (or not at all): its media cannot judge it.
+            _ if awaited => self.outlier.as_mut().expect("awaits").call_ended(key),
+            _ => {}
+        }
+    }
+
     /// Ends the media of the call with media key `key`, if anchored.
     pub(super) async fn end_relay(&mut self, key: &str) {
+        if let Some(outlier) = &mut self.outlier {
+            outlier.call_ended(key);
+        }
+        if let Some(anchoring) = self.anchorings.get(key) {
+            self.media_watch
+                .remove(&relay::anchor_port(anchoring.pair, Side::Down));
+        }
         if let Some(anchoring) = self.anchorings.remove(key) {
             self.anchoring_order.retain(|c| c != key);
             let end = relay::Control::End {

@@ -87,7 +87,9 @@ pub struct SbcConfig {
     /// ([`crate::nodes::outlier`]): a hop whose new INVITEs fail (a 5xx,
     /// or no response at all within `setup_timeout`) this many times in a
     /// row gets no new calls for a while, even while it answers its health
-    /// checks. Default: off.
+    /// checks. With `no_media_within`, an answered call with no media from
+    /// the hop's side within that long fails too (the pod must anchor its
+    /// calls' media itself: `media_anchor = "signalling"`). Default: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier: Option<crate::nodes::outlier::OutlierConfig>,
     /// How long a next hop may stay silent (not even a 100 Trying) before
@@ -227,6 +229,13 @@ impl NodeConfig for SbcConfig {
         self.health.validate(&format!("{prefix}.health"))?;
         if let Some(outlier) = &self.outlier {
             outlier.validate(&format!("{prefix}.outlier"))?;
+            if outlier.no_media_within.is_some() && self.media_anchor != MediaAnchor::Signalling {
+                return Err(FieldError::new(
+                    format!("{prefix}.outlier.no_media_within"),
+                    "judges media this pod relays, so it needs media_anchor = \"signalling\" \
+                     (a pool's anchor is another pod)",
+                ));
+            }
         }
         for (name, value) in [
             ("next_hop_timeout", self.next_hop_timeout),

@@ -199,7 +199,11 @@ pub(super) struct Sbc {
     pub(super) my_index: usize,
     health: HealthChecker,
     /// Outlier ejection of next hops, when configured.
-    outlier: Option<OutlierDetector>,
+    pub(super) outlier: Option<OutlierDetector>,
+    /// With media outlier judging: the down anchor ports of answered calls
+    /// whose first media from the callee's side is awaited, to their
+    /// media keys.
+    pub(super) media_watch: BTreeMap<u16, String>,
     pub(super) timers: TimerQueue<Tm>,
     invites: BTreeMap<String, Invite>,
     /// Downstream branch -> (transaction key, attempt index).
@@ -279,6 +283,7 @@ pub async fn serve(
         outlier: config
             .outlier
             .map(|c| OutlierDetector::new(c, targets.iter().map(|(n, _)| n.clone()))),
+        media_watch: BTreeMap::new(),
         timers: TimerQueue::default(),
         invites: BTreeMap::new(),
         branches: BTreeMap::new(),
@@ -568,7 +573,9 @@ impl Sbc {
         let now = now_ms();
         let t1 = self.t1_ms();
         if let Some(outlier) = &mut self.outlier {
-            outlier.setup_started(&branch, &self.hops[hop].name, now);
+            let media_key = self.invites[key].request.call_id();
+            let media_key = outlier.judges_media().then_some(media_key);
+            outlier.setup_started(&branch, &self.hops[hop].name, media_key, now);
         }
         self.branches.insert(branch, (key.to_string(), n));
         let invite = self.invites.get_mut(key).expect("present");
@@ -904,6 +911,7 @@ impl Sbc {
     async fn on_invite_2xx(&mut self, key: &str, n: usize, response: &Message) {
         let media_key = self.invites[key].request.call_id().to_string();
         let media = self.anchor_media(&media_key, response, Side::Down).await;
+        self.watch_media(&media_key);
         let invite = self.invites.get_mut(key).expect("present");
         invite.phase = Phase::Accepted;
         for a in &mut invite.attempts {

@@ -148,7 +148,7 @@ async fn child(
         crate::net::addr(&config.trunk, ports::SIP),
         format!("sip:{}@{}", config.to, config.trunk),
         config.ringing_timeout.0,
-        service.media.local_addr(),
+        service.media_addr(),
     ));
     let outcome = loop {
         tokio::select! {

@@ -36,6 +36,16 @@ impl Service {
             incoming.reject(refusal.status());
             return;
         }
+        if let Some((client, dependency)) = self.lookups(&config) {
+            let looked = tokio::select! {
+                r = client.lookups(&dependency, &call) => r,
+                _ = incoming.cancelled() => return,
+            };
+            if looked.is_err() {
+                incoming.reject(dependency.failure_code);
+                return;
+            }
+        }
         incoming.ring();
         let invite = incoming.invite();
         let dispatch = Dispatch {
@@ -87,7 +97,7 @@ impl Service {
         let answer = match sip_glue::answer_sdp(
             incoming.invite(),
             &Capabilities::default(),
-            self.media.local_addr(),
+            self.media_addr(),
         ) {
             Ok(answer) => answer,
             Err(_) => {

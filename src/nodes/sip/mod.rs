@@ -25,6 +25,12 @@
 //! it ends; a dial refused a slot fails with an overload error (the
 //! gateway answers 503), an INVITE gets 503 with `Retry-After`.
 //!
+//! With `dependency` ([`crate::nodes::dependency::client`]), each new
+//! call's setup, inbound after its admission job and before it rings,
+//! outbound before the leg is placed, makes its lookups on the shared
+//! dependency through the pod's pool; an inbound call whose lookups fail
+//! gets the configured `failure_code`, a dial an overload error.
+//!
 //! A connected call ([`connected`]) gets a media stream (one datagram per
 //! `media_interval` to the address of the peer's SDP), runs call control
 //! ([`call_control`]), and lasts until a party hangs up, until
@@ -44,6 +50,7 @@ mod inbound;
 mod outbound;
 
 use crate::nodes::call_control::{CallControlConfig, Verb};
+use crate::nodes::dependency::client::{DependencyClient, DependencyClientConfig};
 use crate::nodes::lifecycle::{ExitWhen, SelfShutdown, SupervisorConfig};
 use crate::nodes::media_stream::MediaEndpoint;
 use crate::nodes::pod_metrics::PodMetrics;
@@ -144,14 +151,24 @@ pub struct SipConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<ChildrenConfig>,
     /// The host whose address each pod advertises as its own (in Via,
-    /// Contact and its From URI), one per pod in pod order, when that is
+    /// Contact, its From URI and its SDP's media address), one per pod in
+    /// pod order, when that is
     /// not the address it binds: an address behind NAT or an elastic IP.
     /// A stale entry (another pod's, or a host with no SIP) sends the
-    /// ACKs and in-dialog requests of that pod's dialogs there. Read when
+    /// ACKs and in-dialog requests of that pod's dialogs there, and the
+    /// caller's media (one-way media). Read when
     /// the pod starts, so a `set` takes effect at its next restart.
     /// Default: none (each pod advertises its bound address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advertised: Vec<String>,
+    /// Lookups on a dependency each new call's setup makes before it
+    /// proceeds (`{ target = "dependency", lookups = 1, timeout = "1s",
+    /// retries = 0, retry_backoff = "0s", pool = 8, failure_code = 503 }`,
+    /// see [`crate::nodes::dependency::client`]): an inbound call whose
+    /// lookups fail gets `failure_code`, a dial an overload error.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<DependencyClientConfig>,
 }
 
 fn default_pods() -> u32 {
@@ -233,6 +250,9 @@ impl NodeConfig for SipConfig {
         if let Some(children) = &self.children {
             children.validate(&check::field(prefix, "children"), topology)?;
         }
+        if let Some(dependency) = &self.dependency {
+            dependency.validate(&check::field(prefix, "dependency"), topology)?;
+        }
         Ok(())
     }
 
@@ -259,11 +279,35 @@ struct Service {
     exit: Option<SelfShutdown>,
     /// Until when (host clock, ms) this incarnation refuses new calls.
     warm_at_ms: u64,
+    /// The host this pod advertises as its own, read when it started.
+    advertised: Option<String>,
+    /// The pod's dependency client (its pool), when configured.
+    dependency: Option<DependencyClient>,
 }
 
 impl Service {
     fn config(&self) -> SipConfig {
         self.ctx.config()
+    }
+
+    /// The media address this pod writes in its SDP: its media socket's,
+    /// at its advertised host when `advertised` is configured (so a stale
+    /// advertised address misdirects the media too, as it would behind a
+    /// NAT or an elastic IP that moved).
+    fn media_addr(&self) -> std::net::SocketAddr {
+        let local = self.media.local_addr();
+        match &self.advertised {
+            Some(host) => crate::net::addr(host, local.port()),
+            None => local,
+        }
+    }
+
+    /// The pod's dependency client and its current config, when the pod
+    /// makes lookups. Without them a setup takes no other path than it
+    /// did before lookups existed (not even a `select!`, whose branch
+    /// draw would move the history).
+    fn lookups(&self, config: &SipConfig) -> Option<(DependencyClient, DependencyClientConfig)> {
+        Some((self.dependency.clone()?, config.dependency.clone()?))
     }
 
     /// Whether this pod is still warming up (see `warmup`).
@@ -286,13 +330,17 @@ impl Service {
 
 pub async fn run(ctx: NodeCtx) -> turmoil::Result {
     let config: SipConfig = ctx.config();
-    let (ua, mut incoming) =
-        crate::nodes::sip_glue::start_ua(&ctx, config.sip_timers, config.session_timer, {
-            // This pod's advertised address, when configured.
-            let pod = ctx.pod.max(1) as usize;
-            (config.advertised.get(pod - 1)).map(|host| crate::net::addr(host, ports::SIP))
-        })
-        .await?;
+    // This pod's advertised host, when configured.
+    let advertised = config.advertised.get(ctx.pod.max(1) as usize - 1).cloned();
+    let (ua, mut incoming) = crate::nodes::sip_glue::start_ua(
+        &ctx,
+        config.sip_timers,
+        config.session_timer,
+        advertised
+            .as_deref()
+            .map(|host| crate::net::addr(host, ports::SIP)),
+    )
+    .await?;
     let service = Service {
         media: MediaEndpoint::bind(&ctx).await?,
         pool: Pool::new(&ctx, config.pool),
@@ -305,6 +353,8 @@ pub async fn run(ctx: NodeCtx) -> turmoil::Result {
             Some(w) if ctx.incarnation > 0 => crate::sim::time::now_ms() + w.as_millis(),
             _ => 0,
         },
+        advertised,
+        dependency: config.dependency.as_ref().map(DependencyClient::new),
         ua,
         ctx,
     };

@@ -67,6 +67,20 @@ impl Service {
             }
             Err(r) => return Err(RpcError::new(ErrorCode::ResourceExhausted, r.as_str())),
         }
+        if let Some((client, dependency)) = self.lookups(&config) {
+            let looked = tokio::select! {
+                r = client.lookups(&dependency, &dial.call) => r,
+                _ = req.cancel.cancelled() => {
+                    return Err(RpcError::new(ErrorCode::Cancelled, "cancelled during the dependency lookups"));
+                }
+            };
+            if let Err(failed) = looked {
+                return Err(RpcError::new(
+                    ErrorCode::ResourceExhausted,
+                    format!("dependency lookup failed: {}", failed.outcome),
+                ));
+            }
+        }
         if req.cancel.is_cancelled() {
             return Err(RpcError::new(
                 ErrorCode::Cancelled,
@@ -82,7 +96,7 @@ impl Service {
             crate::net::addr(&dial.trunk, ports::SIP),
             format!("sip:{}@{}", dial.to, dial.trunk),
             Duration::from_millis(dial.ringing_timeout_ms),
-            self.media.local_addr(),
+            self.media_addr(),
         ));
         if !dial.wait_until_answered {
             // Async: the API answers now; the call is followed to its end.
