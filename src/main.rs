@@ -123,11 +123,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the node kinds and the faults each honours (the registry).
+    /// List the node kinds and the faults each honours (the registry), and
+    /// the oracles with their parameters; with NAME, one kind's (or
+    /// oracle's) fields with their types, defaults and docs.
     Kinds {
+        /// A node kind (e.g. `sip`) or an oracle (e.g. `recovery`).
+        name: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of a scenario file (every field with its doc),
+    /// for editors and TOML language servers.
+    Schema,
     /// Run the incident catalogue (fixtures/incidents.toml).
     Incidents {
         #[arg(long)]
@@ -219,7 +226,8 @@ fn main() {
             baseline,
             junit,
         }),
-        Command::Kinds { json } => cli::kinds::command(json),
+        Command::Kinds { name, json } => cli::kinds::command(name.as_deref(), json),
+        Command::Schema => cli::schema::command(),
         Command::Incidents {
             json,
             catalogue,

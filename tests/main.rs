@@ -60,6 +60,7 @@ mod sbc_b2bua;
 mod sbc_cancel;
 mod sbc_media;
 mod scenario_errors;
+mod schema;
 mod sdp;
 mod session_timers;
 mod shard_merge;

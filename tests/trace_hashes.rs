@@ -59,7 +59,7 @@ fn every_scenario_keeps_its_pinned_trace_hash() {
         String::new()
     });
     let mut pinned = parse(&text);
-    let scenarios = scenario_files();
+    let scenarios = crate::support::scenario_files();
 
     // What the file must cover, whatever this run checks.
     let mut problems = Vec::new();
@@ -162,29 +162,6 @@ fn render(rows: &BTreeMap<Key, String>) -> String {
         .collect();
     lines.sort();
     lines.concat()
-}
-
-/// Every scenario under `fixtures/`, the incident catalogue aside, as a
-/// path from the repository root, sorted.
-fn scenario_files() -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<String>) {
-        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        for entry in entries {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "toml")
-                && path != Path::new(callsim::incidents::CATALOGUE_PATH)
-            {
-                out.push(path.to_str().expect("fixture paths are UTF-8").to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("fixtures"), &mut out);
-    out.sort();
-    assert!(!out.is_empty(), "scenarios under fixtures/");
-    out
 }
 
 /// The trace hash of each (scenario, seed), run through the library on

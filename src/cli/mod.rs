@@ -1,6 +1,14 @@
 //! The command-line interface: raw arguments become a validated request in
 //! one place, each command returns its exit code (CONTRACTS.md), and human
 //! text goes to stderr while `--json` documents go to stdout.
+//!
+//! One module per command: `run`, `determinism` (`check-determinism`),
+//! `explore` (with `triage`, `junit`), `replay`, `shrink`, `sip_lint`,
+//! `incidents` (with `incident_pages`), `kinds` (the registries: node
+//! kinds with their fields, defaults and needs, the fault support table,
+//! the oracles with their parameters) and `schema` (`callsim schema`: the
+//! JSON Schema of a scenario file, generated from the config types, which
+//! `fixtures/scenario.schema.json` keeps a copy of).
 
 pub mod determinism;
 pub mod explore;
@@ -10,6 +18,7 @@ pub mod junit;
 pub mod kinds;
 pub mod replay;
 pub mod run;
+pub mod schema;
 pub mod shrink;
 pub mod sip_lint;
 pub mod triage;

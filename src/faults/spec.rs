@@ -22,7 +22,19 @@ fn at_unset() -> Dur {
 }
 
 /// The fault kinds, by CONTRACTS.md's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     Latency,
@@ -163,11 +175,16 @@ impl FaultKind {
 /// Link latency: fixed, or drawn per message between `min` and `max`
 /// (turmoil's seeded draw, which favours the low end along an
 /// exponential curve).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LatencySpec {
     Fixed(Dur),
-    Range { min: Dur, max: Dur },
+    Range {
+        /// The lowest one-way latency drawn.
+        min: Dur,
+        /// The highest one-way latency drawn.
+        max: Dur,
+    },
 }
 
 impl std::fmt::Display for LatencySpec {
@@ -181,11 +198,14 @@ impl std::fmt::Display for LatencySpec {
 
 /// A duration: fixed (`"2s"`) or drawn uniformly (`{ uniform = ["1s", "5s"] }`)
 /// with the seeded RNG.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum DurationSpec {
     Fixed(Dur),
-    Uniform { uniform: [Dur; 2] },
+    Uniform {
+        /// `[low, high]`: the duration is drawn uniformly between them.
+        uniform: [Dur; 2],
+    },
 }
 
 impl DurationSpec {
@@ -212,7 +232,7 @@ impl std::fmt::Display for DurationSpec {
 /// fails (`nxdomain`, `servfail`, `timeout`). Which node kinds act on
 /// which (kind, mode) pair is the registry's support table; any other
 /// pair is refused at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModeSpec {
     /// Requests are accepted and fail.
@@ -275,8 +295,9 @@ impl ModeSpec {
 }
 
 /// What started a deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "FaultDeployTrigger")]
 pub enum Trigger {
     Ci,
     Manual,
@@ -292,7 +313,7 @@ impl Trigger {
 }
 
 /// `operator`: an action by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorAction {
     /// Restart a pod (bounce: its software restarts with state loss).
@@ -319,9 +340,12 @@ impl OperatorAction {
 
 /// One `[[faults]]` entry. Which fields a kind needs, and which it
 /// refuses, is checked by `validate_plan`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// The fault kind (`latency`, `loss`, `partition`, `crash`, `set`,
+    /// `deploy`, `process`, ..); which other fields it takes is
+    /// [`FaultKind::params`]'s list.
     pub kind: FaultKind,
     /// When it starts. Required: a fault that silently started at 0 hid
     /// a forgotten `at`. Absent, it reads as [`AT_UNSET`], which
@@ -386,6 +410,7 @@ pub struct FaultSpec {
     pub field: Option<String>,
     /// `set`: the new value, written as in the scenario file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_value")]
     pub value: Option<toml::Value>,
     /// `deploy`: the template steps the automation runs. Default: every
     /// step the deployer knows. Leaving one out is the LiveKit bug.
@@ -394,6 +419,7 @@ pub struct FaultSpec {
     /// `deploy`: the change being deployed: new resource lists for the
     /// template steps named, e.g. `{ jsonnet = ["production/lb-1"] }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_table")]
     pub change: Option<toml::Table>,
     /// `deploy`: target environment. Default (the deployer's) `production`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,7 +481,7 @@ pub struct FaultSpec {
 }
 
 /// What ends a process occurrence (`ends_with`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessEnd {
     /// An operator restarts the faulty host by hand.
@@ -639,7 +665,7 @@ impl FaultSpec {
 }
 
 /// `[fault_settings]`: fault settings that are not a single fault.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSettingsConfig {
     /// After this sim time every fault is lifted (links repaired, crashed
@@ -663,7 +689,7 @@ pub struct FaultSettingsConfig {
 }
 
 /// `[fault_settings] buggify = { ... }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuggifyConfig {
     /// Default true (writing the table switches it on).
@@ -695,7 +721,7 @@ fn default_fire() -> f64 {
 
 /// `[fault_settings.swarm]`: for each seed, each listed kind is on with
 /// `kind_probability`, and its strength is drawn from its ranges.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmConfig {
     /// Chance that each listed kind is on in a run. Default 0.5.
@@ -719,7 +745,7 @@ fn default_half() -> f64 {
 /// With `rate_per_min` the kind recurs as a `process` (episodes of
 /// `duration` on one target at a time); without it, it holds steadily over
 /// the window on all its targets.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmKind {
     /// Link kinds: the links, each both ways. Default: every host pair.
@@ -732,52 +758,64 @@ pub struct SwarmKind {
     /// Node kinds: the nodes. Default: every host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<String>>,
+    /// `loss` / `duplicate`: the range the probability per datagram is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub probability: Option<[f64; 2]>,
+    /// `latency`: the range the fixed one-way latency is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub latency: Option<[Dur; 2]>,
+    /// `jitter`: the range the jitter bound is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub jitter: Option<[Dur; 2]>,
+    /// `gray` / `dns`: the mode, as a fault's `mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ModeSpec>,
+    /// `saturate`: the range the service time factor is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub service_time_factor: Option<[f64; 2]>,
+    /// `saturate`: the range the capacity factor is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub capacity_factor: Option<[f64; 2]>,
+    /// `rate_limit`: the range the allowed requests per second is drawn from.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub per_s: Option<[u32; 2]>,
+    /// `rate_limit`: the refusal code, as a fault's `code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// The range the episode rate is drawn from; with it the kind recurs
+    /// as a `process` (one target at a time), without it it holds
+    /// steadily over the window.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::sim::pair::option"
     )]
     pub rate_per_min: Option<[f64; 2]>,
+    /// With `rate_per_min`: how long each episode lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,
     /// `clock`: the offset range, e.g. `["-5s", "5s"]`.
@@ -799,9 +837,11 @@ pub struct SwarmKind {
     pub field: Option<String>,
     /// `set`: the values to pick one of, each equally likely.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_list")]
     pub choice: Option<Vec<toml::Value>>,
     /// `set`: a range `[low, high]` to draw the value from: integers,
     /// numbers (to 3 decimals) or durations (to the millisecond).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_pair")]
     pub uniform: Option<[toml::Value; 2]>,
 }

@@ -39,7 +39,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.agent]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// The API host, or a name the agent resolves per API request (see
@@ -75,7 +75,7 @@ pub struct AgentConfig {
 }
 
 /// `probe = { interval = "60s", to = "+15550000000" }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
     /// Time between probe calls. Default 60s.

@@ -35,7 +35,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 /// What the scaler sums over pods.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Call slots held.
@@ -65,7 +65,7 @@ impl Metric {
 }
 
 /// `[nodes.autoscaler]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscalerConfig {
     /// The section whose pods it scales (one with `pods`). Required.

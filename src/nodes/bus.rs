@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// `[nodes.bus]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusConfig {
     /// Section or host serving `sip.*` methods. Default `sip`.

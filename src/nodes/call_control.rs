@@ -31,13 +31,19 @@ pub const VERB_FAILED: u16 = 11200;
 pub const VERB_OK: u16 = 200;
 
 /// A verb of a call flow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "verb", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Verb {
     /// Play an audio file.
-    Play { url: String },
+    Play {
+        /// The audio file the media proxy fetches.
+        url: String,
+    },
     /// Speak a text (the proxy fetches the rendered speech).
-    Say { text: String },
+    Say {
+        /// The text to speak.
+        text: String,
+    },
 }
 
 impl Verb {
@@ -58,7 +64,7 @@ impl Verb {
 }
 
 /// `call_control = { ... }` of the node that runs call flows.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallControlConfig {
     /// Media proxies to ask, as hosts or sections. Default `["media"]`.

@@ -43,7 +43,7 @@ use turmoil::net::tcp::OwnedWriteHalf;
 use turmoil::net::TcpStream;
 
 /// `[nodes.call-worker]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallWorkerConfig {
     /// Number of worker pods. Default 1.
@@ -59,6 +59,7 @@ pub struct CallWorkerConfig {
         deserialize_with = "registration::off_or",
         serialize_with = "registration::write_off_or"
     )]
+    #[schemars(schema_with = "registration::off_or_schema::<Keepalive>")]
     pub keepalive: Option<Keepalive>,
     /// Registering again after a loss: `{ backoff = "1s", factor = 2.0,
     /// max = "30s" }` (the default), `true` for those defaults, or `false`
@@ -68,6 +69,7 @@ pub struct CallWorkerConfig {
         deserialize_with = "registration::off_or",
         serialize_with = "registration::write_off_or"
     )]
+    #[schemars(schema_with = "registration::off_or_schema::<Reconnect>")]
     pub reconnect: Option<Reconnect>,
     /// Longest wait for the connection, and then for the registration's
     /// ack. Default 2s.

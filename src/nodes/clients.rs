@@ -51,7 +51,7 @@ pub const RETRY_COUNT_MAX: u32 = 100;
 
 /// One profile: `{ name = "py", share = 0.5, connect_timeout = "3s",
 /// request_timeout = "45s", retry = { .. }, abandon_after = "60s" }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientProfile {
     /// The profile's name, recorded in `client.attempt`. Required, unique.
@@ -83,7 +83,7 @@ pub struct ClientProfile {
 /// The delay before retry k (1, 2, ..) is `backoff * backoff_factor^(k-1)`,
 /// at most `backoff_max`, then shortened by a share drawn uniformly from
 /// `[0, jitter)` (from the seed, per call).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (at most 100). Default 0.

@@ -45,7 +45,7 @@ use turmoil::net::{TcpListener, TcpStream};
 pub const CONNECTIONS_MAX_LIMIT: u32 = 100_000;
 
 /// How the edge treats requests.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeMode {
     /// Forward to the origin and relay its answer.
@@ -55,7 +55,7 @@ pub enum EdgeMode {
 }
 
 /// `[nodes.api-edge]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeConfig {
     /// The origin: the API host behind the edge. Default `gateway`.

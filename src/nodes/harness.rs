@@ -31,7 +31,7 @@ pub const PINGER_PORT: u16 = 7001;
 const DATAGRAM_MAX: usize = 64;
 
 /// `[nodes.pinger]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PingerConfig {
     /// Datagrams to send. Default 100.
@@ -75,7 +75,7 @@ impl NodeConfig for PingerConfig {
 }
 
 /// `[nodes.echo]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EchoConfig {
     /// Simulated work per datagram before the answer; datagrams are

@@ -40,7 +40,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// `exit_when = { dependency_failures = 5, queue_over = 20, queue_for = "10s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExitWhen {
     /// Exit after this many failed dependency calls in a row (>= 1).
@@ -87,7 +87,7 @@ impl ExitWhen {
 
 /// `supervisor = { restart_after = "5s", backoff = 2.0, max_delay = "60s",
 /// reset_after = "60s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisorConfig {
     /// Delay before the first restart. Required.

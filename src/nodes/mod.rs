@@ -86,6 +86,6 @@ pub mod workers;
 pub mod workload;
 
 pub use registry::{
-    kind, kinds_supporting, run, FaultSupport, KindInfo, NodeConfig, NodeKind, NodesConfig,
-    Section, HOST_FAULTS, KINDS,
+    default_needs, kind, kinds_supporting, run, FaultSupport, KindInfo, Need, NodeConfig, NodeKind,
+    NodesConfig, Section, HOST_FAULTS, KINDS,
 };

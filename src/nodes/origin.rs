@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
 /// `[nodes.origin]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginConfig {
     /// Time to serve one download (disk and transfer). Default 50ms.

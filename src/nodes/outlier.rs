@@ -43,7 +43,7 @@ pub const PENDING_MAX: usize = 65_536;
 pub const PROCEEDING_MAX_MS: u64 = 600_000;
 
 /// `outlier = { consecutive_failures = 5, setup_timeout = "8s", .. }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutlierConfig {
     /// Failed setups in a row that eject a next hop. Default 5.

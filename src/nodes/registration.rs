@@ -61,7 +61,7 @@ pub enum ToWorker {
 }
 
 /// `keepalive = { interval = "5s", timeout = "2s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Keepalive {
     /// Time between keepalives. Default 5s.
@@ -107,7 +107,7 @@ impl Keepalive {
 }
 
 /// `reconnect = { backoff = "1s", factor = 2.0, max = "30s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reconnect {
     /// Wait before the first attempt after a loss. Default 1s.
@@ -195,6 +195,14 @@ where
         }
     }
     deserializer.deserialize_any(Switch(std::marker::PhantomData))
+}
+
+/// The JSON Schema of what [`off_or`] reads: a boolean or `T`'s table.
+pub fn off_or_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    let table = generator.subschema_for::<T>().to_value();
+    schemars::json_schema!({ "anyOf": [ { "type": "boolean" }, table ] })
 }
 
 /// Writes what [`off_or`] reads: `false`, or the table.

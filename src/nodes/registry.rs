@@ -136,11 +136,12 @@ macro_rules! node_kinds {
     ($($field:ident: $name:literal => $kind:ty),* $(,)?) => {
         /// Every `[nodes.<name>]` section a scenario may have. A section
         /// that is absent means that node does not run.
-        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct NodesConfig {
             $(
                 #[serde(default, rename = $name, skip_serializing_if = "Option::is_none")]
+                #[schemars(description = <$kind as NodeKind>::ABOUT)]
                 pub $field: Option<<$kind as NodeKind>::Config>,
             )*
         }
@@ -321,6 +322,54 @@ impl NodesConfig {
         }
         Ok(())
     }
+}
+
+/// One node a kind's config names by default: the section's `field`
+/// names `node`, which must then be in the scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    /// The field path, e.g. `nodes.gateway.bus`.
+    pub field: String,
+    /// The host or section it names, e.g. `bus`.
+    pub node: String,
+}
+
+/// The nodes a `[nodes.<name>]` section with every field at its default
+/// names, read from the section's own validation (as
+/// [`NodesConfig::validate`] collects the missing nodes of a scenario): the
+/// section is judged alone, and each node an error says is unknown is
+/// recorded and added, until it passes. Empty for a kind whose defaults
+/// name no other node, and for a kind with a required field (it has no
+/// config made of defaults alone).
+pub fn default_needs(name: &str) -> Vec<Need> {
+    let mut table = toml::Table::new();
+    table.insert(name.to_string(), toml::Value::Table(toml::Table::new()));
+    let Ok(only) = toml::Value::Table(table).try_into::<NodesConfig>() else {
+        return Vec::new();
+    };
+    let mut topology = only.topology();
+    let mut out = Vec::new();
+    for section in only.sections() {
+        for _ in 0..MISSING_NODES_MAX {
+            let Err(e) = (section.validate)(&topology) else {
+                break;
+            };
+            let Some(node) = crate::sim::check::unknown_node_named(&e.message) else {
+                break;
+            };
+            out.push(Need {
+                field: e.field.clone(),
+                node: node.to_string(),
+            });
+            topology.hosts.push(HostSpec {
+                name: node.to_string(),
+                kind: "",
+                pod: 0,
+                section: "",
+            });
+        }
+    }
+    out
 }
 
 /// Most missing nodes one section is judged again for.

@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 pub const CAPACITY_MAX: u32 = 100_000;
 
 /// What a node does with a call when every slot is held.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
     /// Refuse at once.
@@ -43,7 +43,7 @@ pub enum WhenFull {
 
 /// `slots = { capacity = 4, when_full = "queue", queue_max = 16,
 /// queue_timeout = "10s", retry_after = "5s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotsConfig {
     /// Calls held at once (1..=100000). Required.

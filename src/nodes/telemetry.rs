@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
 /// `[nodes.telemetry]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Fixed ingest time of one batch. Default 5ms.

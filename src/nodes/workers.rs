@@ -39,7 +39,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// A pool's size, as a node config field (`pool = { workers = 8, queue_max = 64 }`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Jobs served at once. Default 8.

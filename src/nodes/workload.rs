@@ -19,7 +19,7 @@ use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 
 /// The calls the agent places and the carrier generates.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// Calls the agent places through the API. Default: none.
@@ -31,7 +31,9 @@ pub struct Workload {
 }
 
 /// How arrival times are spaced.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Arrivals {
     /// Exponential gaps of mean `1 / rate_per_s` (a Poisson process).
@@ -42,7 +44,7 @@ pub enum Arrivals {
 }
 
 /// `outbound = { ... }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundLoad {
     /// Calls in all. Required, >= 1.
@@ -77,7 +79,7 @@ pub struct OutboundLoad {
 }
 
 /// `inbound = { ... }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundLoad {
     /// Calls in all. Required, >= 1.

@@ -26,7 +26,7 @@ pub const RECOVERY: &str = "recovery";
 /// unhealthy, or a fault whose plan index is in `excused_faults` (a fault
 /// that leaves no path by design, such as cutting the carrier off) was
 /// active.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundParams {
     /// Least share of inbound calls that succeed per window. Default 0.99.
@@ -193,7 +193,9 @@ fn no_path_spans(history: &History, excused: &[u64], end_ms: u64) -> Vec<(u64, u
 }
 
 /// Which calls `recovery` counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Which {
     #[default]
@@ -209,7 +211,7 @@ pub enum Which {
 /// the end of the run that ended must succeed at `ratio_min` at least; if
 /// fewer than `calls_min` such calls exist, recovery cannot be shown and
 /// that is a violation too.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryParams {
     /// Least success ratio after recovery. Default 0.95.

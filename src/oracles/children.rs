@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "children_end_with_parent";
 
 /// `children_end_with_parent = { within = "5s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Longest a child may outlive its parent. Default 5s.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub const NAME: &str = "deploy_safety";
 
 /// `deploy_safety = { production_env = "production", deletions_max_unreviewed = 1 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// The environment name that is production. Default `production`.

@@ -70,7 +70,7 @@ pub const ACK_RECEIVED: &str = "ack_received";
 pub const DIALOGS_AGREE: &str = "dialogs_agree";
 
 /// `ack_received = { timer_h = "32s", settle = "5s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckParams {
     /// How long after its 2xx a UAS may still receive the ACK (64*T1).
@@ -99,7 +99,7 @@ impl AckParams {
 }
 
 /// `dialogs_agree = { timer_h = "32s", slack = "1s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreeParams {
     /// How long one end may wait for the other to catch up (64*T1).

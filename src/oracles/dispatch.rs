@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const NAME: &str = "dispatch_after_heal";
 
 /// `dispatch_after_heal = { within = "30s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// How long after the heal each up worker has to receive a dispatch.

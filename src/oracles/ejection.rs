@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const NAME: &str = "ejection_within";
 
 /// `ejection_within = { failures = 5, within = "2s", hold = "20s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Failed setups in a row after which the hop must be left alone.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub const NAME: &str = "datagrams_answered";
 
 /// `datagrams_answered = { ratio_min = 0.95 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Least share of datagrams answered. Required.

@@ -41,7 +41,7 @@ pub const PLAY: &str = "play_success";
 /// with `S * E * q^k >= chance_min` is loss, not a media failure. On a run
 /// with no loss outside the silences nothing is forgiven, and `gap_max`
 /// always holds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaParams {
     /// The two (or more) ends of a call's media. Default carrier and sip.
@@ -299,7 +299,7 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
 /// `ratio_min` of the `verb.result`s of the run are ok. A run with fewer
 /// than `verbs_min` verb results cannot show the property and is a
 /// violation too (a scenario that names this oracle should play media).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlayParams {
     /// Least share of verbs that succeed. Default 0.99.

@@ -165,6 +165,15 @@ impl Context {
 
 type Check = fn(&toml::Value, &History, &Context) -> Vec<Violation>;
 type Validate = fn(&toml::Value, &str) -> Result<(), FieldError>;
+type ParamsSchema = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The schema of one oracle's parameters, inlined (every oracle has its
+/// own `Params` type, so a shared definition name would mean nothing).
+fn params_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    T::json_schema(generator)
+}
 
 /// Oracles that are on unless switched off by name (`name = false`).
 /// `dialogs_agree`, `ack_received` and `offer_answer` joined them in wave 2
@@ -196,6 +205,9 @@ pub struct OracleDef {
     /// honest statuses, ringing timeouts) still judge them (see
     /// [`excuse`]).
     pub excuse_stranded: bool,
+    /// The JSON Schema of its parameters table (what `callsim schema`
+    /// and `callsim kinds` show).
+    pub params: ParamsSchema,
     validate: Validate,
     check: Check,
 }
@@ -230,6 +242,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: ringing::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<ringing::Params>,
         validate: |v, f| params::<ringing::Params>(v, f).map(|_| ()),
         check: |v, h, _| ringing::check(h, &parsed(v)),
     },
@@ -237,6 +250,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: status::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<status::Params>,
         validate: |v, f| params::<status::Params>(v, f).map(|_| ()),
         check: |v, h, _| status::check(h, &parsed(v)),
     },
@@ -244,6 +258,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: terminates::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<terminates::Params>,
         validate: |v, f| {
             let p = params::<terminates::Params>(v, f)?;
             availability::check_positive(p.bound, &format!("{f}.bound"))
@@ -254,6 +269,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: sip::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<sip::Params>,
         validate: |v, f| params::<sip::Params>(v, f).map(|_| ()),
         check: |v, h, c| sip::check(h, &parsed(v), c.end_ms),
     },
@@ -261,6 +277,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: dialog::ACK_RECEIVED,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<dialog::AckParams>,
         validate: |v, f| params::<dialog::AckParams>(v, f)?.validate(f),
         check: |v, h, c| dialog::check_ack_received(h, &parsed(v), c.end_ms),
     },
@@ -268,6 +285,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: dialog::DIALOGS_AGREE,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<dialog::AgreeParams>,
         validate: |v, f| params::<dialog::AgreeParams>(v, f)?.validate(f),
         check: |v, h, c| dialog::check_dialogs_agree(h, &parsed(v), c.end_ms),
     },
@@ -275,6 +293,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: offer_answer::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<offer_answer::Params>,
         validate: |v, f| params::<offer_answer::Params>(v, f)?.validate(f),
         check: |_, h, _| offer_answer::check(h),
     },
@@ -282,6 +301,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: availability::INBOUND,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<availability::InboundParams>,
         validate: |v, f| params::<availability::InboundParams>(v, f)?.validate(f),
         check: |v, h, c| availability::check_inbound(h, &parsed(v), c.end_ms),
     },
@@ -289,6 +309,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: media::MEDIA,
         kind: OracleKind::Safety,
         excuse_stranded: true,
+        params: params_schema::<media::MediaParams>,
         validate: |v, f| params::<media::MediaParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_media(h, &parsed(v), c.end_ms),
     },
@@ -296,6 +317,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: media::PLAY,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<media::PlayParams>,
         validate: |v, f| params::<media::PlayParams>(v, f)?.validate(f),
         check: |v, h, c| media::check_play(h, &parsed(v), c.end_ms),
     },
@@ -303,6 +325,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: ejection::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<ejection::Params>,
         validate: |v, f| params::<ejection::Params>(v, f)?.validate(f),
         check: |v, h, _| ejection::check(h, &parsed(v)),
     },
@@ -310,6 +333,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: timeouts::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<timeouts::Params>,
         validate: |v, f| params::<timeouts::Params>(v, f)?.validate(f),
         check: |v, _, c| timeouts::check(&parsed(v), c),
     },
@@ -317,6 +341,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: deploy::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<deploy::Params>,
         validate: |v, f| params::<deploy::Params>(v, f).map(|_| ()),
         check: |v, h, _| deploy::check(h, &parsed(v)),
     },
@@ -324,6 +349,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: outcome_time::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<outcome_time::Params>,
         validate: |v, f| params::<outcome_time::Params>(v, f)?.validate(f),
         check: |v, h, c| outcome_time::check(h, &parsed(v), c.end_ms),
     },
@@ -331,6 +357,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: retries::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<retries::Params>,
         validate: |v, f| params::<retries::Params>(v, f)?.validate(f),
         check: |v, h, _| retries::check(h, &parsed(v)),
     },
@@ -338,6 +365,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: restarts::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<restarts::Params>,
         validate: |v, f| params::<restarts::Params>(v, f)?.validate(f),
         check: |v, h, _| restarts::check(h, &parsed(v)),
     },
@@ -345,6 +373,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: children::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<children::Params>,
         validate: |v, f| params::<children::Params>(v, f)?.validate(f),
         check: |v, h, c| children::check(h, &parsed(v), c.end_ms),
     },
@@ -352,6 +381,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: survive::NAME,
         kind: OracleKind::Safety,
         excuse_stranded: false,
+        params: params_schema::<survive::Params>,
         validate: |v, f| params::<survive::Params>(v, f)?.validate(f),
         check: |v, h, c| survive::check(h, &parsed(v), c.end_ms),
     },
@@ -359,6 +389,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: availability::RECOVERY,
         kind: OracleKind::Liveness,
         excuse_stranded: true,
+        params: params_schema::<availability::RecoveryParams>,
         validate: |v, f| params::<availability::RecoveryParams>(v, f)?.validate(f),
         check: |v, h, c| {
             let heal = availability::heal_ms(h, c.heal_ms);
@@ -369,6 +400,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: dispatch::NAME,
         kind: OracleKind::Liveness,
         excuse_stranded: false,
+        params: params_schema::<dispatch::Params>,
         validate: |v, f| params::<dispatch::Params>(v, f)?.validate(f),
         check: |v, h, c| dispatch::check(h, &parsed(v), c.heal_ms, c.end_ms),
     },
@@ -376,6 +408,7 @@ pub const REGISTRY: [OracleDef; 21] = [
         name: harness::NAME,
         kind: OracleKind::Liveness,
         excuse_stranded: false,
+        params: params_schema::<harness::Params>,
         validate: |v, f| params::<harness::Params>(v, f)?.validate(f),
         check: |v, h, _| {
             let p: harness::Params = parsed(v);
@@ -560,6 +593,42 @@ pub fn time_ordered(history: &History) -> std::borrow::Cow<'_, History> {
     let mut sorted = history.clone();
     sorted.records.sort_by_key(|r| r.t_ms);
     std::borrow::Cow::Owned(sorted)
+}
+
+/// The JSON Schema of `[oracles]`, built from [`REGISTRY`]: one property
+/// per oracle, each `true` (on with the defaults), `false` (off) or its
+/// parameters table, and no other name ([`validate_config`] refuses
+/// unknown oracles).
+pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut properties = serde_json::Map::new();
+    for def in &REGISTRY {
+        let kind = match def.kind {
+            OracleKind::Safety => "safety",
+            OracleKind::Liveness => "liveness",
+        };
+        let default = if DEFAULT_ORACLES.contains(&def.name) {
+            "on by default"
+        } else {
+            "opt-in"
+        };
+        let params = (def.params)(generator).to_value();
+        let description = format!(
+            "`{}` ({kind}, {default}): `true` switches it on with its defaults, `false` off, a table sets its parameters.",
+            def.name
+        );
+        properties.insert(
+            def.name.to_string(),
+            serde_json::json!({
+                "description": description,
+                "anyOf": [ { "type": "boolean" }, params ],
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
 }
 
 #[cfg(test)]

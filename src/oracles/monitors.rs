@@ -59,7 +59,7 @@ pub struct Firing {
 }
 
 /// `api_5xx_rate` / `rpc_error_rate = { threshold = 0.05, window = "60s", samples_min = 1 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorRate {
     /// Highest share of errors a window may show. Default 0.05.
@@ -74,7 +74,7 @@ pub struct ErrorRate {
 }
 
 /// `call_duration = { threshold = 0.5, baseline = "60s", window = "60s", samples_min = 1 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallDuration {
     /// Fires when the window's mean is below `threshold` x `baseline`.
@@ -98,7 +98,9 @@ pub struct CallDuration {
 }
 
 /// A selection of calls by their `call.start` fields.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CallFilter {
     #[default]
@@ -122,7 +124,7 @@ impl CallFilter {
 }
 
 /// `inbound_success = { threshold = 0.95, window = "60s", samples_min = 1 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSuccess {
     /// Least share of inbound calls ending 2xx. Default 0.95.
@@ -137,7 +139,7 @@ pub struct InboundSuccess {
 }
 
 /// `lb_health = { threshold = 1, window = "30s", targets = [] }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LbHealth {
     /// Fewest unhealthy targets that make the alarm. Default 1.
@@ -490,6 +492,35 @@ pub fn merge(history: &mut History, firings: &[Firing]) {
     }
     merged.extend(pending.map(record));
     history.records = merged;
+}
+
+/// The JSON Schema of `[monitors]`: one property per monitor in [`KNOWN`],
+/// each `true` (its defaults), `false` (off) or its parameters table, the
+/// same readings as [`validate_config`]'s.
+pub fn config_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use schemars::JsonSchema;
+    let mut properties = serde_json::Map::new();
+    for name in KNOWN {
+        let params = match name {
+            API_5XX | RPC_ERRORS => ErrorRate::json_schema(generator),
+            CALL_DURATION => CallDuration::json_schema(generator),
+            INBOUND_SUCCESS => InboundSuccess::json_schema(generator),
+            LB_HEALTH => LbHealth::json_schema(generator),
+            other => unreachable!("monitor {other} has no parameters type"),
+        };
+        properties.insert(
+            name.to_string(),
+            serde_json::json!({
+                "description": format!("`{name}`: `true` for its defaults, `false` off, a table sets its parameters."),
+                "anyOf": [ { "type": "boolean" }, params.to_value() ],
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "time_to_outcome";
 
 /// `time_to_outcome = { bound = "60s", refused_bound = "10s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Longest from a call's (or request's) start to its outcome. Default 60s.

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const NAME: &str = "restarts_bounded";
 
 /// `restarts_bounded = { max_down = 1, sections = ["sip"], count_faults = false }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Most pods of one section down at once (>= 1). Default 1.

@@ -25,7 +25,7 @@ pub const NAME: &str = "retry_amplification";
 
 /// `retry_amplification = { attempts_per_call_max = 3,
 /// offered_per_success_max = 2.0, attempts_min = 20 }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Most attempts of one call id (>= 1). Default 3.

@@ -31,7 +31,7 @@ use serde::Deserialize;
 pub const NAME: &str = "ringing_timeout_respected";
 
 /// `ringing_timeout_respected = { slack = "0ms" }`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// How much earlier than ringing_timeout a request may end and still

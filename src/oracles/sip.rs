@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "sip_conformance";
 
 /// `sip_conformance = { settle = "5s", ack_wait = "32s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Obligations triggered within this time of the run's end are not

@@ -136,7 +136,7 @@ pub fn expected_text(outcome: Option<CalleeOutcome>, callee_code: u16) -> String
 }
 
 /// `honest_status = {}` takes no parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {}
 

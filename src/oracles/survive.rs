@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "established_calls_survive";
 
 /// `established_calls_survive = { kinds = ["dns"], grace = "10s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Fault kinds (as `[[faults]]` names them) that only affect setup.

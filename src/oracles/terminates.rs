@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 pub const NAME: &str = "every_call_terminates";
 
 /// `every_call_terminates = { bound = "300s" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Longest a call may last from `call.start` to `call.end`, and longest

@@ -44,7 +44,7 @@ use std::collections::BTreeSet;
 pub const NAME: &str = "timeouts_ordered";
 
 /// `timeouts_ordered = { margin = "0s" }`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// How much shorter a callee's timeout must be than its caller's.

@@ -28,7 +28,9 @@ use crate::sim::{Dur, FieldError};
 use serde::{Deserialize, Serialize};
 
 /// One middleware of the client stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Middleware {
     Tracing,
@@ -49,7 +51,7 @@ impl Middleware {
 }
 
 /// `rpc_client = { ... }` of a calling node.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RpcClientConfig {
     /// The stack, outermost first. Default
@@ -73,7 +75,7 @@ pub struct RpcClientConfig {
 }
 
 /// `retry = { attempts_max = 3, backoff = "100ms", backoff_max = "1s" }`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts in all, the first included. Default 3.

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A whole scenario, as loaded from a file or built in code.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Run settings: seed, duration, tick, latency.
@@ -54,9 +54,11 @@ pub struct Scenario {
     pub fault_settings: crate::faults::FaultSettingsConfig,
     /// `[oracles]`: properties checked over the history, by name.
     #[serde(default)]
+    #[schemars(schema_with = "crate::oracles::config_schema")]
     pub oracles: BTreeMap<String, toml::Value>,
     /// `[monitors]`: operator alarms evaluated over the history, by name.
     #[serde(default)]
+    #[schemars(schema_with = "crate::oracles::monitors::config_schema")]
     pub monitors: BTreeMap<String, toml::Value>,
     /// `[vary]`: node config and workload fields the seed draws, by dotted
     /// path ([`vary`]).

@@ -42,13 +42,20 @@ pub const ROOTS: [&str; 2] = ["nodes.", "workload."];
 pub const ENTRIES_MAX: usize = 64;
 
 /// One distribution, as written in the file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Distribution {
+    /// A range `[lo, hi]`: integers give an integer, numbers a number (to
+    /// 3 decimals), duration strings a duration (to the millisecond).
+    /// Exactly one of `uniform` and `choice`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_pair")]
     pub uniform: Option<[toml::Value; 2]>,
+    /// The values to pick one of, each equally likely unless `weights`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sim::schema::any_list")]
     pub choice: Option<Vec<toml::Value>>,
+    /// With `choice`: how likely each entry is, in its order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f64>>,
 }

@@ -126,6 +126,32 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// What [`Dur::parse`] accepts, as a JSON Schema `pattern`: a number
+/// (digits, an optional decimal point) and a unit, with optional spaces
+/// around and between; no sign. ("Too large" is judged by the loader.)
+pub const DUR_PATTERN: &str = r"^\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*(ns|us|ms|s|m|min|h)\s*$";
+
+/// What [`SignedDur::parse`] accepts: [`DUR_PATTERN`] after an optional
+/// `+` or `-`.
+pub const SIGNED_DUR_PATTERN: &str =
+    r"^\s*[+-]?\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*(ns|us|ms|s|m|min|h)\s*$";
+
+impl schemars::JsonSchema for Dur {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Dur".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DUR_PATTERN,
+            "examples": ["30s", "250ms", "1.5s", "14m"],
+        })
+    }
+}
+
 /// A signed duration written with its unit and an optional sign
 /// (`"-2s"`, `"+1500ms"`, `"2s"`): a clock's offset. Whole nanoseconds in
 /// an `i64` (about 292 years either way, far beyond any bound validation
@@ -198,6 +224,22 @@ impl fmt::Display for SignedDur {
 impl fmt::Debug for SignedDur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")
+    }
+}
+
+impl schemars::JsonSchema for SignedDur {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SignedDur".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": SIGNED_DUR_PATTERN,
+            "examples": ["-2s", "+1500ms", "0ms"],
+        })
     }
 }
 

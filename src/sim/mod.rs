@@ -14,6 +14,7 @@
 //! - `check`: validation helpers that name the field.
 //! - `pair`: serde readers for lists of exactly two.
 //! - `run_config`: [`RunConfig`], the `[run]` settings.
+//! - `schema`: JSON Schema pieces for config fields kept as raw TOML.
 //! - `topology`: [`Topology`] and [`HostSpec`], the hosts of a run.
 //! - `control`: the control handles (test-bed to node), the only channel
 //!   into a node besides the simulated network.
@@ -30,6 +31,7 @@ pub mod field_error;
 pub mod pair;
 pub mod rng;
 pub mod run_config;
+pub mod schema;
 pub mod time;
 pub mod topology;
 pub mod world;

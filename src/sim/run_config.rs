@@ -5,7 +5,7 @@ use super::Dur;
 use serde::{Deserialize, Serialize};
 
 /// `[run]`: the settings that pin a run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Seed of every random choice in the run. Default 1. Overridden by

@@ -131,19 +131,57 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-#[derive(Deserialize)]
+/// What [`parse_duration`] accepts, as a JSON Schema `pattern`: a whole
+/// number and a unit, no space between.
+pub const TIMER_PATTERN: &str = r"^\s*[0-9]+(us|ms|s|m|h)\s*$";
+
+/// RFC 3261 timers, each a whole number with a unit (`"500ms"`, `"32s"`);
+/// a timer left out follows the RFC relation to the T values given.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SipTimers")]
 struct RawTimers {
+    /// RTT estimate: first retransmission interval (A, E, G start here). Default 500ms.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     t1: Option<String>,
+    /// Cap on non-INVITE request and INVITE response retransmission intervals. Default 4s.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     t2: Option<String>,
+    /// Maximum time a message stays in the network. Default 5s.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     t4: Option<String>,
+    /// INVITE client transaction timeout. Default 64*T1.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_b: Option<String>,
+    /// Wait for response retransmissions after a non-2xx INVITE response. Default 32s.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_d: Option<String>,
+    /// Non-INVITE client transaction timeout. Default 64*T1.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_f: Option<String>,
+    /// Wait for the ACK after a non-2xx INVITE response. Default 64*T1.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_h: Option<String>,
+    /// Wait for ACK retransmissions. Default T4.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_i: Option<String>,
+    /// Wait for non-INVITE request retransmissions. Default 64*T1.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_j: Option<String>,
+    /// Wait for non-INVITE response retransmissions. Default T4.
+    #[schemars(regex(pattern = TIMER_PATTERN))]
     timer_k: Option<String>,
+}
+
+/// The file form is [`RawTimers`]' (strings with units), which the
+/// hand-written `Deserialize` below reads.
+impl schemars::JsonSchema for SipTimers {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RawTimers::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawTimers::json_schema(generator)
+    }
 }
 
 impl<'de> Deserialize<'de> for SipTimers {

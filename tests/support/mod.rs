@@ -504,6 +504,29 @@ pub fn by_status(calls: &[CallSeen]) -> BTreeMap<u16, u32> {
     out
 }
 
+/// Every scenario under `fixtures/`, the incident catalogue aside, as a
+/// path from the repository root, sorted.
+pub fn scenario_files() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml")
+                && path != std::path::Path::new(callsim::incidents::CATALOGUE_PATH)
+            {
+                out.push(path.to_str().expect("fixture paths are UTF-8").to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("fixtures"), &mut out);
+    out.sort();
+    assert!(!out.is_empty(), "scenarios under fixtures/");
+    out
+}
+
 /// A fresh, empty directory for one test's files, under cargo's temporary
 /// directory for integration tests. Its name carries `name`, the process
 /// id and a counter, so tests running at once in this binary, and other

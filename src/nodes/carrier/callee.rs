@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What the callee does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// Rings, then answers after `answer_after` and hangs up after `hold`.
@@ -65,11 +67,14 @@ impl Behaviour {
 }
 
 /// A delay: `"1s"` or `{ uniform = ["4s", "25s"] }`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Delay {
     Fixed(Dur),
-    Uniform { uniform: [Dur; 2] },
+    Uniform {
+        /// `[low, high]`: drawn uniformly for every call.
+        uniform: [Dur; 2],
+    },
 }
 
 impl Default for Delay {
@@ -103,7 +108,7 @@ impl Delay {
 }
 
 /// One callee profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Relative weight in the draw (`callees` only). Default 1.
@@ -145,7 +150,7 @@ pub struct Profile {
 }
 
 /// When an answered callee holds the call, and for how long.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnHold {
     /// From the answer to the hold's re-INVITE.

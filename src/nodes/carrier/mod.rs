@@ -38,7 +38,7 @@ use callee::Profile;
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.carrier]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierConfig {
     /// Callee profiles drawn by weight per call. Default: one profile that

@@ -47,7 +47,7 @@ pub const RETRIES_MAX: u32 = 100;
 pub const POOL_MAX: u32 = 10_000;
 
 /// `dependency = {..}` in a caller's section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DependencyClientConfig {
     /// The dependency host. Default `dependency`.

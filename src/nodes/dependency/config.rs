@@ -11,7 +11,9 @@ pub const CAPACITY_MAX: u32 = 100_000;
 /// What the dependency does with a request whose caller has gone (it
 /// cancelled, closed its connection, or its propagated deadline passed)
 /// when it reaches the head of the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Abandoned {
     /// Serve it in full anyway (most servers do not notice: wasted work).
@@ -25,7 +27,7 @@ pub enum Abandoned {
 /// service that callers (`[nodes.sip] dependency = {..}`) query over RPC,
 /// e.g. `workers = 4, queue_max = 64, service_time = { uniform = ["10ms",
 /// "30ms"] }, contention = 0.1, abandoned = "serve"`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DependencyConfig {
     /// Requests served at once (service slots). Default 4.

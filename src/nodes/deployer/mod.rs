@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `[nodes.deployer]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployerConfig {
     /// The deploy repository at boot: template step name to the resources
@@ -110,7 +110,9 @@ impl Default for DeployerConfig {
 }
 
 /// Deploy or revert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Render, diff and apply.
@@ -121,7 +123,7 @@ pub enum Action {
 }
 
 /// One deploy: an entry of `deploys`, or a command (without `at`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeploySpec {
     /// When it runs (schedule entries only; refused in commands).

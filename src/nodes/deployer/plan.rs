@@ -37,7 +37,9 @@ pub fn host_of(resource: &str) -> &str {
 pub type Source = BTreeMap<String, Vec<ResourceName>>;
 
 /// What triggered a deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// A CI pipeline, on a merge.
@@ -58,7 +60,7 @@ impl Trigger {
 
 /// The optional safety checks of the LiveKit remediations. All off by
 /// default (the pipeline as it was before the incident).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guards {
     /// Abort when a template step the source declares was not rendered:

@@ -53,7 +53,7 @@ pub const NAME_LEN_MAX: usize = 253;
 pub const TTL_MAX: Dur = Dur(std::time::Duration::from_secs(86_400));
 
 /// `[nodes.dns]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     /// Names to the hosts (or sections, every pod of one) they resolve

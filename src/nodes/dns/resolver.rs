@@ -37,7 +37,7 @@ pub const ATTEMPTS_MAX: u32 = 10;
 pub const TTL_CAP_MAX: Dur = Dur(std::time::Duration::from_secs(86_400));
 
 /// `resolver = { .. }` on a node that resolves names.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolverConfig {
     /// The name server's host. Default `dns`.

@@ -72,7 +72,7 @@ use std::rc::Rc;
 use turmoil::net::{TcpListener, TcpStream};
 
 /// `[nodes.gateway]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// The RPC broker dials go through: a host, or a name the gateway

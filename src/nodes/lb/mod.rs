@@ -50,7 +50,7 @@ use crate::sim::{Dur, FieldError, Topology};
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.lb]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LbConfig {
     /// Number of LB hosts (`lb-1`..). Default 1.

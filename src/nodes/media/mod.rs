@@ -34,7 +34,7 @@ use std::rc::Rc;
 use telemetry_client::{TelemetryClient, TelemetryClientConfig};
 
 /// `[nodes.media]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// Number of proxy hosts (`media-1`..). Default 1.

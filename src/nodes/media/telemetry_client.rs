@@ -30,7 +30,7 @@ use std::rc::Rc;
 use tokio::sync::Notify;
 
 /// `telemetry = { ... }` of `[nodes.media]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryClientConfig {
     /// Record telemetry at all. Default true.

@@ -54,7 +54,9 @@ use crate::sip::SipTimers;
 use serde::{Deserialize, Serialize};
 
 /// Which pod anchors a call's media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaAnchor {
     /// The pod that carries the call's signalling (media and signalling
@@ -68,7 +70,7 @@ pub enum MediaAnchor {
 }
 
 /// `[nodes.sbc-edge]` and `[nodes.sbc-inbound]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SbcConfig {
     /// Pods of this section. Default 1.

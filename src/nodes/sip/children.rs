@@ -33,7 +33,7 @@ use tokio::sync::watch;
 pub const PER_CALL_MAX: u32 = 16;
 
 /// `children = { per_call = 2, after = "1s", .. }`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildrenConfig {
     /// Child legs per session (1..=16). Required.

@@ -69,7 +69,7 @@ use children::ChildrenConfig;
 use serde::{Deserialize, Serialize};
 
 /// `[nodes.sip]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
     /// Instances (hosts `sip-1`..`sip-N`). Default 1.

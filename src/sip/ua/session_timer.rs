@@ -34,7 +34,7 @@ pub const MIN_SE_FLOOR: Duration = Duration::from_secs(90);
 
 /// `session_timer = { expires = "1800s", min_se = "90s" }` on a node that runs a user
 /// agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionTimerConfig {
     /// The interval this UA asks for (and accepts at most). Default 1800s.
