@@ -279,24 +279,8 @@ pub const POOL_AND_CLOCK_FAULTS: &[crate::nodes::FaultSupport] = &[
 mod tests {
     use super::*;
     use crate::sim::control::{Control, RateLimit};
+    use crate::sim::in_sim;
     use std::cell::Cell;
-
-    /// Runs `body` inside a one-host turmoil sim (for its virtual clock).
-    fn in_sim<F, Fut>(body: F)
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: std::future::Future<Output = ()> + 'static,
-    {
-        let mut sim = turmoil::Builder::new()
-            .tick_duration(Duration::from_millis(1))
-            .simulation_duration(Duration::from_secs(60))
-            .build();
-        sim.client("test", async move {
-            body().await;
-            Ok(())
-        });
-        sim.run().expect("sim runs");
-    }
 
     fn pool(control: &Control, workers: u32, queue_max: u32) -> Pool {
         Pool::with_control(control.handle(), PoolConfig { workers, queue_max })

@@ -107,3 +107,22 @@ where
 {
     tokio::task::spawn_local(future.in_current_span())
 }
+
+/// Runs `body` inside a one-host turmoil sim, for its virtual clock (unit
+/// tests of parts that sleep or read sim time).
+#[cfg(test)]
+pub(crate) fn in_sim<F, Fut>(body: F)
+where
+    F: Fn() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let mut sim = turmoil::Builder::new()
+        .tick_duration(std::time::Duration::from_millis(1))
+        .simulation_duration(std::time::Duration::from_secs(60))
+        .build();
+    sim.client("test", async move {
+        body().await;
+        Ok(())
+    });
+    sim.run().expect("sim runs");
+}

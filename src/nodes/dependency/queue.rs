@@ -230,25 +230,8 @@ mod tests {
     use super::*;
     use crate::nodes::carrier::callee::Delay;
     use crate::sim::control::Control;
+    use crate::sim::in_sim;
     use crate::sim::Dur;
-    use std::time::Duration;
-
-    /// Runs `body` inside a one-host turmoil sim (for its virtual clock).
-    fn in_sim<F, Fut>(body: F)
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: std::future::Future<Output = ()> + 'static,
-    {
-        let mut sim = turmoil::Builder::new()
-            .tick_duration(Duration::from_millis(1))
-            .simulation_duration(Duration::from_secs(60))
-            .build();
-        sim.client("test", async move {
-            body().await;
-            Ok(())
-        });
-        sim.run().expect("sim runs");
-    }
 
     fn config(workers: u32, queue_max: u32, ms: u64, contention: f64) -> DependencyConfig {
         DependencyConfig {
