@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The demo pairs of issue 18's mechanisms (fixtures/scenarios/mechanisms/):
+# The demo pairs of the platform mechanisms (fixtures/scenarios/mechanisms/):
 # each scenario's exit code at its own seed (failing: 1, or 3 when a
 # liveness oracle catches it; passing: 0), then
 # `check-determinism` over 20 seeds (exit 0: every seed replayed
-# identically). Outside `cargo test` on purpose: 20 seeds of 6 scenarios,
-# each run twice, take about half a minute of CPU with the release binary.
+# identically). Outside `cargo test` on purpose: 20 seeds of every demo
+# scenario (28 files), each run twice, take about 10 minutes of CPU with
+# the release binary (8-35 s per scenario).
 #
 # Usage: scripts/mechanisms.sh [SEEDS]   (default 20)
 set -euo pipefail

@@ -177,3 +177,38 @@ fn the_expanded_plan_is_the_drawn_scenarios_which_replay_compares() {
         "some seed restarts sip-3, which only the drawn scenario has"
     );
 }
+
+/// A range is two items: a third is refused with its field and line, not
+/// dropped (serde's `[T; 2]` would read two and ignore the rest).
+#[test]
+fn a_range_of_three_items_is_refused_not_truncated() {
+    crate::support::assert_field_errors(
+        "fixtures/scenarios/unpinned/livekit-ringing-timeout-fixed.toml",
+        &[(
+            r#""workload.outbound.ringing_timeout" = { uniform = ["10s", "60s"] }"#,
+            r#""workload.outbound.ringing_timeout" = { uniform = ["10s", "60s", "90s"] }"#,
+            "vary.workload.outbound.ringing_timeout.uniform",
+        )],
+    );
+    let base = r#"
+[run]
+duration = "10s"
+[nodes.gateway]
+[nodes.bus]
+[nodes.agent]
+[nodes.sip]
+[nodes.carrier]
+[workload]
+outbound = { calls = 2, rate_per_s = 1 }
+[fault_settings.swarm]
+at = "1s"
+until = "5s"
+[fault_settings.swarm.kinds]
+"set.timeout" = { targets = ["gateway"], field = "rpc_client.tracing_default_timeout", uniform = ["1s", "2s"] }
+"#;
+    callsim::scenario::Scenario::from_toml(base, "ok.toml".as_ref()).expect("two items load");
+    let three = base.replace(r#"["1s", "2s"]"#, r#"["1s", "2s", "3s"]"#);
+    let e = callsim::scenario::Scenario::from_toml(&three, "bad.toml".as_ref())
+        .expect_err("three items");
+    assert!(e.to_string().contains("exactly 2 items, found 3"), "{e}");
+}

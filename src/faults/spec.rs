@@ -204,6 +204,7 @@ pub enum DurationSpec {
     Fixed(Dur),
     Uniform {
         /// `[low, high]`: the duration is drawn uniformly between them.
+        #[serde(deserialize_with = "crate::sim::pair::exact")]
         uniform: [Dur; 2],
     },
 }
@@ -841,7 +842,11 @@ pub struct SwarmKind {
     pub choice: Option<Vec<toml::Value>>,
     /// `set`: a range `[low, high]` to draw the value from: integers,
     /// numbers (to 3 decimals) or durations (to the millisecond).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     #[schemars(schema_with = "crate::sim::schema::any_pair")]
     pub uniform: Option<[toml::Value; 2]>,
 }

@@ -48,7 +48,11 @@ pub struct Distribution {
     /// A range `[lo, hi]`: integers give an integer, numbers a number (to
     /// 3 decimals), duration strings a duration (to the millisecond).
     /// Exactly one of `uniform` and `choice`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::sim::pair::option"
+    )]
     #[schemars(schema_with = "crate::sim::schema::any_pair")]
     pub uniform: Option<[toml::Value; 2]>,
     /// The values to pick one of, each equally likely unless `weights`.

@@ -18,6 +18,15 @@ where
         .transpose()
 }
 
+/// A field `[T; 2]` that must hold exactly two items.
+pub fn exact<'de, D, T>(d: D) -> Result<[T; 2], D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    exactly_two::<D::Error, T>(Vec::<T>::deserialize(d)?)
+}
+
 /// A field `Option<Vec<[T; 2]>>` whose every item holds exactly two.
 pub fn option_list<'de, D, T>(d: D) -> Result<Option<Vec<[T; 2]>>, D::Error>
 where
