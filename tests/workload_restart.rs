@@ -53,3 +53,57 @@ fn a_restarted_agent_places_no_overdue_call_and_reuses_no_id() {
         "{placed} calls placed of 600"
     );
 }
+
+/// An instant restart (no downtime) is where a redrawn schedule would
+/// collide: ids placed just before it fall just after it in a new draw.
+/// Each incarnation draws the one script of the first, and the probe goes
+/// on with its next number.
+const INSTANT_RESTARTS: &str = r#"
+[run]
+seed = 1
+duration = "40s"
+tick = "10ms"
+
+[nodes.gateway]
+[nodes.bus]
+[nodes.sip]
+[nodes.carrier]
+callees = [{ weight = 1.0, outcome = "answer", answer_after = "1s", hold = "2s" }]
+[nodes.agent]
+probe = { interval = "2s", start = "1s" }
+
+[workload]
+outbound = { calls = 300, rate_per_s = 10.0, sync_share = 0.5, ringing_timeout = "30s" }
+
+[[faults]]
+kind = "restart"
+node = "agent"
+at = "10s"
+
+[[faults]]
+kind = "restart"
+node = "agent"
+at = "20s"
+"#;
+
+#[test]
+fn an_instantly_restarted_agent_reuses_no_call_id_nor_probe_number() {
+    let scenario = Scenario::from_toml(INSTANT_RESTARTS, "restart.toml".as_ref()).expect("valid");
+    for seed in 1..=5 {
+        let output = callsim::testbed::run(&scenario, seed).expect("the run completes");
+        let mut starts: BTreeMap<String, u32> = BTreeMap::new();
+        for r in output.history.of_kind("api.request") {
+            *starts
+                .entry(r.call().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+        let reused: Vec<_> = starts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            reused.is_empty(),
+            "seed {seed}: ids placed twice: {reused:?}"
+        );
+        let probes = starts.keys().filter(|c| c.starts_with("probe-")).count();
+        // One every 2 s from 1 s over 40 s: 20, give or take the restarts.
+        assert!((17..=21).contains(&probes), "seed {seed}: {probes} probes");
+    }
+}

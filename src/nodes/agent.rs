@@ -185,8 +185,13 @@ async fn place_outbound(ctx: &NodeCtx, resolver: &Resolver) {
     let Some(load) = ctx.workload::<crate::nodes::workload::Workload>().outbound else {
         return;
     };
-    let mut arrivals_rng = ctx.rng("workload.outbound.arrivals");
-    let mut mode_rng = ctx.rng("workload.outbound.mode");
+    // The customer's demand is one script whatever happens to the agent:
+    // every incarnation draws it from the first one's streams, so a
+    // restarted agent skips exactly the calls its predecessor placed and
+    // never reuses their ids for other calls.
+    let script_rng = |purpose: &str| crate::sim::rng::rng_for(ctx.seed, &[&ctx.name, purpose, "0"]);
+    let mut arrivals_rng = script_rng("workload.outbound.arrivals");
+    let mut mode_rng = script_rng("workload.outbound.mode");
     let times = arrival_times(
         load.calls,
         load.rate_per_s,
@@ -236,8 +241,15 @@ async fn place_outbound(ctx: &NodeCtx, resolver: &Resolver) {
 
 /// Places the probe's calls until the run ends.
 async fn run_probe(ctx: &NodeCtx, resolver: &Resolver, probe: &ProbeConfig) {
-    sleep_until_ms(probe.start.as_millis()).await;
-    for n in 1u64.. {
+    let (start, interval) = (probe.start.as_millis(), probe.interval.as_millis().max(1));
+    // A restarted agent goes on with the next probe number: the ids its
+    // predecessor used belong to the calls it placed.
+    let first = match now_ms().checked_sub(start) {
+        Some(since) if ctx.incarnation > 0 => since / interval + 2,
+        _ => 1,
+    };
+    sleep_until_ms(start).await;
+    for n in first.. {
         let request = CreateSipParticipant {
             call: format!("probe-{n}"),
             trunk: probe.trunk.clone(),
