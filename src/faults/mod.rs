@@ -63,7 +63,7 @@ pub mod validate;
 
 pub use buggify::buggify;
 pub use command::{deploy_command, revert_command, DEPLOYER};
-pub use node::set_path;
+pub use node::{apply_sets, set_path};
 pub use plan::{plan, FaultPlan, Origin, PlannedFault};
 pub use schedule::schedule;
 pub use spec::{

@@ -115,11 +115,22 @@ pub fn desired_config<'f>(
         .host(host)
         .ok_or_else(|| format!("unknown host {host}"))?
         .section;
-    let mut config = world
+    let config = world
         .section_config(section)
         .ok_or_else(|| format!("host {host} has no config section"))?;
+    apply_sets(config, active, |h| h == host)
+}
+
+/// `config` (a section's, as TOML) with the `set` faults among `active`
+/// that target a host `targeted` accepts applied, in start order: what
+/// that config is while they are active.
+pub fn apply_sets<'f>(
+    mut config: toml::Value,
+    active: impl Iterator<Item = &'f PlannedFault>,
+    targeted: impl Fn(&str) -> bool,
+) -> Result<toml::Value, String> {
     let mut sets: Vec<&PlannedFault> = active
-        .filter(|f| f.kind() == FaultKind::Set && f.hosts.iter().any(|h| h == host))
+        .filter(|f| f.kind() == FaultKind::Set && f.hosts.iter().any(|h| targeted(h)))
         .collect();
     sets.sort_by_key(|f| (f.start_ms, f.index));
     for f in sets {

@@ -124,6 +124,10 @@ fn default_gap_samples_min() -> usize {
     4
 }
 
+/// One endpoint's packet times while a call was connected, with their
+/// [`silences`].
+type Stream<'e> = (&'e str, Vec<u64>, (u64, u64, Option<u64>));
+
 /// The longest silence in `[from, to]` given the packet times `at`
 /// (sorted), and the median gap between packets (`None` with fewer than
 /// two packets).
@@ -204,7 +208,7 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
         if to < from + connected_min_ms {
             continue;
         }
-        let arrivals: Vec<(&str, Vec<u64>)> = params
+        let arrivals: Vec<Stream> = params
             .endpoints
             .iter()
             .map(|endpoint| {
@@ -216,7 +220,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
                     .map(|r| r.t_ms)
                     .collect();
                 at.sort_unstable();
-                (endpoint.as_str(), at)
+                let silence = silences(&at, from, to);
+                (endpoint.as_str(), at, silence)
             })
             .collect();
         judged.push((call.id, from, to, arrivals));
@@ -228,8 +233,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
     let streams = judged.len() * params.endpoints.len();
     let mut outside: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
     for (_, from, to, arrivals) in &judged {
-        for (endpoint, at) in arrivals {
-            if let (gap, _, Some(median)) = silences(at, *from, *to) {
+        for (endpoint, at, silence) in arrivals {
+            if let &(gap, _, Some(median)) = silence {
                 let (lost, positions) = loss_outside(gap, to - from, at.len(), median);
                 let sum = outside.entry(endpoint).or_default();
                 sum.0 += lost;
@@ -246,8 +251,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
     for (id, from, to, arrivals) in judged {
         let silent: Vec<&str> = arrivals
             .iter()
-            .filter(|(_, at)| at.is_empty())
-            .map(|(endpoint, _)| *endpoint)
+            .filter(|(_, at, _)| at.is_empty())
+            .map(|(endpoint, _, _)| *endpoint)
             .collect();
         if !silent.is_empty() {
             out.push(Violation::new(
@@ -262,8 +267,8 @@ pub fn check_media(history: &History, params: &MediaParams, end_ms: u64) -> Vec<
             ));
             continue;
         }
-        for (endpoint, at) in &arrivals {
-            let (gap, since, median) = silences(at, from, to);
+        for (endpoint, at, silence) in &arrivals {
+            let &(gap, since, median) = silence;
             let relative = median
                 .filter(|_| at.len() >= params.gap_samples_min)
                 .map(|m| ((m as f64 * params.gap_factor) as u64).max(connected_min_ms));

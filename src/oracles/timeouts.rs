@@ -95,9 +95,8 @@ pub fn paths(nodes: &NodesConfig, workload: &Workload) -> Vec<Path> {
     if let (Some(gateway), Some(_sip), Some(outbound)) =
         (&nodes.gateway, &nodes.sip, &workload.outbound)
     {
-        let sync = outbound.wait_until_answered == Some(true)
-            || outbound.sync_share.is_some_and(|s| s > 0.0);
-        if sync {
+        // Only sync dials wait for the ringing (the workload's own rule).
+        if outbound.sync_share() > 0.0 {
             let ringing = outbound.ringing_timeout.as_millis();
             let mut dial = edge(
                 "gateway",
@@ -134,7 +133,6 @@ pub fn paths(nodes: &NodesConfig, workload: &Workload) -> Vec<Path> {
                 ringing,
                 "workload.outbound.ringing_timeout",
             );
-            let mut front: Vec<Edge> = Vec::new();
             let via_edge = match (&nodes.agent, &nodes.api_edge) {
                 (Some(agent), Some(api_edge)) if agent.gateway == "api-edge" => Some(edge(
                     "api-edge",
@@ -149,25 +147,27 @@ pub fn paths(nodes: &NodesConfig, workload: &Workload) -> Vec<Path> {
             } else {
                 "gateway"
             };
-            let profiles: Vec<(String, Option<Dur>)> = nodes
+            // From the API on; each client profile with a request timeout
+            // is a path of its own in front of it.
+            let mut platform: Path = via_edge.into_iter().collect();
+            platform.extend([dial, ring]);
+            let clients: Vec<Edge> = nodes
                 .agent
                 .iter()
                 .flat_map(|a| &a.clients)
-                .map(|p| (p.name.clone(), p.request_timeout))
+                .filter_map(|p| {
+                    let source = format!("nodes.agent.clients[{}].request_timeout", p.name);
+                    Some(edge("agent", api, p.request_timeout?.as_millis(), source))
+                })
                 .collect();
-            for (name, timeout) in &profiles {
-                if let Some(t) = timeout {
-                    let source = format!("nodes.agent.clients[{name}].request_timeout");
-                    let mut path = vec![edge("agent", api, t.as_millis(), source)];
-                    path.extend(via_edge.clone());
-                    path.extend([dial.clone(), ring.clone()]);
+            if clients.is_empty() {
+                out.push(platform);
+            } else {
+                for client in clients {
+                    let mut path = vec![client];
+                    path.extend(platform.iter().cloned());
                     out.push(path);
                 }
-            }
-            if profiles.iter().all(|(_, t)| t.is_none()) {
-                front.extend(via_edge);
-                front.extend([dial, ring]);
-                out.push(front);
             }
         }
     }
@@ -195,9 +195,8 @@ pub fn paths(nodes: &NodesConfig, workload: &Workload) -> Vec<Path> {
             ]);
         }
         if let (Some(gateway), Some(outbound)) = (&nodes.gateway, &workload.outbound) {
-            let some_async = outbound.wait_until_answered != Some(true)
-                && outbound.sync_share.is_none_or(|s| s < 1.0);
-            if some_async {
+            // Some dials are async (the workload's own rule).
+            if outbound.sync_share() < 1.0 {
                 out.push(vec![
                     edge(
                         "gateway",
@@ -416,8 +415,9 @@ until = "40s"
     fn the_ringing_timeout_pair_is_told_apart_without_running_it() {
         let verdict = |variant: &str| {
             let path = format!("fixtures/scenarios/livekit-ringing-timeout-{variant}.toml");
-            let s = crate::scenario::Scenario::load(path.as_ref()).expect("fixture");
-            check(&Params::default(), &s.oracle_context_for_timeouts(1))
+            let mut s = crate::scenario::Scenario::load(path.as_ref()).expect("fixture");
+            s.oracles.insert(NAME.into(), toml::Value::Boolean(true));
+            check(&Params::default(), &s.oracle_context_for(1))
         };
         let buggy = verdict("buggy");
         assert_eq!(buggy.len(), 1, "{buggy:#?}");

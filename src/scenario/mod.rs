@@ -334,14 +334,6 @@ impl Scenario {
         context
     }
 
-    /// [`Scenario::oracle_context_for`] with the timeouts' timeline,
-    /// whether or not `timeouts_ordered` is on.
-    pub fn oracle_context_for_timeouts(&self, seed: u64) -> crate::oracles::Context {
-        let mut context = self.oracle_context();
-        context.timeouts = std::sync::Arc::new(self.timeout_epochs(seed));
-        context
-    }
-
     /// The request paths' timeouts from 0 ms, and again at each start and
     /// end of a `set` fault of the seed's plan.
     fn timeout_epochs(&self, seed: u64) -> Vec<crate::oracles::timeouts::Epoch> {
@@ -361,29 +353,29 @@ impl Scenario {
         }
         let mut epochs = Vec::new();
         for t in times {
-            let active: Vec<_> = sets
+            let active: Vec<&crate::faults::PlannedFault> = sets
                 .iter()
+                .copied()
                 .filter(|f| f.start_ms <= t && f.end_ms.is_none_or(|end| t < end))
                 .collect();
-            let mut values = self.nodes.section_values();
-            for f in &active {
-                let (Some(field), Some(value)) = (&f.spec.field, &f.spec.value) else {
-                    continue;
-                };
-                for host in &f.hosts {
-                    let Some(section) = topology.host(host).map(|h| h.section) else {
-                        continue;
-                    };
-                    if let Some(current) = values.remove(section) {
-                        let edited = crate::faults::set_path(current.clone(), field, value.clone());
-                        values.insert(section, edited.unwrap_or(current));
-                    }
-                }
-            }
-            let table: toml::map::Map<String, toml::Value> = values
+            // A section's timeouts as the sets on any of its hosts make
+            // them (a host's own config, `faults::node::desired_config`).
+            let values = self
+                .nodes
+                .section_values()
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+                .map(|(section, value)| {
+                    let in_section =
+                        |h: &str| topology.host(h).is_some_and(|x| x.section == section);
+                    let edited = crate::faults::apply_sets(
+                        value.clone(),
+                        active.iter().copied(),
+                        in_section,
+                    );
+                    (section, edited.unwrap_or(value))
+                });
+            let table: toml::map::Map<String, toml::Value> =
+                values.map(|(k, v)| (k.to_string(), v)).collect();
             // Validated at load: every set value makes a valid section.
             let Ok(nodes) = toml::Value::Table(table).try_into() else {
                 continue;
